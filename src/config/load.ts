@@ -1,0 +1,230 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { Value } from '@sinclair/typebox/value';
+import type { TSchema } from '@sinclair/typebox';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, errorMessage } from '../core/errors.ts';
+import { ConfigSchema, type Config, type PipelineConfig } from './schema.ts';
+
+/**
+ * Loads the one configuration: schema defaults, then the YAML file, then environment overrides.
+ *
+ * Environment overrides: `TP_<SECTION>__<KEY>` (double underscore between path segments,
+ * case-insensitive), for example `TP_KAFKA__BROKERS=127.0.0.1:9092,127.0.0.1:9094` or
+ * `TP_CLICKHOUSE__URL=http://db:8123`. Values are read as JSON when they parse as JSON, lists of
+ * strings may be comma-separated, anything else is a string.
+ */
+export const ENV_PREFIX = 'TP_';
+export const CONFIG_FILE_ENV = 'TP_CONFIG';
+
+export interface LoadOptions {
+  /** YAML file; defaults to $TP_CONFIG; no file means defaults plus environment. */
+  readonly file?: string | undefined;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Extra overrides applied last (tests, CLI flags), as a partial configuration object. */
+  readonly overrides?: Record<string, unknown>;
+}
+
+type Source = Map<string, string>;
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env[CONFIG_FILE_ENV];
+  const sources: Source = new Map();
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    raw = readConfigFile(file);
+    markSources(raw, '', `file ${file}`, sources);
+  }
+  applyEnv(raw, env, sources);
+  if (options.overrides) {
+    raw = deepMerge(raw, options.overrides);
+    markSources(options.overrides, '', 'overrides', sources);
+  }
+  return parseConfig(raw, sources);
+}
+
+export function parseConfig(raw: unknown, sources: Source = new Map()): Config {
+  const withDefaults = Value.Default(ConfigSchema, structuredClone(raw ?? {}));
+  const firstError = Value.Errors(ConfigSchema, withDefaults).First();
+  if (firstError) {
+    const key = pointerToKey(firstError.path);
+    const value = valueAt(withDefaults, firstError.path);
+    const expected = describeExpected(firstError.schema) ?? firstError.message;
+    const from = sources.get(key) ?? nearestSource(key, sources);
+    throw new ConfigError(
+      `config key '${key || '<root>'}' has ${JSON.stringify(value) ?? 'no value'}: ${firstError.message}` +
+        (expected !== firstError.message ? `; expected ${expected}` : '') +
+        (from ? ` (from ${from})` : ''),
+      { key, source: from ?? 'defaults' },
+    );
+  }
+  const config = withDefaults as Config;
+  resolveDerived(config);
+  checkConsistency(config);
+  return Object.freeze(config);
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  if (!existsSync(file)) throw new ConfigError(`config file '${file}' does not exist`, { file });
+  try {
+    const parsed: unknown = parseYaml(readFileSync(file, 'utf8'));
+    if (parsed === null || parsed === undefined) return {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError(`config file '${file}' must hold a mapping at its top level`, { file });
+    }
+    return parsed as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`config file '${file}' is not valid YAML: ${errorMessage(error)}`, { file });
+  }
+}
+
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, sources: Source): void {
+  for (const [name, text] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || name === CONFIG_FILE_ENV || text === undefined) continue;
+    const segments = name.slice(ENV_PREFIX.length).split('__');
+    const path = resolvePath(ConfigSchema, segments);
+    if (!path) {
+      throw new ConfigError(`environment variable ${name} names no configuration key`, { variable: name });
+    }
+    const schema = schemaAt(ConfigSchema, path);
+    setAt(raw, path, parseEnvValue(text, schema));
+    sources.set(path.join('.'), `environment ${name}`);
+  }
+}
+
+function parseEnvValue(text: string, schema: TSchema | undefined): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    if (schema?.['type'] === 'array') return text.split(',').map((item) => item.trim()).filter(Boolean);
+    return text;
+  }
+}
+
+/** Maps case-insensitive env segments onto the schema's camelCase keys. */
+function resolvePath(schema: TSchema, segments: string[]): string[] | undefined {
+  const path: string[] = [];
+  let current: TSchema | undefined = schema;
+  for (const segment of segments) {
+    const properties = current?.['properties'] as Record<string, TSchema> | undefined;
+    if (!properties) return undefined;
+    const wanted = segment.replace(/_/g, '').toLowerCase();
+    const key = Object.keys(properties).find((candidate) => candidate.toLowerCase() === wanted);
+    if (!key) return undefined;
+    path.push(key);
+    current = properties[key];
+  }
+  return path;
+}
+
+function schemaAt(schema: TSchema, path: string[]): TSchema | undefined {
+  let current: TSchema | undefined = schema;
+  for (const key of path) current = (current?.['properties'] as Record<string, TSchema> | undefined)?.[key];
+  return current;
+}
+
+function setAt(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const existing = out[key];
+    out[key] =
+      isPlainObject(existing) && isPlainObject(value) ? deepMerge(existing, value) : structuredClone(value);
+  }
+  return out;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function markSources(value: unknown, prefix: string, source: string, sources: Source): void {
+  if (!isPlainObject(value)) {
+    sources.set(prefix, source);
+    return;
+  }
+  for (const [key, child] of Object.entries(value)) markSources(child, prefix ? `${prefix}.${key}` : key, source, sources);
+}
+
+function nearestSource(key: string, sources: Source): string | undefined {
+  const parts = key.split('.');
+  while (parts.length > 0) {
+    const hit = sources.get(parts.join('.'));
+    if (hit) return hit;
+    parts.pop();
+  }
+  return undefined;
+}
+
+function pointerToKey(pointer: string): string {
+  return pointer
+    .split('/')
+    .filter(Boolean)
+    .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .join('.');
+}
+
+function valueAt(root: unknown, pointer: string): unknown {
+  let node: unknown = root;
+  for (const segment of pointer.split('/').filter(Boolean)) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[segment];
+  }
+  return node;
+}
+
+function describeExpected(schema: TSchema): string | undefined {
+  if (typeof schema['description'] === 'string' && schema['description'] !== 'secret') return schema['description'];
+  if (schema['pattern']) return `a string matching ${schema['pattern']}`;
+  if (Array.isArray(schema['anyOf'])) {
+    const kinds = (schema['anyOf'] as TSchema[])
+      .map((option) => (option['const'] as string | undefined) ?? (option['properties'] as any)?.kind?.const)
+      .filter(Boolean);
+    if (kinds.length > 0) return `one of ${kinds.map((kind) => `'${kind}'`).join(', ')}`;
+  }
+  return undefined;
+}
+
+function resolveDerived(config: Config): void {
+  for (const pipeline of config.aggregator.pipelines as PipelineConfig[]) {
+    if (!pipeline.consumerGroup) pipeline.consumerGroup = `aggregator-${pipeline.name}`;
+    if (!pipeline.table) pipeline.table = `agg_${pipeline.name}`;
+  }
+}
+
+/** Settings that are each valid but contradict one another fail here, naming the keys. */
+function checkConsistency(config: Config): void {
+  const fail = (key: string, message: string): never => {
+    throw new ConfigError(`config key '${key}' ${message}`, { key });
+  };
+  if (config.kafka.minInsyncReplicas > config.kafka.replicationFactor) {
+    fail('kafka.minInsyncReplicas', `is ${config.kafka.minInsyncReplicas} but kafka.replicationFactor is ${config.kafka.replicationFactor}; it must not exceed it`);
+  }
+  const names = new Set<string>();
+  config.aggregator.pipelines.forEach((pipeline, index) => {
+    const at = `aggregator.pipelines.${index}`;
+    if (names.has(pipeline.name)) fail(`${at}.name`, `repeats the pipeline name '${pipeline.name}'; names must be unique`);
+    names.add(pipeline.name);
+    const { window, watermark } = pipeline;
+    if (window.kind === 'sliding') {
+      if (window.slideMs > window.sizeMs) fail(`${at}.window.slideMs`, `is ${window.slideMs} but must not exceed window.sizeMs (${window.sizeMs})`);
+      if (window.sizeMs % window.slideMs !== 0) fail(`${at}.window.slideMs`, `is ${window.slideMs} but must divide window.sizeMs (${window.sizeMs}) evenly`);
+    }
+    if (watermark.kind === 'adaptive' && watermark.floorMs > watermark.ceilingMs) {
+      fail(`${at}.watermark.floorMs`, `is ${watermark.floorMs} but watermark.ceilingMs is ${watermark.ceilingMs}; the floor must not exceed the ceiling`);
+    }
+  });
+  const groups = config.aggregator.pipelines.map((pipeline) => pipeline.consumerGroup);
+  const duplicateGroup = groups.find((group, index) => groups.indexOf(group) !== index);
+  if (duplicateGroup) fail('aggregator.pipelines', `gives two pipelines the consumer group '${duplicateGroup}'; each pipeline needs its own`);
+}
