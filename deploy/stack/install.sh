@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh Debian machine (run as root, or with sudo available):
+# Debian packages, node modules (librdkafka built from source when no prebuilt binary can be
+# fetched), and Kafka's jars from Maven Central. A second run downloads and rebuilds nothing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+say() { printf '[install] %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+[ -x /usr/sbin/clickhouse-server ] || missing+=(clickhouse-server)
+command -v clickhouse-client >/dev/null || missing+=(clickhouse-client)
+[ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
+for pkg in libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+if [ "${java_major:-0}" -lt 17 ]; then
+  echo "[install] Kafka 4 needs Java 17 or newer; found ${java_major:-none}. Install openjdk-17-jre-headless." >&2
+  exit 1
+fi
+
+# Node modules. The Kafka client tries to download a prebuilt librdkafka binding first; where that is
+# impossible, CKJS_LINKING=dynamic builds it against Debian's libraries (about 70 s, once).
+stamp=node_modules/.install-stamp
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f node_modules/@confluentinc/kafka-javascript/build/Release/confluent-kafka-javascript.node ]; then
+  say "installing node modules (npm ci)"
+  CKJS_LINKING=dynamic npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
+fi
+
+# Kafka's jars, cached per version for every clone on this machine.
+kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml)
+libs="${XDG_CACHE_HOME:-$HOME/.cache}/telemetry-pipeline/kafka-${kafka_version}/libs"
+if [ ! -f "$libs/.complete" ]; then
+  say "fetching Apache Kafka ${kafka_version} jars with Maven into $libs"
+  rm -rf "$libs"
+  mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory="$libs"
+  touch "$libs/.complete"
+fi
+say "ready"

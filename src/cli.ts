@@ -1,0 +1,72 @@
+import { Command, Option } from 'commander';
+import { loadConfig } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { PipelineError, errorMessage } from './core/errors.ts';
+import { configForLocalStack, formatHealth, stackDown, stackHealth, stackUp } from './stack/stack.ts';
+
+/**
+ * The one command-line entry: `npm run cli -- <command>`. Apps only wire: each command loads the
+ * configuration once, calls into the library, prints, and sets the exit code.
+ */
+const program = new Command('telemetry')
+  .description('IoT telemetry pipeline: local stack, migrations, analysis')
+  .option('-c, --config <file>', 'configuration file (YAML); default $TP_CONFIG')
+  .showHelpAfterError();
+
+function config(nodes?: string): Config {
+  const overrides = nodes ? { stack: { kafkaNodes: Number(nodes) } } : undefined;
+  return loadConfig({ file: program.opts<{ config?: string }>().config, overrides });
+}
+
+const print = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+const stack = program.command('stack').description('the local stack: Kafka (KRaft), ClickHouse, Mosquitto');
+const nodesOption = new Option('--nodes <n>', 'Kafka nodes: 1, or 3 for replication factor 3').choices(['1', '3']);
+
+stack
+  .command('up')
+  .description('start what is not running (idempotent), create topics, report health')
+  .addOption(nodesOption)
+  .action(async (options: { nodes?: string }) => {
+    const resolved = config(options.nodes);
+    await stackUp(resolved, print);
+    const health = await stackHealth(resolved);
+    print(formatHealth(health));
+    if (health.some((entry) => !entry.healthy)) process.exitCode = 1;
+  });
+
+stack
+  .command('down')
+  .description('stop every process the stack started, by recorded pid')
+  .addOption(nodesOption)
+  .action(async (options: { nodes?: string }) => {
+    const stopped = await stackDown(config(options.nodes), print);
+    if (stopped.length === 0) print('nothing was running');
+  });
+
+stack
+  .command('status')
+  .description('health of each service')
+  .addOption(nodesOption)
+  .action(async (options: { nodes?: string }) => {
+    const health = await stackHealth(config(options.nodes));
+    print(formatHealth(health));
+    if (health.some((entry) => !entry.healthy)) process.exitCode = 1;
+  });
+
+program
+  .command('config')
+  .description('validate the configuration and print it as the services will see it (secrets hidden)')
+  .option('--local', 'as adjusted to the local stack')
+  .action((options: { local?: boolean }) => {
+    const resolved = options.local ? configForLocalStack(config()) : config();
+    print(JSON.stringify(resolved, (key, value) => (/password|^key$/i.test(key) && value ? '[secret]' : value), 2));
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  const code = error instanceof PipelineError ? ` [${error.code}]` : '';
+  process.stderr.write(`error${code}: ${errorMessage(error)}\n`);
+  process.exitCode = 1;
+});

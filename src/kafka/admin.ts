@@ -1,0 +1,101 @@
+import kafkaJs from '@confluentinc/kafka-javascript';
+import type { KafkaConfig } from '../config/schema.ts';
+import { PipelineError, errorMessage } from '../core/errors.ts';
+
+/**
+ * Topic administration. Topics are created explicitly (the local brokers have auto-creation off)
+ * with the configured partitions, replication factor and min.insync.replicas, so that a topic is
+ * never silently created with the broker's defaults.
+ */
+export class KafkaAdminError extends PipelineError {
+  constructor(message: string, context: Record<string, string | number>, cause?: unknown) {
+    super('KAFKA_ADMIN', message, { retriable: true, context, cause });
+    this.name = 'KafkaAdminError';
+  }
+}
+
+export interface TopicSpec {
+  readonly topic: string;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  readonly config?: Readonly<Record<string, string>>;
+}
+
+export function pipelineTopics(kafka: KafkaConfig): TopicSpec[] {
+  const common = { replicationFactor: kafka.replicationFactor, config: { 'min.insync.replicas': String(kafka.minInsyncReplicas) } };
+  return [
+    { topic: kafka.readingsTopic, partitions: kafka.partitions, ...common },
+    { topic: kafka.deadLetterTopic, partitions: Math.min(kafka.partitions, 3), ...common },
+    { topic: kafka.lateTopic, partitions: kafka.partitions, ...common },
+  ];
+}
+
+function newAdmin(brokers: readonly string[]) {
+  return new kafkaJs.KafkaJS.Kafka({
+    kafkaJS: { brokers: [...brokers], logLevel: kafkaJs.KafkaJS.logLevel.ERROR },
+  }).admin();
+}
+
+/** Creates the topics that are missing; returns the names created. Existing topics are left as they are. */
+export async function ensureTopics(brokers: readonly string[], specs: readonly TopicSpec[]): Promise<string[]> {
+  const admin = newAdmin(brokers);
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics({ timeout: 10_000 }));
+    const missing = specs.filter((spec) => !existing.has(spec.topic));
+    if (missing.length === 0) return [];
+    await admin.createTopics({
+      timeout: 30_000,
+      topics: missing.map((spec) => ({
+        topic: spec.topic,
+        numPartitions: spec.partitions,
+        replicationFactor: spec.replicationFactor,
+        configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
+      })),
+    });
+    return missing.map((spec) => spec.topic);
+  } catch (error) {
+    throw new KafkaAdminError(`creating topics on ${brokers.join(',')} failed: ${errorMessage(error)}`, {
+      brokers: brokers.join(','),
+    }, error);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+export async function deleteTopics(brokers: readonly string[], topics: readonly string[]): Promise<void> {
+  const admin = newAdmin(brokers);
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics({ timeout: 10_000 }));
+    const present = topics.filter((topic) => existing.has(topic));
+    if (present.length > 0) await admin.deleteTopics({ topics: present, timeout: 30_000 });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Cluster metadata through a short-lived raw client: brokers and each topic's partition count. */
+export function fetchMetadata(
+  brokers: readonly string[],
+  timeoutMs = 5000,
+): Promise<{ brokers: number[]; topics: Map<string, number> }> {
+  const client = new kafkaJs.Producer({ 'metadata.broker.list': brokers.join(','), 'log_level': 0 } as never);
+  return new Promise((resolve, reject) => {
+    client.once('event.error', (error: unknown) => {
+      client.disconnect();
+      reject(new KafkaAdminError(`Kafka metadata from ${brokers.join(',')} failed: ${errorMessage(error)}`, { brokers: brokers.join(',') }, error));
+    });
+    client.connect({ timeout: timeoutMs }, (error: unknown, metadata: any) => {
+      client.disconnect();
+      if (error) {
+        reject(new KafkaAdminError(`Kafka did not answer on ${brokers.join(',')}: ${errorMessage(error)}`, { brokers: brokers.join(',') }, error));
+        return;
+      }
+      resolve({
+        brokers: (metadata.brokers as { id: number }[]).map((broker) => broker.id),
+        topics: new Map((metadata.topics as { name: string; partitions: unknown[] }[]).map((t) => [t.name, t.partitions.length])),
+      });
+    });
+  });
+}

@@ -1,0 +1,220 @@
+import kafkaJs from '@confluentinc/kafka-javascript';
+import type { KafkaConsumer, LibrdKafkaError, Message, TopicPartition } from '@confluentinc/kafka-javascript';
+import { PipelineError, errorMessage } from '../core/errors.ts';
+
+/**
+ * A consumer-group member over librdkafka's raw consumer, as promises. Partitions are handed to
+ * the application paused: `onAssigned` decides where each one starts (for example the offset of a
+ * restored checkpoint) and the adapter seeks there before any message of it is delivered. Offsets
+ * are committed only when the application says so (never automatically, unless `autoCommit`).
+ */
+const ERR_ASSIGN_PARTITIONS = -175;
+const ERR_REVOKE_PARTITIONS = -174;
+/** librdkafka's "no offset committed yet". */
+export const OFFSET_INVALID = -1001;
+
+export class KafkaConsumerError extends PipelineError {
+  constructor(code: string, message: string, context: Record<string, string | number>, cause?: unknown, retriable = true) {
+    super(code, message, { retriable, context, cause });
+    this.name = 'KafkaConsumerError';
+  }
+}
+
+export interface ConsumerOptions {
+  readonly brokers: readonly string[];
+  readonly groupId: string;
+  readonly clientId: string;
+  readonly topic: string;
+  readonly sessionTimeoutMs: number;
+  readonly isolation: 'read_committed' | 'read_uncommitted';
+  /** At-most-once only: librdkafka commits consumed offsets on its own, before the sink has them. */
+  readonly autoCommit: boolean;
+  /** Where each newly assigned partition starts: an offset, or null for the committed/earliest one. */
+  readonly onAssigned: (partitions: readonly number[], committed: ReadonlyMap<number, number | null>) => Promise<ReadonlyMap<number, number>>;
+  /** The partitions were taken away: drop their state (the next owner restores from the committed checkpoint). */
+  readonly onRevoked: (partitions: readonly number[]) => void;
+  readonly onError: (error: PipelineError) => void;
+}
+
+export class ReadingsConsumer {
+  private readonly consumer: KafkaConsumer;
+  private readonly options: ConsumerOptions;
+  /** Partitions whose start offset is settled; messages of any other partition are not delivered. */
+  private readonly ready = new Set<number>();
+  private generation = 0;
+
+  constructor(options: ConsumerOptions) {
+    this.options = options;
+    this.consumer = new kafkaJs.KafkaConsumer(
+      {
+        'metadata.broker.list': options.brokers.join(','),
+        'group.id': options.groupId,
+        'client.id': options.clientId,
+        'enable.auto.commit': options.autoCommit,
+        'auto.commit.interval.ms': 1000,
+        'enable.auto.offset.store': true,
+        'isolation.level': options.isolation,
+        'session.timeout.ms': options.sessionTimeoutMs,
+        'heartbeat.interval.ms': Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
+        'max.poll.interval.ms': 300_000,
+        'partition.assignment.strategy': 'range',
+        'fetch.min.bytes': 1,
+        'fetch.wait.max.ms': 50,
+        'queued.max.messages.kbytes': 65_536,
+        'rebalance_cb': (error: LibrdKafkaError, assignment: TopicPartition[]) => this.onRebalance(error, assignment),
+      } as never,
+      { 'auto.offset.reset': 'earliest' },
+    );
+    this.consumer.on('event.error', (error) => {
+      options.onError(new KafkaConsumerError('KAFKA_CONSUMER', `Kafka consumer error: ${error.message}`, { group: options.groupId }, error));
+    });
+  }
+
+  connect(timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.consumer.connect({ timeout: timeoutMs }, (error) => {
+        if (error) {
+          reject(new KafkaConsumerError('KAFKA_CONNECT', `consumer could not reach ${this.options.brokers.join(',')}: ${error.message}`, { group: this.options.groupId }, error));
+          return;
+        }
+        this.consumer.subscribe([this.options.topic]);
+        resolve();
+      });
+    });
+  }
+
+  /** Up to `max` messages of ready partitions; resolves with [] after the consume timeout. */
+  consume(max: number): Promise<Message[]> {
+    return new Promise((resolve, reject) => {
+      this.consumer.consume(max, (error, messages) => {
+        if (error) {
+          reject(new KafkaConsumerError('KAFKA_CONSUME', `consume failed: ${error.message}`, { group: this.options.groupId }, error));
+          return;
+        }
+        resolve(messages.length === 0 || this.allReady(messages) ? messages : messages.filter((m) => this.ready.has(m.partition)));
+      });
+    });
+  }
+
+  setConsumeTimeout(ms: number): void {
+    this.consumer.setDefaultConsumeTimeout(ms);
+  }
+
+  private allReady(messages: Message[]): boolean {
+    for (const message of messages) if (!this.ready.has(message.partition)) return false;
+    return true;
+  }
+
+  isReady(partition: number): boolean {
+    return this.ready.has(partition);
+  }
+
+  readyPartitions(): number[] {
+    return [...this.ready].sort((a, b) => a - b);
+  }
+
+  /** Commits `offset` (the next offset to read) for each partition; fails if this member was fenced. */
+  commit(offsets: ReadonlyMap<number, number>): Promise<void> {
+    const list = [...offsets].map(([partition, offset]) => ({ topic: this.options.topic, partition, offset }));
+    if (list.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      try {
+        this.consumer.commitSync(list);
+        resolve();
+      } catch (error) {
+        reject(new KafkaConsumerError('KAFKA_COMMIT', `offset commit failed (group ${this.options.groupId}): ${errorMessage(error)}`, { group: this.options.groupId }, error));
+      }
+    });
+  }
+
+  committed(partitions: readonly number[], timeoutMs = 10_000): Promise<Map<number, number | null>> {
+    return new Promise((resolve, reject) => {
+      this.consumer.committed(
+        partitions.map((partition) => ({ topic: this.options.topic, partition })),
+        timeoutMs,
+        (error, result) => {
+          if (error) {
+            reject(new KafkaConsumerError('KAFKA_COMMITTED', `reading committed offsets failed: ${error.message}`, { group: this.options.groupId }, error));
+            return;
+          }
+          resolve(new Map(result.map((entry) => [entry.partition, entry.offset >= 0 ? entry.offset : null])));
+        },
+      );
+    });
+  }
+
+  /** The high watermark of each assigned partition, from the last fetch (no request). */
+  lag(positions: ReadonlyMap<number, number>): Map<number, number> {
+    const lag = new Map<number, number>();
+    for (const [partition, next] of positions) {
+      try {
+        const { highOffset } = this.consumer.getWatermarkOffsets(this.options.topic, partition);
+        if (highOffset >= 0) lag.set(partition, Math.max(0, highOffset - next));
+      } catch {
+        // Offsets are not known until the first fetch of the partition: no lag to report yet.
+      }
+    }
+    return lag;
+  }
+
+  /** The librdkafka consumer, for the transactional producer's sendOffsetsToTransaction. */
+  raw(): KafkaConsumer {
+    return this.consumer;
+  }
+
+  disconnect(): Promise<void> {
+    return new Promise((resolve) => {
+      this.ready.clear();
+      this.consumer.disconnect(() => resolve());
+    });
+  }
+
+  private onRebalance(error: LibrdKafkaError, assignment: TopicPartition[]): void {
+    const partitions = assignment.filter((tp) => tp.topic === this.options.topic).map((tp) => tp.partition);
+    if (error.code === ERR_ASSIGN_PARTITIONS) {
+      const generation = ++this.generation;
+      this.consumer.assign(assignment);
+      this.consumer.pause(assignment);
+      void this.settleAssignment(generation, partitions).catch((cause: unknown) => {
+        this.options.onError(
+          cause instanceof PipelineError
+            ? cause
+            : new KafkaConsumerError('KAFKA_ASSIGN', `restoring assigned partitions failed: ${errorMessage(cause)}`, { group: this.options.groupId }, cause, false),
+        );
+      });
+    } else if (error.code === ERR_REVOKE_PARTITIONS) {
+      this.generation++;
+      for (const partition of partitions) this.ready.delete(partition);
+      this.options.onRevoked(partitions);
+      this.consumer.unassign();
+    } else {
+      this.options.onError(new KafkaConsumerError('KAFKA_REBALANCE', `rebalance error: ${error.message}`, { group: this.options.groupId }, error));
+    }
+  }
+
+  private async settleAssignment(generation: number, partitions: number[]): Promise<void> {
+    const committed = await this.committed(partitions);
+    const starts = await this.options.onAssigned(partitions, committed);
+    if (generation !== this.generation) return; // a newer rebalance superseded this one
+    for (const partition of partitions) {
+      const offset = starts.get(partition);
+      const topicPartition = { topic: this.options.topic, partition };
+      if (offset !== undefined) await this.seek(partition, offset);
+      if (generation !== this.generation) return;
+      this.ready.add(partition);
+      this.consumer.resume([topicPartition]);
+    }
+  }
+
+  private seek(partition: number, offset: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.consumer.seek({ topic: this.options.topic, partition, offset }, 10_000, (error) => {
+        if (error) {
+          reject(new KafkaConsumerError('KAFKA_SEEK', `seek to ${offset} on partition ${partition} failed: ${error.message}`, { partition, offset }, error));
+          return;
+        }
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,245 @@
+import { existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import type { StackConfig } from '../config/schema.ts';
+import { fetchMetadata } from '../kafka/admin.ts';
+import { kafkaLibDir, stackPaths } from './paths.ts';
+import {
+  StackError,
+  assertPortFree,
+  isAlive,
+  portAnswers,
+  runningPid,
+  signal,
+  startDetached,
+  stopProcess,
+  waitUntil,
+  which,
+  type ManagedProcess,
+} from './processes.ts';
+
+/**
+ * Apache Kafka in KRaft mode, each node a combined broker and controller on loopback. One node by
+ * default; three nodes (replication factor 3, min.insync.replicas 2) for failover tests. Node i
+ * listens for clients on basePort + 2(i-1) and for the controller quorum on the port after it.
+ */
+export interface KafkaNode {
+  readonly id: number;
+  readonly brokerPort: number;
+  readonly controllerPort: number;
+  readonly dir: string;
+  readonly configFile: string;
+  readonly process: ManagedProcess;
+}
+
+const HOST = '127.0.0.1';
+
+export function kafkaNodes(stack: StackConfig): KafkaNode[] {
+  const { dataDir, runDir, logDir } = stackPaths(stack);
+  const mode = stack.kafkaNodes === 1 ? 'single' : `cluster${stack.kafkaNodes}`;
+  const nodes: KafkaNode[] = [];
+  for (let id = 1; id <= stack.kafkaNodes; id++) {
+    const dir = join(dataDir, 'kafka', mode, `node-${id}`);
+    const configFile = join(dir, 'server.properties');
+    nodes.push({
+      id,
+      brokerPort: stack.kafkaBasePort + 2 * (id - 1),
+      controllerPort: stack.kafkaBasePort + 2 * (id - 1) + 1,
+      dir,
+      configFile,
+      process: {
+        name: `kafka-${id}`,
+        command: 'java',
+        args: [
+          `-Xms${Math.min(256, stack.kafkaHeapMb)}m`,
+          `-Xmx${stack.kafkaHeapMb}m`,
+          '-XX:+UseG1GC',
+          '-XX:MaxGCPauseMillis=20',
+          '-Djava.awt.headless=true',
+          `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`,
+          '-cp',
+          `${kafkaLibDir()}/*`,
+          'kafka.Kafka',
+          configFile,
+        ],
+        logFile: join(logDir, `kafka-${id}.log`),
+        pidFile: join(runDir, `kafka-${id}.pid`),
+        marker: configFile,
+      },
+    });
+  }
+  return nodes;
+}
+
+export function bootstrapServers(stack: StackConfig): string[] {
+  return kafkaNodes(stack).map((node) => `${HOST}:${node.brokerPort}`);
+}
+
+function serverProperties(stack: StackConfig, node: KafkaNode, all: KafkaNode[]): string {
+  const replicated = all.length >= 3;
+  const voters = all.map((n) => `${n.id}@${HOST}:${n.controllerPort}`).join(',');
+  return [
+    '# Written by src/stack/kafka.ts; edit the stack configuration instead.',
+    'process.roles=broker,controller',
+    `node.id=${node.id}`,
+    `controller.quorum.voters=${voters}`,
+    `listeners=PLAINTEXT://${HOST}:${node.brokerPort},CONTROLLER://${HOST}:${node.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${HOST}:${node.brokerPort}`,
+    'controller.listener.names=CONTROLLER',
+    'inter.broker.listener.name=PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `log.dirs=${join(node.dir, 'data')}`,
+    'num.partitions=12',
+    `default.replication.factor=${replicated ? 3 : 1}`,
+    `min.insync.replicas=${replicated ? 2 : 1}`,
+    `offsets.topic.replication.factor=${replicated ? 3 : 1}`,
+    `transaction.state.log.replication.factor=${replicated ? 3 : 1}`,
+    `transaction.state.log.min.isr=${replicated ? 2 : 1}`,
+    // Topics are created by the pipeline with explicit partitions and replication.
+    'auto.create.topics.enable=false',
+    'group.initial.rebalance.delay.ms=0',
+    // A producer that died must not hold back read_committed readers for long.
+    'transaction.max.timeout.ms=900000',
+    'unclean.leader.election.enable=false',
+    'log.retention.hours=168',
+    'log.segment.bytes=268435456',
+    'num.network.threads=2',
+    'num.io.threads=4',
+    '',
+  ].join('\n');
+}
+
+const LOG4J2 = [
+  'rootLogger.level=WARN',
+  'rootLogger.appenderRef.stdout.ref=STDOUT',
+  'appender.stdout.type=Console',
+  'appender.stdout.name=STDOUT',
+  'appender.stdout.layout.type=PatternLayout',
+  'appender.stdout.layout.pattern=[%d] %p %m (%c)%n',
+  'logger.server.name=kafka.server.KafkaRaftServer',
+  'logger.server.level=INFO',
+  '',
+].join('\n');
+
+function clusterId(stack: StackConfig): string {
+  const file = join(stackPaths(stack).dataDir, 'kafka', `cluster-id-${stack.kafkaNodes}`);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  // A KRaft cluster id is 16 random bytes in URL-safe base64 without padding.
+  const id = randomBytes(16).toString('base64url');
+  mkdirSync(join(stackPaths(stack).dataDir, 'kafka'), { recursive: true });
+  writeFileSync(file, `${id}\n`);
+  return id;
+}
+
+function checkPrerequisites(): void {
+  if (!which('java')) {
+    throw new StackError(
+      'STACK_JAVA_MISSING',
+      'Kafka needs Java 17 or newer, and `java` is not on PATH. Install it with ' +
+        '`apt-get install -y openjdk-17-jre-headless` (or run `npm run setup`), then start the stack again.',
+    );
+  }
+  const libs = kafkaLibDir();
+  if (!existsSync(libs) || !readdirSync(libs).some((file) => file.startsWith('kafka_2.13-'))) {
+    throw new StackError(
+      'STACK_KAFKA_JARS_MISSING',
+      `Kafka's jars are not in ${libs}. Fetch them with \`npm run setup\` (runs Maven on deploy/kafka/pom.xml).`,
+    );
+  }
+}
+
+function formatStorage(stack: StackConfig, node: KafkaNode): void {
+  if (existsSync(join(node.dir, 'data', 'meta.properties'))) return;
+  const output = execFileSync(
+    'java',
+    [
+      `-Dlog4j2.configurationFile=${join(node.dir, 'log4j2.properties')}`,
+      '-cp',
+      `${kafkaLibDir()}/*`,
+      'kafka.tools.StorageTool',
+      'format',
+      '--ignore-formatted',
+      '-t',
+      clusterId(stack),
+      '-c',
+      node.configFile,
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  if (!existsSync(join(node.dir, 'data', 'meta.properties'))) {
+    throw new StackError('STACK_KAFKA_FORMAT_FAILED', `formatting Kafka node ${node.id} failed:\n${output}`);
+  }
+}
+
+/** Writes the node's configuration, formats its storage once, and starts it unless it runs. */
+export async function startKafkaNode(stack: StackConfig, id: number): Promise<{ node: KafkaNode; started: boolean }> {
+  checkPrerequisites();
+  const all = kafkaNodes(stack);
+  const node = all.find((candidate) => candidate.id === id);
+  if (!node) throw new StackError('STACK_NO_SUCH_NODE', `there is no Kafka node ${id} in a ${all.length}-node stack`);
+  if (runningPid(node.process) !== null) return { node, started: false };
+  mkdirSync(node.dir, { recursive: true });
+  writeFileSync(node.configFile, serverProperties(stack, node, all));
+  writeFileSync(join(node.dir, 'log4j2.properties'), LOG4J2);
+  formatStorage(stack, node);
+  await assertPortFree(`Kafka node ${id}`, HOST, node.brokerPort, 'stack.kafkaBasePort');
+  await assertPortFree(`Kafka node ${id}'s controller`, HOST, node.controllerPort, 'stack.kafkaBasePort');
+  startDetached(node.process);
+  return { node, started: true };
+}
+
+export async function waitForKafkaNode(stack: StackConfig, node: KafkaNode, timeoutMs = stack.startTimeoutMs): Promise<void> {
+  await waitUntil(`Kafka did not answer on ${HOST}:${node.brokerPort}`, () => portAnswers(HOST, node.brokerPort), {
+    timeoutMs,
+    logFile: node.process.logFile,
+    pid: runningPid(node.process),
+  });
+}
+
+/** Starts every node (idempotent) and waits until each answers and the cluster has all brokers. */
+export async function startKafka(stack: StackConfig): Promise<{ started: number[]; running: number[] }> {
+  const started: number[] = [];
+  const running: number[] = [];
+  for (const node of kafkaNodes(stack)) {
+    const result = await startKafkaNode(stack, node.id);
+    (result.started ? started : running).push(node.id);
+  }
+  for (const node of kafkaNodes(stack)) await waitForKafkaNode(stack, node);
+  await waitForBrokers(stack);
+  return { started, running };
+}
+
+/** Waits until the cluster metadata lists every broker (a quorum has formed). */
+export async function waitForBrokers(stack: StackConfig, timeoutMs = stack.startTimeoutMs): Promise<void> {
+  const first = kafkaNodes(stack)[0]!;
+  await waitUntil(
+    `Kafka on ${bootstrapServers(stack).join(',')} did not report ${stack.kafkaNodes} broker(s)`,
+    async () => (await fetchMetadata(bootstrapServers(stack), 3000)).brokers.length >= stack.kafkaNodes,
+    { timeoutMs, logFile: first.process.logFile, intervalMs: 500 },
+  );
+}
+
+export async function stopKafkaNode(stack: StackConfig, id: number, how: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<boolean> {
+  const node = kafkaNodes(stack).find((candidate) => candidate.id === id);
+  if (!node) return false;
+  if (how === 'SIGKILL') {
+    const pid = runningPid(node.process);
+    if (pid === null) return false;
+    signal(pid, 'SIGKILL');
+    while (isAlive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+    return true;
+  }
+  return stopProcess(node.process, 60_000);
+}
+
+export async function stopKafka(stack: StackConfig): Promise<number[]> {
+  // All nodes at once: stopped one by one, the last ones lose their controller quorum and wait for it.
+  const nodes = kafkaNodes(stack);
+  const results = await Promise.all(nodes.map((node) => stopProcess(node.process, 30_000)));
+  return nodes.filter((_, index) => results[index]).map((node) => node.id);
+}
+
+export function kafkaStatus(stack: StackConfig): { id: number; port: number; pid: number | null }[] {
+  return kafkaNodes(stack).map((node) => ({ id: node.id, port: node.brokerPort, pid: runningPid(node.process) }));
+}

@@ -1,0 +1,130 @@
+import type { Config } from '../config/schema.ts';
+import { ensureTopics, fetchMetadata, pipelineTopics } from '../kafka/admin.ts';
+import { clickhousePing, startClickhouse, stopClickhouse } from './clickhouse.ts';
+import { bootstrapServers, kafkaStatus, startKafka, stopKafka } from './kafka.ts';
+import { mosquittoProcess, startMosquitto, stopMosquitto } from './mosquitto.ts';
+import { stackPaths } from './paths.ts';
+import { StackError, portAnswers, runningPid, stopAllRecorded } from './processes.ts';
+
+/**
+ * The local stack as one unit: `up` is idempotent (a second call finds what runs and starts only
+ * what is missing), `down` stops everything recorded in the run directory, by pid.
+ */
+export interface ServiceHealth {
+  readonly service: string;
+  readonly endpoint: string;
+  readonly healthy: boolean;
+  readonly detail: string;
+}
+
+export interface StackUpResult {
+  readonly started: string[];
+  readonly alreadyRunning: string[];
+  readonly topicsCreated: string[];
+}
+
+/** The configuration as the local stack's services will answer it (brokers and ports follow stack.*). */
+export function configForLocalStack(config: Config): Config {
+  const brokers = bootstrapServers(config.stack);
+  const local = structuredClone(config) as { -readonly [K in keyof Config]: Config[K] };
+  local.kafka = { ...config.kafka, brokers };
+  if (config.stack.kafkaNodes === 3) {
+    local.kafka = { ...local.kafka, replicationFactor: 3, minInsyncReplicas: 2 };
+  }
+  if (!config.stack.useExistingClickhouse) {
+    local.clickhouse = { ...config.clickhouse, url: `http://127.0.0.1:${config.stack.clickhouseHttpPort}` };
+  }
+  if (!config.stack.useExistingMqtt) local.mqtt = { ...config.mqtt, url: `mqtt://127.0.0.1:${config.stack.mosquittoPort}` };
+  return local;
+}
+
+export async function stackUp(config: Config, log: (line: string) => void = () => undefined): Promise<StackUpResult> {
+  const started: string[] = [];
+  const alreadyRunning: string[] = [];
+  const note = (name: string, wasStarted: boolean): void => {
+    (wasStarted ? started : alreadyRunning).push(name);
+    log(`${name}: ${wasStarted ? 'started' : 'already running'}`);
+  };
+
+  const kafka = await startKafka(config.stack);
+  for (const id of kafka.started) note(`kafka-${id}`, true);
+  for (const id of kafka.running) note(`kafka-${id}`, false);
+
+  if (config.stack.useExistingClickhouse) {
+    if (!(await clickhousePing(config.clickhouse.url))) {
+      throw new StackError('STACK_CLICKHOUSE_UNREACHABLE', `ClickHouse did not answer on ${config.clickhouse.url}/ping (clickhouse.url, stack.useExistingClickhouse=true)`);
+    }
+    log(`clickhouse: using ${config.clickhouse.url}`);
+  } else {
+    note('clickhouse', (await startClickhouse(config.stack)).started);
+  }
+
+  if (config.stack.useExistingMqtt) {
+    const url = new URL(config.mqtt.url);
+    if (!(await portAnswers(url.hostname, Number(url.port || 1883)))) {
+      throw new StackError('STACK_MQTT_UNREACHABLE', `the MQTT broker did not answer on ${config.mqtt.url} (mqtt.url, stack.useExistingMqtt=true)`);
+    }
+    log(`mosquitto: using ${config.mqtt.url}`);
+  } else {
+    note('mosquitto', (await startMosquitto(config.stack)).started);
+  }
+
+  const local = configForLocalStack(config);
+  const topicsCreated = await ensureTopics(local.kafka.brokers, pipelineTopics(local.kafka));
+  if (topicsCreated.length > 0) log(`kafka: created topics ${topicsCreated.join(', ')}`);
+  return { started, alreadyRunning, topicsCreated };
+}
+
+/** Stops every process the stack recorded (pipeline services first, then the servers). */
+export async function stackDown(config: Config, log: (line: string) => void = () => undefined): Promise<string[]> {
+  const { runDir } = stackPaths(config.stack);
+  const stopped: string[] = [];
+  // Pipeline processes (bridges, aggregators, fleets) first, so that nothing writes into a stopping server.
+  const services = await stopAllRecorded(`${runDir}/services`, 30_000);
+  stopped.push(...services);
+  if (await stopMosquitto(config.stack)) stopped.push('mosquitto');
+  for (const id of await stopKafka(config.stack)) stopped.push(`kafka-${id}`);
+  if (await stopClickhouse(config.stack)) stopped.push('clickhouse');
+  // Anything else recorded (another node count's Kafka, say).
+  stopped.push(...(await stopAllRecorded(runDir, 30_000)));
+  for (const name of stopped) log(`${name}: stopped`);
+  return stopped;
+}
+
+export async function stackHealth(config: Config): Promise<ServiceHealth[]> {
+  const local = configForLocalStack(config);
+  const health: ServiceHealth[] = [];
+  const brokers = local.kafka.brokers.join(',');
+  try {
+    const metadata = await fetchMetadata(local.kafka.brokers, 5000);
+    const readings = metadata.topics.get(local.kafka.readingsTopic);
+    health.push({
+      service: 'kafka',
+      endpoint: brokers,
+      healthy: metadata.brokers.length >= config.stack.kafkaNodes,
+      detail: `${metadata.brokers.length} broker(s) up` + (readings ? `, ${local.kafka.readingsTopic} has ${readings} partitions` : ''),
+    });
+  } catch (error) {
+    const pids = kafkaStatus(config.stack).map((node) => `node ${node.id}: ${node.pid ? `pid ${node.pid}` : 'not running'}`);
+    health.push({ service: 'kafka', endpoint: brokers, healthy: false, detail: `${(error as Error).message} (${pids.join('; ')})` });
+  }
+  const clickhouseOk = await clickhousePing(local.clickhouse.url);
+  health.push({ service: 'clickhouse', endpoint: local.clickhouse.url, healthy: clickhouseOk, detail: clickhouseOk ? 'ping ok' : 'no answer to /ping' });
+  const mqttUrl = new URL(local.mqtt.url);
+  const mqttOk = await portAnswers(mqttUrl.hostname, Number(mqttUrl.port || 1883));
+  const mqttPid = config.stack.useExistingMqtt ? null : runningPid(mosquittoProcess(config.stack));
+  health.push({
+    service: 'mosquitto',
+    endpoint: local.mqtt.url,
+    healthy: mqttOk,
+    detail: mqttOk ? `listening${mqttPid ? ` (pid ${mqttPid})` : ''}` : 'not listening',
+  });
+  return health;
+}
+
+export function formatHealth(health: readonly ServiceHealth[]): string {
+  const width = Math.max(...health.map((entry) => entry.service.length));
+  return health
+    .map((entry) => `${entry.healthy ? 'ok  ' : 'FAIL'}  ${entry.service.padEnd(width)}  ${entry.endpoint}  ${entry.detail}`)
+    .join('\n');
+}
