@@ -1,7 +1,7 @@
 import { spawn, execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { PipelineError } from '../core/errors.ts';
 
 /**
@@ -228,9 +228,18 @@ export async function waitUntil(
 }
 
 export function which(command: string): string | null {
+  if (command.includes('/')) return isExecutable(command) ? command : null;
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir && isExecutable(join(dir, command))) return join(dir, command);
+  }
+  return null;
+}
+
+function isExecutable(file: string): boolean {
   try {
-    return execFileSync('bash', ['-c', `command -v ${command}`], { encoding: 'utf8' }).trim() || null;
+    accessSync(file, constants.X_OK);
+    return true;
   } catch {
-    return null;
+    return false;
   }
 }
