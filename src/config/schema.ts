@@ -7,7 +7,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
  */
 
 const HostPort = Type.String({ pattern: '^[^\\s:]+:[0-9]{1,5}$', description: "'host:port'" });
-const Millis = (defaultValue: number, description: string, minimum = 0): TSchema =>
+const Millis = (defaultValue: number, description: string, minimum = 0) =>
   Type.Integer({ minimum, default: defaultValue, description: `${description} (milliseconds)` });
 const Strict = { additionalProperties: false } as const;
 
@@ -48,6 +48,8 @@ export const ValidationSchema = Type.Object(
     maxReadingsPerMessage: Type.Integer({ minimum: 1, default: 1000 }),
     maxMetricsPerReading: Type.Integer({ minimum: 1, default: 64 }),
     maxIdLength: Type.Integer({ minimum: 1, default: 128 }),
+    /** Deepest JSON nesting a payload may have; a valid batch needs 4 ({"readings":[{"metrics":{}}]}). */
+    maxNestingDepth: Type.Integer({ minimum: 4, maximum: 64, default: 8 }),
     maxFutureSkewMs: Millis(5 * 60_000, 'how far ahead of the ingest clock an event time may be'),
     maxPastAgeMs: Millis(7 * 24 * 3_600_000, 'how far behind the ingest clock an event time may be'),
   },
@@ -161,6 +163,8 @@ export const AggregatorSchema = Type.Object(
     checkpointIntervalMs: Millis(5000, 'checkpoint interval', 100),
     writeRawReadings: Type.Boolean({ default: true }),
     sessionTimeoutMs: Millis(10_000, 'consumer group session timeout', 1000),
+    /** Names this instance in client ids and its transactional id; defaults to '<hostname>-<pid>'. */
+    instanceId: Type.String({ pattern: '^[A-Za-z0-9_.-]*$', default: '' }),
     metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 9464 }),
     metricsHost: Type.String({ default: '127.0.0.1' }),
   },

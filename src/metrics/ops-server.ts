@@ -1,0 +1,50 @@
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+
+/**
+ * The operations endpoints of a service: `/metrics` (Prometheus text), `/healthz` (the process
+ * answers) and `/readyz` (the service can do its job: 200, or 503 with the reason).
+ */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly detail: Record<string, unknown>;
+}
+
+export interface OpsServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly registry: Registry;
+  readonly readiness: () => Readiness;
+  /** Extra read-only JSON endpoints, for example `/status`. */
+  readonly json?: Readonly<Record<string, () => unknown>>;
+}
+
+export function startOpsServer(options: OpsServerOptions): Promise<Server> {
+  const server = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0];
+    const send = (status: number, body: string, type = 'application/json'): void => {
+      response.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      response.end(body);
+    };
+    if (request.method !== 'GET') return send(405, JSON.stringify({ error: 'method not allowed' }));
+    if (path === '/metrics') {
+      options.registry
+        .metrics()
+        .then((text) => send(200, text, options.registry.contentType))
+        .catch((error: unknown) => send(500, JSON.stringify({ error: String(error) })));
+      return;
+    }
+    if (path === '/healthz') return send(200, JSON.stringify({ status: 'ok' }));
+    if (path === '/readyz') {
+      const readiness = options.readiness();
+      return send(readiness.ready ? 200 : 503, JSON.stringify({ ready: readiness.ready, ...readiness.detail }));
+    }
+    const handler = path ? options.json?.[path] : undefined;
+    if (handler) return send(200, JSON.stringify(handler()));
+    send(404, JSON.stringify({ error: 'not found' }));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve(server));
+  });
+}

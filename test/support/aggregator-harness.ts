@@ -1,0 +1,184 @@
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import kafkaJs from '@confluentinc/kafka-javascript';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { stringify } from 'yaml';
+import type { Config } from '../../src/config/schema.ts';
+import { encodeReading, encodeTick, type ReadingRecord } from '../../src/core/readings.ts';
+import { ensureTopics } from '../../src/kafka/admin.ts';
+import { startService, type ServiceProcess } from './services.ts';
+import { testConfig, uniqueName } from './stack.ts';
+import type { ExpectedRow } from './readings-dataset.ts';
+
+/**
+ * One aggregator scenario against the real Kafka and ClickHouse: a fresh topic, database and
+ * consumer groups; readings written straight into the readings topic (as the bridge writes them);
+ * aggregator instances as child processes; and the tables read back under FINAL.
+ */
+export interface PipelineUnderTest {
+  readonly name: string;
+  readonly guarantee: 'at-most-once' | 'at-least-once' | 'exactly-once';
+  readonly window: { kind: 'tumbling'; sizeMs: number } | { kind: 'sliding'; sizeMs: number; slideMs: number } | { kind: 'session'; gapMs: number };
+  readonly watermark?: Record<string, unknown>;
+  readonly latePolicy?: Record<string, unknown>;
+}
+
+export class AggregatorScenario {
+  readonly id = uniqueName('agg').replace(/-/g, '_');
+  readonly topic = `${this.id}-readings`;
+  readonly database = `tp_${this.id}`;
+  readonly config: Config = testConfig();
+  readonly partitions: number;
+  readonly clickhouse: ClickHouseClient;
+  private readonly configFile: string;
+  private readonly services: ServiceProcess[] = [];
+  private producer: kafkaJs.Producer | null = null;
+  private delivered = 0;
+  private produced = 0;
+
+  constructor(
+    readonly pipelines: readonly PipelineUnderTest[],
+    options: { partitions?: number; aggregator?: Record<string, unknown> } = {},
+  ) {
+    this.partitions = options.partitions ?? 4;
+    this.clickhouse = createClient({ url: this.config.clickhouse.url, request_timeout: 60_000 });
+    const dir = mkdtempSync(join(tmpdir(), 'tp-agg-'));
+    this.configFile = join(dir, 'pipeline.yaml');
+    writeFileSync(
+      this.configFile,
+      stringify({
+        kafka: { brokers: this.config.kafka.brokers, readingsTopic: this.topic, lateTopic: `${this.topic}-late`, partitions: this.partitions },
+        clickhouse: { url: this.config.clickhouse.url, database: this.database },
+        aggregator: {
+          flushIntervalMs: 200,
+          checkpointIntervalMs: 500,
+          sessionTimeoutMs: 6000,
+          metricsPort: 0,
+          ...options.aggregator,
+          pipelines: pipelines.map((pipeline) => ({
+            name: pipeline.name,
+            guarantee: pipeline.guarantee,
+            window: pipeline.window,
+            watermark: pipeline.watermark ?? { kind: 'fixed', delayMs: 3000 },
+            latePolicy: pipeline.latePolicy ?? { kind: 'reemit', allowedLatenessMs: 60_000 },
+            idleTimeoutMs: 5000,
+            consumerGroup: `${this.id}-${pipeline.name}`,
+            table: `agg_${pipeline.name}`,
+          })),
+        },
+      }),
+    );
+  }
+
+  async setUp(): Promise<void> {
+    await ensureTopics(this.config.kafka.brokers, [
+      { topic: this.topic, partitions: this.partitions, replicationFactor: this.config.kafka.replicationFactor },
+      { topic: `${this.topic}-late`, partitions: this.partitions, replicationFactor: this.config.kafka.replicationFactor },
+    ]);
+    this.producer = new kafkaJs.Producer({
+      'metadata.broker.list': this.config.kafka.brokers.join(','),
+      'enable.idempotence': true,
+      acks: 'all',
+      'linger.ms': 5,
+      dr_cb: true,
+    } as never);
+    const producer = this.producer;
+    await new Promise<void>((resolve, reject) => {
+      producer.once('ready', () => resolve());
+      producer.once('event.error', reject);
+      producer.connect();
+    });
+    producer.setPollInterval(10);
+    producer.on('delivery-report', (error) => {
+      if (error) throw error;
+      this.delivered++;
+    });
+  }
+
+  startAggregator(instance: string, env: NodeJS.ProcessEnv = {}): ServiceProcess {
+    const service = startService(`aggregator-${instance}`, 'src/aggregator/main.ts', {
+      TP_CONFIG: this.configFile,
+      TP_AGGREGATOR__INSTANCE_ID: `${this.id}-${instance}`,
+      ...env,
+    });
+    this.services.push(service);
+    return service;
+  }
+
+  /** Writes readings keyed by device, as the bridge does; resolves when Kafka acknowledged all. */
+  async produce(records: readonly ReadingRecord[]): Promise<void> {
+    for (const record of records) {
+      this.producer!.produce(this.topic, null, Buffer.from(encodeReading(record)), record.device);
+      this.produced++;
+    }
+    await this.allDelivered();
+  }
+
+  /** A tick on every partition: an idle partition's watermark advances to `ingestTime`. */
+  async tick(ingestTime: number): Promise<void> {
+    for (let partition = 0; partition < this.partitions; partition++) {
+      this.producer!.produce(this.topic, partition, Buffer.from(encodeTick(ingestTime, 'test')), null);
+      this.produced++;
+    }
+    await this.allDelivered();
+  }
+
+  private async allDelivered(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    while (this.delivered < this.produced) {
+      if (Date.now() > deadline) throw new Error(`Kafka acknowledged ${this.delivered} of ${this.produced} records`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  async query<Row>(sql: string): Promise<Row[]> {
+    return (await this.clickhouse.query({ query: sql, format: 'JSONEachRow' })).json<Row>();
+  }
+
+  /** The aggregates table under FINAL, in the shape of ExpectedRow (plus version and late count). */
+  async finalRows(pipeline: string): Promise<(ExpectedRow & { version: number; lateReadings: number })[]> {
+    const rows = await this.query<Record<string, string | number>>(
+      `SELECT device, metric, window_start_ms, window_end_ms, count, sum, min, max, version, late_readings ` +
+        `FROM ${this.database}.agg_${pipeline} FINAL ORDER BY device, metric, window_start_ms`,
+    );
+    return rows.map((row) => ({
+      device: String(row['device']),
+      metric: String(row['metric']),
+      windowStart: Number(row['window_start_ms']),
+      windowEnd: Number(row['window_end_ms']),
+      count: Number(row['count']),
+      sum: Number(row['sum']),
+      min: Number(row['min']),
+      max: Number(row['max']),
+      version: Number(row['version']),
+      lateReadings: Number(row['late_readings']),
+    }));
+  }
+
+  /** Keys that appear more than once under FINAL: must be none. */
+  async duplicateKeys(pipeline: string): Promise<number> {
+    const [row] = await this.query<{ n: string }>(
+      `SELECT count() AS n FROM (SELECT tenant, device, metric, window_start_ms, count() AS c ` +
+        `FROM ${this.database}.agg_${pipeline} FINAL GROUP BY tenant, device, metric, window_start_ms HAVING c > 1)`,
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  async rawReadingsCount(): Promise<number> {
+    const [row] = await this.query<{ n: string }>(`SELECT count() AS n FROM (SELECT DISTINCT tenant, device, reading_id FROM ${this.database}.readings_raw FINAL)`);
+    return Number(row?.n ?? 0);
+  }
+
+  async tearDown(): Promise<void> {
+    await Promise.allSettled(this.services.map((service) => service.stop(5000)));
+    this.producer?.disconnect();
+    await this.clickhouse.command({ query: `DROP DATABASE IF EXISTS ${this.database}` }).catch(() => undefined);
+    await this.clickhouse.close();
+  }
+}
+
+/** Rows without version and late count, comparable with expectedRows(). */
+export function comparable(rows: readonly (ExpectedRow & { version: number; lateReadings: number })[]): ExpectedRow[] {
+  return rows.map(({ device, metric, windowStart, windowEnd, count, sum, min, max }) => ({ device, metric, windowStart, windowEnd, count, sum, min, max }));
+}

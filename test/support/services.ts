@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../../src/stack/paths.ts';
+
+/**
+ * A pipeline service (bridge, aggregator) run as a real child process for a test, with its logs in
+ * a file, and stopped by its pid when the test ends, whatever happened.
+ */
+export interface ServiceProcess {
+  readonly pid: number;
+  readonly logFile: string;
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or the signal's name) once the process has exited. */
+  readonly exited: Promise<number | string>;
+  signal(name: NodeJS.Signals): void;
+  /** SIGTERM, wait up to graceMs, then SIGKILL. */
+  stop(graceMs?: number): Promise<number | string>;
+  log(): string;
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+const logDir = join(REPO_ROOT, '.data', 'logs', 'tests');
+
+export function startService(name: string, script: string, env: NodeJS.ProcessEnv): ServiceProcess {
+  mkdirSync(logDir, { recursive: true });
+  const logFile = join(logDir, `${name}-${process.pid}-${Date.now()}.log`);
+  const out = openSync(logFile, 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  if (child.pid === undefined) throw new Error(`could not start ${script}`);
+  const pid = child.pid;
+  let alive = true;
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      alive = false;
+      resolve(code ?? signal ?? 'unknown');
+    }),
+  );
+  const service: ServiceProcess = {
+    pid,
+    logFile,
+    child,
+    exited,
+    signal(signalName) {
+      if (alive) process.kill(pid, signalName);
+    },
+    async stop(graceMs = 20_000) {
+      if (!alive) return exited;
+      process.kill(pid, 'SIGCONT');
+      process.kill(pid, 'SIGTERM');
+      const timer = setTimeout(() => alive && process.kill(pid, 'SIGKILL'), graceMs);
+      const result = await exited;
+      clearTimeout(timer);
+      return result;
+    },
+    log: () => readFileSync(logFile, 'utf8'),
+    async waitForLog(pattern, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        if (pattern.test(service.log())) return;
+        if (!alive) throw new Error(`${name} exited before logging ${pattern}; log:\n${service.log().slice(-3000)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error(`${name} did not log ${pattern} within ${timeoutMs} ms; log:\n${service.log().slice(-3000)}`);
+    },
+  };
+  return service;
+}
+
+/** Polls `probe` until it returns a value that is not undefined, or fails after timeoutMs. */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`${what}: not reached within ${timeoutMs} ms${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+}
