@@ -13,6 +13,7 @@ import { TransactionalProducer } from '../kafka/transactional-producer.ts';
 import type { Logger } from '../util/log.ts';
 import type { AggregatorMetrics } from './metrics.ts';
 import { PartitionStates } from './partitions.ts';
+import type { CrashPoints } from './crash-points.ts';
 
 /**
  * One pipeline: its own consumer group over the readings topic, window state per owned partition,
@@ -32,6 +33,7 @@ export interface PipelineRunnerDeps {
   readonly instanceId: string;
   /** Non-transactional producer for the late topic (tiers without Kafka transactions). */
   readonly lateProducer?: KafkaProducer;
+  readonly crashPoints?: CrashPoints;
   readonly now?: () => number;
 }
 
@@ -224,9 +226,11 @@ export class PipelineRunner {
     this.pendingRaw = [];
     this.pendingLate = [];
     if (rows.length === 0 && raw.length === 0 && late.length === 0) return;
+    this.deps.crashPoints?.reached('before-flush');
     const timer = this.deps.metrics.insertSeconds.startTimer(this.labels);
     try {
       if (raw.length > 0) await this.deps.sink.insertRawReadings(raw);
+      this.deps.crashPoints?.reached('during-insert');
       if (rows.length > 0) await this.deps.sink.insertAggregates(this.deps.pipeline.table, rows);
       await Promise.all(late);
     } catch (error) {
@@ -271,12 +275,14 @@ export class PipelineRunner {
         positions = this.partitions.commitPositions();
       }
       if (positions.size === 0) return;
+      this.deps.crashPoints?.reached('after-insert-before-commit');
       if (this.transactional) {
         await this.transactional.commit(this.consumer.raw(), this.deps.config.kafka.readingsTopic, positions);
       } else {
         await this.consumer.commit(positions);
       }
       this.deps.metrics.checkpoints.inc(this.labels);
+      this.deps.crashPoints?.reached('after-commit');
     } catch (error) {
       // A refused commit (a fenced zombie, a rebalance under way) is safe: the partition's next owner
       // resumes from the last committed checkpoint. A failed checkpoint write stops the service.

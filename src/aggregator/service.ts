@@ -10,6 +10,7 @@ import { startOpsServer } from '../metrics/ops-server.ts';
 import type { Logger } from '../util/log.ts';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.ts';
 import { PipelineRunner } from './pipeline-runner.ts';
+import { CrashPoints } from './crash-points.ts';
 
 /**
  * The aggregator service: every configured pipeline in one process, sharing one ClickHouse
@@ -53,14 +54,13 @@ export class AggregatorService {
     const rawWriter = config.aggregator.writeRawReadings
       ? (config.aggregator.pipelines.find((p) => p.guarantee === 'exactly-once') ?? config.aggregator.pipelines[0])?.name
       : undefined;
+    const crashPoints = new CrashPoints(config.aggregator.crashAt);
     for (const pipeline of config.aggregator.pipelines) {
       const labels = { pipeline: pipeline.name, tier: pipeline.guarantee };
       const hooks = {
         logger,
-        onRetry: (event: { attempt: number; delayMs: number; error: unknown; target: string }) => {
-          metrics.insertRetries.inc(labels);
-          logger.warn({ pipeline: pipeline.name, target: event.target, attempt: event.attempt, delayMs: event.delayMs, err: event.error }, 'ClickHouse insert failed; retrying');
-        },
+        // The sink logs each retry itself (with the target and outcome); here it is counted.
+        onRetry: () => metrics.insertRetries.inc(labels),
       };
       this.runners.push(
         new PipelineRunner({
@@ -72,6 +72,7 @@ export class AggregatorService {
           logger,
           writesRawReadings: pipeline.name === rawWriter,
           instanceId: this.instanceId,
+          crashPoints,
           ...(this.lateProducer ? { lateProducer: this.lateProducer } : {}),
         }),
       );

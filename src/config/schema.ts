@@ -165,6 +165,8 @@ export const AggregatorSchema = Type.Object(
     sessionTimeoutMs: Millis(10_000, 'consumer group session timeout', 1000),
     /** Names this instance in client ids and its transactional id; defaults to '<hostname>-<pid>'. */
     instanceId: Type.String({ pattern: '^[A-Za-z0-9_.-]*$', default: '' }),
+    /** Fault injection for failure tests: '<point>:<n>' SIGKILLs the process the n-th time it reaches the point. */
+    crashAt: Type.String({ default: '' }),
     metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 9464 }),
     metricsHost: Type.String({ default: '127.0.0.1' }),
   },
@@ -178,7 +180,7 @@ export const ClickHouseSchema = Type.Object(
     username: Type.String({ default: 'default' }),
     password: Type.String({ default: '', description: 'secret' }),
     requestTimeoutMs: Millis(30_000, 'request timeout', 100),
-    insertMaxAttempts: Type.Integer({ minimum: 1, default: 8 }),
+    insertMaxAttempts: Type.Integer({ minimum: 1, default: 60 }),
     insertMaxElapsedMs: Millis(120_000, 'total insert retry budget', 100),
   },
   { ...Strict, default: {} },
