@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
+import { configReference } from './config/reference.ts';
 import { PipelineError, errorMessage } from './core/errors.ts';
 import { configForLocalStack, formatHealth, stackDown, stackHealth, stackUp } from './stack/stack.ts';
 
@@ -60,7 +61,9 @@ program
   .command('config')
   .description('validate the configuration and print it as the services will see it (secrets hidden)')
   .option('--local', 'as adjusted to the local stack')
-  .action((options: { local?: boolean }) => {
+  .option('--reference', 'print the reference of every key (Markdown)')
+  .action((options: { local?: boolean; reference?: boolean }) => {
+    if (options.reference) return print(configReference());
     const resolved = options.local ? configForLocalStack(config()) : config();
     print(JSON.stringify(resolved, (key, value) => (/password|^key$/i.test(key) && value ? '[secret]' : value), 2));
   });

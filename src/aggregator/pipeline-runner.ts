@@ -56,6 +56,7 @@ export class PipelineRunner {
   private pendingRows: EmittedAggregateRow[] = [];
   private pendingRaw: RawReadingRow[] = [];
   private pendingLate: Promise<void>[] = [];
+  private inFlightFlush: Promise<void> = Promise.resolve();
   private lastFlushAt = 0;
   private lastCheckpointAt = 0;
   private lastStatsAt = 0;
@@ -138,7 +139,7 @@ export class PipelineRunner {
     if (this.state === 'running') this.state = 'stopping';
     await this.loopDone.catch(() => undefined);
     if (this.fatal === null) {
-      await this.flush();
+      await this.flushAll();
       await this.commit();
     }
     await this.consumer.disconnect();
@@ -152,8 +153,11 @@ export class PipelineRunner {
       const messages = await this.consumer.consume(CONSUME_BATCH);
       this.processBatch(messages);
       const now = this.now();
-      const flushDue = now - this.lastFlushAt >= this.deps.config.aggregator.flushIntervalMs || this.pendingRows.length >= this.deps.config.aggregator.maxRowsPerInsert;
-      if (flushDue) await this.flush();
+      const flushDue =
+        now - this.lastFlushAt >= this.deps.config.aggregator.flushIntervalMs ||
+        this.pendingRows.length >= this.deps.config.aggregator.maxRowsPerInsert ||
+        this.pendingRaw.length >= this.deps.config.aggregator.maxRowsPerInsert;
+      if (flushDue) await this.startFlush();
       if (now - this.lastCheckpointAt >= this.deps.config.aggregator.checkpointIntervalMs) await this.commit();
       if (now - this.lastStatsAt >= 1000) this.publishGauges(now);
     }
@@ -216,6 +220,26 @@ export class PipelineRunner {
     this.deps.metrics.lateTopicWrites.inc(this.labels);
   }
 
+  /**
+   * Starts a flush without waiting for it, so that ClickHouse works on one batch while this
+   * process reads the next; at most one flush is in flight (the next start waits for it). Insert
+   * order does not matter: ReplacingMergeTree keeps the highest version whatever arrives first.
+   */
+  private async startFlush(): Promise<void> {
+    await this.inFlightFlush;
+    this.inFlightFlush = this.flush().catch((error: unknown) => {
+      // flush() recorded the error as fatal; the loop stops on its next turn.
+      this.deps.logger.debug({ pipeline: this.name, err: error }, 'background flush failed');
+    });
+  }
+
+  /** Waits for the flush in flight, then flushes what is pending, all before anything is committed. */
+  private async flushAll(): Promise<void> {
+    await this.inFlightFlush;
+    if (this.fatal) throw this.fatal;
+    await this.flush();
+  }
+
   /** Rows and raw readings into ClickHouse, and late readings acknowledged by Kafka. */
   private async flush(): Promise<void> {
     this.lastFlushAt = this.now();
@@ -258,7 +282,7 @@ export class PipelineRunner {
   private async commit(): Promise<void> {
     this.lastCheckpointAt = this.now();
     if (this.profile.consumer.autoCommit) return;
-    await this.flush();
+    await this.flushAll();
     const timer = this.deps.metrics.checkpointSeconds.startTimer(this.labels);
     try {
       let positions: Map<number, number>;

@@ -60,7 +60,7 @@ export class ReadingsConsumer {
         'partition.assignment.strategy': 'range',
         'fetch.min.bytes': 1,
         'fetch.wait.max.ms': 50,
-        'queued.max.messages.kbytes': 65_536,
+        'queued.max.messages.kbytes': 16_384,
         'rebalance_cb': (error: LibrdKafkaError, assignment: TopicPartition[]) => this.onRebalance(error, assignment),
       } as never,
       { 'auto.offset.reset': 'earliest' },

@@ -1,0 +1,176 @@
+/**
+ * `npm run bench:aggregator [-- --readings N --devices D]`: fills a fresh topic with N readings
+ * (10,000 devices, log-normal arrival delays, so event order differs from arrival order), then in
+ * the same run measures (1) a bare consumer draining the topic and (2) the aggregator (a real
+ * child process, exactly-once, 5 s tumbling windows, raw readings on) processing it into
+ * ClickHouse. Ends with one JSON line:
+ *   {"bench":"aggregator","readings_per_s":…,"baseline_per_s":…,"ratio":…,"rss_mb":…,"open_windows_peak":…,"rows":…}
+ */
+import { parseArgs } from 'node:util';
+import { cpus, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import kafkaJs from '@confluentinc/kafka-javascript';
+import { encodeReading, encodeTick } from '../src/core/readings.ts';
+import { ReadingsConsumer } from '../src/kafka/consumer.ts';
+import { AggregatorScenario } from '../test/support/aggregator-harness.ts';
+import { mulberry32 } from '../test/support/readings-dataset.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    readings: { type: 'string', default: '2000000' },
+    devices: { type: 'string', default: '10000' },
+    'raw-readings': { type: 'string', default: 'true' },
+  },
+});
+const N = Number(args.readings);
+const DEVICES = Number(args.devices);
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+say(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+const scenario = new AggregatorScenario(
+  [
+    {
+      name: 'bench',
+      guarantee: 'exactly-once',
+      window: { kind: 'tumbling', sizeMs: 5000 },
+      watermark: { kind: 'adaptive', quantile: 0.99, marginMs: 500, floorMs: 200, ceilingMs: 30_000, horizonMs: 60_000 },
+    },
+  ],
+  { partitions: 12, aggregator: { flushIntervalMs: 1000, checkpointIntervalMs: 5000, writeRawReadings: args['raw-readings'] === 'true', maxRowsPerInsert: 100_000 } },
+);
+await scenario.setUp();
+
+async function fill(): Promise<number> {
+  const producer = new kafkaJs.Producer({
+    'metadata.broker.list': scenario.config.kafka.brokers.join(','),
+    'enable.idempotence': true,
+    'linger.ms': 20,
+    'batch.size': 1_000_000,
+    'compression.type': 'lz4',
+    'queue.buffering.max.messages': 1_000_000,
+    dr_cb: true,
+  } as never);
+  await new Promise<void>((resolve, reject) => {
+    producer.once('ready', () => resolve());
+    producer.once('event.error', reject);
+    producer.connect();
+  });
+  producer.setPollInBackground(true);
+  let delivered = 0;
+  producer.on('delivery-report', (error) => {
+    if (error) throw error;
+    delivered++;
+  });
+  const random = mulberry32(1);
+  const start = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
+  // Every device reads once a second, devices evenly spread over the second.
+  let lastIngest = start;
+  for (let i = 0; i < N; i++) {
+    const device = `dev-${(i % DEVICES).toString().padStart(5, '0')}`;
+    const eventTime = start + Math.floor(i / DEVICES) * 1000 + Math.floor(((i % DEVICES) * 1000) / DEVICES);
+    // Log-normal delay around 300 ms with a long tail.
+    const gaussian = Math.sqrt(-2 * Math.log(random() || 1e-12)) * Math.cos(2 * Math.PI * random());
+    const ingestTime = eventTime + Math.round(Math.exp(5.7 + 0.8 * gaussian));
+    lastIngest = Math.max(lastIngest, ingestTime);
+    const value = encodeReading({ tenant: 'bench', device, id: `${device}:${i}`, eventTime, ingestTime, metrics: { temperature: Math.round(random() * 400) / 4 } });
+    for (;;) {
+      try {
+        producer.produce(scenario.topic, null, Buffer.from(value), device);
+        break;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  }
+  for (let partition = 0; partition < scenario.partitions; partition++) {
+    producer.produce(scenario.topic, partition, Buffer.from(encodeTick(lastIngest + 600_000, 'bench')), null);
+  }
+  while (delivered < N + scenario.partitions) await new Promise((resolve) => setTimeout(resolve, 50));
+  producer.disconnect();
+  return N + scenario.partitions;
+}
+
+async function baseline(total: number): Promise<number> {
+  const consumer = new ReadingsConsumer({
+    brokers: scenario.config.kafka.brokers,
+    groupId: `${scenario.id}-baseline`,
+    clientId: 'bench-baseline',
+    topic: scenario.topic,
+    sessionTimeoutMs: 10_000,
+    isolation: 'read_committed',
+    autoCommit: false,
+    onAssigned: async () => new Map(),
+    onRevoked: () => undefined,
+    onError: (error) => {
+      throw error;
+    },
+  });
+  await consumer.connect();
+  consumer.setConsumeTimeout(100);
+  let seen = 0;
+  let started = 0;
+  while (seen < total) {
+    const batch = await consumer.consume(5000);
+    if (batch.length > 0 && started === 0) started = performance.now();
+    seen += batch.length;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await consumer.disconnect();
+  return N / seconds;
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop());
+  return sum;
+}
+
+const fillStarted = performance.now();
+const total = await fill();
+say(`filled ${scenario.topic}: ${N} readings over ${DEVICES} devices in ${((performance.now() - fillStarted) / 1000).toFixed(1)} s`);
+
+const baselinePerS = await baseline(total);
+say(`baseline (bare consumer): ${Math.round(baselinePerS).toLocaleString()} readings/s`);
+
+const port = 19464 + (process.pid % 500);
+const aggregator = scenario.startAggregator('bench', { TP_AGGREGATOR__METRICS_PORT: String(port), LOG_LEVEL: 'warn' });
+let openPeak = 0;
+let heapPeak = 0;
+let first = 0;
+let processed = 0;
+const deadline = Date.now() + 20 * 60_000;
+while (processed < N && Date.now() < deadline) {
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  try {
+    processed = await metric(port, 'tp_agg_readings_total{');
+    openPeak = Math.max(openPeak, await metric(port, 'tp_agg_open_windows{'));
+    heapPeak = Math.max(heapPeak, await metric(port, 'tp_agg_process_nodejs_heap_size_used_bytes'));
+    if (processed > 0 && first === 0) first = performance.now();
+  } catch {
+    // The ops endpoint answers once the aggregator has started.
+  }
+}
+const aggregatorSeconds = (performance.now() - first) / 1000;
+const rss = readFileSync(`/proc/${aggregator.pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)?.[1];
+const rssMb = Math.round(Number(rss ?? 0) / 1024);
+const readingsPerS = N / aggregatorSeconds;
+const [rowsRow] = await new Promise<{ n: string }[]>((resolve) => setTimeout(async () => resolve(await scenario.query<{ n: string }>(`SELECT count() AS n FROM ${scenario.database}.agg_bench FINAL`)), 3000));
+const rows = Number(rowsRow?.n ?? 0);
+say(`aggregator: ${Math.round(readingsPerS).toLocaleString()} readings/s (${processed} processed in ${aggregatorSeconds.toFixed(1)} s), peak RSS ${rssMb} MB (V8 heap used peak ${Math.round(heapPeak / 2 ** 20)} MB), open windows peak ${openPeak}, rows ${rows}`);
+await scenario.tearDown();
+say(
+  JSON.stringify({
+    bench: 'aggregator',
+    readings_per_s: Math.round(readingsPerS),
+    baseline_per_s: Math.round(baselinePerS),
+    ratio: Number((readingsPerS / baselinePerS).toFixed(3)),
+    rss_mb: rssMb,
+    heap_used_peak_mb: Math.round(heapPeak / 2 ** 20),
+    open_windows_peak: openPeak,
+    rows,
+    readings: N,
+    raw_readings: args['raw-readings'] === 'true',
+  }),
+);
+process.exit(processed >= N ? 0 : 1);
