@@ -115,6 +115,8 @@ export const REJECTION_REASONS = [
   'event-time-too-far-ahead',
   'event-time-too-far-behind',
   'unknown-gateway-key',
+  'id-too-long',
+  'tenant-mismatch',
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
 

@@ -1,0 +1,365 @@
+import { addExact, roundExact } from './exact-sum.ts';
+import { HashSet53, zeroDoubles } from './hash.ts';
+import { PipelineError } from './errors.ts';
+
+/**
+ * A window [start, end) of one (tenant, device, metric) series and the aggregate of the readings
+ * it absorbed.
+ *
+ * Every aggregate is a function of the SET of distinct readings absorbed, never of their order:
+ * the sum is exact (rounded once), first/last break event-time ties by value, and the median
+ * comes from a bottom-k sample chosen by id hash. A reading id seen before in this window is a
+ * duplicate (a redelivery) and changes nothing.
+ *
+ * Memory layout, chosen for the replay rate (a reading's cost is mostly cache misses): every
+ * number of the window lives in ONE array of unboxed doubles — interval, scalars, the first
+ * partials of the exact sum, and the sample. While a window holds at most SAMPLE_SIZE readings
+ * (most windows), the sample holds every reading's (hash, value) and doubles as the id set; only a
+ * window that grows past that gets a hash set.
+ */
+export const SAMPLE_SIZE = 16;
+
+const START = 0;
+const END = 1;
+const DEADLINE = 2;
+const MIN = 3;
+const MAX = 4;
+const FIRST = 5;
+const FIRST_TIME = 6;
+const LAST = 7;
+const LAST_TIME = 8;
+const MAX_INGEST = 9;
+const MIN_OFFSET = 10;
+const PARTIALS = 12;
+const INLINE_PARTIALS = 4;
+const SAMPLE = PARTIALS + INLINE_PARTIALS;
+const CELLS = SAMPLE + 2 * SAMPLE_SIZE;
+
+export class WindowAggregate {
+  count = 0;
+  /** Readings absorbed after the window was first emitted. */
+  lateReadings = 0;
+  private readonly cells: number[] = zeroDoubles(CELLS);
+  /** Partials of the exact sum: cells[PARTIALS ..] until more than INLINE_PARTIALS are needed. */
+  private partialCount = 0;
+  private overflowPartials: number[] | null = null;
+  /** Ids absorbed, once count > SAMPLE_SIZE; before that the sample holds them all. */
+  private ids: HashSet53 | null = null;
+  /** Bottom-k sample: (hash, value) pairs at cells[SAMPLE ..]. */
+  private sampleSize = 0;
+  /** Index (in pairs) of the largest hash in a full sample: the one a smaller hash replaces. */
+  private sampleMax = 0;
+
+  constructor(start: number, end: number) {
+    this.reset(start, end);
+  }
+
+  get start(): number {
+    return this.cells[START]!;
+  }
+  set start(value: number) {
+    this.cells[START] = value;
+  }
+  get end(): number {
+    return this.cells[END]!;
+  }
+  set end(value: number) {
+    this.cells[END] = value;
+  }
+  /** When the owner next needs to look at the window (see WindowStore). */
+  get deadline(): number {
+    return this.cells[DEADLINE]!;
+  }
+  set deadline(value: number) {
+    this.cells[DEADLINE] = value;
+  }
+  get min(): number {
+    return this.cells[MIN]!;
+  }
+  get max(): number {
+    return this.cells[MAX]!;
+  }
+  get first(): number {
+    return this.cells[FIRST]!;
+  }
+  get firstTime(): number {
+    return this.cells[FIRST_TIME]!;
+  }
+  get last(): number {
+    return this.cells[LAST]!;
+  }
+  get lastTime(): number {
+    return this.cells[LAST_TIME]!;
+  }
+  get maxIngestTime(): number {
+    return this.cells[MAX_INGEST]!;
+  }
+  /** Smallest Kafka offset among the absorbed readings (where an at-least-once resume must start). */
+  get minOffset(): number {
+    return this.cells[MIN_OFFSET]!;
+  }
+
+  /** Empty again, for the interval [start, end): windows are pooled and reused. */
+  reset(start: number, end: number): void {
+    const cells = this.cells;
+    cells[START] = start;
+    cells[END] = end;
+    cells[DEADLINE] = end;
+    cells[MIN] = Number.POSITIVE_INFINITY;
+    cells[MAX] = Number.NEGATIVE_INFINITY;
+    cells[FIRST] = 0;
+    cells[FIRST_TIME] = Number.POSITIVE_INFINITY;
+    cells[LAST] = 0;
+    cells[LAST_TIME] = Number.NEGATIVE_INFINITY;
+    cells[MAX_INGEST] = Number.NEGATIVE_INFINITY;
+    cells[MIN_OFFSET] = Number.POSITIVE_INFINITY;
+    this.count = 0;
+    this.lateReadings = 0;
+    this.partialCount = 0;
+    this.overflowPartials = null;
+    this.ids = null;
+    this.sampleSize = 0;
+    this.sampleMax = 0;
+  }
+
+  has(idHash: number): boolean {
+    if (this.ids !== null) return this.ids.has(idHash);
+    const cells = this.cells;
+    const end = SAMPLE + 2 * this.sampleSize;
+    for (let i = SAMPLE; i < end; i += 2) if (cells[i] === idHash) return true;
+    return false;
+  }
+
+  /** Absorbs one reading's value; false (and no change) when its id was absorbed before. */
+  absorb(idHash: number, value: number, eventTime: number, ingestTime: number, offset: number): boolean {
+    if (!this.rememberId(idHash)) return false;
+    this.count++;
+    this.addToSum(value);
+    this.addScalars(value, value, value, eventTime, value, eventTime, ingestTime, offset);
+    this.addToSample(idHash, value);
+    return true;
+  }
+
+  /**
+   * Absorbs another window's readings (session merge). The two must hold disjoint reading ids:
+   * the caller checks every id against all of a series' sessions before absorbing it.
+   */
+  merge(other: WindowAggregate): void {
+    if (this.count + other.count > SAMPLE_SIZE) {
+      const ids = this.idSet();
+      for (const hash of other.idValues()) ids.add(hash);
+    }
+    this.count += other.count;
+    this.lateReadings += other.lateReadings;
+    for (const partial of other.partialValues()) this.addToSum(partial);
+    this.addScalars(other.min, other.max, other.first, other.firstTime, other.last, other.lastTime, other.maxIngestTime, other.minOffset);
+    const from = other.cells;
+    for (let i = 0; i < other.sampleSize; i++) this.addToSample(from[SAMPLE + 2 * i]!, from[SAMPLE + 2 * i + 1]!);
+  }
+
+  sum(): number {
+    return this.overflowPartials === null
+      ? roundExact(this.cells, PARTIALS, this.partialCount)
+      : roundExact(this.overflowPartials, 0, this.partialCount);
+  }
+
+  /** Median of the sample: exact while the window holds at most SAMPLE_SIZE readings. */
+  median(): number {
+    const n = this.sampleSize;
+    if (n === 0) return Number.NaN;
+    const sorted = SCRATCH;
+    const cells = this.cells;
+    for (let i = 0; i < n; i++) {
+      const value = cells[SAMPLE + 2 * i + 1]!;
+      let j = i;
+      while (j > 0 && sorted[j - 1]! > value) {
+        sorted[j] = sorted[j - 1]!;
+        j--;
+      }
+      sorted[j] = value;
+    }
+    const mid = n >> 1;
+    return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  }
+
+  /** Compact JSON form of the aggregate (not the interval); `restore` reads it back. Non-empty windows only. */
+  encode(): AggregateTuple {
+    return [
+      this.count,
+      this.partialValues(),
+      this.min,
+      this.max,
+      this.first,
+      this.firstTime,
+      this.last,
+      this.lastTime,
+      this.maxIngestTime,
+      this.lateReadings,
+      this.minOffset,
+      // Small windows: the sample holds every id already.
+      this.ids === null ? [] : this.ids.values(),
+      this.cells.slice(SAMPLE, SAMPLE + 2 * this.sampleSize),
+    ];
+  }
+
+  /** Fills this empty aggregate from `encode()`'s output. */
+  restore(tuple: unknown): void {
+    if (!isAggregateTuple(tuple)) {
+      throw new PipelineError('CORE_SNAPSHOT_INVALID', 'window aggregate in snapshot is malformed');
+    }
+    this.reset(this.start, this.end);
+    this.count = tuple[0];
+    this.lateReadings = tuple[9];
+    for (const partial of tuple[1]) this.addToSum(partial);
+    this.addScalars(tuple[2], tuple[3], tuple[4], tuple[5], tuple[6], tuple[7], tuple[8], tuple[10]);
+    if (this.count > SAMPLE_SIZE) {
+      const ids = tuple[11];
+      this.ids = new HashSet53(ids.length);
+      for (const hash of ids) this.ids.add(hash);
+    }
+    // Re-adding rebuilds the sample's invariant (index of the largest hash).
+    const sample = tuple[12];
+    for (let i = 0; i + 1 < sample.length; i += 2) this.addToSample(sample[i]!, sample[i + 1]!);
+  }
+
+  /** Approximate heap bytes held. */
+  estimatedBytes(): number {
+    return (
+      96 +
+      CELLS * 8 +
+      (this.overflowPartials === null ? 0 : 32 + this.overflowPartials.length * 8) +
+      (this.ids === null ? 0 : 32 + this.ids.byteLength)
+    );
+  }
+
+  private addScalars(
+    min: number,
+    max: number,
+    first: number,
+    firstTime: number,
+    last: number,
+    lastTime: number,
+    maxIngestTime: number,
+    minOffset: number,
+  ): void {
+    const cells = this.cells;
+    if (min < cells[MIN]!) cells[MIN] = min;
+    if (max > cells[MAX]!) cells[MAX] = max;
+    const currentFirstTime = cells[FIRST_TIME]!;
+    if (firstTime < currentFirstTime || (firstTime === currentFirstTime && first < cells[FIRST]!)) {
+      cells[FIRST] = first;
+      cells[FIRST_TIME] = firstTime;
+    }
+    const currentLastTime = cells[LAST_TIME]!;
+    if (lastTime > currentLastTime || (lastTime === currentLastTime && last > cells[LAST]!)) {
+      cells[LAST] = last;
+      cells[LAST_TIME] = lastTime;
+    }
+    if (maxIngestTime > cells[MAX_INGEST]!) cells[MAX_INGEST] = maxIngestTime;
+    if (minOffset < cells[MIN_OFFSET]!) cells[MIN_OFFSET] = minOffset;
+  }
+
+  private addToSum(value: number): void {
+    const overflow = this.overflowPartials;
+    if (overflow !== null) {
+      this.partialCount = addExact(overflow, 0, this.partialCount, value);
+      return;
+    }
+    if (this.partialCount < INLINE_PARTIALS) {
+      // At most one partial more than before: still inline.
+      this.partialCount = addExact(this.cells, PARTIALS, this.partialCount, value);
+      return;
+    }
+    const moved = this.cells.slice(PARTIALS, PARTIALS + this.partialCount);
+    this.overflowPartials = moved;
+    this.partialCount = addExact(moved, 0, this.partialCount, value);
+  }
+
+  private partialValues(): number[] {
+    return this.overflowPartials === null
+      ? this.cells.slice(PARTIALS, PARTIALS + this.partialCount)
+      : this.overflowPartials.slice(0, this.partialCount);
+  }
+
+  /** Records the id; false when it was there already. */
+  private rememberId(idHash: number): boolean {
+    if (this.ids !== null) return this.ids.add(idHash);
+    if (this.has(idHash)) return false;
+    // The 17th reading: from now on the sample no longer holds every id.
+    if (this.count === SAMPLE_SIZE) this.idSet().add(idHash);
+    return true;
+  }
+
+  /** The id set, built from the sample (which holds every id until then) on first use. */
+  private idSet(): HashSet53 {
+    if (this.ids === null) {
+      const ids = new HashSet53(SAMPLE_SIZE + 1);
+      for (let i = 0; i < this.sampleSize; i++) ids.add(this.cells[SAMPLE + 2 * i]!);
+      this.ids = ids;
+    }
+    return this.ids;
+  }
+
+  private idValues(): number[] {
+    if (this.ids !== null) return this.ids.values();
+    const out: number[] = [];
+    for (let i = 0; i < this.sampleSize; i++) out.push(this.cells[SAMPLE + 2 * i]!);
+    return out;
+  }
+
+  private addToSample(hash: number, value: number): void {
+    const cells = this.cells;
+    const n = this.sampleSize;
+    if (n < SAMPLE_SIZE) {
+      cells[SAMPLE + 2 * n] = hash;
+      cells[SAMPLE + 2 * n + 1] = value;
+      this.sampleSize = n + 1;
+      if (n + 1 === SAMPLE_SIZE) this.sampleMax = this.findSampleMax();
+      return;
+    }
+    const slot = SAMPLE + 2 * this.sampleMax;
+    if (hash >= cells[slot]!) return;
+    cells[slot] = hash;
+    cells[slot + 1] = value;
+    this.sampleMax = this.findSampleMax();
+  }
+
+  private findSampleMax(): number {
+    const cells = this.cells;
+    let index = 0;
+    for (let i = 1; i < this.sampleSize; i++) if (cells[SAMPLE + 2 * i]! > cells[SAMPLE + 2 * index]!) index = i;
+    return index;
+  }
+}
+
+const SCRATCH = new Float64Array(SAMPLE_SIZE);
+
+/** Compact JSON form of an aggregate. */
+export type AggregateTuple = [
+  count: number,
+  partials: number[],
+  min: number,
+  max: number,
+  first: number,
+  firstTime: number,
+  last: number,
+  lastTime: number,
+  maxIngestTime: number,
+  lateReadings: number,
+  minOffset: number,
+  /** Every id hash when count > SAMPLE_SIZE; empty otherwise (the sample holds them). */
+  ids: number[],
+  sample: number[],
+];
+
+function isAggregateTuple(value: unknown): value is AggregateTuple {
+  return (
+    Array.isArray(value) &&
+    value.length === 13 &&
+    typeof value[0] === 'number' &&
+    value[0] > 0 &&
+    Array.isArray(value[1]) &&
+    Array.isArray(value[11]) &&
+    Array.isArray(value[12])
+  );
+}

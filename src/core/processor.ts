@@ -1,0 +1,420 @@
+import { PipelineError } from './errors.ts';
+import { hashId } from './hash.ts';
+import { isTick, type ReadingRecord, type ReadingsTopicRecord } from './readings.ts';
+import { alignedStart, windowsPerReading } from './windows.ts';
+import { PartitionClock, createPartitionClock, type DelayQuantiles, type PartitionClockSnapshot } from './watermarks.ts';
+import { findSeries, WindowStore, type Series, type WindowState } from './window-store.ts';
+import {
+  emptyStats,
+  validateProcessorSpec,
+  windowSignature,
+  type ProcessorOutput,
+  type ProcessorSpec,
+  type ProcessorStats,
+} from './processor-spec.ts';
+
+/**
+ * The windowed aggregation of ONE partition of the readings topic, as a pure state machine:
+ * records go in (in offset order), rows and late readings come out. No clock, no I/O. The output
+ * is a function of the record sequence (and of a restored snapshot) alone, so a replay after a
+ * crash emits the same rows with the same versions.
+ */
+export type { LatePolicySpec, ProcessorOutput, ProcessorSpec, ProcessorStats } from './processor-spec.ts';
+
+// Small integer codes: the hot path compares these instead of strings.
+const Kind = { Tumbling: 0, Sliding: 1, Session: 2 } as const;
+type Kind = (typeof Kind)[keyof typeof Kind];
+const Late = { Drop: 0, Topic: 1, Reemit: 2 } as const;
+type Late = (typeof Late)[keyof typeof Late];
+
+const SNAPSHOT_VERSION = 1;
+
+export class PartitionProcessor {
+  readonly spec: ProcessorSpec;
+  private readonly kind: Kind;
+  /** Aligned windows: size and slide (slide = size when tumbling). Sessions: the gap. */
+  private readonly sizeMs: number;
+  private readonly slideMs: number;
+  private readonly windowsPerValue: number;
+  private readonly late: Late;
+  private readonly allowedLatenessMs: number;
+  private clock: PartitionClock;
+  private readonly store: WindowStore;
+  private readonly counters: ProcessorStats = emptyStats();
+  private next: number | null = null;
+  /** Reused between closings: windows due for emission. */
+  private readonly due: WindowState[] = [];
+  /** Reused by session assignment: the open sessions a reading bridges. */
+  private readonly bridged: WindowState[] = [];
+
+  constructor(spec: ProcessorSpec) {
+    validateProcessorSpec(spec);
+    this.spec = spec;
+    const window = spec.window;
+    this.kind = window.kind === 'tumbling' ? Kind.Tumbling : window.kind === 'sliding' ? Kind.Sliding : Kind.Session;
+    this.sizeMs = window.kind === 'session' ? window.gapMs : window.sizeMs;
+    this.slideMs = window.kind === 'sliding' ? window.slideMs : this.sizeMs;
+    this.windowsPerValue = windowsPerReading(window);
+    this.store = new WindowStore(this.kind !== Kind.Session);
+    const policy = spec.latePolicy;
+    this.late = policy.kind === 'drop' ? Late.Drop : policy.kind === 'late-topic' ? Late.Topic : Late.Reemit;
+    this.allowedLatenessMs = policy.kind === 'reemit' ? policy.allowedLatenessMs : 0;
+    this.clock = createPartitionClock(spec.watermark, spec.idleTimeoutMs);
+  }
+
+  /** Live counters (read-only view; they keep changing). */
+  get stats(): Readonly<ProcessorStats> {
+    return this.counters;
+  }
+
+  process(record: ReadingsTopicRecord, offset: number, out: ProcessorOutput): void {
+    if (this.next !== null && offset < this.next) {
+      this.counters.skippedRecords++;
+      return;
+    }
+    this.next = offset + 1;
+    if (isTick(record)) {
+      this.counters.ticks++;
+      if (!Number.isFinite(record.ingestTime)) {
+        this.counters.invalidReadings++;
+        return;
+      }
+      this.clock.observeTick(record.ingestTime);
+      this.closeDue(out);
+      return;
+    }
+    this.processReading(record, offset, out);
+  }
+
+  /** Emits every open window regardless of the watermark (end of a finite replay); keeps no windows. */
+  flushAll(out: ProcessorOutput): void {
+    for (const window of this.store.openWindows()) this.emit(window, out, false);
+    this.store.clear();
+  }
+
+  watermark(): number {
+    return this.clock.watermark();
+  }
+
+  progressClock(): number {
+    return this.clock.progressClock();
+  }
+
+  currentDelayMs(): number {
+    return this.clock.currentDelayMs();
+  }
+
+  /** Arrival-delay quantiles within the horizon (adaptive watermark), or null (fixed). */
+  delayQuantiles(): DelayQuantiles | null {
+    return this.clock.delayQuantiles();
+  }
+
+  isIdle(): boolean {
+    return this.clock.isIdle();
+  }
+
+  openWindows(): number {
+    return this.store.openCount();
+  }
+
+  retainedWindows(): number {
+    return this.store.retainedCount();
+  }
+
+  estimatedStateBytes(): number {
+    return this.store.estimatedBytes() + 32 * 1024;
+  }
+
+  /** The smallest offset whose reading is still in an open or retained window, or null. */
+  earliestNeededOffset(): number | null {
+    return this.store.earliestOffset();
+  }
+
+  /** The offset after the last processed record, or null before the first. */
+  nextOffset(): number | null {
+    return this.next;
+  }
+
+  snapshot(): string {
+    const spec = this.spec;
+    return JSON.stringify({
+      v: SNAPSHOT_VERSION,
+      pipeline: spec.pipeline,
+      partition: spec.partition,
+      window: windowSignature(spec.window),
+      next: this.next,
+      clock: this.clock.snapshot(),
+      stats: this.counters,
+      windows: this.store.encode(),
+    });
+  }
+
+  /**
+   * Rebuilds a processor from `snapshot()`. The pipeline, partition and window must match the
+   * snapshot's. A changed watermark spec restarts the delay estimate (the watermark itself stays);
+   * a changed late policy applies to retained windows from now on.
+   */
+  static restore(spec: ProcessorSpec, snapshot: string): PartitionProcessor {
+    let state: SnapshotShape;
+    try {
+      state = JSON.parse(snapshot) as SnapshotShape;
+    } catch (error) {
+      throw new PipelineError('CORE_SNAPSHOT_INVALID', 'processor snapshot is not JSON', { cause: error, context: snapshotContext(spec) });
+    }
+    if (typeof state !== 'object' || state === null || state.v !== SNAPSHOT_VERSION) {
+      throw new PipelineError('CORE_SNAPSHOT_INVALID', `processor snapshot version is not ${SNAPSHOT_VERSION}`, { context: snapshotContext(spec) });
+    }
+    const expected = windowSignature(spec.window);
+    if (state.pipeline !== spec.pipeline || state.partition !== spec.partition || state.window !== expected) {
+      throw new PipelineError(
+        'CORE_SNAPSHOT_INCOMPATIBLE',
+        `snapshot of pipeline '${String(state.pipeline)}' partition ${String(state.partition)} window ${String(state.window)} ` +
+          `cannot be restored into pipeline '${spec.pipeline}' partition ${spec.partition} window ${expected}`,
+        { context: snapshotContext(spec) },
+      );
+    }
+    const processor = new PartitionProcessor(spec);
+    processor.clock = PartitionClock.restore(spec.watermark, spec.idleTimeoutMs, state.clock);
+    processor.next = typeof state.next === 'number' ? state.next : null;
+    for (const key of Object.keys(processor.counters) as Array<keyof ProcessorStats>) {
+      const value = state.stats?.[key];
+      if (typeof value === 'number') processor.counters[key] = value;
+    }
+    const watermark = processor.clock.watermark();
+    processor.store.decode(state.windows, (end) => {
+      if (processor.late !== Late.Reemit) return undefined;
+      const until = end + processor.allowedLatenessMs;
+      return until > watermark ? until : undefined;
+    });
+    return processor;
+  }
+
+  private processReading(reading: ReadingRecord, offset: number, out: ProcessorOutput): void {
+    const eventTime = reading.eventTime + 0;
+    const ingestTime = reading.ingestTime;
+    if (!Number.isFinite(eventTime) || !Number.isFinite(ingestTime)) {
+      this.counters.invalidReadings++;
+      return;
+    }
+    const stats = this.counters;
+    stats.readings++;
+    if (eventTime > ingestTime) stats.eventTimeAhead++;
+    this.clock.observeReading(eventTime, ingestTime);
+    this.closeDue(out);
+    const watermark = this.clock.watermark();
+    const idHash = hashId(reading.id);
+    let deviceHead: Series | undefined = this.store.deviceSeries(reading.tenant, reading.device);
+    const metrics = reading.metrics;
+    for (const metric in metrics) {
+      const raw = metrics[metric];
+      if (typeof raw !== 'number' || !Number.isFinite(raw)) {
+        stats.invalidValues++;
+        continue;
+      }
+      stats.values++;
+      // `+ 0` folds -0 into 0 so that min/max/first/last serialise and compare exactly.
+      const value = raw + 0;
+      const series = findSeries(deviceHead, metric);
+      if (this.kind === Kind.Session) {
+        this.assignSession(reading, metric, series, idHash, value, eventTime, offset, watermark, out);
+      } else {
+        this.assignAligned(reading, metric, series, idHash, value, eventTime, offset, watermark, out);
+      }
+      // The device's first series starts its list.
+      deviceHead ??= this.store.deviceSeries(reading.tenant, reading.device);
+    }
+  }
+
+  /** Tumbling and sliding windows: each window decides on time / late for itself. */
+  private assignAligned(
+    reading: ReadingRecord,
+    metric: string,
+    found: Series | undefined,
+    idHash: number,
+    value: number,
+    eventTime: number,
+    offset: number,
+    watermark: number,
+    out: ProcessorOutput,
+  ): void {
+    const store = this.store;
+    const ingestTime = reading.ingestTime;
+    let series = found;
+    let duplicate = false;
+    let missed = false;
+    let absorbedLate = false;
+    let start = alignedStart(eventTime, this.slideMs) - (this.windowsPerValue - 1) * this.slideMs;
+    for (let i = 0; i < this.windowsPerValue; i++, start += this.slideMs) {
+      const end = start + this.sizeMs;
+      if (end > watermark) {
+        series ??= store.getOrCreateSeries(reading.tenant, reading.device, metric);
+        let window = store.findAligned(series, start);
+        if (window === undefined) {
+          window = store.addAligned(series, start, end);
+          this.counters.windowsOpened++;
+        }
+        if (!window.absorb(idHash, value, eventTime, ingestTime, offset)) duplicate = true;
+        continue;
+      }
+      const retainUntil = end + this.allowedLatenessMs;
+      if (this.late !== Late.Reemit || retainUntil <= watermark) {
+        missed = true;
+        continue;
+      }
+      // Within the allowed lateness: correct the emitted window (or emit it for the first time).
+      series ??= store.getOrCreateSeries(reading.tenant, reading.device, metric);
+      let window = store.findAligned(series, start);
+      if (window === undefined) {
+        window = store.addAligned(series, start, end, retainUntil);
+        this.counters.windowsOpened++;
+      }
+      if (!window.absorb(idHash, value, eventTime, ingestTime, offset)) {
+        duplicate = true;
+        continue;
+      }
+      window.lateReadings++;
+      absorbedLate = true;
+      this.emit(window, out, true);
+    }
+    if (duplicate) this.counters.duplicates++;
+    if (absorbedLate) this.counters.lateAbsorbed++;
+    if (missed) this.missed(reading, metric, offset, out);
+  }
+
+  /**
+   * Session windows. A reading is a duplicate if any session of its series holds its id. It is
+   * absorbed late by a retained session that contains its event time (the emitted session's
+   * [start, end) is frozen: the row key is its start). Otherwise it joins, and merges, the open
+   * sessions its proto-session [t, t + gap) overlaps; else it opens a session if that would still
+   * be open; else it is late.
+   */
+  private assignSession(
+    reading: ReadingRecord,
+    metric: string,
+    found: Series | undefined,
+    idHash: number,
+    value: number,
+    eventTime: number,
+    offset: number,
+    watermark: number,
+    out: ProcessorOutput,
+  ): void {
+    const store = this.store;
+    const ingestTime = reading.ingestTime;
+    const protoEnd = eventTime + this.sizeMs;
+    const series = found;
+    if (series !== undefined) {
+      const windows = series.windows;
+      for (let i = 0; i < windows.length; i++) {
+        if (windows[i]!.has(idHash)) {
+          this.counters.duplicates++;
+          return;
+        }
+      }
+      const bridged = this.bridged;
+      bridged.length = 0;
+      for (let i = 0; i < windows.length; i++) {
+        const window = windows[i]!;
+        if (window.emitted) {
+          if (window.start <= eventTime && eventTime < window.end) {
+            window.absorb(idHash, value, eventTime, ingestTime, offset);
+            window.lateReadings++;
+            this.counters.lateAbsorbed++;
+            this.emit(window, out, true);
+            return;
+          }
+        } else if (window.start < protoEnd && eventTime < window.end) {
+          bridged.push(window);
+        }
+      }
+      const target = bridged[0];
+      if (target !== undefined) {
+        for (let i = 1; i < bridged.length; i++) store.mergeSessions(target, bridged[i]!);
+        bridged.length = 0;
+        target.absorb(idHash, value, eventTime, ingestTime, offset);
+        if (eventTime < target.start) target.start = eventTime;
+        if (protoEnd > target.end) target.end = protoEnd;
+        store.extendSession(target);
+        return;
+      }
+    }
+    if (protoEnd > watermark) {
+      const session = store.addSession(
+        series ?? store.getOrCreateSeries(reading.tenant, reading.device, metric),
+        eventTime,
+        protoEnd,
+      );
+      this.counters.windowsOpened++;
+      session.absorb(idHash, value, eventTime, ingestTime, offset);
+      return;
+    }
+    this.missed(reading, metric, offset, out);
+  }
+
+  private missed(reading: ReadingRecord, metric: string, offset: number, out: ProcessorOutput): void {
+    if (this.late === Late.Topic) {
+      this.counters.lateToTopic++;
+      out.emitLate(reading, metric, offset);
+    } else {
+      this.counters.lateDropped++;
+    }
+  }
+
+  /** Emits every open window the watermark has passed (in the store's deterministic order). */
+  private closeDue(out: ProcessorOutput): void {
+    const watermark = this.clock.watermark();
+    if (watermark < this.store.nextDeadline()) return;
+    const due = this.due;
+    this.store.takeDue(watermark, due);
+    for (let i = 0; i < due.length; i++) {
+      const window = due[i]!;
+      this.emit(window, out, false);
+      const retainUntil = window.end + this.allowedLatenessMs;
+      this.store.closed(window, this.late === Late.Reemit && retainUntil > watermark ? retainUntil : undefined);
+    }
+    due.length = 0;
+  }
+
+  private emit(window: WindowState, out: ProcessorOutput, update: boolean): void {
+    const series = window.series;
+    this.counters.rowsEmitted++;
+    if (update) this.counters.rowsUpdated++;
+    out.emitRow({
+      pipeline: this.spec.pipeline,
+      tenant: series.tenant,
+      device: series.device,
+      metric: series.metric,
+      windowStart: window.start,
+      windowEnd: window.end,
+      count: window.count,
+      sum: window.sum(),
+      min: window.min,
+      max: window.max,
+      first: window.first,
+      last: window.last,
+      firstTime: window.firstTime,
+      lastTime: window.lastTime,
+      p50: window.median(),
+      lateReadings: window.lateReadings,
+      maxIngestTime: window.maxIngestTime,
+      partition: this.spec.partition,
+      version: window.count,
+    });
+  }
+}
+
+interface SnapshotShape {
+  v: number;
+  pipeline: unknown;
+  partition: unknown;
+  window: unknown;
+  next: number | null;
+  clock: PartitionClockSnapshot;
+  stats: Partial<ProcessorStats> | undefined;
+  windows: unknown;
+}
+
+function snapshotContext(spec: ProcessorSpec): Record<string, string | number> {
+  return { pipeline: spec.pipeline, partition: spec.partition };
+}
+

@@ -1,0 +1,483 @@
+import type { ValidationConfig } from '../config/schema.ts';
+import type { Reading, RejectionReason } from './readings.ts';
+
+/**
+ * Validation of device payloads (MQTT) and gateway bodies (HTTP) into normalized readings.
+ *
+ * Pure and on the hot path: no I/O, no clock (the ingest time is a parameter), no allocation
+ * beyond the results. A message may be partly valid: every valid reading goes on, every invalid
+ * one comes back as a rejection carrying its index inside the message and the reason.
+ *
+ * The checks are hand-written for speed but kept in tables: `MESSAGE_LIMITS` (whole-message
+ * guards, cheapest first) and `READING_FIELDS` (one rule per field of a reading).
+ */
+
+export interface Rejection {
+  /** Index of the reading inside its message or body; null when the whole message was refused. */
+  readonly index: number | null;
+  readonly reason: RejectionReason;
+  /** For a person: which field, which value, which limit. */
+  readonly detail: string;
+  /**
+   * The refused reading as JSON when it is one item of a batch (its own evidence); null when the
+   * whole message was refused (then the original bytes are the evidence).
+   */
+  readonly item: string | null;
+}
+
+export interface ValidationResult {
+  readonly readings: Reading[];
+  readonly rejections: Rejection[];
+}
+
+/** Where a device message came from: the tenant and device named by its topic. */
+export interface DeviceOrigin {
+  readonly tenant: string;
+  readonly device: string;
+}
+
+/** Tenant, device and metric names: safe in topics, keys, tables and logs. */
+export const NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
+export const METRIC_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+/** ISO-8601 with a zone: without one, Date.parse would read the bridge's local time. */
+const ISO_TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Parses `<prefix>/<tenant>/<device>`; undefined when the topic has another shape or a name is
+ * not safe (reason `bad-topic`).
+ */
+export function parseTelemetryTopic(topic: string, prefix: string): DeviceOrigin | undefined {
+  if (topic.length <= prefix.length + 1 || !topic.startsWith(prefix) || topic[prefix.length] !== '/') return undefined;
+  const rest = topic.slice(prefix.length + 1);
+  const slash = rest.indexOf('/');
+  if (slash < 0 || rest.indexOf('/', slash + 1) >= 0) return undefined;
+  const tenant = rest.slice(0, slash);
+  const device = rest.slice(slash + 1);
+  if (!NAME_PATTERN.test(tenant) || !NAME_PATTERN.test(device)) return undefined;
+  return { tenant, device };
+}
+
+/**
+ * A device's MQTT payload: one reading, `{"readings":[...]}` or a JSON array of readings.
+ * The topic names tenant and device; a payload naming another device (or tenant) is refused.
+ */
+export function validateDeviceMessage(
+  payload: Uint8Array,
+  origin: DeviceOrigin,
+  ingestTime: number,
+  config: ValidationConfig,
+): ValidationResult {
+  const parsed = parsePayload(payload, config, config.maxPayloadBytes);
+  if (!parsed.ok) return refuseWhole(parsed.reason, parsed.detail);
+  const root = parsed.value;
+
+  let items: unknown[];
+  let batch: boolean;
+  if (Array.isArray(root)) {
+    items = root;
+    batch = true;
+  } else if (isPlainObject(root) && 'readings' in root) {
+    const envelopeMismatch = checkOriginFields(root, origin);
+    if (envelopeMismatch) return refuseWhole(envelopeMismatch.reason, envelopeMismatch.detail);
+    if (!Array.isArray(root['readings'])) return refuseWhole('schema', "'readings' must be an array");
+    items = root['readings'];
+    batch = true;
+  } else if (isPlainObject(root)) {
+    items = [root];
+    batch = false;
+  } else {
+    return refuseWhole('schema', `payload must be a JSON object or array, got ${describeType(root)}`);
+  }
+
+  const countProblem = checkReadingCount(items.length, config);
+  if (countProblem) return refuseWhole(countProblem.reason, countProblem.detail);
+
+  const readings: Reading[] = [];
+  const rejections: Rejection[] = [];
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index];
+    const outcome = normalizeReading(item, origin.tenant, origin.device, ingestTime, config);
+    if (isFailure(outcome)) {
+      rejections.push(
+        batch
+          ? { index, reason: outcome.reason, detail: outcome.detail, item: safeStringify(item) }
+          : { index: null, reason: outcome.reason, detail: outcome.detail, item: null },
+      );
+    } else {
+      readings.push(outcome);
+    }
+  }
+  return { readings, rejections };
+}
+
+export type GatewayBodyFormat = 'json' | 'ndjson';
+
+/**
+ * A gateway's HTTP body: a JSON array (or `{"readings":[...]}`) or NDJSON, each reading carrying
+ * its `device` (and optionally `tenant`, which must be the gateway key's tenant: reason
+ * `tenant-mismatch`). In NDJSON each line stands alone: a malformed line is one rejection.
+ */
+export function validateGatewayBody(
+  body: Uint8Array,
+  format: GatewayBodyFormat,
+  tenant: string,
+  ingestTime: number,
+  config: ValidationConfig,
+  maxBodyBytes: number,
+): ValidationResult {
+  if (format === 'ndjson') return validateNdjson(body, tenant, ingestTime, config, maxBodyBytes);
+  const parsed = parsePayload(body, config, maxBodyBytes);
+  if (!parsed.ok) return refuseWhole(parsed.reason, parsed.detail);
+  const root = parsed.value;
+  let items: unknown[];
+  if (Array.isArray(root)) items = root;
+  else if (isPlainObject(root) && Array.isArray(root['readings'])) items = root['readings'];
+  else return refuseWhole('schema', `body must be a JSON array of readings, got ${describeType(root)}`);
+  const countProblem = checkReadingCount(items.length, config);
+  if (countProblem) return refuseWhole(countProblem.reason, countProblem.detail);
+
+  const readings: Reading[] = [];
+  const rejections: Rejection[] = [];
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index];
+    const outcome = normalizeGatewayReading(item, tenant, ingestTime, config);
+    if (isFailure(outcome)) {
+      rejections.push({ index, reason: outcome.reason, detail: outcome.detail, item: safeStringify(item) });
+    } else {
+      readings.push(outcome);
+    }
+  }
+  return { readings, rejections };
+}
+
+function validateNdjson(
+  body: Uint8Array,
+  tenant: string,
+  ingestTime: number,
+  config: ValidationConfig,
+  maxBodyBytes: number,
+): ValidationResult {
+  const decoded = decodeChecked(body, config, maxBodyBytes);
+  if (!decoded.ok) return refuseWhole(decoded.reason, decoded.detail);
+  const lines = decoded.value.split('\n');
+  const readings: Reading[] = [];
+  const rejections: Rejection[] = [];
+  let index = 0;
+  for (const rawLine of lines) {
+    const line = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+    if (line.trim() === '') continue;
+    if (index >= config.maxReadingsPerMessage) {
+      return refuseWhole('too-many-readings', `more than ${config.maxReadingsPerMessage} readings in one body`);
+    }
+    const parsed = parseJson(line);
+    if (!parsed.ok) {
+      rejections.push({ index, reason: parsed.reason, detail: parsed.detail, item: line });
+    } else {
+      const outcome = normalizeGatewayReading(parsed.value, tenant, ingestTime, config);
+      if (isFailure(outcome)) {
+        rejections.push({ index, reason: outcome.reason, detail: outcome.detail, item: line });
+      } else {
+        readings.push(outcome);
+      }
+    }
+    index++;
+  }
+  if (index === 0) return refuseWhole('schema', 'body holds no readings');
+  return { readings, rejections };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole-message guards
+// ---------------------------------------------------------------------------------------------
+
+type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false } & Failure;
+
+interface Failure {
+  readonly reason: RejectionReason;
+  readonly detail: string;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Whole-message limits, cheapest first; each either passes (undefined) or names the failure. */
+const MESSAGE_LIMITS: ReadonlyArray<(bytes: Uint8Array, config: ValidationConfig, maxBytes: number) => Failure | undefined> = [
+  (bytes, _config, maxBytes) =>
+    bytes.length > maxBytes
+      ? { reason: 'payload-too-large', detail: `${bytes.length} bytes exceed the limit of ${maxBytes}` }
+      : undefined,
+  (bytes) => (bytes.length === 0 ? { reason: 'malformed-json', detail: 'empty payload' } : undefined),
+  (bytes, config) => {
+    const depth = nestingDepthExceeds(bytes, config.maxNestingDepth);
+    return depth ? { reason: 'too-deeply-nested', detail: `JSON nesting deeper than ${config.maxNestingDepth}` } : undefined;
+  },
+];
+
+function decodeChecked(bytes: Uint8Array, config: ValidationConfig, maxBytes: number): Parsed<string> {
+  for (const limit of MESSAGE_LIMITS) {
+    const failure = limit(bytes, config, maxBytes);
+    if (failure) return { ok: false, ...failure };
+  }
+  try {
+    return { ok: true, value: utf8.decode(bytes) };
+  } catch {
+    return { ok: false, reason: 'not-utf8', detail: 'payload is not valid UTF-8' };
+  }
+}
+
+function parsePayload(bytes: Uint8Array, config: ValidationConfig, maxBytes: number): Parsed<unknown> {
+  const decoded = decodeChecked(bytes, config, maxBytes);
+  if (!decoded.ok) return decoded;
+  return parseJson(decoded.value);
+}
+
+function parseJson(text: string): Parsed<unknown> {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (error) {
+    return { ok: false, reason: 'malformed-json', detail: error instanceof Error ? error.message : 'not JSON' };
+  }
+}
+
+function checkReadingCount(count: number, config: ValidationConfig): Failure | undefined {
+  if (count === 0) return { reason: 'schema', detail: 'no readings' };
+  if (count > config.maxReadingsPerMessage) {
+    return { reason: 'too-many-readings', detail: `${count} readings exceed the limit of ${config.maxReadingsPerMessage}` };
+  }
+  return undefined;
+}
+
+/**
+ * True when the JSON text nests deeper than `maxDepth`. A byte scan (strings skipped) that runs
+ * before JSON.parse, so that a hostile payload costs one linear pass and nothing more.
+ */
+export function nestingDepthExceeds(bytes: Uint8Array, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    if (inString) {
+      if (byte === 0x5c /* \ */) i++;
+      else if (byte === 0x22 /* " */) inString = false;
+    } else if (byte === 0x22) {
+      inString = true;
+    } else if (byte === 0x7b /* { */ || byte === 0x5b /* [ */) {
+      if (++depth > maxDepth) return true;
+    } else if (byte === 0x7d /* } */ || byte === 0x5d /* ] */) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+function refuseWhole(reason: RejectionReason, detail: string): ValidationResult {
+  return { readings: [], rejections: [{ index: null, reason, detail, item: null }] };
+}
+
+// ---------------------------------------------------------------------------------------------
+// One reading
+// ---------------------------------------------------------------------------------------------
+
+type RawReading = Record<string, unknown>;
+
+interface FieldContext {
+  readonly tenant: string;
+  readonly device: string;
+  readonly ingestTime: number;
+  readonly config: ValidationConfig;
+}
+
+/** The parts a reading is made of; each field rule fills one. */
+interface Draft {
+  id: string;
+  eventTime: number;
+  metrics: Record<string, number>;
+}
+
+type FieldRule = (raw: RawReading, context: FieldContext, draft: Draft) => Failure | undefined;
+
+/** One rule per field, in the order a person would check them; the first failure wins. */
+const READING_FIELDS: ReadonlyArray<readonly [field: string, rule: FieldRule]> = [
+  ['device', (raw, { device }) => checkNamedOrigin(raw, 'device', device, 'device-mismatch')],
+  ['tenant', (raw, { tenant }) => checkNamedOrigin(raw, 'tenant', tenant, 'tenant-mismatch')],
+  ['id', readId],
+  ['ts', readEventTime],
+  ['metrics', readMetrics],
+];
+
+function normalizeReading(
+  item: unknown,
+  tenant: string,
+  device: string,
+  ingestTime: number,
+  config: ValidationConfig,
+): Reading | Failure {
+  if (!isPlainObject(item)) return { reason: 'schema', detail: `a reading must be a JSON object, got ${describeType(item)}` };
+  const context: FieldContext = { tenant, device, ingestTime, config };
+  const draft: Draft = { id: '', eventTime: 0, metrics: {} };
+  for (const [, rule] of READING_FIELDS) {
+    const failure = rule(item, context, draft);
+    if (failure) return failure;
+  }
+  return { tenant, device, id: draft.id, eventTime: draft.eventTime, ingestTime, metrics: draft.metrics };
+}
+
+/** A gateway reading names its device; the gateway key decides the tenant. */
+function normalizeGatewayReading(item: unknown, tenant: string, ingestTime: number, config: ValidationConfig): Reading | Failure {
+  if (!isPlainObject(item)) return { reason: 'schema', detail: `a reading must be a JSON object, got ${describeType(item)}` };
+  const device = item['device'];
+  if (typeof device !== 'string') return { reason: 'schema', detail: "a gateway reading needs 'device' (a string)" };
+  if (!NAME_PATTERN.test(device)) return { reason: 'schema', detail: `device ${quote(device)} does not match ${NAME_PATTERN}` };
+  return normalizeReading(item, tenant, device, ingestTime, config);
+}
+
+function checkNamedOrigin(raw: RawReading, field: 'device' | 'tenant', expected: string, reason: RejectionReason): Failure | undefined {
+  const named = raw[field];
+  if (named === undefined || named === expected) return undefined;
+  return { reason, detail: `${field} ${quote(named)} is not ${quote(expected)}` };
+}
+
+function checkOriginFields(envelope: RawReading, origin: DeviceOrigin): Failure | undefined {
+  return (
+    checkNamedOrigin(envelope, 'device', origin.device, 'device-mismatch') ??
+    checkNamedOrigin(envelope, 'tenant', origin.tenant, 'tenant-mismatch')
+  );
+}
+
+function readId(raw: RawReading, { config }: FieldContext, draft: Draft): Failure | undefined {
+  const id = raw['id'];
+  if (id !== undefined) {
+    if (typeof id === 'string') {
+      if (id.length === 0) return { reason: 'schema', detail: "'id' is empty" };
+      if (id.length > config.maxIdLength) {
+        return { reason: 'id-too-long', detail: `'id' has ${id.length} characters, the limit is ${config.maxIdLength}` };
+      }
+      if (CONTROL_CHARACTERS.test(id)) return { reason: 'schema', detail: "'id' contains control characters" };
+      draft.id = id;
+      return undefined;
+    }
+    if (isSequenceNumber(id)) {
+      draft.id = String(id);
+      return undefined;
+    }
+    return { reason: 'schema', detail: `'id' must be a string or a non-negative integer, got ${describeType(id)}` };
+  }
+  const seq = raw['seq'];
+  if (seq === undefined) return { reason: 'schema', detail: "a reading needs 'id' or 'seq'" };
+  if (!isSequenceNumber(seq)) return { reason: 'schema', detail: `'seq' must be a non-negative integer, got ${describeValue(seq)}` };
+  draft.id = String(seq);
+  return undefined;
+}
+
+function readEventTime(raw: RawReading, { ingestTime, config }: FieldContext, draft: Draft): Failure | undefined {
+  const ts = raw['ts'];
+  let eventTime: number;
+  if (typeof ts === 'number') {
+    if (!Number.isFinite(ts)) return { reason: 'non-finite-value', detail: "'ts' is not a finite number" };
+    eventTime = Math.floor(ts);
+  } else if (typeof ts === 'string') {
+    eventTime = ISO_TIME_PATTERN.test(ts) ? Date.parse(ts) : Number.NaN;
+    if (Number.isNaN(eventTime)) return { reason: 'schema', detail: `'ts' ${quote(ts)} is not ISO-8601 with a zone` };
+  } else if (ts === undefined) {
+    return { reason: 'schema', detail: "a reading needs 'ts' (epoch milliseconds or ISO-8601)" };
+  } else {
+    return { reason: 'schema', detail: `'ts' must be epoch milliseconds or an ISO-8601 string, got ${describeType(ts)}` };
+  }
+  if (eventTime > ingestTime + config.maxFutureSkewMs) {
+    return {
+      reason: 'event-time-too-far-ahead',
+      detail: `'ts' is ${eventTime - ingestTime} ms ahead of the ingest time; the limit is ${config.maxFutureSkewMs}`,
+    };
+  }
+  if (eventTime < ingestTime - config.maxPastAgeMs) {
+    return {
+      reason: 'event-time-too-far-behind',
+      detail: `'ts' is ${ingestTime - eventTime} ms behind the ingest time; the limit is ${config.maxPastAgeMs}`,
+    };
+  }
+  draft.eventTime = eventTime;
+  return undefined;
+}
+
+/** `metrics: {name: number, ...}`, or the one-metric form `metric` + `value`. */
+function readMetrics(raw: RawReading, { config }: FieldContext, draft: Draft): Failure | undefined {
+  const metrics = raw['metrics'];
+  const single = raw['metric'];
+  if (metrics !== undefined && single !== undefined) {
+    return { reason: 'schema', detail: "a reading has either 'metrics' or 'metric' + 'value', not both" };
+  }
+  if (metrics === undefined) {
+    if (single === undefined) return { reason: 'schema', detail: "a reading needs 'metrics' or 'metric' + 'value'" };
+    if (typeof single !== 'string' || !METRIC_NAME_PATTERN.test(single)) {
+      return { reason: 'schema', detail: `'metric' ${quote(single)} does not match ${METRIC_NAME_PATTERN}` };
+    }
+    const failure = checkMetricValue(single, raw['value']);
+    if (failure) return failure;
+    draft.metrics = { [single]: raw['value'] as number };
+    return undefined;
+  }
+  if (!isPlainObject(metrics)) return { reason: 'schema', detail: `'metrics' must be an object, got ${describeType(metrics)}` };
+  let count = 0;
+  for (const name in metrics) {
+    if (++count > config.maxMetricsPerReading) {
+      return { reason: 'too-many-metrics', detail: `more than ${config.maxMetricsPerReading} metrics in one reading` };
+    }
+    if (!METRIC_NAME_PATTERN.test(name)) return { reason: 'schema', detail: `metric name ${quote(name)} does not match ${METRIC_NAME_PATTERN}` };
+    const failure = checkMetricValue(name, metrics[name]);
+    if (failure) return failure;
+  }
+  if (count === 0) return { reason: 'schema', detail: "'metrics' is empty" };
+  // Every entry is a checked number, so the parsed object is used as it is (no copy on the hot path).
+  draft.metrics = metrics as Record<string, number>;
+  return undefined;
+}
+
+function checkMetricValue(name: string, value: unknown): Failure | undefined {
+  if (typeof value !== 'number') return { reason: 'schema', detail: `metric ${quote(name)} must be a number, got ${describeType(value)}` };
+  if (!Number.isFinite(value)) return { reason: 'non-finite-value', detail: `metric ${quote(name)} is not finite` };
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+function isFailure(outcome: Reading | Failure): outcome is Failure {
+  return (outcome as Failure).reason !== undefined;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isSequenceNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+function describeValue(value: unknown): string {
+  return typeof value === 'number' || typeof value === 'string' ? quote(value) : describeType(value);
+}
+
+/** JSON-quoted and cut short: details end up in logs, metrics never carry them. */
+function quote(value: unknown): string {
+  const text = safeStringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function safeStringify(value: unknown): string | null {
+  try {
+    return JSON.stringify(value) ?? null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,401 @@
+import { WindowAggregate, type AggregateTuple } from './aggregate.ts';
+import { DeadlineQueue } from './deadlines.ts';
+import { PipelineError } from './errors.ts';
+
+/**
+ * The windows of one partition, indexed by series (tenant, device, metric) and by deadline.
+ *
+ * A window is OPEN until the watermark passes its end; then it is emitted and either dropped or
+ * RETAINED (late policy 'reemit') until the watermark passes end + allowed lateness. Its
+ * `deadline` is whichever of those instants comes next; the deadline queue hands windows back
+ * when the watermark reaches it.
+ */
+export class WindowState extends WindowAggregate {
+  /** Stamp of the window's latest entry into the deadline queue: orders windows due together. */
+  seq = 0;
+  emitted = false;
+  /** Merged away or purged: its entries left in the deadline queue are stale. */
+  dead = false;
+
+  constructor(
+    public series: Series,
+    start: number,
+    end: number,
+  ) {
+    super(start, end);
+  }
+
+  /** Makes a purged window new again, for another series or period (see WindowStore's pool). */
+  reuse(series: Series, start: number, end: number): void {
+    this.reset(start, end);
+    this.series = series;
+    this.emitted = false;
+    this.dead = false;
+  }
+}
+
+export class Series {
+  /** Aligned windows: ascending start. Sessions: creation order (kept across snapshots). */
+  readonly windows: WindowState[] = [];
+  /** The window a reading of this series touched last: usually the next one's too. */
+  recent: WindowState | undefined = undefined;
+  /** The device's next series (another metric): a device's series form a short list. */
+  sibling: Series | undefined = undefined;
+
+  constructor(
+    readonly tenant: string,
+    readonly device: string,
+    readonly metric: string,
+  ) {}
+}
+
+/**
+ * The series of a device's `metric`, from the head of its list. Metric names are property keys
+ * of the decoded reading, which V8 interns, so `===` compares pointers.
+ */
+export function findSeries(head: Series | undefined, metric: string): Series | undefined {
+  let series = head;
+  while (series !== undefined && series.metric !== metric) series = series.sibling;
+  return series;
+}
+
+/** A series in a snapshot: [tenant, device, metric, windows as [start, end, emitted, seq, aggregate]]. */
+export type SeriesTuple = [
+  tenant: string,
+  device: string,
+  metric: string,
+  windows: Array<[start: number, end: number, emitted: 0 | 1, seq: number, aggregate: AggregateTuple]>,
+];
+
+export interface StoreSnapshot {
+  readonly seq: number;
+  readonly series: SeriesTuple[];
+}
+
+/** Empty series kept indexed before a sweep is considered. */
+const EMPTY_SERIES_SLACK = 4096;
+/** Purged windows kept for reuse. */
+const MAX_POOLED = 65_536;
+
+/**
+ * Emission order: by deadline, then by when the window entered the queue. That is a function of
+ * the record sequence, and the snapshot keeps the stamps, so a restored processor emits in the
+ * same order — without sorting thousands of windows by name at every window boundary.
+ */
+export function compareQueued(a: WindowState, b: WindowState): number {
+  return a.deadline - b.deadline || a.seq - b.seq;
+}
+
+export class WindowStore {
+  /**
+   * tenant → device → the device's series list. Nested maps look up the strings of a decoded
+   * record as they are (their hashes are cached), where one composite key would be built and
+   * hashed anew for every reading.
+   */
+  private readonly tenants = new Map<string, Map<string, Series>>();
+  private readonly deadlines = new DeadlineQueue<WindowState>();
+  private open = 0;
+  private retained = 0;
+  /** Indexed series, and how many of them hold no window. */
+  private seriesTotal = 0;
+  private emptySeries = 0;
+  /**
+   * Purged aligned windows, reused for new ones: a window lives through many young-generation
+   * collections, so allocating one per series and period is what made the GC expensive.
+   * (Sessions are not pooled: a merged-away session may still sit in the deadline queue.)
+   */
+  private readonly pool: WindowState[] = [];
+  private nextSeq = 0;
+
+  constructor(private readonly pooling: boolean) {}
+
+  openCount(): number {
+    return this.open;
+  }
+
+  retainedCount(): number {
+    return this.retained;
+  }
+
+  /** The earliest deadline of any window (+Infinity when none): nothing is due before it. */
+  nextDeadline(): number {
+    return this.deadlines.next();
+  }
+
+  /** The head of a device's series list. */
+  deviceSeries(tenant: string, device: string): Series | undefined {
+    return this.tenants.get(tenant)?.get(device);
+  }
+
+  getOrCreateSeries(tenant: string, device: string, metric: string): Series {
+    let devices = this.tenants.get(tenant);
+    if (devices === undefined) {
+      devices = new Map();
+      this.tenants.set(tenant, devices);
+    }
+    const head = devices.get(device);
+    let series = findSeries(head, metric);
+    if (series === undefined) {
+      series = new Series(tenant, device, metric);
+      if (head === undefined) devices.set(device, series);
+      else {
+        let tail = head;
+        while (tail.sibling !== undefined) tail = tail.sibling;
+        tail.sibling = series;
+      }
+      this.seriesTotal++;
+      this.emptySeries++;
+    }
+    return series;
+  }
+
+  /** Every series, in insertion order. */
+  *allSeries(): IterableIterator<Series> {
+    for (const devices of this.tenants.values()) {
+      for (const head of devices.values()) {
+        for (let series: Series | undefined = head; series !== undefined; series = series.sibling) yield series;
+      }
+    }
+  }
+
+  /** The aligned window of `series` starting at `start` (open or retained), if any. */
+  findAligned(series: Series, start: number): WindowState | undefined {
+    const recent = series.recent;
+    if (recent !== undefined && recent.start === start && recent.series === series && !recent.dead) return recent;
+    const windows = series.windows;
+    for (let i = windows.length - 1; i >= 0; i--) {
+      const window = windows[i]!;
+      if (window.start === start) {
+        series.recent = window;
+        return window;
+      }
+      if (window.start < start) return undefined;
+    }
+    return undefined;
+  }
+
+  /** Adds a new aligned window, keeping the series' windows in ascending start order. */
+  addAligned(series: Series, start: number, end: number, retainedUntil?: number): WindowState {
+    const pooled = this.pool.pop();
+    let window: WindowState;
+    if (pooled === undefined) window = new WindowState(series, start, end);
+    else {
+      pooled.reuse(series, start, end);
+      window = pooled;
+    }
+    const windows = series.windows;
+    if (windows.length === 0) this.emptySeries--;
+    let index = windows.length;
+    while (index > 0 && windows[index - 1]!.start > start) index--;
+    if (index === windows.length) windows.push(window);
+    else windows.splice(index, 0, window);
+    series.recent = window;
+    this.schedule(window, retainedUntil);
+    return window;
+  }
+
+  addSession(series: Series, start: number, end: number): WindowState {
+    const window = new WindowState(series, start, end);
+    if (series.windows.length === 0) this.emptySeries--;
+    series.windows.push(window);
+    this.schedule(window, undefined);
+    return window;
+  }
+
+  /** An open session grew (a later reading, or a merge): it is due at its new end. */
+  extendSession(window: WindowState): void {
+    if (window.deadline !== window.end) this.enqueue(window, window.end);
+  }
+
+  /** Folds open session `other` into open session `target` (same series). */
+  mergeSessions(target: WindowState, other: WindowState): void {
+    target.merge(other);
+    if (other.start < target.start) target.start = other.start;
+    if (other.end > target.end) target.end = other.end;
+    this.remove(other);
+  }
+
+  /**
+   * Takes every window whose deadline the watermark reached: open ones are pushed onto `due`
+   * in emission order (the caller emits them, then calls `closed`); retained ones have run out
+   * of allowed lateness and are dropped here.
+   */
+  takeDue(watermark: number, due: WindowState[]): void {
+    const deadlines = this.deadlines;
+    while (deadlines.next() <= watermark) {
+      const deadline = deadlines.next();
+      for (const window of deadlines.takeNext()) {
+        if (window.dead || window.deadline !== deadline) continue;
+        if (window.emitted) this.remove(window);
+        else due.push(window);
+      }
+    }
+  }
+
+  /** An open window was emitted: retain it until `retainUntil`, or drop it (undefined). */
+  closed(window: WindowState, retainUntil: number | undefined): void {
+    this.open--;
+    window.emitted = true;
+    if (retainUntil === undefined) {
+      this.purge(window);
+      return;
+    }
+    this.retained++;
+    this.enqueue(window, retainUntil);
+  }
+
+  /** Every open window, in emission order. */
+  openWindows(): WindowState[] {
+    const out: WindowState[] = [];
+    for (const series of this.allSeries()) for (const window of series.windows) if (!window.emitted) out.push(window);
+    return out.sort(compareQueued);
+  }
+
+  clear(): void {
+    this.tenants.clear();
+    this.seriesTotal = 0;
+    this.emptySeries = 0;
+    this.deadlines.clear();
+    this.open = 0;
+    this.retained = 0;
+    this.pool.length = 0;
+  }
+
+  earliestOffset(): number | null {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const series of this.allSeries()) {
+      for (const window of series.windows) if (window.minOffset < earliest) earliest = window.minOffset;
+    }
+    return Number.isFinite(earliest) ? earliest : null;
+  }
+
+  estimatedBytes(): number {
+    let bytes = 0;
+    for (const series of this.allSeries()) {
+      bytes += 120 + (series.tenant.length + series.device.length + series.metric.length) * 2;
+      for (const window of series.windows) bytes += 48 + window.estimatedBytes();
+    }
+    return bytes + this.deadlines.size * 64;
+  }
+
+  encode(): StoreSnapshot {
+    const series: SeriesTuple[] = [];
+    for (const one of this.allSeries()) {
+      if (one.windows.length === 0) continue;
+      series.push([
+        one.tenant,
+        one.device,
+        one.metric,
+        one.windows.map((window) => [window.start, window.end, window.emitted ? 1 : 0, window.seq, window.encode()]),
+      ]);
+    }
+    return { seq: this.nextSeq, series };
+  }
+
+  /**
+   * Rebuilds windows from `encode()`'s output into this empty store. `retainUntil(end)` gives a
+   * retained window's deadline under the current late policy, or undefined when it is no longer
+   * retained.
+   */
+  decode(snapshot: unknown, retainUntil: (end: number) => number | undefined): void {
+    const state = snapshot as Partial<StoreSnapshot> | null;
+    if (typeof state !== 'object' || state === null || typeof state.seq !== 'number' || !Array.isArray(state.series)) {
+      throw new PipelineError('CORE_SNAPSHOT_INVALID', 'snapshot windows are malformed');
+    }
+    const queued: WindowState[] = [];
+    for (const tuple of state.series) {
+      if (!Array.isArray(tuple) || tuple.length !== 4 || !Array.isArray(tuple[3])) {
+        throw new PipelineError('CORE_SNAPSHOT_INVALID', 'snapshot series entry is malformed');
+      }
+      const [tenant, device, metric, windows] = tuple;
+      const series = this.getOrCreateSeries(tenant, device, metric);
+      for (const [start, end, emitted, seq, aggregate] of windows) {
+        const window = new WindowState(series, start, end);
+        window.restore(aggregate);
+        window.seq = seq;
+        if (emitted === 1) {
+          const until = retainUntil(end);
+          if (until === undefined) continue;
+          window.emitted = true;
+          window.deadline = until;
+          this.retained++;
+        } else {
+          this.open++;
+        }
+        series.windows.push(window);
+        queued.push(window);
+      }
+      if (series.windows.length > 0) this.emptySeries--;
+    }
+    // Queue in stamp order: windows due together come out in the order they did before.
+    queued.sort((a, b) => a.seq - b.seq);
+    for (const window of queued) this.deadlines.add(window.deadline, window);
+    this.nextSeq = state.seq;
+  }
+
+  private schedule(window: WindowState, retainedUntil: number | undefined): void {
+    if (retainedUntil === undefined) {
+      this.open++;
+      this.enqueue(window, window.end);
+    } else {
+      this.retained++;
+      window.emitted = true;
+      this.enqueue(window, retainedUntil);
+    }
+  }
+
+  private enqueue(window: WindowState, deadline: number): void {
+    window.deadline = deadline;
+    window.seq = this.nextSeq++;
+    this.deadlines.add(deadline, window);
+  }
+
+  /** Drops a live window (an expired retained one, or a session merged away). */
+  private remove(window: WindowState): void {
+    if (window.emitted) this.retained--;
+    else this.open--;
+    this.purge(window);
+  }
+
+  private purge(window: WindowState): void {
+    window.dead = true;
+    const series = window.series;
+    const windows = series.windows;
+    const index = windows.indexOf(window);
+    if (index >= 0) windows.splice(index, 1);
+    if (series.recent === window) series.recent = undefined;
+    if (windows.length === 0) this.forget();
+    if (this.pooling && this.pool.length < MAX_POOLED) this.pool.push(window);
+  }
+
+  /**
+   * A series without windows stays indexed (its device will most likely send again soon), until
+   * empty series outnumber live ones: then they are swept. Which series are indexed never
+   * changes the output, only memory.
+   */
+  private forget(): void {
+    this.emptySeries++;
+    if (this.emptySeries > EMPTY_SERIES_SLACK && this.emptySeries * 2 > this.seriesTotal) this.sweep();
+  }
+
+  private sweep(): void {
+    for (const [tenant, devices] of this.tenants) {
+      for (const [device, head] of devices) {
+        let first: Series | undefined;
+        let last: Series | undefined;
+        for (let series: Series | undefined = head; series !== undefined; series = series.sibling) {
+          if (series.windows.length === 0) continue;
+          if (last === undefined) first = series;
+          else last.sibling = series;
+          last = series;
+        }
+        if (last !== undefined) last.sibling = undefined;
+        if (first === undefined) devices.delete(device);
+        else if (first !== head) devices.set(device, first);
+      }
+      if (devices.size === 0) this.tenants.delete(tenant);
+    }
+    this.seriesTotal -= this.emptySeries;
+    this.emptySeries = 0;
+  }
+}
