@@ -53,7 +53,7 @@ export class PipelineRunner {
   private fatal: PipelineError | null = null;
   private loopDone: Promise<void> = Promise.resolve();
 
-  private pendingRows: EmittedAggregateRow[] = [];
+  private pendingRows: AggregateRow[] = [];
   private pendingRaw: RawReadingRow[] = [];
   private pendingLate: Promise<void>[] = [];
   private inFlightFlush: Promise<void> = Promise.resolve();
@@ -202,7 +202,7 @@ export class PipelineRunner {
   }
 
   private onRow(row: AggregateRow): void {
-    this.pendingRows.push({ ...row, emittedAt: this.now() });
+    this.pendingRows.push(row);
   }
 
   private onLate(reading: ReadingRecord, metric: string, _offset: number): void {
@@ -243,7 +243,10 @@ export class PipelineRunner {
   /** Rows and raw readings into ClickHouse, and late readings acknowledged by Kafka. */
   private async flush(): Promise<void> {
     this.lastFlushAt = this.now();
-    const rows = this.pendingRows;
+    // emitted_at is stamped as the insert starts, so that it tells when the row became queryable
+    // (give or take the insert itself), not when it waited for the flush.
+    const emittedAt = this.now();
+    const rows: EmittedAggregateRow[] = this.pendingRows.map((row) => ({ ...row, emittedAt }));
     const raw = this.pendingRaw;
     const late = this.pendingLate;
     this.pendingRows = [];

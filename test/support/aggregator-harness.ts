@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import type { Config } from '../../src/config/schema.ts';
 import { encodeReading, encodeTick, type ReadingRecord } from '../../src/core/readings.ts';
 import { ensureTopics } from '../../src/kafka/admin.ts';
-import { startService, type ServiceProcess } from './services.ts';
+import { startService, type ServiceProcess } from '../../src/stack/services.ts';
 import { testConfig, uniqueName } from './stack.ts';
 import type { ExpectedRow } from './readings-dataset.ts';
 

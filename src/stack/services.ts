@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../src/stack/paths.ts';
+import { REPO_ROOT } from './paths.ts';
 
 /**
  * A pipeline service (bridge, aggregator) run as a real child process for a test, with its logs in
@@ -20,7 +20,7 @@ export interface ServiceProcess {
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
-const logDir = join(REPO_ROOT, '.data', 'logs', 'tests');
+const logDir = join(REPO_ROOT, ".data", "logs", "services");
 
 export function startService(name: string, script: string, env: NodeJS.ProcessEnv): ServiceProcess {
   mkdirSync(logDir, { recursive: true });

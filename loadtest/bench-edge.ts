@@ -1,0 +1,315 @@
+/**
+ * Edge bridge throughput (npm run bench:edge): devices → Mosquitto → bridge (child process) →
+ * Kafka, against a baseline measured in the same run: the same publisher, through the same
+ * Mosquitto, to a bare mqtt.js subscriber that does nothing but acknowledge (QoS 1, child process).
+ *
+ * Phases: baseline (1 reading per message), baseline (batches of 50), bridge (1 per message),
+ * bridge (batches of 50); each with a warm-up. Then every id is read back from Kafka (lost).
+ * Ends with one JSON line:
+ *   {"bench":"edge","readings_per_s":…,"baseline_per_s":…,"ratio":…,"batched_readings_per_s":…,
+ *    "ack_p50_ms":…,"ack_p99_ms":…,"lost":…,"rss_mb":…}
+ * ratio = readings_per_s / baseline_per_s (one reading per message). ack_* come from the bridge's
+ * receipt → delivery-report histogram over the single-reading phase.
+ *
+ * Environment: BENCH_MESSAGES (single-reading messages, default 150000), BENCH_BATCHES (messages of
+ * 50 readings, default 16000), BENCH_PROFILE=1 (the bridge writes a --cpu-prof profile to .data/).
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem, loadavg } from 'node:os';
+import KafkaLib from '@confluentinc/kafka-javascript';
+import mqtt, { type MqttClient } from 'mqtt';
+import { decodeRecord, isTick } from '../src/core/readings.ts';
+import {
+  ROOT,
+  bridgeEnv,
+  connectFleet,
+  createTopics,
+  deleteTopics,
+  killAllBridges,
+  readTopic,
+  startBridge,
+  testConfig,
+  uniqueName,
+  type BridgeProcess,
+} from '../test/integration/edge-harness.ts';
+
+const SINGLE_MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 150_000);
+const BATCH_MESSAGES = Number(process.env['BENCH_BATCHES'] ?? 16_000);
+const BATCH_SIZE = 50;
+const WARMUP_MESSAGES = 10_000;
+const DEVICES = 1000;
+const PUBLISH_WINDOW = 1000;
+const PHASE_TIMEOUT_MS = 60_000;
+
+const config = testConfig();
+const prefix = config.mqtt.topicPrefix;
+
+if (process.argv[2] === '--baseline-subscriber') {
+  await runBaselineSubscriber(process.argv[3]!, Number(process.argv[4]));
+} else {
+  await main();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const run = uniqueName('bench-edge');
+  const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
+  printMachine();
+  await createTopics(config.kafka.brokers, [
+    { topic: names.readings, partitions: config.kafka.partitions },
+    { topic: names.deadLetter, partitions: 1 },
+  ]);
+  const fleet = await connectFleet(config, `${run}-publisher`);
+  try {
+    const baselineSingle = await measureBaseline(fleet, `${run}-base1`, single(`${run}-b1`, SINGLE_MESSAGES), 1);
+    const baselineBatched = await measureBaseline(fleet, `${run}-base50`, batched(`${run}-b50`, BATCH_MESSAGES), BATCH_SIZE);
+    report('baseline, 1 reading/message', baselineSingle);
+    report(`baseline, ${BATCH_SIZE} readings/message`, baselineBatched);
+
+    const bridge = await startBridge(bridgeEnv(config, names), {
+      nodeArgs: process.env['BENCH_PROFILE'] === '1' ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}.data/profiles`] : [],
+    });
+    let bridgeSingle: Phase;
+    let bridgeBatched: Phase;
+    let latency: { p50: number; p99: number };
+    let rssMb: number;
+    try {
+      await publishAndWait(fleet, single(`${run}-warm`, WARMUP_MESSAGES), () => publishedBy(bridge), WARMUP_MESSAGES);
+      const before = await scrape(bridge);
+      bridgeSingle = await measure(fleet, single(`${run}-s`, SINGLE_MESSAGES), 1, async () => (await publishedBy(bridge)) - before.published);
+      const after = await scrape(bridge);
+      latency = histogramQuantiles(before.ack, after.ack);
+      report('bridge, 1 reading/message', bridgeSingle);
+      const middle = await scrape(bridge);
+      bridgeBatched = await measure(fleet, batched(`${run}-m`, BATCH_MESSAGES), BATCH_SIZE, async () => (await publishedBy(bridge)) - middle.published);
+      report(`bridge, ${BATCH_SIZE} readings/message`, bridgeBatched);
+      rssMb = peakRssMb(bridge.child.pid!);
+    } finally {
+      await bridge.stop();
+    }
+
+    const expected = WARMUP_MESSAGES + SINGLE_MESSAGES + BATCH_MESSAGES * BATCH_SIZE;
+    const lost = await countLost(names.readings, expected);
+    const ratio = bridgeSingle.perSecond / baselineSingle.perSecond;
+    console.log(`ack latency (receipt → Kafka ack): p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms`);
+    console.log(`bridge peak RSS ${rssMb.toFixed(0)} MB; readings lost: ${lost} of ${expected}`);
+    console.log(`targets: ratio ≥ 0.8 (${ratio.toFixed(2)}), lost = 0 (${lost}), batched ≥ 200000/s (${Math.round(bridgeBatched.perSecond)})`);
+    console.log(
+      JSON.stringify({
+        bench: 'edge',
+        readings_per_s: Math.round(bridgeSingle.perSecond),
+        baseline_per_s: Math.round(baselineSingle.perSecond),
+        ratio: Number(ratio.toFixed(3)),
+        batched_readings_per_s: Math.round(bridgeBatched.perSecond),
+        ack_p50_ms: Number(latency.p50.toFixed(1)),
+        ack_p99_ms: Number(latency.p99.toFixed(1)),
+        lost,
+        rss_mb: Math.round(rssMb),
+      }),
+    );
+  } finally {
+    fleet.end(true);
+    await killAllBridges();
+    await deleteTopics(config.kafka.brokers, [names.readings, names.deadLetter]);
+  }
+}
+
+interface Phase {
+  readonly readings: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly delivered: number;
+}
+
+type Messages = ReadonlyArray<{ topic: string; payload: string }>;
+
+function single(tag: string, count: number): Messages {
+  const ts = Date.now();
+  return Array.from({ length: count }, (_, i) => ({
+    topic: `${prefix}/bench/dev-${i % DEVICES}`,
+    payload: `{"id":"${tag}-${i}","ts":${ts},"metrics":{"temperature":${(20 + (i % 100) / 10).toFixed(1)},"humidity":40}}`,
+  }));
+}
+
+function batched(tag: string, count: number): Messages {
+  const ts = Date.now();
+  return Array.from({ length: count }, (_, i) => {
+    const readings = Array.from({ length: BATCH_SIZE }, (_, j) => `{"id":"${tag}-${i}-${j}","ts":${ts + j},"metrics":{"temperature":${20 + j / 10},"humidity":40}}`);
+    return { topic: `${prefix}/bench/dev-${i % DEVICES}`, payload: `{"readings":[${readings.join(',')}]}` };
+  });
+}
+
+/** Publishes at QoS 1 with a window of unacknowledged publishes; resolves when the broker acked all. */
+function publish(client: MqttClient, messages: Messages): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    let done = 0;
+    const one = (): void => {
+      const message = messages[next++]!;
+      client.publish(message.topic, message.payload, { qos: 1 }, (error) => {
+        if (error) return reject(error);
+        if (++done === messages.length) return resolve();
+        if (next < messages.length) one();
+      });
+    };
+    for (let i = 0; i < Math.min(PUBLISH_WINDOW, messages.length); i++) one();
+  });
+}
+
+/** Time from the first publish until `delivered()` reports every reading (polled every 20 ms). */
+async function measure(client: MqttClient, messages: Messages, perMessage: number, delivered: () => Promise<number>): Promise<Phase> {
+  const readings = messages.length * perMessage;
+  const started = performance.now();
+  const publishing = publish(client, messages);
+  let count = 0;
+  let finished = started;
+  while (performance.now() - started < PHASE_TIMEOUT_MS) {
+    count = await delivered();
+    finished = performance.now();
+    if (count >= readings) break;
+    await sleep(20);
+  }
+  await publishing;
+  const seconds = (finished - started) / 1000;
+  return { readings, seconds, perSecond: Math.min(count, readings) / seconds, delivered: count };
+}
+
+async function publishAndWait(client: MqttClient, messages: Messages, delivered: () => Promise<number>, target: number): Promise<void> {
+  await publish(client, messages);
+  const deadline = Date.now() + PHASE_TIMEOUT_MS;
+  while ((await delivered()) < target && Date.now() < deadline) await sleep(50);
+}
+
+// ---- baseline: a bare subscriber in its own process ------------------------------------------
+
+async function measureBaseline(fleet: MqttClient, group: string, messages: Messages, perMessage: number): Promise<Phase> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/bench-edge.ts', '--baseline-subscriber', group, String(messages.length)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let received = 0;
+  let ready = false;
+  let buffered = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines) {
+      if (line === 'ready') ready = true;
+      else if (line.startsWith('received ')) received = Number(line.slice(9));
+    }
+  });
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!ready && Date.now() < deadline) await sleep(20);
+    if (!ready) throw new Error('baseline subscriber did not subscribe');
+    const warmup = messages.slice(0, Math.min(WARMUP_MESSAGES, messages.length));
+    await publishAndWait(fleet, warmup, async () => received, warmup.length);
+    const offset = received;
+    const phase = await measure(fleet, messages, perMessage, async () => (received - offset) * perMessage);
+    return phase;
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+/** The bare subscriber: QoS 1, the same session settings as the bridge, counts and acknowledges. */
+async function runBaselineSubscriber(group: string, expected: number): Promise<void> {
+  const client = mqtt.connect(config.mqtt.url, {
+    protocolVersion: 5,
+    clientId: group,
+    username: config.mqtt.username,
+    password: config.mqtt.password,
+    clean: true,
+    properties: { receiveMaximum: config.mqtt.receiveMaximum },
+  });
+  let received = 0;
+  client.on('message', () => {
+    received++;
+  });
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  await client.subscribeAsync(`$share/${group}/${prefix}/+/+`, { qos: 1 });
+  process.stdout.write('ready\n');
+  setInterval(() => process.stdout.write(`received ${received}\n`), 10);
+  void expected;
+}
+
+// ---- reading the bridge's metrics -------------------------------------------------------------
+
+interface Scrape {
+  readonly published: number;
+  readonly ack: Map<number, number>;
+}
+
+async function scrape(bridge: BridgeProcess): Promise<Scrape> {
+  const text = await fetch(`${bridge.url}/metrics`).then((response) => response.text());
+  const published = Number(/^tp_edge_readings_published_total\{source="mqtt"\} (\S+)$/m.exec(text)?.[1] ?? 0);
+  const ack = new Map<number, number>();
+  for (const match of text.matchAll(/^tp_edge_ack_latency_seconds_bucket\{le="([^"]+)",source="mqtt"\} (\S+)$/gm)) {
+    ack.set(match[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[2]));
+  }
+  return { published, ack };
+}
+
+async function publishedBy(bridge: BridgeProcess): Promise<number> {
+  return (await scrape(bridge)).published;
+}
+
+/** Quantiles of the difference of two cumulative histograms, interpolated inside a bucket (ms). */
+function histogramQuantiles(before: Map<number, number>, after: Map<number, number>): { p50: number; p99: number } {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const counts = bounds.map((bound) => (after.get(bound) ?? 0) - (before.get(bound) ?? 0));
+  const total = counts[counts.length - 1] ?? 0;
+  const quantile = (q: number): number => {
+    const rank = q * total;
+    let lower = 0;
+    let lowerCount = 0;
+    for (let i = 0; i < bounds.length; i++) {
+      if (counts[i]! >= rank) {
+        const upper = Number.isFinite(bounds[i]!) ? bounds[i]! : lower;
+        const inBucket = counts[i]! - lowerCount;
+        return 1000 * (inBucket > 0 ? lower + ((upper - lower) * (rank - lowerCount)) / inBucket : upper);
+      }
+      lower = bounds[i]!;
+      lowerCount = counts[i]!;
+    }
+    return Number.NaN;
+  };
+  return { p50: quantile(0.5), p99: quantile(0.99) };
+}
+
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+// ---- checking for loss -------------------------------------------------------------------------
+
+async function countLost(topic: string, expected: number): Promise<number> {
+  const ids = new Set<string>();
+  for (const message of await readTopic(config.kafka.brokers, topic)) {
+    const decoded = decodeRecord(message.value!);
+    if (decoded.ok && !isTick(decoded.record)) ids.add(decoded.record.id);
+  }
+  return expected - ids.size;
+}
+
+// ---- reporting ---------------------------------------------------------------------------------
+
+function printMachine(): void {
+  const cpu = cpus();
+  console.log(`machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`node ${process.version}, librdkafka ${KafkaLib.librdkafkaVersion}, mqtt ${config.mqtt.url}, kafka ${config.kafka.brokers.join(',')}`);
+  console.log(`messages: ${SINGLE_MESSAGES} single-reading, ${BATCH_MESSAGES} × ${BATCH_SIZE}-reading; publisher window ${PUBLISH_WINDOW}`);
+}
+
+function report(name: string, phase: Phase): void {
+  const note = phase.delivered < phase.readings ? ` (only ${phase.delivered} of ${phase.readings} within ${PHASE_TIMEOUT_MS / 1000} s)` : '';
+  console.log(`${name.padEnd(36)} ${Math.round(phase.perSecond).toString().padStart(9)} readings/s  (${phase.readings} in ${phase.seconds.toFixed(2)} s)${note}`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

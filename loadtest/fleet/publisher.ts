@@ -1,0 +1,143 @@
+import mqtt from 'mqtt';
+import * as hdr from 'hdr-histogram-js';
+import { FleetModel, type FleetMessage, type FleetSpec } from './model.ts';
+
+/**
+ * Drives a FleetModel over real MQTT connections (QoS 1) for a fixed duration, at the model's rate,
+ * and keeps what the broker acknowledged: the ids of every reading whose PUBACK arrived (the audit's
+ * "expected" set) and the publish → PUBACK latency.
+ */
+export interface PublisherOptions {
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  readonly connections: number;
+  readonly durationMs: number;
+  /** Slice of the rate loop. */
+  readonly tickMs?: number;
+  /** Unacknowledged messages per connection before the publisher waits (backpressure). */
+  readonly maxInFlightPerConnection?: number;
+  readonly clientIdPrefix?: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface FleetResult {
+  readonly published: number;
+  readonly acked: number;
+  readonly failed: number;
+  readonly messages: number;
+  readonly seconds: number;
+  /** device → acknowledged sequence numbers (as strings, the reading ids the bridge derives). */
+  readonly ackedIds: Map<string, string[]>;
+  readonly ackLatencyMs: { p50: number; p95: number; p99: number; max: number };
+  /** Readings acknowledged per second, per second of the run. */
+  readonly ackedPerSecond: number[];
+}
+
+export async function runFleet(spec: FleetSpec, options: PublisherOptions): Promise<FleetResult> {
+  const model = new FleetModel(spec);
+  const tickMs = options.tickMs ?? 50;
+  const maxInFlight = options.maxInFlightPerConnection ?? 500;
+  const clients = await Promise.all(
+    Array.from({ length: options.connections }, (_, index) =>
+      connect(options, `${options.clientIdPrefix ?? 'fleet'}-${process.pid}-${index}`),
+    ),
+  );
+  const inFlight = new Array<number>(clients.length).fill(0);
+  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000, numberOfSignificantValueDigits: 3 });
+  const ackedIds = new Map<string, string[]>();
+  const ackedPerSecond: number[] = [];
+  let published = 0;
+  let acked = 0;
+  let failed = 0;
+  let messages = 0;
+  const started = Date.now();
+  const pending = new Set<Promise<void>>();
+
+  const send = async (message: FleetMessage, clientIndex: number): Promise<void> => {
+    const client = clients[clientIndex]!;
+    inFlight[clientIndex]!++;
+    const sentAt = performance.now();
+    try {
+      await client.publishAsync(message.topic, message.payload, { qos: 1 });
+      histogram.recordValue(Math.max(1, Math.round(performance.now() - sentAt)));
+      acked += message.ids.length;
+      const second = Math.floor((Date.now() - started) / 1000);
+      ackedPerSecond[second] = (ackedPerSecond[second] ?? 0) + message.ids.length;
+      const list = ackedIds.get(message.device);
+      if (list) list.push(...message.ids);
+      else ackedIds.set(message.device, [...message.ids]);
+    } catch (error) {
+      failed += message.ids.length;
+      options.log?.(`publish to ${message.topic} failed: ${(error as Error).message}`);
+    } finally {
+      inFlight[clientIndex]!--;
+    }
+  };
+
+  const dispatch = async (batch: FleetMessage[]): Promise<void> => {
+    for (const message of batch) {
+      // Devices stick to a connection, as a device sticks to its gateway.
+      const clientIndex = hashIndex(message.device, clients.length);
+      while (inFlight[clientIndex]! >= maxInFlight) await sleep(2);
+      published += message.ids.length;
+      messages++;
+      const promise = send(message, clientIndex);
+      pending.add(promise);
+      void promise.finally(() => pending.delete(promise));
+    }
+  };
+
+  let next = started;
+  while (Date.now() - started < options.durationMs) {
+    next += tickMs;
+    await dispatch(model.step(Date.now(), tickMs));
+    const wait = next - Date.now();
+    if (wait > 0) await sleep(wait);
+  }
+  await dispatch(model.drainAll());
+  await Promise.all(pending);
+  const seconds = (Date.now() - started) / 1000;
+  await Promise.all(clients.map((client) => client.endAsync()));
+  return {
+    published,
+    acked,
+    failed,
+    messages,
+    seconds,
+    ackedIds,
+    ackLatencyMs: {
+      p50: histogram.getValueAtPercentile(50),
+      p95: histogram.getValueAtPercentile(95),
+      p99: histogram.getValueAtPercentile(99),
+      max: histogram.maxValue,
+    },
+    ackedPerSecond: Array.from(ackedPerSecond, (value) => value ?? 0),
+  };
+}
+
+function connect(options: PublisherOptions, clientId: string): Promise<mqtt.MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(options.url, {
+      protocolVersion: 5,
+      clientId,
+      username: options.username,
+      password: options.password,
+      clean: true,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+    });
+    client.once('connect', () => resolve(client));
+    client.once('error', (error) => reject(error));
+  });
+}
+
+function hashIndex(text: string, modulo: number): number {
+  let hash = 2166136261;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 16777619);
+  return (hash >>> 0) % modulo;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
