@@ -2,8 +2,11 @@ import { Command, Option } from 'commander';
 import { loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { configReference } from './config/reference.ts';
+import { connectClickHouse } from './clickhouse/client.ts';
+import { migrate } from './clickhouse/migrations.ts';
 import { PipelineError, errorMessage } from './core/errors.ts';
 import { configForLocalStack, formatHealth, stackDown, stackHealth, stackUp } from './stack/stack.ts';
+import { registerWatermarkCommands } from './advisor/cli.ts';
 
 /**
  * The one command-line entry: `npm run cli -- <command>`. Apps only wire: each command loads the
@@ -58,6 +61,23 @@ stack
   });
 
 program
+  .command('migrate')
+  .description('create or update the ClickHouse tables of every configured pipeline (the aggregator also does this at start)')
+  .option('--local', 'against the local stack')
+  .action(async (options: { local?: boolean }) => {
+    const resolved = options.local ? configForLocalStack(config()) : config();
+    const connection = await connectClickHouse(resolved.clickhouse);
+    try {
+      const report = await migrate(connection, resolved);
+      print(`ClickHouse ${connection.capabilities.version} at ${connection.url}, database ${report.database}`);
+      for (const id of report.applied) print(`applied  ${id}`);
+      for (const id of report.alreadyApplied) print(`present  ${id}`);
+    } finally {
+      await connection.close();
+    }
+  });
+
+program
   .command('config')
   .description('validate the configuration and print it as the services will see it (secrets hidden)')
   .option('--local', 'as adjusted to the local stack')
@@ -67,6 +87,8 @@ program
     const resolved = options.local ? configForLocalStack(config()) : config();
     print(JSON.stringify(resolved, (key, value) => (/password|^key$/i.test(key) && value ? '[secret]' : value), 2));
   });
+
+registerWatermarkCommands(program, () => config());
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const code = error instanceof PipelineError ? ` [${error.code}]` : '';
