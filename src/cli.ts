@@ -4,6 +4,7 @@ import type { Config } from './config/schema.ts';
 import { configReference } from './config/reference.ts';
 import { connectClickHouse } from './clickhouse/client.ts';
 import { migrate } from './clickhouse/migrations.ts';
+import { explain, explainMarkdown } from './guarantees/explain.ts';
 import { PipelineError, errorMessage } from './core/errors.ts';
 import { configForLocalStack, formatHealth, stackDown, stackHealth, stackUp } from './stack/stack.ts';
 import { registerWatermarkCommands } from './advisor/cli.ts';
@@ -75,6 +76,19 @@ program
     } finally {
       await connection.close();
     }
+  });
+
+program
+  .command('guarantees')
+  .description('delivery guarantees of the configured pipelines')
+  .command('explain')
+  .description('the failure table of every pipeline: each failure → lost, duplicated or exact, and by which mechanism')
+  .option('--pipeline <name>', 'only this pipeline')
+  .addOption(new Option('--format <format>', 'output format').choices(['md', 'json']).default('md'))
+  .action((options: { pipeline?: string; format: 'md' | 'json' }) => {
+    const explanations = explain(config(), options.pipeline);
+    if (explanations.length === 0) throw new PipelineError('NO_SUCH_PIPELINE', `no pipeline named '${options.pipeline}' in the configuration`);
+    print(options.format === 'json' ? JSON.stringify(explanations, null, 2) : explainMarkdown(explanations));
   });
 
 program

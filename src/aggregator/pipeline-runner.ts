@@ -2,6 +2,8 @@ import type { Message } from '@confluentinc/kafka-javascript';
 import type { Config, PipelineConfig } from '../config/schema.ts';
 import { PipelineError, errorMessage } from '../core/errors.ts';
 import { guaranteeProfile, type GuaranteeProfile } from '../core/guarantees.ts';
+import type { GuaranteeSettings } from '../core/failure-analysis.ts';
+import { guaranteeSettings } from '../config/guarantees.ts';
 import type { PartitionProcessor, ProcessorOutput } from '../core/processor.ts';
 import { decodeRecord, encodeReading, isTick, type ReadingRecord } from '../core/readings.ts';
 import type { AggregateRow, EmittedAggregateRow, RawReadingRow } from '../core/rows.ts';
@@ -44,6 +46,8 @@ const CONSUME_BATCH = 5000;
 export class PipelineRunner {
   private readonly deps: PipelineRunnerDeps;
   private readonly profile: GuaranteeProfile;
+  /** The profile with the configuration's explicit consumer settings applied (validated at load). */
+  private readonly settings: GuaranteeSettings;
   private readonly labels: { pipeline: string; tier: string };
   private readonly consumer: ReadingsConsumer;
   private readonly partitions: PartitionStates;
@@ -67,6 +71,7 @@ export class PipelineRunner {
     this.deps = deps;
     this.now = deps.now ?? Date.now;
     this.profile = guaranteeProfile(deps.pipeline.guarantee);
+    this.settings = guaranteeSettings(deps.config, deps.pipeline);
     this.labels = { pipeline: deps.pipeline.name, tier: this.profile.name };
     this.partitions = new PartitionStates(deps.pipeline, this.profile, deps.checkpoints, deps.logger);
     this.consumer = new ReadingsConsumer({
@@ -75,8 +80,8 @@ export class PipelineRunner {
       clientId: `${deps.config.kafka.clientId}-${deps.pipeline.name}-${deps.instanceId}`,
       topic: deps.config.kafka.readingsTopic,
       sessionTimeoutMs: deps.config.aggregator.sessionTimeoutMs,
-      isolation: this.profile.consumer.isolation,
-      autoCommit: this.profile.consumer.autoCommit,
+      isolation: this.settings.consumer.isolation,
+      autoCommit: this.settings.consumer.autoCommit,
       onAssigned: (partitions, committed) => this.partitions.assign(partitions, committed),
       onRevoked: (partitions) => this.partitions.revoke(partitions),
       onError: (error) => this.onConsumerError(error),
@@ -284,7 +289,7 @@ export class PipelineRunner {
    */
   private async commit(): Promise<void> {
     this.lastCheckpointAt = this.now();
-    if (this.profile.consumer.autoCommit) return;
+    if (this.settings.consumer.autoCommit) return;
     await this.flushAll();
     const timer = this.deps.metrics.checkpointSeconds.startTimer(this.labels);
     try {

@@ -4,6 +4,8 @@ import type { TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, errorMessage } from '../core/errors.ts';
 import { ConfigSchema, type Config, type PipelineConfig } from './schema.ts';
+import { guaranteeSettings, settingKey } from './guarantees.ts';
+import { guaranteeViolations } from '../core/failure-analysis.ts';
 
 /**
  * Loads the one configuration: schema defaults, then the YAML file, then environment overrides.
@@ -94,6 +96,9 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, sources:
 }
 
 function parseEnvValue(text: string, schema: TSchema | undefined): unknown {
+  const options = (schema?.['anyOf'] as TSchema[] | undefined) ?? [];
+  const expectsString = schema?.['type'] === 'string' || (options.length > 0 && options.every((option) => typeof option['const'] === 'string'));
+  if (expectsString) return text;
   try {
     return JSON.parse(text);
   } catch {
@@ -223,6 +228,10 @@ function checkConsistency(config: Config): void {
     if (watermark.kind === 'adaptive' && watermark.floorMs > watermark.ceilingMs) {
       fail(`${at}.watermark.floorMs`, `is ${watermark.floorMs} but watermark.ceilingMs is ${watermark.ceilingMs}; the floor must not exceed the ceiling`);
     }
+  });
+  config.aggregator.pipelines.forEach((pipeline, index) => {
+    const [violation] = guaranteeViolations(guaranteeSettings(config, pipeline), settingKey(index));
+    if (violation) fail(violation.key, `contradicts the guarantee: ${violation.message}`);
   });
   const groups = config.aggregator.pipelines.map((pipeline) => pipeline.consumerGroup);
   const duplicateGroup = groups.find((group, index) => groups.indexOf(group) !== index);

@@ -79,6 +79,15 @@ export const EdgeSchema = Type.Object(
     deliveryTimeoutMs: Millis(30_000, 'producer message timeout', 1000),
     /** Watermark ticks per partition so that an idle partition's event time still advances. */
     tickIntervalMs: Millis(1000, 'interval of idle-partition ticks', 100),
+    /** When a device's message is acknowledged: after Kafka's delivery report (no loss) or on receipt (at-most-once, lowest latency). */
+    ackMode: Type.Union([Type.Literal('after-kafka'), Type.Literal('on-receipt')], { default: 'after-kafka' }),
+    producer: Type.Object(
+      {
+        acks: Type.Union([Type.Literal('all'), Type.Literal('1'), Type.Literal('0')], { default: 'all' }),
+        idempotence: Type.Boolean({ default: true }),
+      },
+      { ...Strict, default: {} },
+    ),
     mqttEnabled: Type.Boolean({ default: true }),
     httpEnabled: Type.Boolean({ default: true }),
     validation: ValidationSchema,
@@ -133,6 +142,14 @@ export const PipelineSchema = Type.Object(
     latePolicy: LatePolicySchema,
     /** A partition without readings for this long (in ingest time) stops holding the watermark back. */
     idleTimeoutMs: Type.Integer({ minimum: 0, default: 5000 }),
+    /** Explicit consumer settings; null takes the guarantee profile's. A setting that breaks the guarantee is refused. */
+    consumer: Type.Object(
+      {
+        autoCommit: Type.Union([Type.Boolean(), Type.Null()], { default: null }),
+        isolationLevel: Type.Union([Type.Literal('read_committed'), Type.Literal('read_uncommitted'), Type.Null()], { default: null }),
+      },
+      { ...Strict, default: {} },
+    ),
     consumerGroup: Type.String({ default: '', description: "defaults to 'aggregator-<name>'" }),
     table: Type.String({ default: '', description: "defaults to 'agg_<name>'" }),
   },
