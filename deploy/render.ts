@@ -1,0 +1,219 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TSchema } from '@sinclair/typebox';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { loadConfig } from '../src/config/load.ts';
+import { ConfigSchema, type Config } from '../src/config/schema.ts';
+import { pipelineTopics } from '../src/kafka/admin.ts';
+import { renderDashboard } from './grafana/dashboard.ts';
+
+/**
+ * Renders every deployment artefact that carries configuration from the one configuration
+ * (deploy/config/pipeline.example.yaml, parsed by loadConfig), so that Compose, Kubernetes and the
+ * schema cannot drift apart:
+ *
+ *   node --import tsx deploy/render.ts           writes the files
+ *   node --import tsx deploy/render.ts --check   exits 1 naming the files that differ
+ *
+ * A target says only where the servers are and how the services listen (as TP_ overrides, the
+ * same mechanism a container uses); everything else comes from the example configuration.
+ */
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const EXAMPLE_CONFIG = 'deploy/config/pipeline.example.yaml';
+export const RULES_FILE = 'deploy/prometheus/rules.yml';
+
+export interface Target {
+  readonly name: string;
+  readonly description: string;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** Services inside containers listen on every interface; the defaults (127.0.0.1) suit a laptop. */
+const LISTEN_EVERYWHERE = { TP_EDGE__HTTP_HOST: '0.0.0.0', TP_AGGREGATOR__METRICS_HOST: '0.0.0.0' };
+
+export const TARGETS = {
+  compose: {
+    name: 'compose',
+    description: 'deploy/compose/compose.yaml: three KRaft brokers, ClickHouse, Mosquitto on one host',
+    env: {
+      ...LISTEN_EVERYWHERE,
+      TP_KAFKA__BROKERS: 'kafka-1:19092,kafka-2:19092,kafka-3:19092',
+      TP_KAFKA__REPLICATION_FACTOR: '3',
+      TP_KAFKA__MIN_INSYNC_REPLICAS: '2',
+      TP_MQTT__URL: 'mqtt://mosquitto:1883',
+      TP_CLICKHOUSE__URL: 'http://clickhouse:8123',
+    },
+  },
+  k8sDev: {
+    name: 'k8s-dev',
+    description: 'deploy/k8s/base (used as is by overlays/dev): one-broker development cluster',
+    env: {
+      ...LISTEN_EVERYWHERE,
+      TP_KAFKA__BROKERS: 'telemetry-kafka-bootstrap.kafka.svc:9092',
+      TP_KAFKA__REPLICATION_FACTOR: '1',
+      TP_KAFKA__MIN_INSYNC_REPLICAS: '1',
+      TP_MQTT__URL: 'mqtt://mosquitto.mqtt.svc:1883',
+      TP_CLICKHOUSE__URL: 'http://clickhouse.clickhouse.svc:8123',
+    },
+  },
+  k8sProd: {
+    name: 'k8s-prod',
+    description: 'deploy/k8s/overlays/prod: replicated Kafka (RF 3, min ISR 2), more partitions',
+    env: {
+      ...LISTEN_EVERYWHERE,
+      TP_KAFKA__BROKERS: 'telemetry-kafka-bootstrap.kafka.svc:9092',
+      TP_KAFKA__PARTITIONS: '24',
+      TP_KAFKA__REPLICATION_FACTOR: '3',
+      TP_KAFKA__MIN_INSYNC_REPLICAS: '2',
+      TP_MQTT__URL: 'mqtt://mosquitto.mqtt.svc:1883',
+      TP_CLICKHOUSE__URL: 'http://clickhouse.clickhouse.svc:8123',
+    },
+  },
+} as const satisfies Record<string, Target>;
+
+export interface RenderedFile {
+  /** Relative to the repository root. */
+  readonly path: string;
+  readonly text: string;
+}
+
+export function configFor(target: Target, root = REPO_ROOT): Config {
+  return loadConfig({ file: join(root, EXAMPLE_CONFIG), env: { ...target.env } });
+}
+
+export function renderAll(root = REPO_ROOT): RenderedFile[] {
+  return [
+    { path: 'deploy/compose/pipeline.env', text: renderEnvFile(TARGETS.compose, root) },
+    { path: 'deploy/compose/topics.sh', text: renderTopicsScript(TARGETS.compose, configFor(TARGETS.compose, root)) },
+    { path: 'deploy/k8s/base/pipeline.yaml', text: renderPipelineYaml(TARGETS.k8sDev, configFor(TARGETS.k8sDev, root)) },
+    { path: 'deploy/k8s/base/topics.sh', text: renderTopicsScript(TARGETS.k8sDev, configFor(TARGETS.k8sDev, root)) },
+    { path: 'deploy/k8s/overlays/prod/pipeline.yaml', text: renderPipelineYaml(TARGETS.k8sProd, configFor(TARGETS.k8sProd, root)) },
+    { path: 'deploy/k8s/overlays/prod/topics.sh', text: renderTopicsScript(TARGETS.k8sProd, configFor(TARGETS.k8sProd, root)) },
+    { path: 'deploy/k8s/base/prometheus-rule.yaml', text: renderPrometheusRule(readFileSync(join(root, RULES_FILE), 'utf8')) },
+    { path: 'deploy/grafana/telemetry-pipeline.json', text: renderDashboardJson(root) },
+  ];
+}
+
+export function renderDashboardJson(root = REPO_ROOT): string {
+  const config = loadConfig({ file: join(root, EXAMPLE_CONFIG), env: {} });
+  return `${JSON.stringify(renderDashboard({ maxInFlightReadings: config.edge.maxInFlightReadings }), null, 2)}\n`;
+}
+
+function header(target: Target): string {
+  return [
+    `# Rendered by deploy/render.ts from ${EXAMPLE_CONFIG} for target '${target.name}' —`,
+    `# ${target.description}. Do not edit: change the example or the target, then re-render.`,
+  ].join('\n');
+}
+
+/** The Compose environment: the target's placement, applied by loadConfig over the mounted example file. */
+export function renderEnvFile(target: Target, root = REPO_ROOT): string {
+  configFor(target, root); // a placement that the schema refuses must fail the render, not the container
+  const lines = Object.entries(target.env)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, value]) => `${name}=${value}`);
+  return `${header(target)}\n${lines.join('\n')}\n`;
+}
+
+/** The ConfigMap's pipeline.yaml: the fully resolved configuration, without secrets or the local stack section. */
+export function renderPipelineYaml(target: Target, config: Config): string {
+  const { stack: _localStackOnly, ...deployed } = config;
+  const body = stringifyYaml(withoutSecrets(deployed, ConfigSchema), { lineWidth: 0 });
+  return (
+    `${header(target)}\n` +
+    '# Secrets (mqtt.password, clickhouse.password, edge.gatewayKeys) come from the environment,\n' +
+    '# filled from the telemetry-credentials Secret; aggregator.instanceId from the pod name.\n' +
+    body
+  );
+}
+
+/**
+ * Drops every key whose schema is marked `description: 'secret'`, and every list whose items hold
+ * one (gatewayKeys); keys come out in the schema's order, the order the data flows.
+ */
+export function withoutSecrets(value: unknown, schema: TSchema | undefined): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const properties = (schema?.['properties'] ?? {}) as Record<string, TSchema>;
+  const record = value as Record<string, unknown>;
+  const keys = [...Object.keys(properties).filter((key) => key in record), ...Object.keys(record).filter((key) => !(key in properties))];
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    const childSchema = properties[key];
+    if (childSchema?.['description'] === 'secret') continue;
+    const items = childSchema?.['items'] as TSchema | undefined;
+    if (items && holdsSecret(items)) continue;
+    out[key] = withoutSecrets(record[key], childSchema);
+  }
+  return out;
+}
+
+function holdsSecret(schema: TSchema): boolean {
+  if (schema['description'] === 'secret') return true;
+  const items = schema['items'] as TSchema | undefined;
+  if (items && holdsSecret(items)) return true;
+  const properties = schema['properties'] as Record<string, TSchema> | undefined;
+  return properties !== undefined && Object.values(properties).some(holdsSecret);
+}
+
+/** kafka-topics.sh calls for the topics the pipeline needs (brokers here never create topics on their own). */
+export function renderTopicsScript(target: Target, config: Config): string {
+  const creates = pipelineTopics(config.kafka).map((spec) => {
+    const settings = Object.entries(spec.config ?? {}).map(([name, value]) => ` --config ${name}=${value}`);
+    return `create ${spec.topic} --partitions ${spec.partitions} --replication-factor ${spec.replicationFactor}${settings.join('')}`;
+  });
+  return [
+    '#!/bin/sh',
+    header(target),
+    '# Creates the pipeline topics that are missing; existing topics are left as they are.',
+    'set -eu',
+    `BOOTSTRAP="\${BOOTSTRAP:-${config.kafka.brokers.join(',')}}"`,
+    'KAFKA_TOPICS="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"',
+    'create() {',
+    '  topic=$1',
+    '  shift',
+    '  "$KAFKA_TOPICS" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$topic" "$@"',
+    '}',
+    ...creates,
+    '',
+  ].join('\n');
+}
+
+/** The alert and recording rules of deploy/prometheus/rules.yml as a prometheus-operator PrometheusRule. */
+export function renderPrometheusRule(rulesText: string): string {
+  const rules = parseYaml(rulesText) as { groups: unknown[] };
+  const resource = {
+    apiVersion: 'monitoring.coreos.com/v1',
+    kind: 'PrometheusRule',
+    metadata: { name: 'telemetry-pipeline', labels: { 'app.kubernetes.io/name': 'telemetry-pipeline' } },
+    spec: { groups: rules.groups },
+  };
+  return `# Rendered by deploy/render.ts from ${RULES_FILE}. Do not edit: change the rules, then re-render.\n${stringifyYaml(resource, { lineWidth: 0 })}`;
+}
+
+function main(): void {
+  const check = process.argv.includes('--check');
+  const files = renderAll();
+  const stale: string[] = [];
+  for (const file of files) {
+    const path = join(REPO_ROOT, file.path);
+    let current: string | undefined;
+    try {
+      current = readFileSync(path, 'utf8');
+    } catch {
+      current = undefined;
+    }
+    if (current === file.text) continue;
+    stale.push(file.path);
+    if (!check) writeFileSync(path, file.text);
+  }
+  const verb = check ? 'out of date' : 'rendered';
+  for (const path of stale) process.stdout.write(`${verb}: ${path}\n`);
+  if (stale.length === 0) process.stdout.write(`up to date: ${files.length} files (from ${relative(process.cwd(), join(REPO_ROOT, EXAMPLE_CONFIG))})\n`);
+  if (check && stale.length > 0) {
+    process.stderr.write('run `node --import tsx deploy/render.ts` and commit the result\n');
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
