@@ -6,11 +6,19 @@
  *   {"bench":"simulate","readings":…,"configs":…,"readings_per_s_per_config":…,"rss_mb":…}
  * readings_per_s_per_config = readings × configs ÷ total replay time (wall clock; the CPU-time
  * rate is printed beside it, since other load on the machine slows the wall clock only).
+ *
+ * Its peer in the same run: the first configuration replayed by a bare loop — the same log, the
+ * same processors, a pooled record, but no measurement at all. processor_only_per_s ÷ the
+ * simulator's rate for that configuration is the simulator's own overhead; the rest is the core's.
  */
 import { parseArgs } from 'node:util';
 import { cpus, totalmem, loadavg } from 'node:os';
 import type { Candidate } from '../src/advisor/candidates.ts';
+import { walkReplayLog } from '../src/advisor/replay-log.ts';
 import { simulateAll } from '../src/advisor/simulate.ts';
+import { resolvePartitions, type Trace } from '../src/advisor/trace.ts';
+import { PartitionProcessor, type ProcessorOutput } from '../src/core/processor.ts';
+import type { ReadingRecord, TickRecord } from '../src/core/readings.ts';
 import { TRACE_KINDS, generateTrace, type TraceKind } from '../src/advisor/traces.ts';
 
 const { values: args } = parseArgs({
@@ -70,6 +78,37 @@ simulateAll(generated.trace, candidates, { partitions }, (result, index) => {
   );
 });
 
+/** The first configuration through the processors with nothing measured: the core's own rate. */
+function processorOnly(trace: Trace, candidate: Candidate): number {
+  const partitionOf = resolvePartitions(trace, partitions);
+  const processors = Array.from({ length: partitions }, (_, partition) => new PartitionProcessor({ pipeline: 'bare', partition, ...candidate }));
+  const offsets = new Float64Array(partitions);
+  const sequence = new Uint32Array(trace.devices.length);
+  const record = { v: 1, tenant: 'trace', device: '', id: '', eventTime: 0, ingestTime: 0, metrics: { value: 1 } };
+  const tick = { v: 1, tick: true, ingestTime: 0, source: 'bench' };
+  const out: ProcessorOutput = { emitRow: () => undefined, emitLate: () => undefined };
+  const ids = Array.from({ length: 1 << 18 }, (_, i) => i.toString(36));
+  const start = performance.now();
+  walkReplayLog(trace, partitionOf, 1000, {
+    reading: (index, partition) => {
+      const device = trace.device[index]!;
+      record.tenant = trace.tenants[device]!;
+      record.device = trace.devices[device]!;
+      record.id = ids[sequence[device]!++ & (ids.length - 1)]!;
+      record.eventTime = trace.eventTime[index]!;
+      record.ingestTime = trace.ingestTime[index]!;
+      processors[partition]!.process(record as unknown as ReadingRecord, offsets[partition]!++, out);
+    },
+    tick: (time) => {
+      tick.ingestTime = time;
+      for (let p = 0; p < partitions; p++) processors[p]!.process(tick as unknown as TickRecord, offsets[p]!++, out);
+    },
+  });
+  return trace.length / ((performance.now() - start) / 1000);
+}
+const bareRate = processorOnly(generated.trace, candidates[0]!);
+say(`peer: configuration 1 through the bare processors (no measurement): ${(bareRate / 1e6).toFixed(2)} M readings/s`);
+
 const rssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 say(
   JSON.stringify({
@@ -80,6 +119,8 @@ say(
     readings_per_cpu_s_per_config: Math.round((readings * candidates.length) / (cpuMs / 1000)),
     slowest_config_per_s: Math.round(Math.min(...rates)),
     fastest_config_per_s: Math.round(Math.max(...rates)),
+    processor_only_per_s: Math.round(bareRate),
+    simulator_vs_processor_only: Math.round((rates[0]! / bareRate) * 100) / 100,
     partitions,
     devices,
     kind,

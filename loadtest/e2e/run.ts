@@ -34,6 +34,8 @@ export interface EndToEndOptions {
   readonly slaP95Ms: number;
   readonly minCompleteness: number;
   readonly aggregators: number;
+  /** The pipeline's delivery guarantee (default exactly-once). */
+  readonly guarantee?: 'at-most-once' | 'at-least-once' | 'exactly-once';
   readonly log: (line: string) => void;
 }
 
@@ -183,7 +185,7 @@ function runConfig(local: Config, runId: string, options: EndToEndOptions, httpP
       pipelines: [
         {
           name: 'load',
-          guarantee: 'exactly-once',
+          guarantee: options.guarantee ?? 'exactly-once',
           window: { kind: 'tumbling', sizeMs: options.windowSizeMs },
           // Late readings are absorbed and their windows re-emitted at once (reemit), so the delay
           // needs to cover ordinary network jitter only, not a gateway's backlog: that keeps P95 low.
