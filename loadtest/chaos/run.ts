@@ -1,0 +1,339 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import kafkaJs from '@confluentinc/kafka-javascript';
+import { stringify } from 'yaml';
+import { loadConfig, parseConfig } from '../../src/config/load.ts';
+import { guaranteeSettings } from '../../src/config/guarantees.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { Auditor } from '../../src/clickhouse/audit.ts';
+import { connectClickHouse } from '../../src/clickhouse/client.ts';
+import { failureAnalysis, type Outcome } from '../../src/core/failure-analysis.ts';
+import { ensureTopics, pipelineTopics } from '../../src/kafka/admin.ts';
+import { startClickhouse, stopClickhouse } from '../../src/stack/clickhouse.ts';
+import { startKafkaNode, stopKafkaNode, waitForKafkaNode, waitForBrokers } from '../../src/stack/kafka.ts';
+import { startMosquitto, stopMosquitto } from '../../src/stack/mosquitto.ts';
+import { REPO_ROOT } from '../../src/stack/paths.ts';
+import { eventually, startService, type ServiceProcess } from '../../src/stack/services.ts';
+import { configForLocalStack, stackDown, stackUp } from '../../src/stack/stack.ts';
+import { STEADY_PATTERNS } from '../fleet/model.ts';
+import { runFleet } from '../fleet/publisher.ts';
+import { FAULT_SCENARIOS, faultSchedule, type FaultKind, type ScheduledFault } from './schedule.ts';
+
+/**
+ * The one-command proof: the whole pipeline on a private three-broker stack, every tier at once,
+ * a steady fleet, and faults on a seeded schedule; then an SQL audit per tier against the ids the
+ * fleet had acknowledged, checked against the failure table of `guarantees explain`.
+ */
+export interface ChaosOptions {
+  readonly readings: number;
+  readonly ratePerSecond: number;
+  readonly seed: number;
+  readonly faults: readonly FaultKind[];
+  readonly timesEach: number;
+  readonly keepStack: boolean;
+  readonly log: (line: string) => void;
+}
+
+export interface TierVerdict {
+  readonly tier: string;
+  readonly pipeline: string;
+  readonly acknowledged: number;
+  readonly stored: number;
+  readonly lost: number;
+  readonly duplicated: number;
+  readonly predicted: Outcome;
+  readonly matchesTable: boolean;
+}
+
+export interface ChaosResult {
+  readonly readings: number;
+  readonly faults: (ScheduledFault & { tookMs: number; note: string })[];
+  readonly edgeLost: number;
+  readonly tiers: TierVerdict[];
+  readonly matchesTable: boolean;
+  readonly unexpectedExits: string[];
+}
+
+const CHAOS_STACK = {
+  dataDir: '.data/chaos',
+  kafkaNodes: 3,
+  kafkaBasePort: 29092,
+  clickhouseHttpPort: 28123,
+  clickhouseTcpPort: 29000,
+  mosquittoPort: 21883,
+} as const;
+const INSTANCES = 2;
+const SESSION_TIMEOUT_MS = 6000;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const log = options.log;
+  const base = loadConfig({ overrides: { stack: CHAOS_STACK, kafka: { replicationFactor: 3, minInsyncReplicas: 2 } } });
+  log(`starting the private three-broker stack in ${CHAOS_STACK.dataDir}`);
+  await stackUp(base, (line) => log(`  ${line}`));
+  const local = configForLocalStack(base);
+  const runId = `${Date.now().toString(36)}${process.pid}`;
+  const config = parseConfig(chaosConfig(local, runId));
+  const runDir = join(REPO_ROOT, '.data', 'runs', `chaos-${runId}`);
+  mkdirSync(runDir, { recursive: true });
+  const configFile = join(runDir, 'pipeline.yaml');
+  writeFileSync(configFile, stringify(config));
+  await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
+  const tenant = `chaos${runId}`;
+
+  const supervisor = new Supervisor(configFile, runId, log);
+  const durationMs = Math.round((options.readings / options.ratePerSecond) * 1000);
+  const schedule = faultSchedule({ seed: options.seed, durationMs, kinds: options.faults, timesEach: options.timesEach, marginMs: Math.min(10_000, durationMs / 10), instances: INSTANCES, brokers: 3 });
+  log(`fault schedule (seed ${options.seed}): ${schedule.map((f) => `${(f.atMs / 1000).toFixed(1)}s ${f.kind}${f.point ? `(${f.point})` : ''}#${f.target}`).join(', ')}`);
+  const connection = await connectClickHouse(config.clickhouse);
+  const applied: ChaosResult['faults'] = [];
+  try {
+    await supervisor.startAll();
+    const started = Date.now();
+    const fleet = runFleet(
+      { tenant, devices: 2000, gateways: 10, ratePerSecond: options.ratePerSecond, batchSize: 10, patterns: STEADY_PATTERNS, seed: options.seed },
+      { url: config.mqtt.url, username: 'fleet', password: 'fleet-secret', connections: 10, durationMs, clientIdPrefix: `chaos-fleet-${runId}`, maxInFlightPerConnection: 200 },
+    );
+    for (const fault of schedule) {
+      const wait = started + fault.atMs - Date.now();
+      if (wait > 0) await sleep(wait);
+      const faultStart = Date.now();
+      const note = await inject(fault, config, supervisor, log);
+      applied.push({ ...fault, tookMs: Date.now() - faultStart, note });
+    }
+    const result = await fleet;
+    log(`fleet done: ${result.acked} readings acknowledged, ${result.failed} failed, in ${result.seconds.toFixed(1)} s`);
+    await supervisor.ensureAllRunning();
+
+    const auditor = new Auditor(connection, config.clickhouse.database);
+    const expected = [...result.ackedIds].flatMap(([device, ids]) => ids.map((readingId) => ({ tenant, device, readingId })));
+    const tiers: TierVerdict[] = [];
+    await settle(auditor, config, tenant, result.acked, log);
+    const missing = await auditor.missingReadings(expected, 5);
+    for (const pipeline of config.aggregator.pipelines) {
+      const balance = await auditor.readingsBalance(pipeline.table, { tenant });
+      const duplicateKeys = await auditor.duplicateAggregateKeys(pipeline.table, { tenant }, 5);
+      const miscounted = await auditor.miscountedSeries(pipeline.table, { tenant }, 1, 10_000);
+      const overcounted = miscounted.sample.reduce((sum, series) => sum + Math.max(0, series.countedValues - series.acceptedValues), 0);
+      const duplicated = duplicateKeys.total + overcounted;
+      const lost = Math.max(0, result.acked - (balance.countedValues - overcounted));
+      const scenarios = new Set(applied.flatMap((fault) => FAULT_SCENARIOS[fault.kind]));
+      const predictedRows = failureAnalysis(guaranteeSettings(config, pipeline)).filter((row) => scenarios.has(row.id));
+      const predicted: Outcome = predictedRows.some((row) => row.outcome === 'lost') ? 'lost' : predictedRows.some((row) => row.outcome === 'duplicated') ? 'duplicated' : 'exact';
+      const matchesTable = predicted === 'lost' ? duplicated === 0 : predicted === 'duplicated' ? lost === 0 : lost === 0 && duplicated === 0;
+      tiers.push({ tier: pipeline.guarantee, pipeline: pipeline.name, acknowledged: result.acked, stored: balance.countedValues, lost, duplicated, predicted, matchesTable });
+    }
+    return {
+      readings: result.acked,
+      faults: applied,
+      edgeLost: missing.total,
+      tiers,
+      matchesTable: tiers.every((tier) => tier.matchesTable) && missing.total === 0,
+      unexpectedExits: supervisor.unexpectedExits,
+    };
+  } finally {
+    await supervisor.stopAll();
+    await connection.close();
+    if (!options.keepStack) await stackDown(base, (line) => log(`  ${line}`));
+  }
+}
+
+function chaosConfig(local: Config, runId: string): Record<string, unknown> {
+  const window = { kind: 'tumbling', sizeMs: 5000 };
+  const watermark = { kind: 'fixed', delayMs: 2000 };
+  // Late readings (a backlog after a fault) are absorbed, so a shortfall in a tier is a loss, not a late drop.
+  const latePolicy = { kind: 'reemit', allowedLatenessMs: 600_000 };
+  return {
+    kafka: { ...local.kafka, readingsTopic: `chaos-${runId}`, deadLetterTopic: `chaos-${runId}-dead-letter`, lateTopic: `chaos-${runId}-late` },
+    mqtt: { ...local.mqtt, shareGroup: `chaos${runId}` },
+    edge: { ...local.edge, deliveryTimeoutMs: 30_000 },
+    clickhouse: { ...local.clickhouse, database: `chaos_${runId}`, insertMaxElapsedMs: 180_000 },
+    aggregator: {
+      ...local.aggregator,
+      flushIntervalMs: 500,
+      checkpointIntervalMs: 2000,
+      sessionTimeoutMs: SESSION_TIMEOUT_MS,
+      pipelines: (['at-most-once', 'at-least-once', 'exactly-once'] as const).map((guarantee) => {
+        const name = guarantee === 'at-most-once' ? 'monitoring' : guarantee === 'at-least-once' ? 'analytics' : 'billing';
+        return { name, guarantee, window, watermark, latePolicy, idleTimeoutMs: 3000, consumerGroup: `chaos-${runId}-${name}`, table: `agg_${name}` };
+      }),
+    },
+    stack: local.stack,
+  };
+}
+
+/** Keeps two bridges and two aggregators running, restarts what a fault killed, and notes any other exit. */
+class Supervisor {
+  readonly bridges: (ServiceProcess | null)[] = [null, null];
+  readonly aggregators: (ServiceProcess | null)[] = [null, null];
+  readonly unexpectedExits: string[] = [];
+  private readonly expectedExit = new Set<ServiceProcess>();
+
+  constructor(private readonly configFile: string, private readonly runId: string, private readonly log: (line: string) => void) {}
+
+  async startAll(): Promise<void> {
+    for (let i = 0; i < INSTANCES; i++) {
+      this.startBridge(i);
+      this.startAggregator(i);
+    }
+    for (let i = 0; i < INSTANCES; i++) await this.ready(i);
+  }
+
+  startBridge(index: number): ServiceProcess {
+    const service = startService(`chaos-bridge-${index}`, 'edge/main.ts', {
+      TP_CONFIG: this.configFile,
+      TP_EDGE__HTTP_PORT: String(28080 + index),
+      TP_MQTT__CLIENT_ID_PREFIX: `chaos-bridge-${this.runId}-${index}`,
+      LOG_LEVEL: 'warn',
+    });
+    this.bridges[index] = service;
+    this.watch(service, `bridge ${index}`);
+    return service;
+  }
+
+  startAggregator(index: number, env: NodeJS.ProcessEnv = {}): ServiceProcess {
+    const service = startService(`chaos-aggregator-${index}`, 'src/aggregator/main.ts', {
+      TP_CONFIG: this.configFile,
+      TP_AGGREGATOR__INSTANCE_ID: `chaos-${this.runId}-${index}`,
+      TP_AGGREGATOR__METRICS_PORT: String(29464 + index),
+      LOG_LEVEL: 'warn',
+      ...env,
+    });
+    this.aggregators[index] = service;
+    this.watch(service, `aggregator ${index}`);
+    return service;
+  }
+
+  /** A fault is about to end this process: its exit is not a finding. */
+  expect(service: ServiceProcess | null): void {
+    if (service) this.expectedExit.add(service);
+  }
+
+  private watch(service: ServiceProcess, name: string): void {
+    void service.exited.then((code) => {
+      if (this.expectedExit.has(service)) return;
+      this.unexpectedExits.push(`${name} exited with ${String(code)}; log: ${service.logFile}`);
+      this.log(`  ! ${name} exited unexpectedly (${String(code)}); restarting it as a supervisor would`);
+      const index = Number(name.split(' ')[1]);
+      if (name.startsWith('bridge')) this.startBridge(index);
+      else this.startAggregator(index);
+    });
+  }
+
+  async ready(index: number): Promise<void> {
+    await eventually(`bridge ${index} ready`, async () => ((await fetch(`http://127.0.0.1:${28080 + index}/readyz`).catch(() => null))?.ok ? true : undefined), 90_000);
+    await eventually(`aggregator ${index} ready`, async () => ((await fetch(`http://127.0.0.1:${29464 + index}/readyz`).catch(() => null))?.ok ? true : undefined), 90_000);
+  }
+
+  async ensureAllRunning(): Promise<void> {
+    for (let i = 0; i < INSTANCES; i++) await this.ready(i);
+  }
+
+  async stopAll(): Promise<void> {
+    const all = [...this.bridges, ...this.aggregators].filter((s): s is ServiceProcess => s !== null);
+    all.forEach((service) => this.expect(service));
+    await Promise.allSettled(all.map((service) => service.stop(20_000)));
+  }
+}
+
+async function inject(fault: ScheduledFault, config: Config, supervisor: Supervisor, log: (line: string) => void): Promise<string> {
+  const stack = config.stack;
+  log(`fault ${fault.kind}${fault.point ? ` (${fault.point})` : ''} on #${fault.target}`);
+  switch (fault.kind) {
+    case 'kill-bridge': {
+      const victim = supervisor.bridges[fault.target]!;
+      supervisor.expect(victim);
+      victim.signal('SIGKILL');
+      await victim.exited;
+      await sleep(1000);
+      supervisor.startBridge(fault.target);
+      return `SIGKILL pid ${victim.pid}, restarted`;
+    }
+    case 'kill-aggregator': {
+      const victim = supervisor.aggregators[fault.target]!;
+      supervisor.expect(victim);
+      victim.signal('SIGKILL');
+      await victim.exited;
+      await sleep(1000);
+      supervisor.startAggregator(fault.target);
+      return `SIGKILL pid ${victim.pid}, restarted`;
+    }
+    case 'crash-aggregator-at-point': {
+      const current = supervisor.aggregators[fault.target]!;
+      supervisor.expect(current);
+      await current.stop(20_000);
+      const crashing = supervisor.startAggregator(fault.target, { TP_AGGREGATOR__CRASH_AT: fault.point! });
+      supervisor.expect(crashing);
+      const outcome = await Promise.race([crashing.exited, sleep(60_000).then(() => 'still running')]);
+      if (outcome === 'still running') await crashing.stop(20_000);
+      supervisor.startAggregator(fault.target);
+      return `restarted with crashAt ${fault.point}: ${String(outcome)}; restarted normally`;
+    }
+    case 'stop-aggregator-past-session-timeout': {
+      const victim = supervisor.aggregators[fault.target]!;
+      victim.signal('SIGSTOP');
+      await sleep(SESSION_TIMEOUT_MS + 4000);
+      victim.signal('SIGCONT');
+      return `SIGSTOP pid ${victim.pid} for ${(SESSION_TIMEOUT_MS + 4000) / 1000} s, then SIGCONT`;
+    }
+    case 'kill-partition-leader': {
+      const leader = await partitionLeader(config, 0);
+      await stopKafkaNode(stack, leader, 'SIGKILL');
+      await sleep(5000);
+      const { node } = await startKafkaNode(stack, leader);
+      await waitForKafkaNode(stack, node);
+      await waitForBrokers(stack);
+      return `SIGKILL broker ${leader} (leader of partition 0), restarted after 5 s`;
+    }
+    case 'restart-broker': {
+      await stopKafkaNode(stack, fault.target, 'SIGTERM');
+      const { node } = await startKafkaNode(stack, fault.target);
+      await waitForKafkaNode(stack, node);
+      await waitForBrokers(stack);
+      return `broker ${fault.target} stopped (SIGTERM) and started`;
+    }
+    case 'stop-clickhouse': {
+      await stopClickhouse(stack);
+      await sleep(20_000);
+      await startClickhouse(stack);
+      return 'ClickHouse stopped for 20 s';
+    }
+    case 'restart-mosquitto': {
+      await stopMosquitto(stack);
+      await startMosquitto(stack);
+      return 'Mosquitto stopped (SIGTERM, sessions persisted) and started';
+    }
+  }
+}
+
+async function partitionLeader(config: Config, partition: number): Promise<number> {
+  const client = new kafkaJs.Producer({ 'metadata.broker.list': config.kafka.brokers.join(',') } as never);
+  return new Promise((resolve, reject) => {
+    client.connect({ timeout: 10_000, topic: config.kafka.readingsTopic } as never, (error: unknown, metadata: any) => {
+      client.disconnect();
+      if (error) return reject(error);
+      const topic = (metadata.topics as { name: string; partitions: { id: number; leader: number }[] }[]).find((t) => t.name === config.kafka.readingsTopic);
+      const leader = topic?.partitions.find((p) => p.id === partition)?.leader;
+      if (leader === undefined) return reject(new Error(`no leader known for partition ${partition} of ${config.kafka.readingsTopic}`));
+      resolve(leader);
+    });
+  });
+}
+
+async function settle(auditor: Auditor, config: Config, tenant: string, acked: number, log: (line: string) => void): Promise<void> {
+  log('waiting for every tier to settle');
+  const last = new Map<string, number>();
+  let stableSince = Date.now();
+  await eventually('tiers settled', async () => {
+    let changed = false;
+    let complete = true;
+    for (const pipeline of config.aggregator.pipelines) {
+      const balance = await auditor.readingsBalance(pipeline.table, { tenant });
+      if (last.get(pipeline.name) !== balance.countedValues) changed = true;
+      last.set(pipeline.name, balance.countedValues);
+      if (balance.countedValues < acked) complete = false;
+    }
+    if (changed) stableSince = Date.now();
+    return complete || Date.now() - stableSince > 20_000 ? true : undefined;
+  }, 300_000, 2000);
+}
