@@ -215,8 +215,8 @@ class Supervisor {
       this.unexpectedExits.push(`${name} exited with ${String(code)}; log: ${service.logFile}`);
       this.log(`  ! ${name} exited unexpectedly (${String(code)}); restarting it as a supervisor would`);
       const index = Number(name.split(' ')[1]);
-      if (name.startsWith('bridge')) this.startBridge(index);
-      else this.startAggregator(index);
+      // A supervisor restarts with a pause, as Kubernetes does, so that a failing start does not spin.
+      setTimeout(() => (name.startsWith('bridge') ? this.startBridge(index) : this.startAggregator(index)), 2000);
     });
   }
 

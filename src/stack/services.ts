@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { REPO_ROOT } from './paths.ts';
 
 /**
- * A pipeline service (bridge, aggregator) run as a real child process for a test, with its logs in
- * a file, and stopped by its pid when the test ends, whatever happened.
+ * A pipeline service (bridge, aggregator) run as a real child process (by a test, the demo, a load
+ * test or a chaos run), with its logs in a file, and stopped by its pid when the caller is done.
  */
 export interface ServiceProcess {
   readonly pid: number;
@@ -20,7 +20,35 @@ export interface ServiceProcess {
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<void>;
 }
 
-const logDir = join(REPO_ROOT, ".data", "logs", "services");
+const logDir = join(REPO_ROOT, '.data', 'logs', 'services');
+
+/**
+ * Children still running. When the parent is interrupted (Ctrl-C, SIGTERM) or exits, they are
+ * killed with it, so that a run stopped half-way leaves no bridge or aggregator behind.
+ */
+const live = new Set<ChildProcess>();
+let cleanupInstalled = false;
+
+function installCleanup(): void {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  const killAll = (): void => {
+    for (const child of live) {
+      try {
+        if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  };
+  process.once('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+}
 
 export function startService(name: string, script: string, env: NodeJS.ProcessEnv): ServiceProcess {
   mkdirSync(logDir, { recursive: true });
@@ -34,10 +62,13 @@ export function startService(name: string, script: string, env: NodeJS.ProcessEn
   closeSync(out);
   if (child.pid === undefined) throw new Error(`could not start ${script}`);
   const pid = child.pid;
+  installCleanup();
+  live.add(child);
   let alive = true;
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => {
       alive = false;
+      live.delete(child);
       resolve(code ?? signal ?? 'unknown');
     }),
   );
