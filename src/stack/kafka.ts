@@ -183,8 +183,8 @@ export async function startKafkaNode(stack: StackConfig, id: number): Promise<{ 
   writeFileSync(node.configFile, serverProperties(stack, node, all));
   writeFileSync(join(node.dir, 'log4j2.properties'), LOG4J2);
   formatStorage(stack, node);
-  await assertPortFree(`Kafka node ${id}`, HOST, node.brokerPort, 'stack.kafkaBasePort');
-  await assertPortFree(`Kafka node ${id}'s controller`, HOST, node.controllerPort, 'stack.kafkaBasePort');
+  await assertPortFree(`Kafka node ${id}`, HOST, node.brokerPort, 'stack.kafkaBasePort', 15_000);
+  await assertPortFree(`Kafka node ${id}'s controller`, HOST, node.controllerPort, 'stack.kafkaBasePort', 15_000);
   startDetached(node.process);
   return { node, started: true };
 }

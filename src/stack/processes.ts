@@ -191,7 +191,13 @@ export function portOwner(port: number): string {
   }
 }
 
-export async function assertPortFree(service: string, host: string, port: number, configKey: string): Promise<void> {
+export async function assertPortFree(service: string, host: string, port: number, configKey: string, graceMs = 0): Promise<void> {
+  // A process that has just exited may hold its port for a moment longer.
+  const deadline = Date.now() + graceMs;
+  while (!(await portIsFree(host, port))) {
+    if (Date.now() >= deadline) break;
+    await delay(250);
+  }
   if (await portIsFree(host, port)) return;
   throw new StackError(
     'STACK_PORT_TAKEN',
