@@ -27,6 +27,7 @@ const options: EndToEndOptions = {
   slaP95Ms: 10_000,
   minCompleteness: 0.999,
   aggregators: 1,
+  prometheus: true,
   log: say,
 };
 

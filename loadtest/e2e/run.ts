@@ -17,6 +17,7 @@ import { configForLocalStack, stackUp } from '../../src/stack/stack.ts';
 import { DEFAULT_PATTERNS, STEADY_PATTERNS } from '../fleet/model.ts';
 import { runFleet, type FleetResult } from '../fleet/publisher.ts';
 import { ProcessMonitor, type ProcessUsage } from './process-stats.ts';
+import { startPrometheus } from '../../deploy/prometheus/local.ts';
 
 /**
  * One end-to-end run on the local stack: a fresh topic and database, the bridge and the aggregator
@@ -34,6 +35,8 @@ export interface EndToEndOptions {
   readonly slaP95Ms: number;
   readonly minCompleteness: number;
   readonly aggregators: number;
+  /** Start the local Prometheus scraping this run's processes. */
+  readonly prometheus?: boolean;
   /** The pipeline's delivery guarantee (default exactly-once). */
   readonly guarantee?: 'at-most-once' | 'at-least-once' | 'exactly-once';
   readonly log: (line: string) => void;
@@ -96,6 +99,14 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
     await eventually('bridge ready', async () => ((await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
     for (let index = 0; index < options.aggregators; index++) {
       await eventually('aggregator ready', async () => ((await fetch(`http://127.0.0.1:${metricsPort + index}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
+    }
+    log(`live status page: http://127.0.0.1:${metricsPort}/status/  (metrics: http://127.0.0.1:${metricsPort}/metrics, bridge: http://127.0.0.1:${httpPort}/metrics)`);
+    if (options.prometheus) {
+      const prometheus = await startPrometheus(config.stack, {
+        bridges: [`127.0.0.1:${httpPort}`],
+        aggregators: Array.from({ length: options.aggregators }, (_, index) => `127.0.0.1:${metricsPort + index}`),
+      });
+      log(`Prometheus: ${prometheus.url} (scraping the bridge and the aggregator; alert rules from deploy/prometheus/rules.yml)`);
     }
     services.forEach((service, index) => monitor.watch(index === services.length - 1 ? 'bridge' : `aggregator-${index}`, service.pid));
     for (const node of kafkaNodes(config.stack)) {
@@ -182,6 +193,8 @@ function runConfig(local: Config, runId: string, options: EndToEndOptions, httpP
     aggregator: {
       ...local.aggregator,
       metricsPort,
+      statusBridges: [`http://127.0.0.1:${httpPort}`],
+      slaP95Ms: options.slaP95Ms,
       pipelines: [
         {
           name: 'load',

@@ -4,12 +4,15 @@ import type { Config } from '../config/schema.ts';
 import { connectClickHouse, type ClickHouseConnection } from '../clickhouse/client.ts';
 import { createCheckpointStore } from '../clickhouse/checkpoints.ts';
 import { migrate } from '../clickhouse/migrations.ts';
+import { insertRetryPolicy } from '../clickhouse/insert.ts';
+import { withRetry } from '../util/retry.ts';
 import { createClickHouseSink } from '../clickhouse/sink.ts';
 import { KafkaProducer } from '../kafka/producer.ts';
 import { startOpsServer } from '../metrics/ops-server.ts';
 import type { Logger } from '../util/log.ts';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.ts';
 import { PipelineRunner } from './pipeline-runner.ts';
+import { createStatusPage, type StatusPage } from '../status/status-page.ts';
 import { CrashPoints } from './crash-points.ts';
 
 /**
@@ -21,6 +24,7 @@ export class AggregatorService {
   private connection: ClickHouseConnection | null = null;
   private lateProducer: KafkaProducer | null = null;
   private opsServer: Server | null = null;
+  private statusPage: StatusPage | null = null;
   readonly metrics: AggregatorMetrics;
 
   constructor(
@@ -36,9 +40,21 @@ export class AggregatorService {
 
   async start(): Promise<void> {
     const { config, logger, metrics } = this;
-    this.connection = await connectClickHouse(config.clickhouse, { logger });
-    const report = await migrate(this.connection, config, { logger });
+    // ClickHouse may be down when the aggregator starts (a restart during an outage): wait for it
+    // within the insert retry budget rather than crash-looping.
+    const report = await withRetry(
+      async () => {
+        this.connection ??= await connectClickHouse(config.clickhouse, { logger });
+        return migrate(this.connection, config, { logger });
+      },
+      {
+        policy: insertRetryPolicy(config.clickhouse),
+        operation: `connecting to ClickHouse at ${config.clickhouse.url}`,
+        onRetry: (error, attempt, delayMs) => logger.warn({ err: error, attempt, delayMs }, 'ClickHouse not available at start; retrying'),
+      },
+    );
     logger.info({ database: report.database, applied: report.applied }, 'ClickHouse schema up to date');
+    const connection = this.connection!;
 
     const needsPlainLateProducer = config.aggregator.pipelines.some((p) => p.latePolicy.kind === 'late-topic' && p.guarantee !== 'exactly-once');
     if (needsPlainLateProducer) {
@@ -66,8 +82,8 @@ export class AggregatorService {
         new PipelineRunner({
           config,
           pipeline,
-          sink: createClickHouseSink(this.connection, config, hooks),
-          checkpoints: createCheckpointStore(this.connection, config, hooks),
+          sink: createClickHouseSink(connection, config, hooks),
+          checkpoints: createCheckpointStore(connection, config, hooks),
           metrics,
           logger,
           writesRawReadings: pipeline.name === rawWriter,
@@ -78,6 +94,8 @@ export class AggregatorService {
       );
     }
     for (const runner of this.runners) await runner.start();
+    const runnerStatus = () => this.runners.map((runner) => runner.status());
+    this.statusPage = createStatusPage({ config, instance: this.instanceId, registry: metrics.registry, runners: runnerStatus, logger });
     this.opsServer = await startOpsServer({
       host: config.aggregator.metricsHost,
       port: config.aggregator.metricsPort,
@@ -86,7 +104,8 @@ export class AggregatorService {
         ready: this.runners.every((runner) => runner.isHealthy()),
         detail: { pipelines: this.runners.map((runner) => runner.status()) },
       }),
-      json: { '/status': () => ({ instance: this.instanceId, pipelines: this.runners.map((runner) => runner.status()) }) },
+      json: { '/status': () => ({ instance: this.instanceId, pipelines: runnerStatus() }), ...this.statusPage.json },
+      html: this.statusPage.html,
     });
     logger.info({ instance: this.instanceId, pipelines: this.runners.map((r) => `${r.name} (${r.tier})`), metricsPort: config.aggregator.metricsPort }, 'aggregator started');
   }
@@ -101,5 +120,6 @@ export class AggregatorService {
     await this.lateProducer?.close();
     await this.connection?.close();
     await new Promise<void>((resolve) => (this.opsServer ? this.opsServer.close(() => resolve()) : resolve()));
+    await this.statusPage?.close();
   }
 }

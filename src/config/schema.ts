@@ -186,6 +186,10 @@ export const AggregatorSchema = Type.Object(
     crashAt: Type.String({ default: '' }),
     metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 9464 }),
     metricsHost: Type.String({ default: '127.0.0.1' }),
+    /** Base URLs of the bridges whose GET /metrics the status page (GET /status/) shows, e.g. 'http://127.0.0.1:8080'. */
+    statusBridges: Type.Array(Type.String({ pattern: '^https?://' }), { default: [] }),
+    /** The end-to-end latency objective the status page draws the P95 against (milliseconds). */
+    slaP95Ms: Millis(10_000, 'end-to-end P95 objective', 1),
   },
   { ...Strict, default: {} },
 );

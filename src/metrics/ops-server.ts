@@ -15,8 +15,10 @@ export interface OpsServerOptions {
   readonly port: number;
   readonly registry: Registry;
   readonly readiness: () => Readiness;
-  /** Extra read-only JSON endpoints, for example `/status`. */
+  /** Extra read-only JSON endpoints, for example `/status`; a handler may answer with a promise. */
   readonly json?: Readonly<Record<string, () => unknown>>;
+  /** Extra read-only HTML pages, for example `/status/`. */
+  readonly html?: Readonly<Record<string, () => string>>;
 }
 
 export function startOpsServer(options: OpsServerOptions): Promise<Server> {
@@ -39,8 +41,16 @@ export function startOpsServer(options: OpsServerOptions): Promise<Server> {
       const readiness = options.readiness();
       return send(readiness.ready ? 200 : 503, JSON.stringify({ ready: readiness.ready, ...readiness.detail }));
     }
+    const page = path ? options.html?.[path] : undefined;
+    if (page) return send(200, page(), 'text/html; charset=utf-8');
     const handler = path ? options.json?.[path] : undefined;
-    if (handler) return send(200, JSON.stringify(handler()));
+    if (handler) {
+      Promise.resolve()
+        .then(handler)
+        .then((body) => send(200, JSON.stringify(body)))
+        .catch((error: unknown) => send(500, JSON.stringify({ error: String(error) })));
+      return;
+    }
     send(404, JSON.stringify({ error: 'not found' }));
   });
   return new Promise((resolve, reject) => {
