@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AggregatorScenario, comparable } from '../support/aggregator-harness.ts';
 import { expectedRows, generateDataset, type Dataset } from '../support/readings-dataset.ts';
-import { eventually } from '../support/services.ts';
+import { eventually } from '../../src/stack/services.ts';
 import { startClickhouse, stopClickhouse } from '../../src/stack/clickhouse.ts';
 
 /**
