@@ -81,10 +81,10 @@ async function main(): Promise<void> {
       bridgeSingle = await measure(fleet, single(`${run}-s`, SINGLE_MESSAGES), 1, async () => (await publishedBy(bridge)) - before.published);
       const after = await scrape(bridge);
       latency = histogramQuantiles(before.ack, after.ack);
-      report('bridge, 1 reading/message', bridgeSingle);
+      report('bridge, 1 reading/message', bridgeSingle, cpuPerReading(before, after));
       const middle = await scrape(bridge);
       bridgeBatched = await measure(fleet, batched(`${run}-m`, BATCH_MESSAGES), BATCH_SIZE, async () => (await publishedBy(bridge)) - middle.published);
-      report(`bridge, ${BATCH_SIZE} readings/message`, bridgeBatched);
+      report(`bridge, ${BATCH_SIZE} readings/message`, bridgeBatched, cpuPerReading(middle, await scrape(bridge)));
       rssMb = peakRssMb(bridge.child.pid!);
     } finally {
       await bridge.stop();
@@ -240,17 +240,19 @@ async function runBaselineSubscriber(group: string, expected: number): Promise<v
 
 interface Scrape {
   readonly published: number;
+  readonly cpuSeconds: number;
   readonly ack: Map<number, number>;
 }
 
 async function scrape(bridge: BridgeProcess): Promise<Scrape> {
   const text = await fetch(`${bridge.url}/metrics`).then((response) => response.text());
   const published = Number(/^tp_edge_readings_published_total\{source="mqtt"\} (\S+)$/m.exec(text)?.[1] ?? 0);
+  const cpuSeconds = Number(/^tp_edge_process_cpu_seconds_total (\S+)$/m.exec(text)?.[1] ?? 0);
   const ack = new Map<number, number>();
   for (const match of text.matchAll(/^tp_edge_ack_latency_seconds_bucket\{le="([^"]+)",source="mqtt"\} (\S+)$/gm)) {
     ack.set(match[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[2]));
   }
-  return { published, ack };
+  return { published, cpuSeconds, ack };
 }
 
 async function publishedBy(bridge: BridgeProcess): Promise<number> {
@@ -305,9 +307,15 @@ function printMachine(): void {
   console.log(`messages: ${SINGLE_MESSAGES} single-reading, ${BATCH_MESSAGES} × ${BATCH_SIZE}-reading; publisher window ${PUBLISH_WINDOW}`);
 }
 
-function report(name: string, phase: Phase): void {
+/** The bridge process's CPU time (all threads, librdkafka's included) per reading: robust to a busy machine. */
+function cpuPerReading(before: Scrape, after: Scrape): string {
+  const readings = after.published - before.published;
+  return readings > 0 ? `, bridge CPU ${((1e6 * (after.cpuSeconds - before.cpuSeconds)) / readings).toFixed(1)} µs/reading` : '';
+}
+
+function report(name: string, phase: Phase, extra = ''): void {
   const note = phase.delivered < phase.readings ? ` (only ${phase.delivered} of ${phase.readings} within ${PHASE_TIMEOUT_MS / 1000} s)` : '';
-  console.log(`${name.padEnd(36)} ${Math.round(phase.perSecond).toString().padStart(9)} readings/s  (${phase.readings} in ${phase.seconds.toFixed(2)} s)${note}`);
+  console.log(`${name.padEnd(36)} ${Math.round(phase.perSecond).toString().padStart(9)} readings/s  (${phase.readings} in ${phase.seconds.toFixed(2)} s${extra})${note}`);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.ts';
+import { encodeReading } from '../../src/core/readings.ts';
 import {
+  encodeValidatedReading,
   nestingDepthExceeds,
   parseTelemetryTopic,
   validateDeviceMessage,
@@ -149,5 +151,19 @@ test('topics are <prefix>/<tenant>/<device> with safe names', () => {
   assert.deepEqual(parseTelemetryTopic('site/a/telemetry/acme/d', 'site/a/telemetry'), { tenant: 'acme', device: 'd' });
   for (const bad of ['telemetry/acme', 'telemetry/acme/d/extra', 'telemetryx/acme/d', 'other/acme/d', 'telemetry//d', 'telemetry/acme/d e', 'telemetry/../d']) {
     assert.equal(parseTelemetryTopic(bad, 'telemetry'), undefined, bad);
+  }
+});
+
+test('encodeValidatedReading is byte for byte encodeReading for every validated reading', () => {
+  const payloads = [
+    { id: '42', ts: NOW, metrics: { temperature: 21.5, humidity: 40 } },
+    { id: 'quote " back \\ slash', ts: NOW - 1, metrics: { a: -0, b: 1e21, c: 1e-7, d: -123.456 } },
+    { id: 'unicodé ✓ \u2028', ts: NOW, metric: 'x', value: 0.1 + 0.2 },
+    { seq: 9007199254740991, ts: '2025-11-25T19:46:39.123Z', metrics: { _z: 1, a1: 2, 'm.x-y_z': 3 } },
+  ];
+  for (const payload of payloads) {
+    const [reading] = validate(payload).readings;
+    assert.ok(reading, JSON.stringify(payload));
+    assert.equal(encodeValidatedReading(reading), encodeReading(reading));
   }
 });

@@ -1,0 +1,154 @@
+import { hostname } from 'node:os';
+import type { Config } from '../src/config/schema.ts';
+import { PipelineError, errorMessage } from '../src/core/errors.ts';
+import { KafkaProducer } from '../src/kafka/producer.ts';
+import type { Logger } from '../src/util/log.ts';
+import { FlowControl } from './flow.ts';
+import { HttpIntake, type Readiness } from './http-intake.ts';
+import { INTAKE_STATES, createEdgeMetrics, type EdgeMetrics } from './metrics.ts';
+import { MqttIntake } from './mqtt-intake.ts';
+import { ReadingPublisher } from './publisher.ts';
+import { PartitionTicker } from './ticker.ts';
+
+/**
+ * The edge bridge: MQTT and HTTP intake → validation → Kafka (readings, dead letters, ticks),
+ * acknowledging upstream only after Kafka did. Built from the configuration; `start()` and
+ * `stop()` are the whole lifecycle.
+ */
+export interface Bridge {
+  readonly id: string;
+  readonly metrics: EdgeMetrics;
+  start(): Promise<void>;
+  /** Stops intake, flushes, acknowledges what Kafka acknowledged, disconnects. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * One bridge instance: its MQTT client id (stable across restarts, so that the broker's session
+ * is resumed) and the source of its ticks. Two bridges on one host need different prefixes.
+ */
+export function bridgeId(config: Config): string {
+  return mqttClientId(config.mqtt.clientIdPrefix);
+}
+
+export function mqttClientId(clientIdPrefix: string): string {
+  return `${clientIdPrefix}-${hostname()}`;
+}
+
+export function createBridge(config: Config, logger: Logger): Bridge {
+  const id = bridgeId(config);
+  const { edge, kafka } = config;
+  const flow = new FlowControl(edge.maxInFlightReadings);
+  const metrics = createEdgeMetrics(() => flow.recordsInFlight);
+
+  flow.onChange((state, previous, reason) => {
+    for (const candidate of INTAKE_STATES) metrics.state.labels(candidate).set(candidate === state ? 1 : 0);
+    const level = state === 'accepting' ? 'info' : 'warn';
+    logger[level]({ state, previous, reason, inFlight: flow.recordsInFlight }, `intake ${state}`);
+  });
+
+  const producer = new KafkaProducer({
+    brokers: kafka.brokers,
+    clientId: `${kafka.clientId}-${id}`,
+    deliveryTimeoutMs: edge.deliveryTimeoutMs,
+    // librdkafka's queue holds the in-flight readings plus their dead letters and ticks.
+    maxQueuedMessages: Math.max(100_000, edge.maxInFlightReadings * 2),
+    logger: logger.child({ component: 'producer' }),
+    observer: {
+      kafkaError: (code) => metrics.kafkaErrors.labels(code).inc(),
+      recreated: (reason) => metrics.producerRecreations.labels(reason).inc(),
+      availabilityChanged: (available, reason) => flow.setKafkaAvailable(available, reason),
+      queueFullRetry: () => metrics.queueFullRetries.inc(),
+      connectRetry: () => metrics.kafkaConnectRetries.inc(),
+    },
+  });
+
+  const publisher = new ReadingPublisher({
+    sink: producer,
+    readingsTopic: kafka.readingsTopic,
+    deadLetterTopic: kafka.deadLetterTopic,
+    flow,
+    metrics,
+  });
+
+  const mqttIntake = edge.mqttEnabled
+    ? new MqttIntake({
+        mqtt: config.mqtt,
+        validation: edge.validation,
+        clientId: id,
+        publisher,
+        flow,
+        metrics,
+        logger: logger.child({ component: 'mqtt' }),
+      })
+    : undefined;
+
+  const readiness = (): Readiness => {
+    const mqttReady = mqttIntake === undefined || mqttIntake.connected;
+    const kafkaReady = producer.isAvailable();
+    return {
+      ready: mqttReady && kafkaReady && flow.state === 'accepting',
+      mqtt: mqttIntake === undefined ? 'disabled' : mqttReady ? 'connected' : 'disconnected',
+      kafka: kafkaReady ? 'ready' : producer.state,
+      state: flow.state,
+      inFlight: flow.recordsInFlight,
+    };
+  };
+
+  // The HTTP server also serves /metrics and the probes, so it runs even when HTTP intake is off.
+  const httpIntake = new HttpIntake({
+    edge: edge.httpEnabled ? edge : { ...edge, gatewayKeys: [] },
+    publisher,
+    flow,
+    metrics,
+    logger: logger.child({ component: 'http' }),
+    readiness,
+  });
+
+  const ticker = new PartitionTicker({
+    producer,
+    topic: kafka.readingsTopic,
+    source: id,
+    intervalMs: edge.tickIntervalMs,
+    metrics,
+    logger: logger.child({ component: 'ticker' }),
+  });
+
+  let stopped: Promise<void> | undefined;
+
+  return {
+    id,
+    metrics,
+    async start() {
+      await httpIntake.listen();
+      await producer.connect();
+      for (const topic of [kafka.readingsTopic, kafka.deadLetterTopic]) {
+        await producer.partitionCount(topic).catch((error: unknown) => {
+          throw new PipelineError('TOPIC_MISSING', `topic ${topic} is not usable: ${errorMessage(error)}; create it first (ensureTopics)`, {
+            context: { topic },
+            cause: error,
+          });
+        });
+      }
+      ticker.start();
+      if (mqttIntake) await mqttIntake.start();
+      logger.info({ bridge: id, mqtt: edge.mqttEnabled, http: edge.httpEnabled }, 'bridge started');
+    },
+    stop(timeoutMs = 10_000) {
+      stopped ??= (async () => {
+        const started = Date.now();
+        logger.info({ inFlight: flow.recordsInFlight }, 'bridge stopping: intake stopped, flushing');
+        mqttIntake?.stopIntake();
+        httpIntake.stopIntake();
+        ticker.stop();
+        await producer.flush(timeoutMs).catch((error: unknown) => logger.warn({ err: errorMessage(error) }, 'flush incomplete'));
+        const left = Math.max(1000, timeoutMs - (Date.now() - started));
+        await mqttIntake?.close(Math.min(left, 5000));
+        await httpIntake.close();
+        await producer.close(1000);
+        logger.info({ ms: Date.now() - started }, 'bridge stopped');
+      })();
+      return stopped;
+    },
+  };
+}

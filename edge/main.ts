@@ -1,0 +1,41 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config/load.ts';
+import { errorMessage } from '../src/core/errors.ts';
+import { createLogger } from '../src/util/log.ts';
+import { createBridge } from './bridge.ts';
+
+/**
+ * The edge bridge service: `node --import tsx edge/main.ts [--config file]` (npm run bridge).
+ * Wiring only: configuration, bridge, signals. SIGTERM/SIGINT stop intake, flush, acknowledge
+ * what Kafka acknowledged, and exit 0.
+ */
+const logger = createLogger('edge');
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
+  const config = loadConfig({ file: values.config });
+  const bridge = createBridge(config, logger);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'signal received');
+    bridge.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: errorMessage(error) }, 'bridge did not stop cleanly');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  await bridge.start();
+}
+
+main().catch((error: unknown) => {
+  logger.fatal({ err: errorMessage(error), code: (error as { code?: string }).code }, 'bridge failed to start');
+  process.exit(1);
+});

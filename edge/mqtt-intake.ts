@@ -1,0 +1,258 @@
+import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { MqttConfig, ValidationConfig } from '../src/config/schema.ts';
+import { PipelineError, errorMessage } from '../src/core/errors.ts';
+import { parseTelemetryTopic, validateDeviceMessage, type ValidationResult } from '../src/core/validation.ts';
+import type { Logger } from '../src/util/log.ts';
+import { AckQueue, type AckTicket } from './ack-queue.ts';
+import type { FlowControl } from './flow.ts';
+import type { EdgeMetrics } from './metrics.ts';
+import { hookPubacks, type PubackHook } from './mqtt-puback-hook.ts';
+import type { ReadingPublisher } from './publisher.ts';
+
+/**
+ * MQTT intake: an MQTT 5 client of the broker with a persistent session (clean start off, a
+ * session expiry) and a shared subscription `$share/<group>/<prefix>/+/+` at QoS 1, so that
+ * bridges of one group split the devices' messages and the broker keeps a bridge's share while
+ * it is away.
+ *
+ * Publish-then-ack: a message's PUBACK goes out only after Kafka acknowledged every record of it
+ * (readings and dead letters), in receipt order (ack-queue.ts). A message whose records failed is
+ * never acknowledged; the connection is then replaced (once Kafka is reachable again) so that the
+ * broker redelivers it.
+ *
+ * Backpressure: while the bridge is not `accepting`, mqtt.js parses no further packet (TCP pushes
+ * back to the broker); and the broker sends at most `receiveMaximum` unacknowledged messages.
+ */
+/** MQTT 5 CONNACK reason codes that no retry can fix. */
+const CONNACK_BAD_CREDENTIALS = 134;
+const CONNACK_NOT_AUTHORIZED = 135;
+
+export interface MqttIntakeOptions {
+  readonly mqtt: MqttConfig;
+  readonly validation: ValidationConfig;
+  readonly clientId: string;
+  readonly publisher: ReadingPublisher;
+  readonly flow: FlowControl;
+  readonly metrics: EdgeMetrics;
+  readonly logger: Logger;
+  readonly keepaliveSeconds?: number;
+  readonly now?: () => number;
+}
+
+export class MqttIntake {
+  private readonly options: MqttIntakeOptions;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly acks: AckQueue;
+  private readonly subscription: string;
+  private client: MqttClient | undefined;
+  private hook: PubackHook | undefined;
+  /** Bumped when a connection closes: tickets of an older connection are never acknowledged. */
+  private connection = 0;
+  /** The ticket of the message mqtt.js is processing now; its PUBACK is the next one to come. */
+  private current: AckTicket | undefined;
+  private redeliveryWanted = false;
+  private forcedClose = false;
+  private stopping = false;
+  private subscribed = false;
+
+  constructor(options: MqttIntakeOptions) {
+    this.options = options;
+    this.log = options.logger;
+    this.now = options.now ?? Date.now;
+    this.acks = new AckQueue((ticket) => this.releaseAck(ticket));
+    this.subscription = `$share/${options.mqtt.shareGroup}/${options.mqtt.topicPrefix}/+/+`;
+    options.flow.onChange((state) => this.onFlowChange(state));
+  }
+
+  get connected(): boolean {
+    return this.client?.connected === true && this.subscribed;
+  }
+
+  /** Resolves once connected and subscribed; rejects if the broker refuses the subscription. */
+  start(timeoutMs = 30_000): Promise<void> {
+    const { mqtt: config } = this.options;
+    const client = mqtt.connect(config.url, {
+      protocolVersion: 5,
+      clientId: this.options.clientId,
+      username: config.username,
+      password: config.password,
+      clean: false,
+      keepalive: this.options.keepaliveSeconds ?? 60,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      resubscribe: false,
+      queueQoSZero: false,
+      properties: { sessionExpiryInterval: config.sessionExpirySeconds, receiveMaximum: config.receiveMaximum },
+    });
+    this.client = client;
+    this.hook = hookPubacks(client, (puback) => this.onPuback(puback));
+    if (!this.options.flow.isAccepting) this.hook.pause();
+
+    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
+    client.on('close', () => this.onClose());
+    client.on('reconnect', () => this.log.info('reconnecting to the MQTT broker'));
+    client.on('error', (error) => this.log.error({ err: errorMessage(error), url: config.url }, 'MQTT client error'));
+
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new PipelineError('MQTT_START_TIMEOUT', `not subscribed to ${this.subscription} within ${timeoutMs} ms`, { retriable: true, context: { url: config.url } }));
+      }, timeoutMs);
+      // Wrong credentials do not get better by waiting: fail the start at once.
+      const refused = (error: Error & { code?: number }): void => {
+        if (error.code !== CONNACK_BAD_CREDENTIALS && error.code !== CONNACK_NOT_AUTHORIZED) return;
+        clearTimeout(timer);
+        client.off('error', refused);
+        client.end(true);
+        reject(new PipelineError('MQTT_NOT_AUTHORIZED', `broker ${config.url} refused user ${config.username}: ${error.message}`, { context: { url: config.url, reasonCode: error.code } }));
+      };
+      client.on('error', refused);
+      client.on('connect', (connack) => {
+        this.onConnect(connack).then(
+          () => {
+            clearTimeout(timer);
+            client.off('error', refused);
+            resolve();
+          },
+          (error: unknown) => {
+            this.log.error({ err: errorMessage(error), subscription: this.subscription }, 'subscribing failed');
+            clearTimeout(timer);
+            reject(error);
+          },
+        );
+      });
+    });
+  }
+
+  /** Takes no further message; the broker keeps (and later redelivers) what is not acknowledged. */
+  stopIntake(): void {
+    this.stopping = true;
+    this.hook?.pause();
+  }
+
+  /** Waits (bounded) until every settled message was acknowledged, then disconnects; the session stays. */
+  async close(timeoutMs = 5000): Promise<void> {
+    this.stopIntake();
+    const deadline = this.now() + timeoutMs;
+    while (this.acks.waiting > 0 && !this.acks.blocked && this.now() < deadline && this.client?.connected) await sleep(5);
+    const client = this.client;
+    if (client === undefined) return;
+    const unacknowledged = this.acks.waiting;
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => client.end(true, {}, () => resolve()), 2000);
+      client.end(false, { reasonCode: 0 }, () => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
+    this.options.metrics.mqttConnected.set(0);
+    this.log.info({ unacknowledged }, 'MQTT intake closed; unacknowledged messages stay with the broker');
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async onConnect(connack: IConnackPacket): Promise<void> {
+    this.options.metrics.mqttConnected.set(1);
+    const resumed = connack.sessionPresent;
+    this.log.info({ clientId: this.options.clientId, sessionPresent: resumed }, 'connected to the MQTT broker');
+    const client = this.client!;
+    const granted = await client.subscribeAsync(this.subscription, { qos: 1 });
+    const refused = granted.find((grant) => grant.qos > 2);
+    if (refused) {
+      throw new PipelineError('MQTT_SUBSCRIBE_REFUSED', `broker refused ${this.subscription} (reason code ${refused.qos})`, {
+        context: { subscription: this.subscription, reasonCode: refused.qos },
+      });
+    }
+    this.subscribed = true;
+    this.log.info({ subscription: this.subscription, qos: granted[0]?.qos }, 'subscribed');
+  }
+
+  private onMessage(topic: string, payload: Buffer, packet: IPublishPacket): void {
+    this.current = undefined;
+    // Not processed (and so not acknowledged): the broker redelivers it on the next connection.
+    if (this.stopping || this.client?.connected !== true) return;
+    const receivedAt = this.now();
+    const ticket = packet.qos > 0 && packet.messageId !== undefined ? this.acks.add(packet.messageId, this.connection) : undefined;
+    this.current = ticket;
+    this.options.metrics.messagesReceived.labels('mqtt').inc();
+    const origin = parseTelemetryTopic(topic, this.options.mqtt.topicPrefix);
+    const result: ValidationResult = origin
+      ? validateDeviceMessage(payload, origin, receivedAt, this.options.validation)
+      : {
+          readings: [],
+          rejections: [{ index: null, reason: 'bad-topic', detail: `topic is not ${this.options.mqtt.topicPrefix}/<tenant>/<device> with safe names`, item: null }],
+        };
+    this.options.publisher.publish(
+      result,
+      { source: 'mqtt', origin: topic, deadLetterKey: origin?.device ?? topic, payload, receivedAt },
+      (outcome) => {
+        if (ticket !== undefined) this.settle(ticket, outcome.ok);
+      },
+    );
+  }
+
+  private onPuback(puback: { messageId?: number }): void {
+    const ticket = this.current;
+    this.current = undefined;
+    if (ticket === undefined || ticket.messageId !== puback.messageId) return; // not ours to acknowledge
+    this.acks.pubackReady(ticket, puback);
+  }
+
+  private settle(ticket: AckTicket, ok: boolean): void {
+    if (ticket.connection !== this.connection) return; // its connection is gone; the broker redelivers it
+    this.acks.settle(ticket, ok);
+    if (!ok) this.requestRedelivery();
+  }
+
+  private releaseAck(ticket: AckTicket): void {
+    if (ticket.connection !== this.connection || this.client?.connected !== true) return;
+    this.hook!.send(ticket.puback);
+  }
+
+  /**
+   * A message failed for good: it is never acknowledged. Replacing the connection makes the broker
+   * redeliver it — once Kafka is reachable again, so that the redelivery has somewhere to go.
+   */
+  private requestRedelivery(): void {
+    if (this.redeliveryWanted) return;
+    this.redeliveryWanted = true;
+    this.log.warn({ waiting: this.acks.waiting, state: this.options.flow.state }, 'a message failed in Kafka; the MQTT connection will be replaced so that the broker redelivers it');
+    if (this.options.flow.state !== 'kafka-unavailable') this.reconnectForRedelivery();
+  }
+
+  private reconnectForRedelivery(): void {
+    this.redeliveryWanted = false;
+    if (this.stopping || this.client === undefined) return;
+    this.options.metrics.mqttReconnects.labels('redelivery').inc();
+    this.forcedClose = true;
+    this.client.stream.destroy();
+  }
+
+  /** Also called after each failed connect attempt while the broker is away. */
+  private onClose(): void {
+    const wasSubscribed = this.subscribed;
+    this.connection++;
+    this.current = undefined;
+    this.subscribed = false;
+    this.hook?.dropHeld();
+    const dropped = this.acks.clear();
+    this.redeliveryWanted = false;
+    this.options.metrics.mqttConnected.set(0);
+    if (wasSubscribed && !this.stopping) {
+      if (!this.forcedClose) this.options.metrics.mqttReconnects.labels('connection-lost').inc();
+      this.log.warn({ unacknowledged: dropped, forced: this.forcedClose }, 'MQTT connection closed; unacknowledged messages will be redelivered');
+    }
+    this.forcedClose = false;
+  }
+
+  private onFlowChange(state: string): void {
+    if (this.hook === undefined) return;
+    if (state === 'accepting' && !this.stopping) this.hook.resume();
+    else this.hook.pause();
+    if (state !== 'kafka-unavailable' && this.redeliveryWanted) this.reconnectForRedelivery();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,146 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { decodeRecord, isTick } from '../../src/core/readings.ts';
+import { startKafka, stopKafka } from '../../src/stack/kafka.ts';
+import {
+  bridgeEnv,
+  connectFleet,
+  createTopics,
+  deleteTopics,
+  eventually,
+  killAllBridges,
+  readTopic,
+  sleep,
+  startBridge,
+  testConfig,
+  uniqueName,
+  type BridgeProcess,
+} from './edge-harness.ts';
+
+/**
+ * Kafka stopped for 15 s mid-stream, then started again: nothing is lost, the bridge stops taking
+ * input while Kafka is away (its memory stays bounded) and drains when Kafka is back.
+ * Stops the whole Kafka of the stack named by the configuration (stack.*), so it must not share
+ * that Kafka with tests running at the same time (npm test runs integration files one by one).
+ */
+const config = testConfig();
+const brokers = config.kafka.brokers;
+const run = uniqueName('edge-outage');
+const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
+const MAX_IN_FLIGHT = 20_000;
+const OUTAGE_MS = 15_000;
+
+before(async () => {
+  await startKafka(config.stack); // idempotent: a running stack is left as it is
+  await createTopics(brokers, [
+    { topic: names.readings, partitions: 4 },
+    { topic: names.deadLetter, partitions: 1 },
+  ]);
+});
+
+after(async () => {
+  await killAllBridges();
+  await startKafka(config.stack); // whatever happened, leave Kafka running for the next test
+  await deleteTopics(brokers, [names.readings, names.deadLetter]);
+});
+
+interface Sample {
+  readonly at: number;
+  readonly rssMb: number;
+  readonly inFlight: number;
+  readonly state: string;
+}
+
+async function sample(bridge: BridgeProcess, started: number): Promise<Sample | undefined> {
+  try {
+    const status = readFileSync(`/proc/${bridge.child.pid}/status`, 'utf8');
+    const rssMb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+    const text = await fetch(`${bridge.url}/metrics`).then((response) => response.text());
+    const inFlight = Number(/^tp_edge_records_in_flight (\S+)$/m.exec(text)?.[1] ?? Number.NaN);
+    const state = /^tp_edge_state\{state="([^"]+)"\} 1$/m.exec(text)?.[1] ?? 'unknown';
+    return { at: Date.now() - started, rssMb, inFlight, state };
+  } catch {
+    return undefined;
+  }
+}
+
+test('Kafka stopped for 15 s mid-stream: nothing lost, intake paused, memory bounded, drained afterwards', async (t) => {
+  const bridge = await startBridge(bridgeEnv(config, names, { TP_EDGE__MAX_IN_FLIGHT_READINGS: String(MAX_IN_FLIGHT) }));
+  const fleet = await connectFleet(config);
+  const started = Date.now();
+  const samples: Sample[] = [];
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const next = await sample(bridge, started);
+      if (next) samples.push(next);
+      await sleep(250);
+    }
+  })();
+
+  // About 1500 readings a second for 35 s; the outage runs from 8 s to 8 s + 15 s (+ Kafka's start).
+  const perTick = 15;
+  const total = 35 * 100 * perTick;
+  let published = 0;
+  const publishing = (async () => {
+    while (published < total) {
+      const tickStart = Date.now();
+      for (let i = 0; i < perTick && published < total; i++, published++) {
+        const seq = published;
+        fleet.publish(`${config.mqtt.topicPrefix}/acme/dev-${seq % 25}`, JSON.stringify({ seq, ts: Date.now(), metrics: { v: seq } }), { qos: 1 });
+      }
+      await sleep(Math.max(0, 10 - (Date.now() - tickStart)));
+    }
+  })();
+
+  await sleep(8000);
+  const before = samples.filter((s) => s.state === 'accepting').at(-1);
+  const stoppedAt = Date.now() - started;
+  await stopKafka(config.stack);
+  await sleep(OUTAGE_MS);
+  const restartAt = Date.now() - started;
+  await startKafka(config.stack);
+  const backAt = Date.now() - started;
+  await publishing;
+
+  const ids = await eventually(
+    async () => {
+      const found = new Set<number>();
+      for (const message of await readTopic(brokers, names.readings)) {
+        const decoded = decodeRecord(message.value!);
+        if (decoded.ok && !isTick(decoded.record)) found.add(Number(decoded.record.id));
+      }
+      return found;
+    },
+    (found) => found.size >= total,
+    120_000,
+    2000,
+  );
+  sampling = false;
+  await sampler;
+  fleet.end();
+
+  const missing: number[] = [];
+  for (let seq = 0; seq < total && missing.length < 20; seq++) if (!ids.has(seq)) missing.push(seq);
+  assert.deepEqual(missing, [], `readings lost (first 20 shown) of ${total}`);
+
+  const during = samples.filter((s) => s.at > stoppedAt && s.at < backAt);
+  assert.ok(during.some((s) => s.state === 'kafka-unavailable'), `the bridge reported kafka-unavailable: ${[...new Set(during.map((s) => s.state))]}`);
+  assert.match(bridge.output(), /"msg":"intake kafka-unavailable"/);
+  const peakInFlight = Math.max(...samples.map((s) => s.inFlight));
+  assert.ok(peakInFlight <= MAX_IN_FLIGHT + config.edge.validation.maxReadingsPerMessage, `in flight bounded: ${peakInFlight}`);
+  const peakRss = Math.max(...samples.map((s) => s.rssMb));
+  assert.ok(before, 'sampled before the outage');
+  assert.ok(peakRss - before.rssMb < 200, `memory bounded: ${before.rssMb.toFixed(0)} MB before, ${peakRss.toFixed(0)} MB at peak`);
+
+  const last = await sample(bridge, started);
+  assert.equal(last?.state, 'accepting', 'accepting again after Kafka came back');
+  assert.equal(last?.inFlight, 0, 'drained');
+  t.diagnostic(
+    `Kafka down at ${stoppedAt} ms, restarted at ${restartAt} ms, answering at ${backAt} ms; ` +
+      `${total} readings; peak in flight ${peakInFlight}; RSS ${before.rssMb.toFixed(0)} → peak ${peakRss.toFixed(0)} MB; ` +
+      `states ${[...new Set(samples.map((s) => s.state))].join(',')}`,
+  );
+  assert.equal(await bridge.stop(), 0);
+});

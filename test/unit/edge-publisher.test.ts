@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEAD_LETTER_PAYLOAD_LIMIT, ReadingPublisher, encodeDeadLetter, type Envelope, type PublishOutcome, type RecordSink } from '../../edge/publisher.ts';
+import { FlowControl } from '../../edge/flow.ts';
+import { createEdgeMetrics } from '../../edge/metrics.ts';
+import { decodeRecord, type DeadLetterRecord, type Reading } from '../../src/core/readings.ts';
+import { KafkaProduceError, type DeliveryCallback } from '../../src/kafka/producer.ts';
+import type { ValidationResult } from '../../src/core/validation.ts';
+
+/** An in-memory sink: records what was sent and lets the test settle each record. */
+class RecordingSink implements RecordSink {
+  readonly sent: Array<{ topic: string; key: string | null; value: string; callback: DeliveryCallback }> = [];
+  send(topic: string, key: string | null, value: string | Buffer, _partition: number | null, callback: DeliveryCallback): void {
+    this.sent.push({ topic, key, value: value.toString(), callback });
+  }
+}
+
+const reading = (id: string): Reading => ({ tenant: 'acme', device: 'd1', id, eventTime: 1000, ingestTime: 2000, metrics: { t: 1 } });
+const envelope: Envelope = { source: 'mqtt', origin: 'telemetry/acme/d1', deadLetterKey: 'd1', payload: Buffer.from('{"raw":true}'), receivedAt: 2000 };
+
+function setup() {
+  const flow = new FlowControl(1000);
+  flow.setKafkaAvailable(true, 'test');
+  const metrics = createEdgeMetrics(() => flow.recordsInFlight);
+  const sink = new RecordingSink();
+  const publisher = new ReadingPublisher({ sink, readingsTopic: 'r', deadLetterTopic: 'dl', flow, metrics, now: () => 2005 });
+  return { flow, sink, publisher, metrics };
+}
+
+test('readings go to the readings topic keyed by device; the outcome waits for every record', () => {
+  const { sink, publisher, flow } = setup();
+  const result: ValidationResult = {
+    readings: [reading('1'), reading('2')],
+    rejections: [{ index: 2, reason: 'schema', detail: 'bad', item: '{"id":3}' }],
+  };
+  const outcomes: PublishOutcome[] = [];
+  publisher.publish(result, envelope, (outcome) => outcomes.push(outcome));
+  assert.deepEqual(sink.sent.map((record) => [record.topic, record.key]), [
+    ['r', 'd1'],
+    ['r', 'd1'],
+    ['dl', 'd1'],
+  ]);
+  const decoded = decodeRecord(sink.sent[0]!.value);
+  assert.ok(decoded.ok && !('tick' in decoded.record) && decoded.record.id === '1');
+  assert.equal(flow.recordsInFlight, 3);
+  sink.sent[0]!.callback(undefined);
+  sink.sent[2]!.callback(undefined);
+  assert.deepEqual(outcomes, [], 'not settled while one record is in flight');
+  sink.sent[1]!.callback(undefined);
+  assert.deepEqual(outcomes, [{ ok: true, error: undefined }]);
+  assert.equal(flow.recordsInFlight, 0);
+});
+
+test('one failed record fails the whole message (it must not be acknowledged)', () => {
+  const { sink, publisher } = setup();
+  const outcomes: PublishOutcome[] = [];
+  publisher.publish({ readings: [reading('1'), reading('2')], rejections: [] }, envelope, (outcome) => outcomes.push(outcome));
+  const failure = new KafkaProduceError('KAFKA_DELIVERY_INDEFINITE', 'timed out', { retriable: true, indefinite: true });
+  sink.sent[0]!.callback(failure);
+  sink.sent[1]!.callback(undefined);
+  assert.equal(outcomes.length, 1);
+  assert.equal(outcomes[0]!.ok, false);
+  assert.equal(outcomes[0]!.error, failure);
+});
+
+test('dead letters keep the original bytes for a whole-message refusal and the item for a batch member', () => {
+  const whole = JSON.parse(encodeDeadLetter({ index: null, reason: 'malformed-json', detail: 'x', item: null }, envelope)) as DeadLetterRecord;
+  assert.equal(Buffer.from(whole.payloadBase64, 'base64').toString(), '{"raw":true}');
+  assert.deepEqual([whole.reason, whole.index, whole.source, whole.origin, whole.receivedAt], ['malformed-json', null, 'mqtt', 'telemetry/acme/d1', 2000]);
+  const member = JSON.parse(encodeDeadLetter({ index: 4, reason: 'schema', detail: 'x', item: '{"id":"4"}' }, envelope)) as DeadLetterRecord;
+  assert.equal(Buffer.from(member.payloadBase64, 'base64').toString(), '{"id":"4"}');
+  assert.equal(member.index, 4);
+});
+
+test('an oversized original is cut to the dead-letter limit and the detail says so', () => {
+  const big: Envelope = { ...envelope, payload: Buffer.alloc(DEAD_LETTER_PAYLOAD_LIMIT + 100, 0x61) };
+  const record = JSON.parse(encodeDeadLetter({ index: null, reason: 'payload-too-large', detail: 'too big', item: null }, big)) as DeadLetterRecord;
+  assert.equal(Buffer.from(record.payloadBase64, 'base64').length, DEAD_LETTER_PAYLOAD_LIMIT);
+  assert.match(record.detail, new RegExp(`cut to ${DEAD_LETTER_PAYLOAD_LIMIT} of ${DEAD_LETTER_PAYLOAD_LIMIT + 100} bytes`));
+});
+
+test('metrics count published readings, dead letters and rejections by reason', async () => {
+  const { sink, publisher, metrics } = setup();
+  publisher.publish({ readings: [reading('1')], rejections: [{ index: null, reason: 'device-mismatch', detail: 'x', item: null }] }, envelope, () => undefined);
+  for (const record of sink.sent) record.callback(undefined);
+  const text = await metrics.registry.metrics();
+  assert.match(text, /tp_edge_readings_published_total\{source="mqtt"\} 1/);
+  assert.match(text, /tp_edge_dead_letters_published_total\{source="mqtt"\} 1/);
+  assert.match(text, /tp_edge_rejected_total\{source="mqtt",reason="device-mismatch"\} 1/);
+  assert.match(text, /tp_edge_ack_latency_seconds_count\{source="mqtt"\} 1/);
+});
