@@ -7,9 +7,10 @@
  * readings_per_s_per_config = readings × configs ÷ total replay time (wall clock; the CPU-time
  * rate is printed beside it, since other load on the machine slows the wall clock only).
  *
- * Its peer in the same run: the first configuration replayed by a bare loop — the same log, the
- * same processors, a pooled record, but no measurement at all. processor_only_per_s ÷ the
- * simulator's rate for that configuration is the simulator's own overhead; the rest is the core's.
+ * Its peer in the same run, before the replays: one configuration (`--peer`, default the first)
+ * through a bare loop — the same log, the same processors, a pooled record, no measurement.
+ * simulator_vs_processor_only (CPU-second rates) shows the simulator's own overhead; the rest of
+ * the cost is the core's.
  */
 import { parseArgs } from 'node:util';
 import { cpus, totalmem, loadavg } from 'node:os';
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     kind: { type: 'string', default: 'step' },
     partitions: { type: 'string', default: '12' },
     configs: { type: 'string', default: '20' },
+    peer: { type: 'string', default: '1' },
   },
 });
 const readings = Number(args.readings);
@@ -63,22 +65,7 @@ const generated = generateTrace({ kind, readings, devices, seed: 1 });
 const generateSeconds = (performance.now() - generateStart) / 1000;
 say(`trace: ${readings} readings, ${devices} devices, ${generated.description}; generated and sorted in ${generateSeconds.toFixed(1)} s`);
 
-let wallMs = 0;
-let cpuMs = 0;
-const rates: number[] = [];
-simulateAll(generated.trace, candidates, { partitions }, (result, index) => {
-  wallMs += result.wallMs;
-  cpuMs += result.cpuMs;
-  const rate = readings / (result.wallMs / 1000);
-  rates.push(rate);
-  say(
-    `[${String(index + 1).padStart(2)}/${candidates.length}] ${result.label.padEnd(46)} ${(rate / 1e6).toFixed(2)} M readings/s ` +
-      `(${(readings / result.cpuMs / 1000).toFixed(2)} M/CPU-s), complete ${(result.completeness * 100).toFixed(3)} %, ` +
-      `P95 ${(result.endToEndLatency.p95 / 1000).toFixed(1)} s, ${result.peakOpenWindows} open windows`,
-  );
-});
-
-/** The first configuration through the processors with nothing measured: the core's own rate. */
+/** One configuration through the processors with nothing measured: the core's own rate (per CPU-second). */
 function processorOnly(trace: Trace, candidate: Candidate): number {
   const partitionOf = resolvePartitions(trace, partitions);
   const processors = Array.from({ length: partitions }, (_, partition) => new PartitionProcessor({ pipeline: 'bare', partition, ...candidate }));
@@ -88,7 +75,7 @@ function processorOnly(trace: Trace, candidate: Candidate): number {
   const tick = { v: 1, tick: true, ingestTime: 0, source: 'bench' };
   const out: ProcessorOutput = { emitRow: () => undefined, emitLate: () => undefined };
   const ids = Array.from({ length: 1 << 18 }, (_, i) => i.toString(36));
-  const start = performance.now();
+  const cpuStart = process.cpuUsage();
   walkReplayLog(trace, partitionOf, 1000, {
     reading: (index, partition) => {
       const device = trace.device[index]!;
@@ -104,10 +91,30 @@ function processorOnly(trace: Trace, candidate: Candidate): number {
       for (let p = 0; p < partitions; p++) processors[p]!.process(tick as unknown as TickRecord, offsets[p]!++, out);
     },
   });
-  return trace.length / ((performance.now() - start) / 1000);
+  const cpu = process.cpuUsage(cpuStart);
+  return trace.length / ((cpu.user + cpu.system) / 1e6);
 }
-const bareRate = processorOnly(generated.trace, candidates[0]!);
-say(`peer: configuration 1 through the bare processors (no measurement): ${(bareRate / 1e6).toFixed(2)} M readings/s`);
+const peerIndex = Number(args.peer) - 1;
+const bareRate = processorOnly(generated.trace, candidates[peerIndex]!);
+say(`peer: configuration ${peerIndex + 1} through the bare processors (no measurement): ${(bareRate / 1e6).toFixed(2)} M readings/CPU-s`);
+
+
+let wallMs = 0;
+let cpuMs = 0;
+const rates: number[] = [];
+const cpuRates: number[] = [];
+simulateAll(generated.trace, candidates, { partitions }, (result, index) => {
+  wallMs += result.wallMs;
+  cpuMs += result.cpuMs;
+  const rate = readings / (result.wallMs / 1000);
+  rates.push(rate);
+  cpuRates.push(readings / (result.cpuMs / 1000));
+  say(
+    `[${String(index + 1).padStart(2)}/${candidates.length}] ${result.label.padEnd(46)} ${(rate / 1e6).toFixed(2)} M readings/s ` +
+      `(${(readings / result.cpuMs / 1000).toFixed(2)} M/CPU-s), complete ${(result.completeness * 100).toFixed(3)} %, ` +
+      `P95 ${(result.endToEndLatency.p95 / 1000).toFixed(1)} s, ${result.peakOpenWindows} open windows, ${Math.round(result.peakStateBytes / 2 ** 20)} MiB state`,
+  );
+});
 
 const rssMb = Math.round(process.resourceUsage().maxRSS / 1024);
 say(
@@ -119,8 +126,8 @@ say(
     readings_per_cpu_s_per_config: Math.round((readings * candidates.length) / (cpuMs / 1000)),
     slowest_config_per_s: Math.round(Math.min(...rates)),
     fastest_config_per_s: Math.round(Math.max(...rates)),
-    processor_only_per_s: Math.round(bareRate),
-    simulator_vs_processor_only: Math.round((rates[0]! / bareRate) * 100) / 100,
+    processor_only_per_cpu_s: Math.round(bareRate),
+    simulator_vs_processor_only: Math.round((cpuRates[peerIndex]! / bareRate) * 100) / 100,
     partitions,
     devices,
     kind,

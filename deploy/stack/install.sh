@@ -36,8 +36,10 @@ fi
 # impossible, CKJS_LINKING=dynamic builds it against Debian's libraries (about 70 s, once).
 stamp=node_modules/.install-stamp
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f node_modules/@confluentinc/kafka-javascript/build/Release/confluent-kafka-javascript.node ]; then
-  say "installing node modules (npm ci)"
-  CKJS_LINKING=dynamic npm ci --no-audit --no-fund --loglevel=error
+  say "installing node modules"
+  # npm install (not npm ci): chdb lists optional binaries for other platforms that this registry
+  # does not serve, which npm ci reports as a lock mismatch; npm install follows the lock and skips them.
+  CKJS_LINKING=dynamic npm install --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi
 

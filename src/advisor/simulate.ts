@@ -1,0 +1,355 @@
+import { PartitionProcessor, type ProcessorOutput, type ProcessorSpec } from '../core/processor.ts';
+import type { ReadingRecord, TickRecord } from '../core/readings.ts';
+import type { AggregateRow } from '../core/rows.ts';
+import { alignedStart, windowsPerReading } from '../core/windows.ts';
+import { describeCandidate, type Candidate } from './candidates.ts';
+import { firstTickAfter, walkReplayLog } from './replay-log.ts';
+import { createLatencyTracker, type ReadingLatencyTracker } from './reading-latency.ts';
+import { LatencyHistogram, type LatencySummary } from './stats.ts';
+import { resolvePartitions, type Trace } from './trace.ts';
+
+/**
+ * The what-if replay: a trace through one candidate configuration, using the aggregator's own
+ * PartitionProcessor (one per partition), never a second implementation of windows or
+ * watermarks. Time in a replay is the log's time: a row is emitted at the ingest time of the
+ * record (reading or tick) whose processing closed its window, and becomes visible `flushMs` later
+ * (the aggregator's sink flush interval).
+ *
+ * Measured per candidate:
+ *  - window latency: window end → visible, over first emissions of windows;
+ *  - end-to-end latency: each reading's ingest → the first emitted row that holds it is visible
+ *    (a late reading absorbed by a re-emitted window: flushMs);
+ *  - completeness: values counted in the final rows ÷ values offered (× windows per reading for
+ *    sliding windows), over values whose windows closed by the end of the replay; values still in
+ *    windows that never closed (a clock a year ahead) are reported as unresolved instead;
+ *  - late-drop rate, peak open windows and state bytes (sampled at ticks), CPU time per reading.
+ *
+ * After the trace, ticks continue (no readings) until every window closed or `maxDrainMs` passed.
+ */
+export interface ReplayOptions {
+  readonly partitions: number;
+  readonly tickIntervalMs?: number;
+  readonly flushMs?: number;
+  /** How often (ingest time) the state size is sampled; it walks every window, so not every tick. */
+  readonly stateSampleMs?: number;
+  readonly maxDrainMs?: number;
+  /** Keep the final version of every row (device, window start → count): for comparisons in tests. */
+  readonly collectRows?: boolean;
+}
+
+export interface SimulationResult {
+  readonly candidate: Candidate;
+  readonly label: string;
+  readonly readings: number;
+  /** Distinct values offered to the windows (× windows per reading for sliding windows). */
+  readonly offered: number;
+  readonly counted: number;
+  readonly unresolved: number;
+  readonly completeness: number;
+  /** Counted in the window's first emission (before any late correction). */
+  readonly onTimeCompleteness: number;
+  readonly lateDropped: number;
+  readonly lateToTopic: number;
+  readonly lateAbsorbed: number;
+  /** (lateDropped + lateToTopic) ÷ distinct values. */
+  readonly lateDropRate: number;
+  readonly windowLatency: LatencySummary;
+  readonly endToEndLatency: LatencySummary;
+  readonly rows: number;
+  readonly peakOpenWindows: number;
+  readonly peakStateBytes: number;
+  /** Mean and largest watermark delay D over the partitions' ticks while readings flowed. */
+  readonly meanDelayMs: number;
+  readonly maxDelayMs: number;
+  /**
+   * The largest (watermark − ingest clock) seen at any tick: ≤ 0 unless something (a device clock
+   * far ahead) pushed a watermark past the log's own time.
+   */
+  readonly maxWatermarkLeadMs: number;
+  readonly cpuMs: number;
+  readonly cpuNsPerReading: number;
+  readonly wallMs: number;
+  /** `device\u0000windowStart` → final count (only with collectRows). */
+  readonly finalRows?: ReadonlyMap<string, number>;
+}
+
+const DEFAULTS = { tickIntervalMs: 1000, flushMs: 1000, stateSampleMs: 30_000, maxDrainMs: 3_600_000 } as const;
+/** Reading ids cycle through this many strings per device (no string is built per reading). */
+const ID_CYCLE = 1 << 18;
+let idTable: string[] | undefined;
+
+function ids(): string[] {
+  return (idTable ??= Array.from({ length: ID_CYCLE }, (_, i) => i.toString(36)));
+}
+
+export function simulate(trace: Trace, candidate: Candidate, options: ReplayOptions): SimulationResult {
+  return new ReplayRun(trace, candidate, options, resolvePartitions(trace, options.partitions)).run();
+}
+
+/** Many candidates over one trace: the partition of each entry is resolved once. */
+export function simulateAll(
+  trace: Trace,
+  candidates: readonly Candidate[],
+  options: ReplayOptions,
+  onResult?: (result: SimulationResult, index: number) => void,
+): SimulationResult[] {
+  const partitionOf = resolvePartitions(trace, options.partitions);
+  return candidates.map((candidate, index) => {
+    const result = new ReplayRun(trace, candidate, options, partitionOf).run();
+    onResult?.(result, index);
+    return result;
+  });
+}
+
+interface MutableReading {
+  v: 1;
+  tenant: string;
+  device: string;
+  id: string;
+  eventTime: number;
+  ingestTime: number;
+  metrics: { value: number };
+}
+
+interface MutableTick {
+  v: 1;
+  tick: true;
+  ingestTime: number;
+  source: string;
+}
+
+class ReplayRun implements ProcessorOutput {
+  private readonly processors: PartitionProcessor[];
+  private readonly offsets: Float64Array;
+  private readonly flushMs: number;
+  private readonly tickIntervalMs: number;
+  private readonly stateSampleMs: number;
+  private readonly maxDrainMs: number;
+  private readonly windowsPerValue: number;
+  private readonly slidingSizeMs: number;
+  private readonly slidingSlideMs: number;
+  /** The record pool: the processor keeps no reference to a record, so one object serves all. */
+  private readonly reading: MutableReading;
+  private readonly tickRecord: MutableTick = { v: 1, tick: true, ingestTime: 0, source: 'replay' };
+  private readonly sequence: Uint32Array;
+  private readonly idStrings = ids();
+  private readonly windowLatency = new LatencyHistogram();
+  private readonly endToEndLatency = new LatencyHistogram();
+  private readonly latencyTracker: ReadingLatencyTracker;
+  private readonly finalRows: Map<string, number> | undefined;
+  private now = 0;
+  private draining = false;
+  private flushingAll = false;
+  private counted = 0;
+  private countedOnTime = 0;
+  private unresolved = 0;
+  private rows = 0;
+  private peakOpenWindows = 0;
+  private peakStateBytes = 0;
+  private nextStateSample = Number.NEGATIVE_INFINITY;
+  private heldAtSizing = 0;
+  private delaySum = 0;
+  private delaySamples = 0;
+  private maxDelay = 0;
+  private maxWatermarkLead = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly trace: Trace,
+    private readonly candidate: Candidate,
+    options: ReplayOptions,
+    private readonly partitionOf: Int32Array,
+  ) {
+    this.flushMs = options.flushMs ?? DEFAULTS.flushMs;
+    this.tickIntervalMs = options.tickIntervalMs ?? DEFAULTS.tickIntervalMs;
+    this.stateSampleMs = options.stateSampleMs ?? DEFAULTS.stateSampleMs;
+    this.maxDrainMs = options.maxDrainMs ?? DEFAULTS.maxDrainMs;
+    const spec = (partition: number): ProcessorSpec => ({
+      pipeline: 'whatif',
+      partition,
+      window: candidate.window,
+      watermark: candidate.watermark,
+      latePolicy: candidate.latePolicy,
+      idleTimeoutMs: candidate.idleTimeoutMs,
+    });
+    this.processors = Array.from({ length: options.partitions }, (_, partition) => new PartitionProcessor(spec(partition)));
+    this.offsets = new Float64Array(options.partitions);
+    this.windowsPerValue = windowsPerReading(candidate.window);
+    this.slidingSizeMs = candidate.window.kind === 'sliding' ? candidate.window.sizeMs : 0;
+    this.slidingSlideMs = candidate.window.kind === 'sliding' ? candidate.window.slideMs : 0;
+    this.reading = { v: 1, tenant: '', device: '', id: '', eventTime: 0, ingestTime: 0, metrics: { value: 1 } };
+    this.sequence = new Uint32Array(trace.devices.length);
+    this.latencyTracker = createLatencyTracker(candidate.window, trace, options.partitions, this.endToEndLatency);
+    this.finalRows = options.collectRows ? new Map() : undefined;
+  }
+
+  run(): SimulationResult {
+    const cpuStart = process.cpuUsage();
+    const wallStart = performance.now();
+    const trace = this.trace;
+    let nextTick = walkReplayLog(trace, this.partitionOf, this.tickIntervalMs, {
+      reading: (index, partition) => this.processReading(index, partition),
+      tick: (time) => this.tickAll(time),
+    });
+    this.draining = true;
+    if (trace.length > 0) {
+      const lastIngest = trace.ingestTime[trace.length - 1]!;
+      nextTick = Math.max(nextTick, firstTickAfter(lastIngest, this.tickIntervalMs));
+      const drainEnd = lastIngest + this.maxDrainMs;
+      while (nextTick <= drainEnd && this.openWindows() > 0) {
+        this.tickAll(nextTick);
+        nextTick += this.tickIntervalMs;
+      }
+    }
+    this.flushingAll = true;
+    for (const processor of this.processors) processor.flushAll(this);
+    const cpu = process.cpuUsage(cpuStart);
+    const wallMs = performance.now() - wallStart;
+    return this.result((cpu.user + cpu.system) / 1000, wallMs);
+  }
+
+  private processReading(index: number, partition: number): void {
+    const trace = this.trace;
+    const device = trace.device[index]!;
+    const eventTime = trace.eventTime[index]!;
+    const ingestTime = trace.ingestTime[index]!;
+    const reading = this.reading;
+    reading.tenant = trace.tenants[device]!;
+    reading.device = trace.devices[device]!;
+    const seq = this.sequence[device]!;
+    this.sequence[device] = seq + 1;
+    reading.id = this.idStrings[seq & (ID_CYCLE - 1)]!;
+    reading.eventTime = eventTime;
+    reading.ingestTime = ingestTime;
+    this.now = ingestTime;
+    const processor = this.processors[partition]!;
+    const stats = processor.stats;
+    const missedBefore = stats.lateDropped + stats.lateToTopic;
+    const absorbedBefore = stats.lateAbsorbed;
+    const duplicatesBefore = stats.duplicates;
+    const offset = this.offsets[partition]!;
+    this.offsets[partition] = offset + 1;
+    processor.process(reading as unknown as ReadingRecord, offset, this);
+    if (stats.duplicates !== duplicatesBefore) return;
+    if (stats.lateAbsorbed !== absorbedBefore) {
+      this.endToEndLatency.record(this.flushMs);
+      return;
+    }
+    if (stats.lateDropped + stats.lateToTopic !== missedBefore) {
+      // A sliding reading may miss its first windows and still land in later ones.
+      if (this.slidingSizeMs === 0) return;
+      const lastEnd = alignedStart(eventTime, this.slidingSlideMs) + this.slidingSizeMs;
+      if (lastEnd <= processor.watermark()) return;
+    }
+    this.latencyTracker.held(partition, device, eventTime, ingestTime, processor.watermark());
+  }
+
+  private tickAll(time: number): void {
+    this.now = time;
+    const tick = this.tickRecord;
+    tick.ingestTime = time;
+    const processors = this.processors;
+    let open = 0;
+    for (let p = 0; p < processors.length; p++) {
+      const processor = processors[p]!;
+      const offset = this.offsets[p]!;
+      this.offsets[p] = offset + 1;
+      processor.process(tick as unknown as TickRecord, offset, this);
+      open += processor.openWindows();
+      const lead = processor.watermark() - time;
+      if (lead > this.maxWatermarkLead) this.maxWatermarkLead = lead;
+      if (!this.draining && processor.stats.readings > 0) {
+        const delay = processor.currentDelayMs();
+        this.delaySum += delay;
+        this.delaySamples++;
+        if (delay > this.maxDelay) this.maxDelay = delay;
+      }
+    }
+    if (open > this.peakOpenWindows) this.peakOpenWindows = open;
+    // Sizing the state walks every window: do it on schedule, and whenever the windows held
+    // (open + retained) grew past the most seen at a sizing, so the peak is not missed between.
+    let held = open;
+    for (let p = 0; p < processors.length; p++) held += processors[p]!.retainedWindows();
+    if (time >= this.nextStateSample || held > this.heldAtSizing * 1.02) {
+      this.nextStateSample = time + this.stateSampleMs;
+      if (held > this.heldAtSizing) this.heldAtSizing = held;
+      let bytes = 0;
+      for (let p = 0; p < processors.length; p++) bytes += processors[p]!.estimatedStateBytes();
+      if (bytes > this.peakStateBytes) this.peakStateBytes = bytes;
+    }
+  }
+
+  private openWindows(): number {
+    let open = 0;
+    for (const processor of this.processors) open += processor.openWindows();
+    return open;
+  }
+
+  emitRow(row: AggregateRow): void {
+    if (this.flushingAll) {
+      this.unresolved += row.count;
+      return;
+    }
+    this.rows++;
+    if (this.finalRows !== undefined) this.finalRows.set(`${row.device}\u0000${row.windowStart}`, row.count);
+    if (row.lateReadings > 0) {
+      // A re-emission after a late reading: exactly one more value (its latency counted on arrival).
+      this.counted++;
+      return;
+    }
+    this.counted += row.count;
+    this.countedOnTime += row.count;
+    const visible = this.now + this.flushMs;
+    this.windowLatency.record(visible - row.windowEnd);
+    this.latencyTracker.emitted(row, visible);
+  }
+
+  emitLate(): void {
+    // Late-topic policy: the processor counts these (lateToTopic); nothing to keep.
+  }
+
+  private result(cpuMs: number, wallMs: number): SimulationResult {
+    let values = 0;
+    let duplicates = 0;
+    let lateDropped = 0;
+    let lateToTopic = 0;
+    let lateAbsorbed = 0;
+    for (const processor of this.processors) {
+      const stats = processor.stats;
+      values += stats.values;
+      duplicates += stats.duplicates;
+      lateDropped += stats.lateDropped;
+      lateToTopic += stats.lateToTopic;
+      lateAbsorbed += stats.lateAbsorbed;
+    }
+    const distinct = values - duplicates;
+    const offered = distinct * this.windowsPerValue;
+    const resolved = offered - this.unresolved;
+    const readings = this.trace.length;
+    return {
+      candidate: this.candidate,
+      label: describeCandidate(this.candidate),
+      readings,
+      offered,
+      counted: this.counted,
+      unresolved: this.unresolved,
+      completeness: resolved > 0 ? this.counted / resolved : 1,
+      onTimeCompleteness: resolved > 0 ? this.countedOnTime / resolved : 1,
+      lateDropped,
+      lateToTopic,
+      lateAbsorbed,
+      lateDropRate: distinct > 0 ? (lateDropped + lateToTopic) / distinct : 0,
+      windowLatency: this.windowLatency.summary(),
+      endToEndLatency: this.endToEndLatency.summary(),
+      rows: this.rows,
+      peakOpenWindows: this.peakOpenWindows,
+      peakStateBytes: this.peakStateBytes,
+      meanDelayMs: this.delaySamples > 0 ? this.delaySum / this.delaySamples : 0,
+      maxDelayMs: this.maxDelay,
+      maxWatermarkLeadMs: this.maxWatermarkLead,
+      cpuMs,
+      cpuNsPerReading: readings > 0 ? (cpuMs * 1e6) / readings : 0,
+      wallMs,
+      ...(this.finalRows ? { finalRows: this.finalRows } : {}),
+    };
+  }
+}

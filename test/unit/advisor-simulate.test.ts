@@ -1,0 +1,194 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { candidateGrid, type Candidate } from '../../src/advisor/candidates.ts';
+import { recommend } from '../../src/advisor/recommend.ts';
+import { walkReplayLog } from '../../src/advisor/replay-log.ts';
+import { simulate, simulateAll } from '../../src/advisor/simulate.ts';
+import { TraceBuilder, resolvePartitions, type Trace } from '../../src/advisor/trace.ts';
+import { generateTrace } from '../../src/advisor/traces.ts';
+import { PartitionProcessor } from '../../src/core/processor.ts';
+import type { AggregateRow } from '../../src/core/rows.ts';
+
+const tumbling1s = (delayMs: number, latePolicy: Candidate['latePolicy'] = { kind: 'drop' }): Candidate => ({
+  window: { kind: 'tumbling', sizeMs: 1000 },
+  watermark: { kind: 'fixed', delayMs },
+  latePolicy,
+  idleTimeoutMs: 5000,
+});
+
+/** One device, a reading every 500 ms of event time, each arriving 100 ms later. */
+function regularTrace(readings: number, extra?: (builder: TraceBuilder, device: number) => void): Trace {
+  const builder = new TraceBuilder();
+  const device = builder.deviceId('dev-a');
+  for (let i = 0; i < readings; i++) builder.add(i * 500, i * 500 + 100, device, 0);
+  extra?.(builder, device);
+  return builder.build();
+}
+
+/** Within the latency histogram's resolution (bins are at most 1/64 wide, answered by their upper edge). */
+function assertLatency(actual: number, expected: number, what: string): void {
+  assert.ok(actual >= expected && actual <= expected * (1 + 1 / 64), `${what}: ${actual}, expected ${expected} (+1.6 %)`);
+}
+
+test('latencies follow from the log: a window closes when a reading moves the watermark past its end', () => {
+  const result = simulate(regularTrace(200), tumbling1s(0), { partitions: 1, flushMs: 1000 });
+  // Window [k s, k+1 s) closes on the reading stamped k+1 s, ingested 100 ms later, and is visible 1 s after.
+  assertLatency(result.windowLatency.p50, 1100, 'window end → visible');
+  assertLatency(result.windowLatency.p95, 1100, 'window P95');
+  // The last window closes on idle ticks: 5 s after the last reading (ingest 99.6 s) the tick at 105 s.
+  assert.equal(result.windowLatency.max, 106_000 - 100_000);
+  // Readings at the start of a window wait 2 s (100 ms → 2.1 s), those in the middle 1.5 s.
+  // 99 readings at 1.5 s, 99 at 2 s and two in the drained window: the 100th by rank is 2 s.
+  assertLatency(result.endToEndLatency.p50, 2000, 'end-to-end P50');
+  assert.equal(result.endToEndLatency.mean, (99 * 1500 + 99 * 2000 + 6900 + 6400) / 200);
+  assertLatency(result.endToEndLatency.p95, 2000, 'end-to-end P95');
+  assert.equal(result.endToEndLatency.count, 200, 'every reading has a latency');
+  assert.equal(result.endToEndLatency.max, 106_000 - 99_100);
+  assert.equal(result.completeness, 1);
+  assert.equal(result.rows, 100);
+  assert.equal(result.offered, 200);
+  assert.ok(result.maxWatermarkLeadMs <= 0);
+});
+
+test('a reading that misses its window is dropped under a short delay and counted under a long one', () => {
+  const trace = regularTrace(200, (builder, device) => builder.add(10_000, 50_000, device, 0));
+  const short = simulate(trace, tumbling1s(0), { partitions: 1 });
+  assert.equal(short.lateDropped, 1);
+  assert.equal(short.completeness, 200 / 201);
+  assert.equal(short.lateDropRate, 1 / 201);
+  assert.equal(short.endToEndLatency.count, 200, 'a dropped reading has no latency');
+  const long = simulate(trace, tumbling1s(60_000), { partitions: 1 });
+  assert.equal(long.lateDropped, 0);
+  assert.equal(long.completeness, 1);
+});
+
+test('under reemit a late reading corrects its window: complete in the end, not on time', () => {
+  const trace = regularTrace(200, (builder, device) => builder.add(10_000, 50_000, device, 0));
+  const result = simulate(trace, tumbling1s(0, { kind: 'reemit', allowedLatenessMs: 60_000 }), { partitions: 1, flushMs: 1000 });
+  assert.equal(result.lateAbsorbed, 1);
+  assert.equal(result.completeness, 1);
+  assert.equal(result.onTimeCompleteness, 200 / 201);
+  assert.equal(result.endToEndLatency.count, 201);
+});
+
+test('more delay never lowers completeness nor speeds results up (log-normal trace, fixed grid)', () => {
+  const { trace } = generateTrace({ kind: 'lognormal', readings: 60_000, devices: 200, seed: 2 });
+  const delays = [0, 250, 500, 1000, 2000, 4000];
+  const results = simulateAll(trace, delays.map((delay) => ({ ...tumbling1s(delay), window: { kind: 'tumbling', sizeMs: 5000 } })), { partitions: 4 });
+  for (let i = 1; i < results.length; i++) {
+    const before = results[i - 1]!;
+    const after = results[i]!;
+    assert.ok(after.completeness >= before.completeness, `${after.label} completeness ${after.completeness} < ${before.completeness}`);
+    assert.ok(after.endToEndLatency.p50 >= before.endToEndLatency.p50, `${after.label} P50 ${after.endToEndLatency.p50} < ${before.endToEndLatency.p50}`);
+  }
+  assert.ok(results[0]!.completeness < 0.99, 'no delay drops readings of a log-normal stream');
+  assert.equal(results[results.length - 1]!.completeness, 1, '4 s is beyond this trace\'s maximum delay plus a window');
+});
+
+test('sliding windows offer each value to size/slide windows; sessions to one', () => {
+  const { trace } = generateTrace({ kind: 'normal', readings: 20_000, devices: 50, seed: 4 });
+  const sliding = simulate(trace, { ...tumbling1s(5000), window: { kind: 'sliding', sizeMs: 10_000, slideMs: 5000 } }, { partitions: 3 });
+  assert.equal(sliding.offered, 40_000);
+  assert.equal(sliding.completeness, 1);
+  assert.equal(sliding.endToEndLatency.count, 20_000, 'each reading is timed once, at its first window');
+  const session = simulate(trace, { ...tumbling1s(5000), window: { kind: 'session', gapMs: 3000 } }, { partitions: 3 });
+  assert.equal(session.offered, 20_000);
+  assert.equal(session.completeness, 1);
+  assert.equal(session.endToEndLatency.count, 20_000);
+});
+
+test('the pooled replay emits exactly the rows of a plain run with fresh records (the processor keeps no record)', () => {
+  const { trace } = generateTrace({ kind: 'lognormal', readings: 20_000, devices: 40, seed: 8 });
+  const candidate: Candidate = {
+    window: { kind: 'tumbling', sizeMs: 2000 },
+    watermark: { kind: 'adaptive', quantile: 0.9, marginMs: 0, floorMs: 0, ceilingMs: 30_000, horizonMs: 60_000 },
+    latePolicy: { kind: 'drop' },
+    idleTimeoutMs: 5000,
+  };
+  const partitions = 3;
+  const simulated = simulate(trace, candidate, { partitions, collectRows: true });
+
+  const partitionOf = resolvePartitions(trace, partitions);
+  const processors = Array.from({ length: partitions }, (_, partition) => new PartitionProcessor({ pipeline: 'plain', partition, ...candidate }));
+  const offsets = new Array<number>(partitions).fill(0);
+  const rows = new Map<string, number>();
+  const out = {
+    emitRow: (row: AggregateRow) => void rows.set(`${row.device}\u0000${row.windowStart}`, row.count),
+    emitLate: () => undefined,
+  };
+  const sequence = new Map<string, number>();
+  const nextTick = walkReplayLog(trace, partitionOf, 1000, {
+    reading: (index, partition) => {
+      const device = trace.devices[trace.device[index]!]!;
+      const seq = sequence.get(device) ?? 0;
+      sequence.set(device, seq + 1);
+      const record = { v: 1 as const, tenant: 'trace', device, id: `${device}:${seq}`, eventTime: trace.eventTime[index]!, ingestTime: trace.ingestTime[index]!, metrics: { value: 1 } };
+      processors[partition]!.process(record, offsets[partition]!++, out);
+    },
+    tick: (time) => processors.forEach((processor, partition) => processor.process({ v: 1, tick: true, ingestTime: time, source: 't' }, offsets[partition]!++, out)),
+  });
+  // One far tick closes everything (no readings follow, so the rows cannot differ from a slow drain).
+  processors.forEach((processor, partition) => processor.process({ v: 1, tick: true, ingestTime: nextTick + 3_600_000, source: 't' }, offsets[partition]!++, out));
+  assert.equal(rows.size, simulated.finalRows!.size);
+  assert.deepEqual(new Map([...rows].sort()), new Map([...simulated.finalRows!].sort()));
+});
+
+/** The trace without one device's readings. */
+function without(trace: Trace, deviceName: string): Trace {
+  const builder = new TraceBuilder(trace.length);
+  for (let i = 0; i < trace.length; i++) {
+    const name = trace.devices[trace.device[i]!]!;
+    if (name === deviceName) continue;
+    builder.add(trace.eventTime[i]!, trace.ingestTime[i]!, builder.deviceId(name, trace.tenants[trace.device[i]!]), trace.partition[i]!);
+  }
+  return builder.build();
+}
+
+test('a device a year ahead neither moves the watermark nor skews the recommendation', () => {
+  const generated = generateTrace({ kind: 'clock-ahead', readings: 60_000, devices: 100, seed: 6 });
+  const clean = without(generated.trace, 'dev-clock-ahead');
+  assert.equal(clean.length, 59_400);
+  const grid = candidateGrid({
+    windows: [{ kind: 'tumbling', sizeMs: 5000 }],
+    fixedDelaysMs: [0, 500, 1000, 2000, 5000],
+    quantiles: [0.9, 0.99],
+    marginsMs: [0, 500],
+    latePolicy: { kind: 'drop' },
+  });
+  // Partition by device name in both runs so the other devices keep their partitions.
+  const options = { partitions: 4 };
+  const withAhead = simulateAll(generated.trace, grid, options);
+  const withoutAhead = simulateAll(clean, grid, options);
+  for (let i = 0; i < grid.length; i++) {
+    const a = withAhead[i]!;
+    const b = withoutAhead[i]!;
+    assert.ok(a.maxWatermarkLeadMs <= 0, `${a.label}: a watermark ran ${a.maxWatermarkLeadMs} ms ahead of the log`);
+    assert.equal(a.unresolved, 600, `${a.label}: the 600 year-ahead readings stay in windows that never close`);
+    // The core advances a partition's clock by min(event, ingest): a reading stamped a year ahead
+    // counts as one that arrived without delay, so at most the ingest clock (a 0 ms delay device).
+    assert.ok(Math.abs(a.completeness - b.completeness) < 1e-3, `${a.label}: completeness ${a.completeness} vs ${b.completeness}`);
+    const p95 = a.endToEndLatency.p95;
+    assert.ok(Math.abs(p95 - b.endToEndLatency.p95) <= 0.02 * b.endToEndLatency.p95, `${a.label}: P95 ${p95} vs ${b.endToEndLatency.p95}`);
+  }
+  const sla = { p95LatencyMs: 8000, minCompleteness: 0.999, latency: 'end-to-end' as const };
+  const chosen = recommend(withAhead, sla).recommended;
+  const reference = recommend(withoutAhead, sla).recommended;
+  assert.ok(chosen && reference, 'something meets the SLA');
+  assert.equal(chosen.label, reference.label);
+});
+
+test('ticks every second of ingest time, and a long silence is shortened', () => {
+  const builder = new TraceBuilder();
+  const device = builder.deviceId('d');
+  builder.add(0, 500, device, 0);
+  builder.add(1000, 3_500, device, 0);
+  builder.add(2000, 30 * 86_400_000, device, 0);
+  const trace = builder.build();
+  const ticks: number[] = [];
+  const readings: number[] = [];
+  walkReplayLog(trace, Int32Array.from([0, 0, 0]), 1000, { reading: (index) => readings.push(index), tick: (time) => ticks.push(time) });
+  assert.deepEqual(readings, [0, 1, 2]);
+  assert.deepEqual(ticks.slice(0, 3), [1000, 2000, 3000]);
+  assert.ok(ticks.length <= 2 * 3600 + 10, `${ticks.length} ticks for a 30-day silence`);
+  assert.equal(ticks[ticks.length - 1], 30 * 86_400_000);
+});
