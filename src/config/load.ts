@@ -215,6 +215,9 @@ function checkConsistency(config: Config): void {
   if (config.kafka.minInsyncReplicas > config.kafka.replicationFactor) {
     fail('kafka.minInsyncReplicas', `is ${config.kafka.minInsyncReplicas} but kafka.replicationFactor is ${config.kafka.replicationFactor}; it must not exceed it`);
   }
+  if (config.edge.producer.idempotence && config.edge.producer.acks !== 'all') {
+    fail('edge.producer.acks', `is '${config.edge.producer.acks}' but an idempotent producer (edge.producer.idempotence) needs acks 'all'; set acks to 'all' or idempotence to false`);
+  }
   const names = new Set<string>();
   config.aggregator.pipelines.forEach((pipeline, index) => {
     const at = `aggregator.pipelines.${index}`;
