@@ -52,10 +52,12 @@ export function parseConfig(raw: unknown, sources: Source = new Map()): Config {
     const key = pointerToKey(firstError.path);
     const value = valueAt(withDefaults, firstError.path);
     const expected = describeExpected(firstError.schema) ?? firstError.message;
+    const meaning = typeof firstError.schema['description'] === 'string' && firstError.schema['description'] !== 'secret' ? ` — ${firstError.schema['description']}` : '';
     const from = sources.get(key) ?? nearestSource(key, sources);
     throw new ConfigError(
       `config key '${key || '<root>'}' has ${JSON.stringify(value) ?? 'no value'}: ${firstError.message}` +
         (expected !== firstError.message ? `; expected ${expected}` : '') +
+        meaning +
         (from ? ` (from ${from})` : ''),
       { key, source: from ?? 'defaults' },
     );
@@ -189,7 +191,6 @@ function valueAt(root: unknown, pointer: string): unknown {
 }
 
 function describeExpected(schema: TSchema): string | undefined {
-  if (typeof schema['description'] === 'string' && schema['description'] !== 'secret') return schema['description'];
   if (schema['pattern']) return `a string matching ${schema['pattern']}`;
   if (Array.isArray(schema['anyOf'])) {
     const kinds = (schema['anyOf'] as TSchema[])

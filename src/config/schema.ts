@@ -31,13 +31,17 @@ export const MqttSchema = Type.Object(
     username: Type.String({ default: 'bridge' }),
     password: Type.String({ default: 'bridge-secret', description: 'secret' }),
     /** Topic scheme: telemetry/<tenant>/<device>. */
-    topicPrefix: Type.String({ minLength: 1, pattern: '^[^#+]+$', default: 'telemetry' }),
+    topicPrefix: Type.String({ description: 'Topic scheme: telemetry/<tenant>/<device>.', minLength: 1, pattern: '^[^#+]+$', default: 'telemetry' }),
     /** Bridges in one share group split the devices' messages between them. */
-    shareGroup: Type.String({ minLength: 1, pattern: '^[^/#+]+$', default: 'bridges' }),
+    shareGroup: Type.String({ description: 'Bridges in one share group split the devices\' messages between them.', minLength: 1, pattern: '^[^/#+]+$', default: 'bridges' }),
     clientIdPrefix: Type.String({ minLength: 1, default: 'bridge' }),
     sessionExpirySeconds: Type.Integer({ minimum: 0, default: 3600 }),
-    /** MQTT 5 receive maximum: how many unacknowledged QoS 1 messages the broker may send us. */
-    receiveMaximum: Type.Integer({ minimum: 1, maximum: 65535, default: 2000 }),
+    /**
+     * MQTT 5 receive maximum: how many unacknowledged QoS 1 messages the broker may send us. The
+     * bridge acknowledges after Kafka did, so this must cover throughput × Kafka's ack latency
+     * (25k messages/s × 100 ms = 2500); memory is bounded by edge.maxInFlightReadings, not by this.
+     */
+    receiveMaximum: Type.Integer({ minimum: 1, maximum: 65535, default: 20000 }),
   },
   { ...Strict, default: {} },
 );
@@ -49,7 +53,7 @@ export const ValidationSchema = Type.Object(
     maxMetricsPerReading: Type.Integer({ minimum: 1, default: 64 }),
     maxIdLength: Type.Integer({ minimum: 1, default: 128 }),
     /** Deepest JSON nesting a payload may have; a valid batch needs 4 ({"readings":[{"metrics":{}}]}). */
-    maxNestingDepth: Type.Integer({ minimum: 4, maximum: 64, default: 8 }),
+    maxNestingDepth: Type.Integer({ description: 'Deepest JSON nesting a payload may have; a valid batch needs 4 ({"readings":[{"metrics":{}}]}).', minimum: 4, maximum: 64, default: 8 }),
     maxFutureSkewMs: Millis(5 * 60_000, 'how far ahead of the ingest clock an event time may be'),
     maxPastAgeMs: Millis(7 * 24 * 3_600_000, 'how far behind the ingest clock an event time may be'),
   },
@@ -74,7 +78,7 @@ export const EdgeSchema = Type.Object(
       default: [{ key: 'demo-gateway-key-0123456789', gateway: 'gw-demo', tenant: 'demo' }],
     }),
     /** Readings in flight to Kafka before intake pauses (MQTT) or answers 503 (HTTP). */
-    maxInFlightReadings: Type.Integer({ minimum: 1, default: 200_000 }),
+    maxInFlightReadings: Type.Integer({ description: 'Readings in flight to Kafka before intake pauses (MQTT) or answers 503 (HTTP).', minimum: 1, default: 200_000 }),
     /** How long a reading may wait for Kafka's delivery report before the producer is re-created. */
     deliveryTimeoutMs: Millis(30_000, 'producer message timeout', 1000),
     /** Watermark ticks per partition so that an idle partition's event time still advances. */
@@ -110,12 +114,12 @@ export const WatermarkSchema = Type.Union([
     {
       kind: Type.Literal('adaptive'),
       /** The arrival-delay quantile the delay follows, for example 0.99. */
-      quantile: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.99 }),
+      quantile: Type.Number({ description: 'The arrival-delay quantile the delay follows, for example 0.99.', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.99 }),
       marginMs: Type.Integer({ minimum: 0, default: 500 }),
       floorMs: Type.Integer({ minimum: 0, default: 200 }),
       ceilingMs: Type.Integer({ minimum: 0, default: 30_000 }),
       /** How far back (in ingest time) the delay estimate looks; a shift is followed within it. */
-      horizonMs: Type.Integer({ minimum: 1000, default: 60_000 }),
+      horizonMs: Type.Integer({ description: 'How far back (in ingest time) the delay estimate looks; a shift is followed within it.', minimum: 1000, default: 60_000 }),
     },
     Strict,
   ),
@@ -141,7 +145,7 @@ export const PipelineSchema = Type.Object(
     watermark: WatermarkSchema,
     latePolicy: LatePolicySchema,
     /** A partition without readings for this long (in ingest time) stops holding the watermark back. */
-    idleTimeoutMs: Type.Integer({ minimum: 0, default: 5000 }),
+    idleTimeoutMs: Type.Integer({ description: 'A partition without readings for this long (in ingest time) stops holding the watermark back.', minimum: 0, default: 5000 }),
     /** Explicit consumer settings; null takes the guarantee profile's. A setting that breaks the guarantee is refused. */
     consumer: Type.Object(
       {
@@ -181,9 +185,9 @@ export const AggregatorSchema = Type.Object(
     writeRawReadings: Type.Boolean({ default: true }),
     sessionTimeoutMs: Millis(10_000, 'consumer group session timeout', 1000),
     /** Names this instance in client ids and its transactional id; defaults to '<hostname>-<pid>'. */
-    instanceId: Type.String({ pattern: '^[A-Za-z0-9_.-]*$', default: '' }),
+    instanceId: Type.String({ description: 'Names this instance in client ids and its transactional id; defaults to \'<hostname>-<pid>\'.', pattern: '^[A-Za-z0-9_.-]*$', default: '' }),
     /** Fault injection for failure tests: '<point>:<n>' SIGKILLs the process the n-th time it reaches the point. */
-    crashAt: Type.String({ default: '' }),
+    crashAt: Type.String({ description: 'Fault injection for failure tests: \'<point>:<n>\' SIGKILLs the process the n-th time it reaches the point.', default: '' }),
     metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 9464 }),
     metricsHost: Type.String({ default: '127.0.0.1' }),
     /** Base URLs of the bridges whose GET /metrics the status page (GET /status/) shows, e.g. 'http://127.0.0.1:8080'. */
@@ -210,7 +214,7 @@ export const ClickHouseSchema = Type.Object(
 export const StackSchema = Type.Object(
   {
     /** Where the local stack keeps data, logs and pid files (git-ignored). */
-    dataDir: Type.String({ default: '.data' }),
+    dataDir: Type.String({ description: 'Where the local stack keeps data, logs and pid files (git-ignored).', default: '.data' }),
     kafkaNodes: Type.Union([Type.Literal(1), Type.Literal(3)], { default: 1 }),
     kafkaBasePort: Type.Integer({ minimum: 1024, maximum: 65000, default: 9092 }),
     kafkaHeapMb: Type.Integer({ minimum: 128, default: 768 }),
@@ -218,7 +222,7 @@ export const StackSchema = Type.Object(
     clickhouseTcpPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 9000 }),
     mosquittoPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 1883 }),
     /** Use a ClickHouse or MQTT broker that is already running instead of starting one. */
-    useExistingClickhouse: Type.Boolean({ default: false }),
+    useExistingClickhouse: Type.Boolean({ description: 'Use a ClickHouse or MQTT broker that is already running instead of starting one.', default: false }),
     useExistingMqtt: Type.Boolean({ default: false }),
     startTimeoutMs: Millis(60_000, 'how long to wait for a service to answer', 1000),
   },
