@@ -11,6 +11,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Config } from '../../src/config/schema.ts';
 import { mqttClientId } from '../../edge/bridge.ts';
 import { testConfig, uniqueName } from '../support/stack.ts';
+import { withRetry } from '../../src/util/retry.ts';
 
 export { testConfig, uniqueName };
 
@@ -245,8 +246,14 @@ export async function readTopic(brokers: readonly string[], topic: string): Prom
     const partitions = metadata.topics.find((candidate) => candidate.name === topic)?.partitions.map((partition) => partition.id) ?? [];
     const highs = new Map<number, number>();
     for (const partition of partitions) {
-      const offsets = await new Promise<KafkaLib.WatermarkOffsets>((resolve, reject) =>
-        consumer.queryWatermarkOffsets(topic, partition, 10_000, (error, data) => (error ? reject(error) : resolve(data))),
+      // Right after a broker restart a partition may have no leader yet ("Not leader for
+      // partition"): ask again, for a bounded time, until one is elected.
+      const offsets = await withRetry(
+        () =>
+          new Promise<KafkaLib.WatermarkOffsets>((resolve, reject) =>
+            consumer.queryWatermarkOffsets(topic, partition, 10_000, (error, data) => (error ? reject(error) : resolve(data))),
+          ),
+        { policy: { maxAttempts: 30, initialDelayMs: 250, maxDelayMs: 2000, maxElapsedMs: 60_000 }, operation: `high watermark of ${topic}/${partition}`, shouldRetry: () => true },
       );
       if (offsets.highOffset > offsets.lowOffset) highs.set(partition, offsets.highOffset);
     }
