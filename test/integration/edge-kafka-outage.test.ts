@@ -71,6 +71,11 @@ test('Kafka stopped for 15 s mid-stream: nothing lost, intake paused, memory bou
   const started = Date.now();
   const samples: Sample[] = [];
   let sampling = true;
+  // Whatever fails below, the sampler and the fleet must not keep this test process alive.
+  t.after(() => {
+    sampling = false;
+    fleet.end(true);
+  });
   const sampler = (async () => {
     while (sampling) {
       const next = await sample(bridge, started);
