@@ -51,6 +51,8 @@ export function createBridge(config: Config, logger: Logger): Bridge {
     brokers: kafka.brokers,
     clientId: `${kafka.clientId}-${id}`,
     deliveryTimeoutMs: edge.deliveryTimeoutMs,
+    acks: edge.producer.acks,
+    idempotence: edge.producer.idempotence,
     // librdkafka's queue holds the in-flight readings plus their dead letters and ticks.
     maxQueuedMessages: Math.max(100_000, edge.maxInFlightReadings * 2),
     logger: logger.child({ component: 'producer' }),
@@ -75,6 +77,7 @@ export function createBridge(config: Config, logger: Logger): Bridge {
     ? new MqttIntake({
         mqtt: config.mqtt,
         validation: edge.validation,
+        ackMode: edge.ackMode,
         clientId: id,
         publisher,
         flow,
@@ -97,7 +100,9 @@ export function createBridge(config: Config, logger: Logger): Bridge {
 
   // The HTTP server also serves /metrics and the probes, so it runs even when HTTP intake is off.
   const httpIntake = new HttpIntake({
-    edge: edge.httpEnabled ? edge : { ...edge, gatewayKeys: [] },
+    edge,
+    intakeEnabled: edge.httpEnabled,
+    ackMode: edge.ackMode,
     publisher,
     flow,
     metrics,
@@ -132,7 +137,7 @@ export function createBridge(config: Config, logger: Logger): Bridge {
       }
       ticker.start();
       if (mqttIntake) await mqttIntake.start();
-      logger.info({ bridge: id, mqtt: edge.mqttEnabled, http: edge.httpEnabled }, 'bridge started');
+      logger.info({ bridge: id, mqtt: edge.mqttEnabled, http: edge.httpEnabled, ackMode: edge.ackMode, acks: edge.producer.acks }, 'bridge started');
     },
     stop(timeoutMs = 10_000) {
       stopped ??= (async () => {

@@ -17,6 +17,7 @@ import type { ReadingPublisher } from './publisher.ts';
  *   GET  /readyz        200 when MQTT is connected, the producer is ready and the bridge is accepting
  *
  * Answers of POST /v1/readings (each with a JSON body):
+ * (with edge.ackMode 'on-receipt' the 202 does not wait for Kafka: at-most-once)
  *   202 {"accepted":n}                         every reading valid and acknowledged by Kafka
  *   202 {"accepted":n,"rejected":[...]}        some readings valid (all acknowledged by Kafka), the
  *                                              others refused (and dead-lettered) with index + reason
@@ -32,6 +33,10 @@ export interface HttpIntakeOptions {
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
   readonly readiness: () => Readiness;
+  /** False (edge.httpEnabled) serves only the operational endpoints; POST /v1/readings is 404. */
+  readonly intakeEnabled: boolean;
+  /** 'after-kafka': 202 after Kafka's acknowledgement; 'on-receipt': 202 once validated (at-most-once). */
+  readonly ackMode: EdgeConfig['ackMode'];
   readonly now?: () => number;
 }
 
@@ -47,6 +52,8 @@ interface Answer {
   /** Close the connection after answering (the rest of the body is not kept, see discardRest). */
   readonly close?: boolean;
 }
+
+const IGNORE_OUTCOME = (): void => undefined;
 
 const RETRY_AFTER_SECONDS = { accepting: '1', saturated: '1', 'kafka-unavailable': '5', failed: '2', stopping: '5' } as const;
 
@@ -99,7 +106,9 @@ export class HttpIntake {
   private route(request: IncomingMessage, response: ServerResponse): void {
     const path = (request.url ?? '/').split('?', 1)[0];
     const handle = (): Promise<Answer> | Answer => {
-      if (path === '/v1/readings') return request.method === 'POST' ? this.postReadings(request) : methodNotAllowed('POST');
+      if (path === '/v1/readings' && this.options.intakeEnabled) {
+        return request.method === 'POST' ? this.postReadings(request) : methodNotAllowed('POST');
+      }
       if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed('GET');
       if (path === '/healthz') return { status: 200, body: { status: 'alive' } };
       if (path === '/readyz') {
@@ -145,7 +154,7 @@ export class HttpIntake {
     if (body === undefined) return tooLarge(edge.maxHttpBodyBytes);
 
     const receivedAt = this.now();
-    this.options.metrics.messagesReceived.labels('http').inc();
+    this.options.metrics.hot.http.messages++;
     const format: GatewayBodyFormat = (request.headers['content-type'] ?? '').startsWith('application/x-ndjson') ? 'ndjson' : 'json';
     const result = validateGatewayBody(body, format, gateway.tenant, receivedAt, edge.validation, edge.maxHttpBodyBytes);
     const foreign = result.rejections.find((rejection) => rejection.reason === 'tenant-mismatch');
@@ -153,9 +162,11 @@ export class HttpIntake {
       return forbidden(`gateway ${gateway.gateway} may write tenant ${gateway.tenant} only (reading ${foreign.index}: ${foreign.detail})`);
     }
 
-    const outcome = await new Promise<{ ok: boolean; error: unknown }>((resolve) =>
-      this.options.publisher.publish(result, { source: 'http', origin: gateway.gateway, deadLetterKey: gateway.gateway, payload: body, receivedAt }, resolve),
-    );
+    const envelope = { source: 'http', origin: gateway.gateway, deadLetterKey: gateway.gateway, payload: body, receivedAt } as const;
+    const outcome =
+      this.options.ackMode === 'on-receipt'
+        ? (this.options.publisher.publish(result, envelope, IGNORE_OUTCOME), { ok: true, error: undefined })
+        : await new Promise<{ ok: boolean; error: unknown }>((resolve) => this.options.publisher.publish(result, envelope, resolve));
     if (!outcome.ok) {
       this.log.warn({ gateway: gateway.gateway, err: errorMessage(outcome.error) }, 'gateway request not acknowledged by Kafka');
       return unavailable('failed', 'Kafka did not acknowledge every record; nothing is acknowledged, retry');

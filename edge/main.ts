@@ -10,13 +10,13 @@ import { createBridge } from './bridge.ts';
  * what Kafka acknowledged, and exit 0.
  */
 const logger = createLogger('edge');
+let stopping = false;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
   const config = loadConfig({ file: values.config });
   const bridge = createBridge(config, logger);
 
-  let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
@@ -36,6 +36,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  if (stopping) return; // a signal during start-up: stop() decides the exit code
   logger.fatal({ err: errorMessage(error), code: (error as { code?: string }).code }, 'bridge failed to start');
   process.exit(1);
 });

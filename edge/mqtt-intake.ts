@@ -1,5 +1,5 @@
 import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
-import type { MqttConfig, ValidationConfig } from '../src/config/schema.ts';
+import type { EdgeConfig, MqttConfig, ValidationConfig } from '../src/config/schema.ts';
 import { PipelineError, errorMessage } from '../src/core/errors.ts';
 import { parseTelemetryTopic, validateDeviceMessage, type ValidationResult } from '../src/core/validation.ts';
 import type { Logger } from '../src/util/log.ts';
@@ -7,7 +7,7 @@ import { AckQueue, type AckTicket } from './ack-queue.ts';
 import type { FlowControl } from './flow.ts';
 import type { EdgeMetrics } from './metrics.ts';
 import { hookPubacks, type PubackHook } from './mqtt-puback-hook.ts';
-import type { ReadingPublisher } from './publisher.ts';
+import type { PublishOutcome, ReadingPublisher } from './publisher.ts';
 
 /**
  * MQTT intake: an MQTT 5 client of the broker with a persistent session (clean start off, a
@@ -30,6 +30,8 @@ const CONNACK_NOT_AUTHORIZED = 135;
 export interface MqttIntakeOptions {
   readonly mqtt: MqttConfig;
   readonly validation: ValidationConfig;
+  /** 'after-kafka': PUBACK after Kafka's delivery report; 'on-receipt': at once (at-most-once). */
+  readonly ackMode: EdgeConfig['ackMode'];
   readonly clientId: string;
   readonly publisher: ReadingPublisher;
   readonly flow: FlowControl;
@@ -174,7 +176,7 @@ export class MqttIntake {
     const receivedAt = this.now();
     const ticket = packet.qos > 0 && packet.messageId !== undefined ? this.acks.add(packet.messageId, this.connection) : undefined;
     this.current = ticket;
-    this.options.metrics.messagesReceived.labels('mqtt').inc();
+    this.options.metrics.hot.mqtt.messages++;
     const origin = parseTelemetryTopic(topic, this.options.mqtt.topicPrefix);
     const result: ValidationResult = origin
       ? validateDeviceMessage(payload, origin, receivedAt, this.options.validation)
@@ -182,13 +184,14 @@ export class MqttIntake {
           readings: [],
           rejections: [{ index: null, reason: 'bad-topic', detail: `topic is not ${this.options.mqtt.topicPrefix}/<tenant>/<device> with safe names`, item: null }],
         };
+    const onReceipt = this.options.ackMode === 'on-receipt';
     this.options.publisher.publish(
       result,
       { source: 'mqtt', origin: topic, deadLetterKey: origin?.device ?? topic, payload, receivedAt },
-      (outcome) => {
-        if (ticket !== undefined) this.settle(ticket, outcome.ok);
-      },
+      ticket === undefined || onReceipt ? IGNORE_OUTCOME : new TicketSettlement(this.settleTicket, ticket),
     );
+    // At-most-once: acknowledged now, whatever Kafka will say (still in receipt order).
+    if (ticket !== undefined && onReceipt) this.acks.settle(ticket, true);
   }
 
   private onPuback(puback: { messageId?: number }): void {
@@ -197,6 +200,8 @@ export class MqttIntake {
     if (ticket === undefined || ticket.messageId !== puback.messageId) return; // not ours to acknowledge
     this.acks.pubackReady(ticket, puback);
   }
+
+  private readonly settleTicket = (ticket: AckTicket, ok: boolean): void => this.settle(ticket, ok);
 
   private settle(ticket: AckTicket, ok: boolean): void {
     if (ticket.connection !== this.connection) return; // its connection is gone; the broker redelivers it
@@ -252,6 +257,21 @@ export class MqttIntake {
     if (state !== 'kafka-unavailable' && this.redeliveryWanted) this.reconnectForRedelivery();
   }
 }
+
+/** Settles a message's ack ticket with its publish outcome (an object, not a closure per message). */
+class TicketSettlement {
+  constructor(
+    private readonly settle: (ticket: AckTicket, ok: boolean) => void,
+    private readonly ticket: AckTicket,
+  ) {}
+
+  published(outcome: PublishOutcome): void {
+    this.settle(this.ticket, outcome.ok);
+  }
+}
+
+/** QoS 0 messages have nothing to acknowledge. */
+const IGNORE_OUTCOME = (): void => undefined;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

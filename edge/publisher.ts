@@ -1,12 +1,12 @@
 import { READING_SCHEMA_VERSION, type DeadLetterRecord } from '../src/core/readings.ts';
 import { encodeValidatedReading, type Rejection, type ValidationResult } from '../src/core/validation.ts';
-import type { DeliveryCallback, KafkaProduceError } from '../src/kafka/producer.ts';
+import type { DeliveryCallback, DeliveryReceiver, KafkaProduceError } from '../src/kafka/producer.ts';
 import type { FlowControl } from './flow.ts';
-import type { EdgeMetrics, Source } from './metrics.ts';
+import type { EdgeMetrics, HotCounts, Source } from './metrics.ts';
 
 /** What the publisher needs from a producer: the callback form of produce(). */
 export interface RecordSink {
-  send(topic: string, key: string | null, value: string | Buffer, partition: number | null, callback: DeliveryCallback): void;
+  send(topic: string, key: string | null, value: string | Buffer, partition: number | null, receiver: DeliveryCallback | DeliveryReceiver): void;
 }
 
 export interface Envelope {
@@ -18,6 +18,9 @@ export interface Envelope {
   readonly payload: Uint8Array;
   readonly receivedAt: number;
 }
+
+/** Told once when a message's records are all settled: a function, or an object (no closure per message). */
+export type PublishListener = ((outcome: PublishOutcome) => void) | { published(outcome: PublishOutcome): void };
 
 export interface PublishOutcome {
   /** True only when Kafka acknowledged every record of the message (readings and dead letters). */
@@ -40,7 +43,6 @@ export class ReadingPublisher {
   private readonly flow: FlowControl;
   private readonly metrics: EdgeMetrics;
   private readonly now: () => number;
-  private readonly counters: Record<Source, SourceCounters>;
 
   constructor(options: {
     sink: RecordSink;
@@ -56,69 +58,87 @@ export class ReadingPublisher {
     this.flow = options.flow;
     this.metrics = options.metrics;
     this.now = options.now ?? Date.now;
-    this.counters = { mqtt: bindCounters(options.metrics, 'mqtt'), http: bindCounters(options.metrics, 'http') };
   }
 
-  publish(result: ValidationResult, envelope: Envelope, onSettled: (outcome: PublishOutcome) => void): void {
+  publish(result: ValidationResult, envelope: Envelope, onSettled: PublishListener): void {
     const { readings, rejections } = result;
-    const counters = this.counters[envelope.source];
+    const counters = this.metrics.hot[envelope.source];
     const total = readings.length + rejections.length;
     // A refused batch item counts as one reading received, a refused whole message as one too.
-    counters.readingsReceived.inc(total);
+    counters.readings += total;
     if (total === 0) {
-      queueMicrotask(() => onSettled({ ok: true, error: undefined }));
+      queueMicrotask(() => tell(onSettled, { ok: true, error: undefined }));
       return;
     }
     this.flow.add(total);
-    let remaining = total;
-    let failure: KafkaProduceError | undefined;
-    let published = 0;
-    let deadLettered = 0;
-    const settleOne = (error: KafkaProduceError | undefined): void => {
-      this.flow.remove(1);
-      if (error !== undefined && failure === undefined) failure = error;
-      if (--remaining > 0) return;
-      if (published > 0) counters.readingsPublished.inc(published);
-      if (deadLettered > 0) counters.deadLettersPublished.inc(deadLettered);
-      if (failure === undefined) counters.ackLatency.observe((this.now() - envelope.receivedAt) / 1000);
-      else counters.publishFailures.inc();
-      onSettled({ ok: failure === undefined, error: failure });
-    };
-    const onReading: DeliveryCallback = (error) => {
-      if (error === undefined) published++;
-      settleOne(error);
-    };
-    const onDeadLetter: DeliveryCallback = (error) => {
-      if (error === undefined) deadLettered++;
-      settleOne(error);
-    };
+    const publication = new Publication(total, envelope.receivedAt, counters, this.flow, this.now, onSettled);
     for (let i = 0; i < readings.length; i++) {
       const reading = readings[i]!;
-      this.sink.send(this.readingsTopic, reading.device, encodeValidatedReading(reading), null, onReading);
+      this.sink.send(this.readingsTopic, reading.device, encodeValidatedReading(reading), null, publication);
     }
+    if (rejections.length === 0) return;
+    const deadLetters = new DeadLetterDeliveries(publication);
     for (const rejection of rejections) {
       this.metrics.rejected.labels(envelope.source, rejection.reason).inc();
-      this.sink.send(this.deadLetterTopic, envelope.deadLetterKey, encodeDeadLetter(rejection, envelope), null, onDeadLetter);
+      this.sink.send(this.deadLetterTopic, envelope.deadLetterKey, encodeDeadLetter(rejection, envelope), null, deadLetters);
     }
   }
 }
 
-interface SourceCounters {
-  readonly readingsReceived: { inc(value?: number): void };
-  readonly readingsPublished: { inc(value?: number): void };
-  readonly deadLettersPublished: { inc(value?: number): void };
-  readonly publishFailures: { inc(value?: number): void };
-  readonly ackLatency: { observe(value: number): void };
+/**
+ * One message's records on their way to Kafka. It receives their delivery reports (as an object,
+ * not a closure per message: the hot path allocates one object) and settles once all are in.
+ * It holds no reference to the payload.
+ */
+class Publication implements DeliveryReceiver {
+  private remaining: number;
+  private failure: KafkaProduceError | undefined;
+  private published = 0;
+  deadLettered = 0;
+
+  constructor(
+    total: number,
+    private readonly receivedAt: number,
+    private readonly counters: HotCounts,
+    private readonly flow: FlowControl,
+    private readonly now: () => number,
+    private readonly onSettled: PublishListener,
+  ) {
+    this.remaining = total;
+  }
+
+  /** A reading's delivery report. */
+  delivered(error: KafkaProduceError | undefined): void {
+    if (error === undefined) this.published++;
+    this.settleOne(error);
+  }
+
+  settleOne(error: KafkaProduceError | undefined): void {
+    this.flow.remove(1);
+    if (error !== undefined && this.failure === undefined) this.failure = error;
+    if (--this.remaining > 0) return;
+    const { counters, failure } = this;
+    counters.published += this.published;
+    counters.deadLetters += this.deadLettered;
+    if (failure === undefined) counters.ackLatency.observe((this.now() - this.receivedAt) / 1000);
+    else counters.failures++;
+    tell(this.onSettled, { ok: failure === undefined, error: failure });
+  }
 }
 
-function bindCounters(metrics: EdgeMetrics, source: Source): SourceCounters {
-  return {
-    readingsReceived: metrics.readingsReceived.labels(source),
-    readingsPublished: metrics.readingsPublished.labels(source),
-    deadLettersPublished: metrics.deadLettersPublished.labels(source),
-    publishFailures: metrics.publishFailures.labels(source),
-    ackLatency: metrics.ackLatency.labels(source),
-  };
+function tell(listener: PublishListener, outcome: PublishOutcome): void {
+  if (typeof listener === 'function') listener(outcome);
+  else listener.published(outcome);
+}
+
+/** The delivery reports of a message's dead letters, counted apart from its readings. */
+class DeadLetterDeliveries implements DeliveryReceiver {
+  constructor(private readonly publication: Publication) {}
+
+  delivered(error: KafkaProduceError | undefined): void {
+    if (error === undefined) this.publication.deadLettered++;
+    this.publication.settleOne(error);
+  }
 }
 
 /**

@@ -41,6 +41,7 @@ const WARMUP_MESSAGES = 10_000;
 const DEVICES = 1000;
 const PUBLISH_WINDOW = 1000;
 const PHASE_TIMEOUT_MS = 60_000;
+const POLL_MS = 100;
 
 const config = testConfig();
 const prefix = config.mqtt.topicPrefix;
@@ -117,6 +118,7 @@ async function main(): Promise<void> {
 }
 
 interface Phase {
+  readonly cpuNote?: string;
   readonly readings: number;
   readonly seconds: number;
   readonly perSecond: number;
@@ -158,7 +160,11 @@ function publish(client: MqttClient, messages: Messages): Promise<void> {
   });
 }
 
-/** Time from the first publish until `delivered()` reports every reading (polled every 20 ms). */
+/**
+ * Time from the first publish until `delivered()` reports every reading. Polled every 100 ms: a
+ * /metrics scrape costs the bridge a few ms of CPU (process metrics read /proc), so polling faster
+ * would measure the poller; 100 ms is about 1 % of a phase.
+ */
 async function measure(client: MqttClient, messages: Messages, perMessage: number, delivered: () => Promise<number>): Promise<Phase> {
   const readings = messages.length * perMessage;
   const started = performance.now();
@@ -169,7 +175,7 @@ async function measure(client: MqttClient, messages: Messages, perMessage: numbe
     count = await delivered();
     finished = performance.now();
     if (count >= readings) break;
-    await sleep(20);
+    await sleep(POLL_MS);
   }
   await publishing;
   const seconds = (finished - started) / 1000;
@@ -208,8 +214,10 @@ async function measureBaseline(fleet: MqttClient, group: string, messages: Messa
     const warmup = messages.slice(0, Math.min(WARMUP_MESSAGES, messages.length));
     await publishAndWait(fleet, warmup, async () => received, warmup.length);
     const offset = received;
+    const cpuBefore = processCpuSeconds(child.pid!);
     const phase = await measure(fleet, messages, perMessage, async () => (received - offset) * perMessage);
-    return phase;
+    const cpu = processCpuSeconds(child.pid!) - cpuBefore;
+    return { ...phase, cpuNote: `, subscriber CPU ${((1e6 * cpu) / phase.readings).toFixed(1)} µs/reading` };
   } finally {
     child.kill('SIGKILL');
   }
@@ -282,6 +290,12 @@ function histogramQuantiles(before: Map<number, number>, after: Map<number, numb
   return { p50: quantile(0.5), p99: quantile(0.99) };
 }
 
+/** utime + stime of a process from /proc (clock ticks of 10 ms). */
+function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function peakRssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
@@ -313,7 +327,7 @@ function cpuPerReading(before: Scrape, after: Scrape): string {
   return readings > 0 ? `, bridge CPU ${((1e6 * (after.cpuSeconds - before.cpuSeconds)) / readings).toFixed(1)} µs/reading` : '';
 }
 
-function report(name: string, phase: Phase, extra = ''): void {
+function report(name: string, phase: Phase, extra = phase.cpuNote ?? ''): void {
   const note = phase.delivered < phase.readings ? ` (only ${phase.delivered} of ${phase.readings} within ${PHASE_TIMEOUT_MS / 1000} s)` : '';
   console.log(`${name.padEnd(36)} ${Math.round(phase.perSecond).toString().padStart(9)} readings/s  (${phase.readings} in ${phase.seconds.toFixed(2)} s${extra})${note}`);
 }

@@ -145,7 +145,8 @@ function chaosConfig(local: Config, runId: string): Record<string, unknown> {
   const latePolicy = { kind: 'reemit', allowedLatenessMs: 600_000 };
   return {
     kafka: { ...local.kafka, readingsTopic: `chaos-${runId}`, deadLetterTopic: `chaos-${runId}-dead-letter`, lateTopic: `chaos-${runId}-late` },
-    mqtt: { ...local.mqtt, shareGroup: `chaos${runId}` },
+    // Long enough to outlast a bridge restart, short enough not to outlive the run.
+    mqtt: { ...local.mqtt, shareGroup: `chaos${runId}`, sessionExpirySeconds: 120 },
     edge: { ...local.edge, deliveryTimeoutMs: 30_000 },
     clickhouse: { ...local.clickhouse, database: `chaos_${runId}`, insertMaxElapsedMs: 180_000 },
     aggregator: {

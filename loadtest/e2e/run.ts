@@ -187,7 +187,8 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
 function runConfig(local: Config, runId: string, options: EndToEndOptions, httpPort: number, metricsPort: number): Record<string, unknown> {
   return {
     kafka: { ...local.kafka, readingsTopic: `load-${runId}`, deadLetterTopic: `load-${runId}-dead-letter`, lateTopic: `load-${runId}-late` },
-    mqtt: { ...local.mqtt, shareGroup: `load${runId}`, clientIdPrefix: `bridge-${runId}` },
+    // A run's bridge session must not outlive the run: the broker would queue every later reading for it.
+    mqtt: { ...local.mqtt, shareGroup: `load${runId}`, clientIdPrefix: `bridge-${runId}`, sessionExpirySeconds: 60 },
     edge: { ...local.edge, httpPort },
     clickhouse: { ...local.clickhouse, database: `load_${runId}` },
     aggregator: {

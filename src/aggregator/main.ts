@@ -1,5 +1,6 @@
 import { loadConfig } from '../config/load.ts';
 import { errorMessage } from '../core/errors.ts';
+import type { Config } from '../config/schema.ts';
 import { createLogger } from '../util/log.ts';
 import { AggregatorService } from './service.ts';
 
@@ -10,7 +11,14 @@ import { AggregatorService } from './service.ts';
  */
 const logger = createLogger('aggregator');
 const configFlag = process.argv.indexOf('--config');
-const config = loadConfig({ file: configFlag >= 0 ? process.argv[configFlag + 1] : undefined });
+let config: Config;
+try {
+  config = loadConfig({ file: configFlag >= 0 ? process.argv[configFlag + 1] : undefined });
+} catch (error) {
+  // A bad configuration is the operator's to fix: say what is wrong, not where in our code.
+  process.stderr.write(`aggregator: ${errorMessage(error)}\n`);
+  process.exit(2);
+}
 const service = new AggregatorService(config, logger);
 
 let stopping = false;

@@ -218,8 +218,8 @@ const MESSAGE_LIMITS: ReadonlyArray<(bytes: Uint8Array, config: ValidationConfig
 ];
 
 function decodeChecked(bytes: Uint8Array, config: ValidationConfig, maxBytes: number): Parsed<string> {
-  for (const limit of MESSAGE_LIMITS) {
-    const failure = limit(bytes, config, maxBytes);
+  for (let i = 0; i < MESSAGE_LIMITS.length; i++) {
+    const failure = MESSAGE_LIMITS[i]!(bytes, config, maxBytes);
     if (failure) return { ok: false, ...failure };
   }
   try {
@@ -301,12 +301,12 @@ interface Draft {
 type FieldRule = (raw: RawReading, context: FieldContext, draft: Draft) => Failure | undefined;
 
 /** One rule per field, in the order a person would check them; the first failure wins. */
-const READING_FIELDS: ReadonlyArray<readonly [field: string, rule: FieldRule]> = [
-  ['device', (raw, { device }) => checkNamedOrigin(raw, 'device', device, 'device-mismatch')],
-  ['tenant', (raw, { tenant }) => checkNamedOrigin(raw, 'tenant', tenant, 'tenant-mismatch')],
-  ['id', readId],
-  ['ts', readEventTime],
-  ['metrics', readMetrics],
+const READING_FIELDS: ReadonlyArray<FieldRule> = [
+  /* device  */ (raw, { device }) => checkNamedOrigin(raw, 'device', device, 'device-mismatch'),
+  /* tenant  */ (raw, { tenant }) => checkNamedOrigin(raw, 'tenant', tenant, 'tenant-mismatch'),
+  /* id, seq */ readId,
+  /* ts      */ readEventTime,
+  /* metrics, metric + value */ readMetrics,
 ];
 
 function normalizeReading(
@@ -319,8 +319,8 @@ function normalizeReading(
   if (!isPlainObject(item)) return { reason: 'schema', detail: `a reading must be a JSON object, got ${describeType(item)}` };
   const context: FieldContext = { tenant, device, ingestTime, config };
   const draft: Draft = { id: '', eventTime: 0, metrics: {} };
-  for (const [, rule] of READING_FIELDS) {
-    const failure = rule(item, context, draft);
+  for (let i = 0; i < READING_FIELDS.length; i++) {
+    const failure = READING_FIELDS[i]!(item, context, draft);
     if (failure) return failure;
   }
   return { tenant, device, id: draft.id, eventTime: draft.eventTime, ingestTime, metrics: draft.metrics };

@@ -26,6 +26,21 @@ const ERR = CODES.ERRORS;
 
 export type DeliveryCallback = (error: KafkaProduceError | undefined) => void;
 
+/**
+ * The same as a DeliveryCallback, as an object: on a hot path one object per message can receive
+ * the reports of all of its records, where closures would be allocated per message.
+ */
+export interface DeliveryReceiver {
+  delivered(error: KafkaProduceError | undefined): void;
+}
+
+type Receiver = DeliveryCallback | DeliveryReceiver;
+
+function deliver(receiver: Receiver, error: KafkaProduceError | undefined): void {
+  if (typeof receiver === 'function') receiver(error);
+  else receiver.delivered(error);
+}
+
 export type ProducerState = 'created' | 'connecting' | 'ready' | 'recreating' | 'closing' | 'closed';
 
 /** The lifecycle as a table: an event in a state that does not allow it is a bug, not a shrug. */
@@ -68,6 +83,10 @@ export interface ProducerOptions {
   readonly connectTimeoutMs?: number;
   /** How (re)connecting is retried; by default without end until close(). */
   readonly connectPolicy?: RetryPolicy;
+  /** librdkafka `acks` (default 'all'); anything else gives up durability on a leader change. */
+  readonly acks?: 'all' | '1' | '0';
+  /** librdkafka `enable.idempotence` (default true; needs acks 'all'). */
+  readonly idempotence?: boolean;
   /** Extra librdkafka properties (for example `transactional.id`); they override the defaults. */
   readonly librdkafka?: Readonly<Record<string, string | number | boolean>>;
 }
@@ -101,7 +120,7 @@ interface Backlogged {
   readonly key: string | null;
   readonly value: Buffer;
   readonly partition: number | null;
-  readonly callback: DeliveryCallback;
+  readonly receiver: Receiver;
   readonly since: number;
 }
 
@@ -119,7 +138,7 @@ export class KafkaProducer {
   private readonly log: Logger;
   private client: InstanceType<typeof RdKafkaProducer> | undefined;
   private currentState: ProducerState = 'created';
-  private readonly pending = new Map<number, DeliveryCallback>();
+  private readonly pending = new Map<number, Receiver>();
   private nextOpaque = 1;
   private readonly backlog: Backlogged[] = [];
   private backlogTimer: NodeJS.Timeout | undefined;
@@ -130,6 +149,9 @@ export class KafkaProducer {
 
   constructor(options: ProducerOptions) {
     if (options.brokers.length === 0) throw new PipelineError('CONFIG_INVALID', 'a producer needs at least one broker');
+    if ((options.idempotence ?? true) && (options.acks ?? 'all') !== 'all') {
+      throw new PipelineError('CONFIG_INVALID', `an idempotent producer needs acks 'all', not '${options.acks}'`);
+    }
     this.options = options;
     this.log = options.logger;
   }
@@ -163,10 +185,10 @@ export class KafkaProducer {
   }
 
   /**
-   * The callback form of produce() for hot paths (no promise per record). The callback runs
-   * exactly once, never synchronously inside send().
+   * The callback form of produce() for hot paths (no promise per record). The receiver is told
+   * exactly once, never synchronously inside send(). `value` may be reused once send() returns.
    */
-  send(topic: string, key: string | null, value: string | Buffer, partition: number | null, callback: DeliveryCallback): void {
+  send(topic: string, key: string | null, value: string | Buffer, partition: number | null, receiver: DeliveryCallback | DeliveryReceiver): void {
     const buffer = typeof value === 'string' ? this.encode(value) : value;
     if (this.currentState !== 'ready' || this.client === undefined) {
       const closed = this.currentState === 'closing' || this.currentState === 'closed';
@@ -175,15 +197,15 @@ export class KafkaProducer {
         `producer is ${this.currentState}; record for ${topic} not sent`,
         { retriable: !closed, context: { topic, state: this.currentState } },
       );
-      queueMicrotask(() => callback(error));
+      queueMicrotask(() => deliver(receiver, error));
       return;
     }
     if (this.backlog.length > 0) {
       // Keep the order: once records wait, later ones wait behind them.
-      this.enqueueBacklog({ topic, key, value: ownCopy(buffer, this.scratch), partition, callback, since: Date.now() });
+      this.enqueueBacklog({ topic, key, value: ownCopy(buffer, this.scratch), partition, receiver, since: Date.now() });
       return;
     }
-    this.produceNow(topic, key, buffer, partition, callback);
+    this.produceNow(topic, key, buffer, partition, receiver);
   }
 
   /** Number of partitions of `topic`, from the cluster's metadata. */
@@ -271,16 +293,16 @@ export class KafkaProducer {
     return this.scratch.subarray(0, length);
   }
 
-  private produceNow(topic: string, key: string | null, value: Buffer, partition: number | null, callback: DeliveryCallback): void {
+  private produceNow(topic: string, key: string | null, value: Buffer, partition: number | null, receiver: Receiver): void {
     const client = this.client!;
     const opaque = this.nextOpaque++;
-    this.pending.set(opaque, callback);
+    this.pending.set(opaque, receiver);
     try {
       client.produce(topic, partition, value, key, null, opaque);
     } catch (error) {
       this.pending.delete(opaque);
       if ((error as LibrdKafkaError).code === ERR.ERR__QUEUE_FULL) {
-        this.enqueueBacklog({ topic, key, value: ownCopy(value, this.scratch), partition, callback, since: Date.now() });
+        this.enqueueBacklog({ topic, key, value: ownCopy(value, this.scratch), partition, receiver, since: Date.now() });
         return;
       }
       const code = codeName((error as LibrdKafkaError).code);
@@ -290,7 +312,7 @@ export class KafkaProducer {
         context: { topic, code },
         cause: error,
       });
-      queueMicrotask(() => callback(failure));
+      queueMicrotask(() => deliver(receiver, failure));
     }
   }
 
@@ -301,7 +323,7 @@ export class KafkaProducer {
         retriable: true,
         context: { topic: record.topic, backlog: this.backlog.length },
       });
-      queueMicrotask(() => record.callback(error));
+      queueMicrotask(() => deliver(record.receiver, error));
       return;
     }
     this.backlog.push(record);
@@ -331,11 +353,11 @@ export class KafkaProducer {
           retriable: true,
           context: { topic: record.topic },
         });
-        queueMicrotask(() => record.callback(error));
+        queueMicrotask(() => deliver(record.receiver, error));
         continue;
       }
       const opaque = this.nextOpaque++;
-      this.pending.set(opaque, record.callback);
+      this.pending.set(opaque, record.receiver);
       try {
         this.client.produce(record.topic, record.partition, record.value, record.key, null, opaque);
         handed++;
@@ -348,7 +370,7 @@ export class KafkaProducer {
             context: { topic: record.topic },
             cause: error,
           });
-          queueMicrotask(() => record.callback(failure));
+          queueMicrotask(() => deliver(record.receiver, failure));
           continue;
         }
         break;
@@ -365,18 +387,19 @@ export class KafkaProducer {
 
   private readonly onDeliveryReport = (error: LibrdKafkaError | null, report: DeliveryReport): void => {
     const opaque = report.opaque as number;
-    const callback = this.pending.get(opaque);
-    if (callback === undefined) return; // already failed by a re-creation or close
+    const receiver = this.pending.get(opaque);
+    if (receiver === undefined) return; // already failed by a re-creation or close
     this.pending.delete(opaque);
     if (!error) {
       if (!this.available) this.setAvailable(true, 'delivery report');
-      callback(undefined);
+      deliver(receiver, undefined);
       return;
     }
     const code = codeName(error.code);
     const indefinite = error.code === ERR.ERR__MSG_TIMED_OUT || error.code === ERR.ERR__FATAL || error.isFatal === true;
     this.options.observer?.kafkaError?.(code, error.isFatal === true);
-    callback(
+    deliver(
+      receiver,
       new KafkaProduceError(
         indefinite ? 'KAFKA_DELIVERY_INDEFINITE' : 'KAFKA_DELIVERY_FAILED',
         `delivery to ${report.topic} failed: ${code} ${error.message}`,
@@ -434,14 +457,14 @@ export class KafkaProducer {
   }
 
   private failAll(error: KafkaProduceError): number {
-    const callbacks = [...this.pending.values(), ...this.backlog.map((record) => record.callback)];
+    const receivers = [...this.pending.values(), ...this.backlog.map((record) => record.receiver)];
     this.pending.clear();
     this.backlog.length = 0;
     if (this.backlogTimer !== undefined) clearTimeout(this.backlogTimer);
     this.backlogTimer = undefined;
     this.backlogAttempt = 0;
-    for (const callback of callbacks) callback(error);
-    return callbacks.length;
+    for (const receiver of receivers) deliver(receiver, error);
+    return receivers.length;
   }
 
   private async connectWithRetry(): Promise<void> {
@@ -485,8 +508,8 @@ export class KafkaProducer {
       'metadata.broker.list': options.brokers.join(','),
       'client.id': options.clientId,
       dr_cb: true,
-      'enable.idempotence': true,
-      acks: 'all',
+      'enable.idempotence': options.idempotence ?? true,
+      acks: options.acks ?? 'all',
       'compression.type': options.compression ?? 'lz4',
       'linger.ms': options.lingerMs ?? 5,
       'batch.size': 1_000_000,

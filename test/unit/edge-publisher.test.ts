@@ -4,13 +4,14 @@ import { DEAD_LETTER_PAYLOAD_LIMIT, ReadingPublisher, encodeDeadLetter, type Env
 import { FlowControl } from '../../edge/flow.ts';
 import { createEdgeMetrics } from '../../edge/metrics.ts';
 import { decodeRecord, type DeadLetterRecord, type Reading } from '../../src/core/readings.ts';
-import { KafkaProduceError, type DeliveryCallback } from '../../src/kafka/producer.ts';
+import { KafkaProduceError, type DeliveryCallback, type DeliveryReceiver } from '../../src/kafka/producer.ts';
 import type { ValidationResult } from '../../src/core/validation.ts';
 
 /** An in-memory sink: records what was sent and lets the test settle each record. */
 class RecordingSink implements RecordSink {
   readonly sent: Array<{ topic: string; key: string | null; value: string; callback: DeliveryCallback }> = [];
-  send(topic: string, key: string | null, value: string | Buffer, _partition: number | null, callback: DeliveryCallback): void {
+  send(topic: string, key: string | null, value: string | Buffer, _partition: number | null, receiver: DeliveryCallback | DeliveryReceiver): void {
+    const callback: DeliveryCallback = typeof receiver === 'function' ? receiver : (error) => receiver.delivered(error);
     this.sent.push({ topic, key, value: value.toString(), callback });
   }
 }

@@ -52,7 +52,8 @@ function refusal(env: Record<string, string>, overrides?: Record<string, unknown
 }
 
 test('a configuration that contradicts its guarantee is refused, naming the setting', () => {
-  assert.match(refusal({ TP_EDGE__PRODUCER__ACKS: '1' }), /config key 'edge\.producer\.acks'.*exactly-once/);
+  assert.match(refusal({ TP_EDGE__PRODUCER__ACKS: '1', TP_EDGE__PRODUCER__IDEMPOTENCE: 'false' }), /config key 'edge\.producer\.acks'.*exactly-once/);
+  assert.match(refusal({ TP_EDGE__PRODUCER__ACKS: '1' }), /idempotent producer \(edge\.producer\.idempotence\) needs acks 'all'/);
   assert.match(refusal({ TP_EDGE__ACK_MODE: 'on-receipt' }), /config key 'edge\.ackMode'/);
   assert.match(refusal({ TP_EDGE__PRODUCER__IDEMPOTENCE: 'false' }), /edge\.producer\.idempotence/);
   const autoCommit = {
