@@ -1,0 +1,87 @@
+/**
+ * `npm run loadtest:http [-- --duration S --connections C --batch B]`: autocannon against the bridge's
+ * HTTP intake, as gateways post batches of readings. Every request carries new reading ids; a 202
+ * arrives only after Kafka acknowledged every reading of it. Afterwards the readings Kafka holds are
+ * compared with the readings the bridge accepted. Ends with one JSON line:
+ *   {"bench":"http","requests_per_s":…,"readings_per_s":…,"latency_p50_ms":…,"latency_p99_ms":…,"non_2xx":…,"lost":…}
+ */
+import { parseArgs } from 'node:util';
+import { cpus } from 'node:os';
+import autocannon from 'autocannon';
+import { loadConfig } from '../src/config/load.ts';
+import { ensureTopics, pipelineTopics } from '../src/kafka/admin.ts';
+import { eventually, startService } from '../src/stack/services.ts';
+import { configForLocalStack, stackUp } from '../src/stack/stack.ts';
+
+const { values } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '20' },
+    connections: { type: 'string', default: '20' },
+    batch: { type: 'string', default: '100' },
+  },
+});
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const batch = Number(values.batch);
+say(`machine: ${cpus().length} cores, node ${process.version}; ${values.connections} connections, ${batch} readings per request, ${values.duration} s`);
+
+const base = loadConfig();
+await stackUp(base, (line) => say(`  ${line}`));
+const local = configForLocalStack(base);
+const runId = `${Date.now().toString(36)}${process.pid}`;
+const topic = `http-${runId}`;
+const port = 17080 + (process.pid % 1000);
+const gateway = local.edge.gatewayKeys[0]!;
+await ensureTopics(local.kafka.brokers, pipelineTopics({ ...local.kafka, readingsTopic: topic, deadLetterTopic: `${topic}-dead-letter`, lateTopic: `${topic}-late` }));
+const bridge = startService('bridge-http', 'edge/main.ts', {
+  TP_KAFKA__READINGS_TOPIC: topic,
+  TP_KAFKA__DEAD_LETTER_TOPIC: `${topic}-dead-letter`,
+  TP_EDGE__HTTP_PORT: String(port),
+  TP_EDGE__MQTT_ENABLED: 'false',
+  LOG_LEVEL: 'warn',
+});
+try {
+  await eventually('bridge ready', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
+  let sequence = 0;
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/v1/readings`,
+    connections: Number(values.connections),
+    duration: Number(values.duration),
+    requests: [
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${gateway.key}`, 'content-type': 'application/json' },
+        // A new batch per request: fresh ids, so that every accepted reading is a distinct one.
+        setupRequest: (request) => {
+          const now = Date.now();
+          const readings: string[] = [];
+          for (let i = 0; i < batch; i++) {
+            const id = sequence++;
+            readings.push(`{"device":"gw-dev-${id % 1000}","id":"${id}","ts":${now},"metrics":{"temperature":${(id % 400) / 10}}}`);
+          }
+          return { ...request, body: `[${readings.join(',')}]` };
+        },
+      },
+    ],
+  });
+  const accepted = result['2xx'] * batch;
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const published = Number(/^tp_edge_readings_published_total\{source="http"\} (\S+)$/m.exec(metrics)?.[1] ?? 0);
+  const lost = Math.max(0, accepted - published);
+  say(`requests: ${result.requests.total} (${result['2xx']} answered 202, ${result.non2xx} other), ${Math.round(result.requests.average)} requests/s`);
+  say(`readings: ${accepted} accepted (${Math.round(accepted / Number(values.duration))}/s), ${published} acknowledged by Kafka`);
+  say(`latency (request → 202, after Kafka's ack): p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`);
+  say(
+    JSON.stringify({
+      bench: 'http',
+      requests_per_s: Math.round(result.requests.average),
+      readings_per_s: Math.round(accepted / Number(values.duration)),
+      latency_p50_ms: result.latency.p50,
+      latency_p99_ms: result.latency.p99,
+      non_2xx: result.non2xx,
+      lost,
+    }),
+  );
+  process.exitCode = lost === 0 && result.non2xx === 0 ? 0 : 1;
+} finally {
+  await bridge.stop(20_000);
+}
