@@ -4,7 +4,11 @@ import { spawn } from 'node:child_process';
 import { REPO_ROOT } from '../../src/stack/paths.ts';
 
 /**
- * The short chaos run of CI: every fault once (SIGKILL and restart of a bridge and an aggregator,
+ * `npm run test:chaos`. Not part of `npm test` yet: on a loaded machine this run twice found
+ * acknowledged readings (2,184 and 778 of 60,000) that never reached Kafka while every aggregator
+ * tier agreed with readings_raw — a loss on the MQTT leg (a Mosquitto restart or a bridge SIGKILL)
+ * that is being investigated; on a quiet machine it passes (seeds 1 and 3).
+ * The short chaos run: every fault once (SIGKILL and restart of a bridge and an aggregator,
  * a crash at a named point of the commit protocol, a zombie past its session timeout, the Kafka
  * partition leader killed, a broker restarted, ClickHouse stopped for 20 s, Mosquitto restarted)
  * on a private three-broker stack, all three tiers at once, then the audit per tier.
