@@ -13,7 +13,7 @@ import kafkaJs from '@confluentinc/kafka-javascript';
 import { encodeReading, encodeTick } from '../src/core/readings.ts';
 import { ReadingsConsumer } from '../src/kafka/consumer.ts';
 import { AggregatorScenario } from '../test/support/aggregator-harness.ts';
-import { mulberry32 } from '../test/support/readings-dataset.ts';
+import { mulberry32 } from '../src/util/random.ts';
 
 const { values: args } = parseArgs({
   options: {

@@ -18,6 +18,7 @@ import { PartitionProcessor, type ProcessorOutput, type ProcessorSpec } from '..
 import type { ReadingRecord } from '../src/core/readings.ts';
 import type { WindowSpec } from '../src/core/windows.ts';
 import type { WatermarkSpec } from '../src/core/watermarks.ts';
+import { mulberry32 } from '../src/util/random.ts';
 
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -52,18 +53,6 @@ const spec: ProcessorSpec = {
   latePolicy: { kind: 'reemit', allowedLatenessMs: 10_000 },
   idleTimeoutMs: 5000,
 };
-
-/** mulberry32: a small seeded PRNG, so every run replays the same records. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CHUNK = 16_384;
 const START = 1_700_000_000_000;
@@ -116,7 +105,7 @@ for (let round = 1; round <= rounds; round++) {
   rows = 0;
   late = 0;
   const processor = new PartitionProcessor(spec);
-  const random = prng(42);
+  const random = mulberry32(42);
   const chunk: ReadingRecord[] = [];
   let seconds = 0;
   let cpuSeconds = 0;

@@ -1,5 +1,5 @@
 import type { FailureScenario } from '../../src/core/failure-analysis.ts';
-import { mulberry32 } from '../fleet/model.ts';
+import { mulberry32 } from '../../src/util/random.ts';
 
 /**
  * The chaos run's faults on a seeded, reproducible schedule: the same seed, duration and fault

@@ -1,3 +1,7 @@
+import { mulberry32 } from '../../src/util/random.ts';
+
+export { mulberry32 };
+
 /**
  * The simulated fleet as a pure model: which device sends what, when, and with which event time.
  * No I/O and no clock: `step(now, dtMs)` returns the messages due in the next slice of time.
@@ -77,17 +81,6 @@ interface DeviceState {
   seq: number;
   /** Readings waiting to be sent: [eventTime, value]. */
   backlog: number[];
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class FleetModel {

@@ -1,4 +1,6 @@
 import { DEFAULT_TENANT, TraceError, sortByIngest, type Trace } from './trace.ts';
+import { mulberry32 } from '../util/random.ts';
+export { mulberry32 };
 
 /**
  * Seeded, pure generators of arrival traces with KNOWN delay distributions, so that tests can
@@ -45,18 +47,6 @@ export interface GeneratedTrace {
 
 export const DEFAULT_TRACE_START = Date.UTC(2024, 0, 1);
 const YEAR_MS = 365 * 24 * 3_600_000;
-
-/** mulberry32: small, fast, seeded; good enough for simulation (not for cryptography). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal deviates (Box–Muller, both values used). */
 export function normalSource(random: () => number): () => number {

@@ -1,4 +1,7 @@
 import type { ReadingRecord } from '../../src/core/readings.ts';
+import { mulberry32 } from '../../src/util/random.ts';
+
+export { mulberry32 };
 
 /**
  * A generated, seeded data set of readings with what a correct pipeline must make of it: devices
@@ -14,17 +17,6 @@ export interface Dataset {
   readonly distinct: ReadingRecord[];
   readonly firstEventTime: number;
   readonly lastIngestTime: number;
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface DatasetOptions {
