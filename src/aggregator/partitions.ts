@@ -56,8 +56,13 @@ export class PartitionStates {
   }
 
   /** Builds the state of newly assigned partitions; returns where each one resumes. */
-  async assign(partitions: readonly number[], committed: ReadonlyMap<number, number | null>): Promise<Map<number, number>> {
+  async assign(
+    partitions: readonly number[],
+    committed: ReadonlyMap<number, number | null>,
+    isCurrent: () => boolean = () => true,
+  ): Promise<Map<number, number>> {
     const starts = new Map<number, number>();
+    const restored = new Map<number, PartitionProcessor>();
     for (const partition of partitions) {
       const offset = committed.get(partition) ?? null;
       let processor: PartitionProcessor;
@@ -68,13 +73,17 @@ export class PartitionStates {
       } else {
         processor = new PartitionProcessor(this.spec(partition));
       }
-      this.processors.set(partition, processor);
+      restored.set(partition, processor);
       if (offset !== null) starts.set(partition, offset);
       this.logger.info(
         { pipeline: this.pipeline.name, partition, resumeAt: offset ?? 'earliest', restored: offset !== null && this.profile.state.checkpointed },
         'partition assigned',
       );
     }
+    // Loading checkpoints is asynchronous: if a newer rebalance happened meanwhile, installing this
+    // (older) state would overwrite the newer one and skip the records between the two offsets.
+    if (!isCurrent()) return new Map();
+    for (const [partition, processor] of restored) this.processors.set(partition, processor);
     return starts;
   }
 

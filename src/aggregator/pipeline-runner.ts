@@ -82,7 +82,7 @@ export class PipelineRunner {
       sessionTimeoutMs: deps.config.aggregator.sessionTimeoutMs,
       isolation: this.settings.consumer.isolation,
       autoCommit: this.settings.consumer.autoCommit,
-      onAssigned: (partitions, committed) => this.partitions.assign(partitions, committed),
+      onAssigned: (partitions, committed, isCurrent) => this.partitions.assign(partitions, committed, isCurrent),
       onRevoked: (partitions) => this.partitions.revoke(partitions),
       onError: (error) => this.onConsumerError(error),
     });

@@ -30,7 +30,12 @@ export interface ConsumerOptions {
   /** At-most-once only: librdkafka commits consumed offsets on its own, before the sink has them. */
   readonly autoCommit: boolean;
   /** Where each newly assigned partition starts: an offset, or null for the committed/earliest one. */
-  readonly onAssigned: (partitions: readonly number[], committed: ReadonlyMap<number, number | null>) => Promise<ReadonlyMap<number, number>>;
+  readonly onAssigned: (
+    partitions: readonly number[],
+    committed: ReadonlyMap<number, number | null>,
+    /** False once a newer rebalance superseded this assignment: its state must not be installed. */
+    isCurrent: () => boolean,
+  ) => Promise<ReadonlyMap<number, number>>;
   /** The partitions were taken away: drop their state (the next owner restores from the committed checkpoint). */
   readonly onRevoked: (partitions: readonly number[]) => void;
   readonly onError: (error: PipelineError) => void;
@@ -194,7 +199,7 @@ export class ReadingsConsumer {
 
   private async settleAssignment(generation: number, partitions: number[]): Promise<void> {
     const committed = await this.committed(partitions);
-    const starts = await this.options.onAssigned(partitions, committed);
+    const starts = await this.options.onAssigned(partitions, committed, () => generation === this.generation);
     if (generation !== this.generation) return; // a newer rebalance superseded this one
     for (const partition of partitions) {
       const offset = starts.get(partition);
