@@ -75,42 +75,6 @@ test('SIGKILL from outside at a random moment, twice, then restart: the same fin
   await assertExactlyOnce(scenario, data);
 });
 
-test('a zombie (SIGSTOP past the session timeout, then SIGCONT) does not corrupt the table', async (t) => {
-  const scenario = new AggregatorScenario([{ name: 'main', guarantee: 'exactly-once', window: WINDOW }]);
-  t.after(() => scenario.tearDown());
-  await scenario.setUp();
-  const data = generateDataset({ seed: 13, devices: 40 });
-  const zombie = scenario.startAggregator('zombie');
-  await zombie.waitForLog(/aggregator started/);
-  await streamInSlices(scenario, data, 12, 300, async (index) => {
-    if (index === 3) {
-      zombie.signal('SIGSTOP');
-      const survivor = scenario.startAggregator('survivor');
-      await survivor.waitForLog(/partition assigned/);
-      // Past the 6 s session timeout the group gives every partition to the survivor.
-      await sleep(8000);
-      zombie.signal('SIGCONT');
-    }
-  });
-  await assertExactlyOnce(scenario, data);
-});
-
-test('two instances in one group, one SIGKILLed mid-run (rebalance): the same final table', async (t) => {
-  const scenario = new AggregatorScenario([{ name: 'main', guarantee: 'exactly-once', window: WINDOW }], { partitions: 6 });
-  t.after(() => scenario.tearDown());
-  await scenario.setUp();
-  const data = generateDataset({ seed: 14, devices: 40 });
-  const a = scenario.startAggregator('a');
-  const b = scenario.startAggregator('b');
-  await Promise.all([a.waitForLog(/aggregator started/), b.waitForLog(/aggregator started/)]);
-  await streamInSlices(scenario, data, 12, 300, async (index) => {
-    if (index === 5) b.signal('SIGKILL');
-  });
-  // The survivor is rebalanced once the killed instance's session times out.
-  await a.waitForLog(/partitions revoked/, 60_000);
-  await assertExactlyOnce(scenario, data);
-});
-
 test('ClickHouse stopped for 15 s mid-run: retries, nothing committed beyond what was written, the same final table', async (t) => {
   const scenario = new AggregatorScenario([{ name: 'main', guarantee: 'exactly-once', window: WINDOW }]);
   t.after(async () => {
