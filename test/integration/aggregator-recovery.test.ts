@@ -1,41 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AggregatorScenario, comparable } from '../support/aggregator-harness.ts';
-import { expectedRows, generateDataset, type Dataset } from '../support/readings-dataset.ts';
-import { eventually } from '../../src/stack/services.ts';
+import { AggregatorScenario } from '../support/aggregator-harness.ts';
+import { generateDataset } from '../support/readings-dataset.ts';
+import { WINDOW, assertExactlyOnce, sleep, streamInSlices } from '../support/recovery.ts';
 import { startClickhouse, stopClickhouse } from '../../src/stack/clickhouse.ts';
 
 /**
  * Exactly-once under failure: whatever kills or stalls the aggregator, the final table equals the
  * expected rows, no key appears twice under FINAL, and sum(count) equals the readings accepted.
  */
-const WINDOW = { kind: 'tumbling', sizeMs: 5000 } as const;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function streamInSlices(scenario: AggregatorScenario, data: Dataset, slices: number, pauseMs: number, onSlice?: (index: number) => Promise<void>): Promise<void> {
-  const size = Math.ceil(data.arrivals.length / slices);
-  for (let index = 0; index * size < data.arrivals.length; index++) {
-    await scenario.produce(data.arrivals.slice(index * size, (index + 1) * size));
-    await onSlice?.(index);
-    await sleep(pauseMs);
-  }
-  await scenario.tick(data.lastIngestTime + 300_000);
-}
-
-async function assertExactlyOnce(scenario: AggregatorScenario, data: Dataset): Promise<void> {
-  const expected = expectedRows(data.distinct, WINDOW);
-  const expectedTotal = expected.reduce((sum, row) => sum + row.count, 0);
-  const actual = await eventually('all windows in ClickHouse', async () => {
-    const rows = await scenario.finalRows('main');
-    return rows.length === expected.length && rows.reduce((sum, row) => sum + row.count, 0) === expectedTotal ? rows : undefined;
-  }, 120_000);
-  assert.deepEqual(comparable(actual), expected, 'the final table equals the expected rows');
-  assert.equal(await scenario.duplicateKeys('main'), 0, 'no key twice under FINAL');
-  const [balance] = await scenario.query<{ counted: string }>(`SELECT sum(count) AS counted FROM ${scenario.database}.agg_main FINAL`);
-  assert.equal(Number(balance?.counted), expectedTotal, 'sum(count) equals the values accepted');
-  assert.equal(await scenario.rawReadingsCount(), data.distinct.length, 'every accepted reading is in readings_raw');
-}
-
 for (const point of ['before-flush:3', 'during-insert:2', 'after-insert-before-commit:2']) {
   test(`SIGKILL at ${point} and restart: the same final table`, async (t) => {
     const scenario = new AggregatorScenario([{ name: 'main', guarantee: 'exactly-once', window: WINDOW }]);
