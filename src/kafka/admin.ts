@@ -81,13 +81,17 @@ export function fetchMetadata(
   timeoutMs = 5000,
 ): Promise<{ brokers: number[]; topics: Map<string, number> }> {
   const client = new kafkaJs.Producer({ 'metadata.broker.list': brokers.join(','), 'log_level': 0 } as never);
+  // disconnect() flushes, and flush() throws when the client never connected (Kafka down).
+  const release = (): void => {
+    if (client.isConnected()) client.disconnect();
+  };
   return new Promise((resolve, reject) => {
     client.once('event.error', (error: unknown) => {
-      client.disconnect();
+      release();
       reject(new KafkaAdminError(`Kafka metadata from ${brokers.join(',')} failed: ${errorMessage(error)}`, { brokers: brokers.join(',') }, error));
     });
     client.connect({ timeout: timeoutMs }, (error: unknown, metadata: any) => {
-      client.disconnect();
+      release();
       if (error) {
         reject(new KafkaAdminError(`Kafka did not answer on ${brokers.join(',')}: ${errorMessage(error)}`, { brokers: brokers.join(',') }, error));
         return;
