@@ -18,8 +18,12 @@ const program = new Command('telemetry')
   .option('-c, --config <file>', 'configuration file (YAML); default $TP_CONFIG')
   .showHelpAfterError();
 
-function config(nodes?: string): Config {
-  const overrides = nodes ? { stack: { kafkaNodes: Number(nodes) } } : undefined;
+function config(nodes?: string, clickhouseReplicas?: string): Config {
+  const stackOverrides = {
+    ...(nodes ? { kafkaNodes: Number(nodes) } : {}),
+    ...(clickhouseReplicas ? { clickhouseReplicas: Number(clickhouseReplicas) } : {}),
+  };
+  const overrides = Object.keys(stackOverrides).length > 0 ? { stack: stackOverrides } : undefined;
   return loadConfig({ file: program.opts<{ config?: string }>().config, overrides });
 }
 
@@ -29,13 +33,16 @@ const print = (line: string): void => {
 
 const stack = program.command('stack').description('the local stack: Kafka (KRaft), ClickHouse, Mosquitto');
 const nodesOption = new Option('--nodes <n>', 'Kafka nodes: 1, or 3 for replication factor 3').choices(['1', '3']);
+const replicasOption = new Option('--clickhouse-replicas <n>', 'ClickHouse servers: 1, or 2 replicas with ZooKeeper').choices(['1', '2']);
+type StackOptions = { nodes?: string; clickhouseReplicas?: string };
 
 stack
   .command('up')
   .description('start what is not running (idempotent), create topics, report health')
   .addOption(nodesOption)
-  .action(async (options: { nodes?: string }) => {
-    const resolved = config(options.nodes);
+  .addOption(replicasOption)
+  .action(async (options: StackOptions) => {
+    const resolved = config(options.nodes, options.clickhouseReplicas);
     await stackUp(resolved, print);
     const health = await stackHealth(resolved);
     print(formatHealth(health));
@@ -46,8 +53,9 @@ stack
   .command('down')
   .description('stop every process the stack started, by recorded pid')
   .addOption(nodesOption)
-  .action(async (options: { nodes?: string }) => {
-    const stopped = await stackDown(config(options.nodes), print);
+  .addOption(replicasOption)
+  .action(async (options: StackOptions) => {
+    const stopped = await stackDown(config(options.nodes, options.clickhouseReplicas), print);
     if (stopped.length === 0) print('nothing was running');
   });
 
@@ -55,8 +63,9 @@ stack
   .command('status')
   .description('health of each service')
   .addOption(nodesOption)
-  .action(async (options: { nodes?: string }) => {
-    const health = await stackHealth(config(options.nodes));
+  .addOption(replicasOption)
+  .action(async (options: StackOptions) => {
+    const health = await stackHealth(config(options.nodes, options.clickhouseReplicas));
     print(formatHealth(health));
     if (health.some((entry) => !entry.healthy)) process.exitCode = 1;
   });

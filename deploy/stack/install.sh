@@ -15,6 +15,8 @@ command -v mvn >/dev/null || missing+=(maven)
 command -v clickhouse-client >/dev/null || missing+=(clickhouse-client)
 [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
+# ZooKeeper of the replicated ClickHouse (stack --clickhouse-replicas 2, test/integration/clickhouse-replicated.test.ts).
+[ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
 # Headless browser of the status-page test (test/integration/status-page.test.ts).
 command -v chromium >/dev/null || missing+=(chromium)
 for pkg in libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev; do

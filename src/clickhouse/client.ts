@@ -19,7 +19,8 @@ import {
   capabilitiesFrom,
   type ServerCapabilities,
 } from './capabilities.ts';
-import { classifyClickHouseFailure, type FailureContext } from './errors.ts';
+import { ClickHouseError, ClickHouseUnavailableError, classifyClickHouseFailure, type FailureContext } from './errors.ts';
+import { ReplicaSetConnection, type FailoverEvent } from './replicas.ts';
 import { sqlIdentifier, sqlList, sqlString } from './sql.ts';
 
 /**
@@ -63,6 +64,8 @@ export interface ConnectOptions {
   readonly logger?: Logger;
   /** Connections in the client's socket pool. */
   readonly maxOpenConnections?: number;
+  /** With clickhouse.replicaUrls: called each time requests move to another replica (count it in a metric). */
+  readonly onFailover?: (event: FailoverEvent) => void;
 }
 
 const STATEMENT_PREVIEW_CHARS = 200;
@@ -180,20 +183,12 @@ class HttpClickHouseConnection implements ClickHouseConnection {
 
 /**
  * Opens a connection and detects the server's capabilities. Fails with CLICKHOUSE_UNAVAILABLE
- * (naming the URL) when the server does not answer.
+ * (naming the URL) when the server does not answer. With clickhouse.replicaUrls, the connection
+ * spans every replica (see replicas.ts) and fails only when none of them answers.
  */
 export async function connectClickHouse(config: ClickHouseConfig, options: ConnectOptions = {}): Promise<ClickHouseConnection> {
-  const client = createClient({
-    url: config.url,
-    username: config.username,
-    password: config.password,
-    // Our own per-request timer (see request()) fires first and classifies the timeout; this is a backstop.
-    request_timeout: config.requestTimeoutMs + 1000,
-    max_open_connections: options.maxOpenConnections ?? 10,
-    log: { LoggerClass: loggerBridge(options.logger), level: ClickHouseLogLevel.WARN },
-  });
-  const placeholder = capabilitiesFrom('0.0', new Set(), new Set());
-  const connection = new HttpClickHouseConnection(config.url, client, config.requestTimeoutMs, placeholder);
+  if (config.replicaUrls.length > 0) return connectReplicaSet(config, options);
+  const connection = openConnection(config, config.url, options);
   try {
     await connection.ping();
     connection.capabilities = await detectCapabilities(connection);
@@ -203,6 +198,48 @@ export async function connectClickHouse(config: ClickHouseConfig, options: Conne
   }
   options.logger?.info({ url: config.url, capabilities: connection.capabilities }, 'connected to ClickHouse');
   return connection;
+}
+
+function openConnection(config: ClickHouseConfig, url: string, options: ConnectOptions): HttpClickHouseConnection {
+  const client = createClient({
+    url,
+    username: config.username,
+    password: config.password,
+    // Our own per-request timer (see request()) fires first and classifies the timeout; this is a backstop.
+    request_timeout: config.requestTimeoutMs + 1000,
+    max_open_connections: options.maxOpenConnections ?? 10,
+    log: { LoggerClass: loggerBridge(options.logger), level: ClickHouseLogLevel.WARN },
+  });
+  const placeholder = capabilitiesFrom('0.0', new Set(), new Set());
+  return new HttpClickHouseConnection(url, client, config.requestTimeoutMs, placeholder);
+}
+
+/** Starts with the first replica that answers; the others are tried when it stops answering. */
+async function connectReplicaSet(config: ClickHouseConfig, options: ConnectOptions): Promise<ReplicaSetConnection> {
+  const replicas = [config.url, ...config.replicaUrls].map((url) => openConnection(config, url, options));
+  const failures: string[] = [];
+  for (const [index, replica] of replicas.entries()) {
+    try {
+      await replica.ping();
+      const capabilities = await detectCapabilities(replica);
+      for (const peer of replicas) peer.capabilities = capabilities;
+      const hooks = { ...(options.logger ? { logger: options.logger } : {}), ...(options.onFailover ? { onFailover: options.onFailover } : {}) };
+      const connection = new ReplicaSetConnection(replicas, capabilities, hooks, index);
+      options.logger?.info({ url: replica.url, replicas: replicas.map((peer) => peer.url), unanswered: failures, capabilities }, 'connected to ClickHouse replicas');
+      return connection;
+    } catch (error) {
+      if (!(error instanceof ClickHouseError) || !error.retriable) {
+        await Promise.all(replicas.map((peer) => peer.close()));
+        throw error;
+      }
+      failures.push(error.message);
+    }
+  }
+  await Promise.all(replicas.map((peer) => peer.close()));
+  throw new ClickHouseUnavailableError(`none of the ClickHouse replicas answered: ${failures.join('; ')}`, {
+    outcome: 'not-sent',
+    context: { urls: replicas.map((peer) => peer.url).join(',') },
+  });
 }
 
 /** Asks the server for its version and for the settings that gate newer features. */

@@ -2,6 +2,9 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../util/log.ts';
 import { usesDeduplicationToken, type ServerCapabilities } from './capabilities.ts';
 import type { ClickHouseConnection } from './client.ts';
+import { replicasOf } from './replicas.ts';
+import { ClickHouseError } from './errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { sqlIdentifier, sqlString, sqlTable, sqlUnsigned } from './sql.ts';
 
 /**
@@ -22,6 +25,18 @@ import { sqlIdentifier, sqlString, sqlTable, sqlUnsigned } from './sql.ts';
  *
  * Migrations are identified by id; per-pipeline tables get one migration each
  * (`0003_aggregates:agg_main`), so that a pipeline added to the configuration later gets its table.
+ *
+ * Replicated layout (clickhouse.cluster set): the data tables become Replicated*MergeTree with the
+ * ZooKeeper path /clickhouse/tables/{shard}/<database>/<table> and the replica name {replica}
+ * (both macros of each server's config). Insert deduplication by block hash is built into the
+ * Replicated engines (18.16 included) and shared by all replicas through ZooKeeper, so an identical
+ * retried block is dropped whichever replica receives it; replicated_deduplication_window sets how
+ * many blocks are remembered. The DDL is run on each replica over its own connection rather than
+ * with `ON CLUSTER`: on 18.16 an `ON CLUSTER` statement with one replica down fails with code 159
+ * after distributed_ddl_task_timeout (180 s by default) while it stays queued, so the caller cannot
+ * tell success from failure. schema_migrations stays a per-replica (non-replicated) record of the
+ * DDL that replica has run; a replica that is down is skipped and reported, and the next migrate
+ * creates its tables (it then fetches every part from its peers).
  */
 
 export const MIGRATIONS_TABLE = 'schema_migrations';
@@ -41,6 +56,8 @@ export interface SchemaLayout {
   readonly aggregateTables: readonly string[];
   /** Adds `non_replicated_deduplication_window` to the tables that take deduplicated inserts. */
   readonly deduplicationWindow: boolean;
+  /** clickhouse.cluster: when not empty, the data tables are Replicated*MergeTree. */
+  readonly cluster?: string;
 }
 
 export type MigrationConfig = Pick<Config, 'clickhouse' | 'aggregator'>;
@@ -50,6 +67,7 @@ export function schemaLayout(config: MigrationConfig, capabilities: ServerCapabi
     database: config.clickhouse.database,
     aggregateTables: config.aggregator.pipelines.map((pipeline) => pipeline.table || `agg_${pipeline.name}`),
     deduplicationWindow: usesDeduplicationToken(capabilities),
+    cluster: config.clickhouse.cluster,
   };
 }
 
@@ -58,7 +76,15 @@ const dateTimeOf = (millisColumn: string): string =>
   `DateTime('UTC') MATERIALIZED toDateTime(intDiv(${millisColumn}, 1000), 'UTC')`;
 
 function settingsClause(layout: SchemaLayout): string {
+  if (layout.cluster) return `\nSETTINGS replicated_deduplication_window = ${DEDUPLICATION_WINDOW_BLOCKS}`;
   return layout.deduplicationWindow ? `\nSETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW_BLOCKS}` : '';
+}
+
+/** `ReplacingMergeTree(version)`, or its Replicated form with the table's ZooKeeper path and {replica}. */
+export function replacingEngine(layout: SchemaLayout, table: string, version = ''): string {
+  if (!layout.cluster) return `ReplacingMergeTree(${version})`;
+  const path = `/clickhouse/tables/{shard}/${layout.database}/${table}`;
+  return `ReplicatedReplacingMergeTree(${[sqlString(path), sqlString('{replica}'), ...(version ? [version] : [])].join(', ')})`;
 }
 
 export function createDatabaseStatement(layout: SchemaLayout): string {
@@ -87,7 +113,7 @@ export function createRawReadingsStatement(layout: SchemaLayout): string {
     kafka_offset UInt64,
     event_time ${dateTimeOf('event_time_ms')},
     ingest_time ${dateTimeOf('ingest_time_ms')}
-) ENGINE = ReplacingMergeTree()
+) ENGINE = ${replacingEngine(layout, RAW_READINGS_TABLE)}
 PARTITION BY ${dayOf('event_time_ms')}
 ORDER BY (tenant, device, reading_id, metric)${settingsClause(layout)}`;
 }
@@ -101,7 +127,7 @@ export function createCheckpointsStatement(layout: SchemaLayout): string {
     state String,
     created_at_ms UInt64,
     created_at ${dateTimeOf('created_at_ms')}
-) ENGINE = ReplacingMergeTree(created_at_ms)
+) ENGINE = ${replacingEngine(layout, CHECKPOINTS_TABLE, 'created_at_ms')}
 ORDER BY (pipeline, kafka_partition, kafka_offset)`;
 }
 
@@ -129,7 +155,7 @@ export function createAggregatesStatement(layout: SchemaLayout, table: string): 
     emitted_at_ms UInt64,
     window_start ${dateTimeOf('window_start_ms')},
     window_end ${dateTimeOf('window_end_ms')}
-) ENGINE = ReplacingMergeTree(version)
+) ENGINE = ${replacingEngine(layout, table, 'version')}
 PARTITION BY ${dayOf('window_start_ms')}
 ORDER BY (tenant, device, metric, window_start_ms)${settingsClause(layout)}`;
 }
@@ -157,13 +183,27 @@ export function schemaStatements(layout: SchemaLayout): string[] {
 
 export interface MigrationReport {
   readonly database: string;
+  /** Migrations run now (on at least one replica, for a cluster). */
+  readonly applied: readonly string[];
+  /** Migrations every reached server had already. */
+  readonly alreadyApplied: readonly string[];
+  /** One entry per server: the single server, or each replica of clickhouse.cluster. */
+  readonly replicas: readonly ReplicaMigration[];
+}
+
+export interface ReplicaMigration {
+  readonly url: string;
   readonly applied: readonly string[];
   readonly alreadyApplied: readonly string[];
+  /** Why this replica was not migrated (it did not answer); null when it was. */
+  readonly skipped: string | null;
 }
 
 /**
  * Brings the schema up to date. Safe to run concurrently and repeatedly: statements are
- * idempotent and a migration recorded twice collapses in schema_migrations.
+ * idempotent and a migration recorded twice collapses in schema_migrations. For a cluster, every
+ * replica of the connection (see replicasOf) is migrated in turn; one that does not answer is
+ * skipped and reported (logged as a warning), and the call fails only when none answers.
  */
 export async function migrate(
   connection: ClickHouseConnection,
@@ -171,6 +211,59 @@ export async function migrate(
   options: { logger?: Logger; now?: () => number } = {},
 ): Promise<MigrationReport> {
   const layout = schemaLayout(config, connection.capabilities);
+  if (!layout.cluster) {
+    const report = await migrateServer(connection, layout, options);
+    return { database: layout.database, ...report, replicas: [{ url: connection.url, ...report, skipped: null }] };
+  }
+  const replicas: ReplicaMigration[] = [];
+  let firstFailure: unknown;
+  for (const replica of replicasOf(connection)) {
+    try {
+      await replica.ping();
+    } catch (error) {
+      if (!(error instanceof ClickHouseError) || !error.retriable) throw error;
+      firstFailure ??= error;
+      replicas.push({ url: replica.url, applied: [], alreadyApplied: [], skipped: error.message });
+      options.logger?.warn(
+        { url: replica.url, cluster: layout.cluster, err: error.message },
+        'ClickHouse replica did not answer; its migrations wait for the next migrate',
+      );
+      continue;
+    }
+    await assertClusterMember(replica, layout.cluster);
+    replicas.push({ url: replica.url, ...(await migrateServer(replica, layout, options)), skipped: null });
+  }
+  const reached = replicas.filter((replica) => replica.skipped === null);
+  if (reached.length === 0) throw firstFailure;
+  const ids = migrations(layout).map((migration) => migration.id);
+  const applied = ids.filter((id) => reached.some((replica) => replica.applied.includes(id)));
+  return { database: layout.database, applied, alreadyApplied: ids.filter((id) => !applied.includes(id)), replicas };
+}
+
+/** A replica must know the cluster and the macros that its Replicated tables' paths use. */
+async function assertClusterMember(connection: ClickHouseConnection, cluster: string): Promise<void> {
+  const [membership] = await connection.query<{ replicas: string }>(
+    `SELECT count() AS replicas FROM system.clusters WHERE cluster = ${sqlString(cluster)}`,
+  );
+  const macros = await connection.query<{ macro: string }>(`SELECT macro FROM system.macros WHERE macro IN ('shard', 'replica')`);
+  const missing = [
+    ...(Number(membership?.replicas ?? 0) === 0 ? [`no cluster '${cluster}' in <remote_servers>`] : []),
+    ...['shard', 'replica'].filter((macro) => !macros.some((row) => row.macro === macro)).map((macro) => `no <macros><${macro}>`),
+  ];
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `config key 'clickhouse.cluster' is '${cluster}' but the server at ${connection.url} has ${missing.join(' and ')}; ` +
+        'configure the server as a replica (see src/stack/clickhouse.ts) or empty clickhouse.cluster',
+      { key: 'clickhouse.cluster', url: connection.url },
+    );
+  }
+}
+
+async function migrateServer(
+  connection: ClickHouseConnection,
+  layout: SchemaLayout,
+  options: { logger?: Logger; now?: () => number },
+): Promise<{ applied: string[]; alreadyApplied: string[] }> {
   const now = options.now ?? Date.now;
   await connection.command(createDatabaseStatement(layout));
   await connection.command(createMigrationsTableStatement(layout));
@@ -191,7 +284,7 @@ export async function migrate(
         `(${sqlString(migration.id)}, ${sqlUnsigned(now())}, ${sqlString(migration.statements.join(';\n'))})`,
     );
     applied.push(migration.id);
-    options.logger?.info({ database: layout.database, migration: migration.id }, 'applied ClickHouse migration');
+    options.logger?.info({ database: layout.database, url: connection.url, migration: migration.id }, 'applied ClickHouse migration');
   }
-  return { database: layout.database, applied, alreadyApplied };
+  return { applied, alreadyApplied };
 }

@@ -219,6 +219,12 @@ function checkConsistency(config: Config): void {
   if (config.edge.producer.idempotence && config.edge.producer.acks !== 'all') {
     fail('edge.producer.acks', `is '${config.edge.producer.acks}' but an idempotent producer (edge.producer.idempotence) needs acks 'all'; set acks to 'all' or idempotence to false`);
   }
+  if (config.clickhouse.replicaUrls.length > 0 && !config.clickhouse.cluster) {
+    fail('clickhouse.replicaUrls', `lists ${config.clickhouse.replicaUrls.length} replica(s) but clickhouse.cluster is empty; non-replicated tables on several servers would diverge: name the cluster or empty the list`);
+  }
+  if (config.clickhouse.replicaUrls.includes(config.clickhouse.url)) {
+    fail('clickhouse.replicaUrls', `repeats clickhouse.url (${config.clickhouse.url}); list only the other replicas`);
+  }
   const names = new Set<string>();
   config.aggregator.pipelines.forEach((pipeline, index) => {
     const at = `aggregator.pipelines.${index}`;

@@ -207,6 +207,17 @@ export const ClickHouseSchema = Type.Object(
     requestTimeoutMs: Millis(30_000, 'request timeout', 100),
     insertMaxAttempts: Type.Integer({ minimum: 1, default: 60 }),
     insertMaxElapsedMs: Millis(120_000, 'total insert retry budget', 100),
+    /** A <remote_servers> cluster (one shard, its replicas); '' is one server with non-replicated tables. */
+    cluster: Type.String({
+      description: "ClickHouse cluster (a <remote_servers> name: one shard, N replicas, ZooKeeper); '' means one server with non-replicated tables. When set, migrations create Replicated*MergeTree tables on clickhouse.url and every clickhouse.replicaUrls.",
+      pattern: '^([A-Za-z_][A-Za-z0-9_]*)?$',
+      default: '',
+    }),
+    /** The cluster's other replicas, besides clickhouse.url: reads and writes fail over to them. */
+    replicaUrls: Type.Array(Type.String({ pattern: '^https?://' }), {
+      description: "The cluster's other replicas besides clickhouse.url (needs clickhouse.cluster): a request fails over to the next replica when one does not answer.",
+      default: [],
+    }),
   },
   { ...Strict, default: {} },
 );
@@ -221,6 +232,13 @@ export const StackSchema = Type.Object(
     clickhouseHttpPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 8123 }),
     clickhouseTcpPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 9000 }),
     mosquittoPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 1883 }),
+    /** ClickHouse servers: 1, or 2 replicas coordinated by ZooKeeper (replica i listens on each ClickHouse port + i − 1). */
+    clickhouseReplicas: Type.Union([Type.Literal(1), Type.Literal(2)], {
+      description: 'ClickHouse servers: 1, or 2 replicas of one shard coordinated by ZooKeeper (replica i listens on each ClickHouse port + i − 1).',
+      default: 1,
+    }),
+    clickhouseInterserverPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 9009, description: 'replication (interserver HTTP) port of replica 1' }),
+    zookeeperPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 2181, description: 'ZooKeeper client port (started only with 2 ClickHouse replicas)' }),
     /** Use a ClickHouse or MQTT broker that is already running instead of starting one. */
     useExistingClickhouse: Type.Boolean({ description: 'Use a ClickHouse or MQTT broker that is already running instead of starting one.', default: false }),
     useExistingMqtt: Type.Boolean({ default: false }),

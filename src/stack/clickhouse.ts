@@ -1,4 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import type { StackConfig } from '../config/schema.ts';
 import { stackPaths } from './paths.ts';
@@ -16,43 +18,118 @@ import {
 /**
  * ClickHouse for the local stack: Debian's clickhouse-server (18.16) run with the project's own
  * configuration, data directory and loopback ports. The same XML works on current servers.
+ *
+ * One server by default ('clickhouse', data in <dataDir>/clickhouse). With
+ * stack.clickhouseReplicas = 2, two replicas of one shard ('clickhouse-r1', 'clickhouse-r2', each
+ * with its own data directory, so that a single-node schema is never mixed with a replicated one)
+ * share the ZooKeeper of zookeeper.ts; replica i listens on each ClickHouse port + i − 1, so
+ * replica 1 keeps the single server's HTTP port.
  */
 const HOST = '127.0.0.1';
+/** The <remote_servers> name the local stack gives its replicas when clickhouse.cluster is empty. */
+export const LOCAL_CLUSTER = 'telemetry';
 
-export function clickhouseProcess(stack: StackConfig): ManagedProcess & { dir: string; configFile: string } {
+export type ClickhouseProcess = ManagedProcess & { dir: string; configFile: string };
+
+export interface ClickhouseNode {
+  /** 1-based; a single server is replica 1 of a cluster of one. */
+  readonly replica: number;
+  readonly httpPort: number;
+  readonly tcpPort: number;
+  readonly interserverPort: number;
+  readonly url: string;
+  readonly process: ClickhouseProcess;
+  /** The server's own log files are named after this (clickhouse-server.log for the single server). */
+  readonly logName: string;
+}
+
+/** The replicated topology written into each replica's configuration. */
+export interface ReplicationTopology {
+  readonly cluster: string;
+  readonly zookeeper: { readonly host: string; readonly port: number };
+  readonly nodes: readonly ClickhouseNode[];
+}
+
+function processFor(stack: StackConfig, name: string): ClickhouseProcess {
   const { dataDir, runDir, logDir } = stackPaths(stack);
-  const dir = join(dataDir, 'clickhouse');
+  const dir = join(dataDir, name);
   const configFile = join(dir, 'config.xml');
   return {
-    name: 'clickhouse',
+    name,
     command: '/usr/sbin/clickhouse-server',
     args: [`--config-file=${configFile}`],
-    logFile: join(logDir, 'clickhouse.log'),
-    pidFile: join(runDir, 'clickhouse.pid'),
+    logFile: join(logDir, `${name}.log`),
+    pidFile: join(runDir, `${name}.pid`),
     marker: configFile,
     dir,
     configFile,
   };
 }
 
+/** The single server (stack.clickhouseReplicas = 1). */
+export function clickhouseProcess(stack: StackConfig): ClickhouseProcess {
+  return processFor(stack, 'clickhouse');
+}
+
 export function clickhouseUrl(stack: StackConfig): string {
   return `http://${HOST}:${stack.clickhouseHttpPort}`;
 }
 
-function configXml(stack: StackConfig, dir: string, logDir: string): string {
+function replicaNode(stack: StackConfig, replica: number): ClickhouseNode {
+  const offset = replica - 1;
+  const httpPort = stack.clickhouseHttpPort + offset;
+  return {
+    replica,
+    httpPort,
+    tcpPort: stack.clickhouseTcpPort + offset,
+    interserverPort: stack.clickhouseInterserverPort + offset,
+    url: `http://${HOST}:${httpPort}`,
+    process: processFor(stack, `clickhouse-r${replica}`),
+    logName: `clickhouse-r${replica}-server`,
+  };
+}
+
+/** The servers the stack configuration asks for: the single server, or every replica. */
+export function clickhouseNodes(stack: StackConfig): ClickhouseNode[] {
+  if (stack.clickhouseReplicas === 1) {
+    return [
+      {
+        replica: 1,
+        httpPort: stack.clickhouseHttpPort,
+        tcpPort: stack.clickhouseTcpPort,
+        interserverPort: stack.clickhouseInterserverPort,
+        url: clickhouseUrl(stack),
+        process: clickhouseProcess(stack),
+        logName: 'clickhouse-server',
+      },
+    ];
+  }
+  return Array.from({ length: stack.clickhouseReplicas }, (_, index) => replicaNode(stack, index + 1));
+}
+
+/** Every ClickHouse process the stack may have started, whatever its current replica count. */
+export function allClickhouseProcesses(stack: StackConfig): ClickhouseProcess[] {
+  return [clickhouseProcess(stack), replicaNode(stack, 1).process, replicaNode(stack, 2).process];
+}
+
+export function replicationTopology(stack: StackConfig, cluster: string): ReplicationTopology {
+  return { cluster: cluster || LOCAL_CLUSTER, zookeeper: { host: HOST, port: stack.zookeeperPort }, nodes: clickhouseNodes(stack) };
+}
+
+function configXml(node: ClickhouseNode, dir: string, logDir: string, replication = ''): string {
   return `<?xml version="1.0"?>
 <!-- Written by src/stack/clickhouse.ts; edit the stack configuration instead. -->
 <yandex>
   <logger>
     <level>warning</level>
-    <log>${logDir}/clickhouse-server.log</log>
-    <errorlog>${logDir}/clickhouse-server.err.log</errorlog>
+    <log>${logDir}/${node.logName}.log</log>
+    <errorlog>${logDir}/${node.logName}.err.log</errorlog>
     <size>100M</size>
     <count>3</count>
   </logger>
   <listen_host>${HOST}</listen_host>
-  <http_port>${stack.clickhouseHttpPort}</http_port>
-  <tcp_port>${stack.clickhouseTcpPort}</tcp_port>
+  <http_port>${node.httpPort}</http_port>
+  <tcp_port>${node.tcpPort}</tcp_port>
   <path>${dir}/data/</path>
   <tmp_path>${dir}/tmp/</tmp_path>
   <user_files_path>${dir}/user_files/</user_files_path>
@@ -69,7 +146,40 @@ function configXml(stack: StackConfig, dir: string, logDir: string): string {
   <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
   <max_session_timeout>3600</max_session_timeout>
   <default_session_timeout>60</default_session_timeout>
-</yandex>
+${replication}</yandex>
+`;
+}
+
+/**
+ * What a replica adds: where to fetch parts from it (interserver HTTP), ZooKeeper, the cluster
+ * (one shard; internal_replication so that a Distributed table writes one replica and lets
+ * replication copy), its macros ({shard}, {replica} in the Replicated engines' ZooKeeper paths)
+ * and the distributed DDL queue (so that `ON CLUSTER` statements can be run by hand).
+ */
+export function replicationXml(topology: ReplicationTopology, node: ClickhouseNode): string {
+  const replicas = topology.nodes
+    .map((peer) => `        <replica><host>${HOST}</host><port>${peer.tcpPort}</port></replica>\n`)
+    .join('');
+  return `  <interserver_http_host>${HOST}</interserver_http_host>
+  <interserver_http_port>${node.interserverPort}</interserver_http_port>
+  <zookeeper>
+    <node><host>${topology.zookeeper.host}</host><port>${topology.zookeeper.port}</port></node>
+    <session_timeout_ms>30000</session_timeout_ms>
+  </zookeeper>
+  <remote_servers>
+    <${topology.cluster}>
+      <shard>
+        <internal_replication>true</internal_replication>
+${replicas}      </shard>
+    </${topology.cluster}>
+  </remote_servers>
+  <macros>
+    <shard>01</shard>
+    <replica>r${node.replica}</replica>
+  </macros>
+  <distributed_ddl>
+    <path>/clickhouse/task_queue/ddl</path>
+  </distributed_ddl>
 `;
 }
 
@@ -97,18 +207,37 @@ const USERS_XML = `<?xml version="1.0"?>
 </yandex>
 `;
 
-export async function clickhousePing(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(2000) });
-    return response.ok && (await response.text()).startsWith('Ok');
-  } catch {
-    return false;
-  }
+/** The configuration file of a server, as startClickhouseNode writes it (exported for tests). */
+export function clickhouseConfigXml(stack: StackConfig, node: ClickhouseNode, cluster = ''): string {
+  const replication = stack.clickhouseReplicas > 1 ? replicationXml(replicationTopology(stack, cluster), node) : '';
+  return configXml(node, node.process.dir, stackPaths(stack).logDir, replication);
 }
 
-export async function startClickhouse(stack: StackConfig): Promise<{ started: boolean; url: string }> {
-  const url = clickhouseUrl(stack);
-  const proc = clickhouseProcess(stack);
+/**
+ * GET /ping on a connection of its own that is closed afterwards: a keep-alive socket left open by
+ * the caller (fetch pools them) makes the server wait for it on shutdown, ~15 s on 18.16.
+ */
+export function clickhousePing(url: string, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const get = url.startsWith('https:') ? httpsGet : httpGet;
+    const request = get(`${url}/ping`, { agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve(response.statusCode === 200 && body.startsWith('Ok')));
+      response.on('error', () => resolve(false));
+    });
+    request.on('timeout', () => request.destroy(new Error('timeout')));
+    request.on('error', () => resolve(false));
+  });
+}
+
+/**
+ * Starts one server unless it runs already (idempotent). A replica needs ZooKeeper to serve its
+ * Replicated tables, not to start: the caller starts ZooKeeper first.
+ */
+export async function startClickhouseNode(stack: StackConfig, node: ClickhouseNode, cluster = ''): Promise<boolean> {
+  const proc = node.process;
   if (runningPid(proc) === null) {
     if (!which(proc.command)) {
       throw new StackError(
@@ -120,28 +249,71 @@ export async function startClickhouse(stack: StackConfig): Promise<{ started: bo
     const { logDir } = stackPaths(stack);
     for (const sub of ['data', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(proc.dir, sub), { recursive: true });
     mkdirSync(logDir, { recursive: true });
-    writeFileSync(proc.configFile, configXml(stack, proc.dir, logDir));
+    writeFileSync(proc.configFile, clickhouseConfigXml(stack, node, cluster));
     writeFileSync(join(proc.dir, 'users.xml'), USERS_XML);
-    await assertPortFree('ClickHouse (HTTP)', HOST, stack.clickhouseHttpPort, 'stack.clickhouseHttpPort');
-    await assertPortFree('ClickHouse (native)', HOST, stack.clickhouseTcpPort, 'stack.clickhouseTcpPort');
+    const role = stack.clickhouseReplicas > 1 ? ` of replica ${node.replica}` : '';
+    const offsetHint = node.replica > 1 ? ` (replica ${node.replica} uses it + ${node.replica - 1})` : '';
+    await assertPortFree(`ClickHouse (HTTP${role})`, HOST, node.httpPort, `stack.clickhouseHttpPort${offsetHint}`);
+    await assertPortFree(`ClickHouse (native${role})`, HOST, node.tcpPort, `stack.clickhouseTcpPort${offsetHint}`);
+    if (stack.clickhouseReplicas > 1) {
+      await assertPortFree(`ClickHouse (interserver${role})`, HOST, node.interserverPort, `stack.clickhouseInterserverPort${offsetHint}`);
+    }
     startDetached({ ...proc, cwd: proc.dir });
-    await waitForClickhouse(stack);
-    return { started: true, url };
+    await waitForClickhouseNode(stack, node);
+    return true;
   }
-  await waitForClickhouse(stack);
-  return { started: false, url };
+  await waitForClickhouseNode(stack, node);
+  return false;
 }
 
-export async function waitForClickhouse(stack: StackConfig, timeoutMs = stack.startTimeoutMs): Promise<void> {
-  const proc = clickhouseProcess(stack);
-  const url = clickhouseUrl(stack);
-  await waitUntil(`ClickHouse did not answer on ${url}/ping`, () => clickhousePing(url), {
+export async function waitForClickhouseNode(stack: StackConfig, node: ClickhouseNode, timeoutMs = stack.startTimeoutMs): Promise<void> {
+  await waitUntil(`ClickHouse did not answer on ${node.url}/ping`, () => clickhousePing(node.url), {
     timeoutMs,
-    logFile: join(stackPaths(stack).logDir, 'clickhouse-server.err.log'),
-    pid: runningPid(proc),
+    logFile: join(stackPaths(stack).logDir, `${node.logName}.err.log`),
+    pid: runningPid(node.process),
   });
 }
 
+export async function stopClickhouseNode(node: ClickhouseNode): Promise<boolean> {
+  return stopProcess(node.process, 60_000);
+}
+
+/**
+ * The single server and the replicas share ports, so only one kind may run: switching between
+ * stack.clickhouseReplicas 1 and 2 goes through `stack down`.
+ */
+export function assertClickhouseTopology(stack: StackConfig): void {
+  const wanted = new Set(clickhouseNodes(stack).map((node) => node.process.name));
+  const other = allClickhouseProcesses(stack).find((proc) => !wanted.has(proc.name) && runningPid(proc) !== null);
+  if (other) {
+    throw new StackError(
+      'STACK_CLICKHOUSE_TOPOLOGY',
+      `ClickHouse '${other.name}' (pid ${runningPid(other)}) runs, but stack.clickhouseReplicas is ${stack.clickhouseReplicas}; ` +
+        'stop the stack first (`npm run stack -- down`), then start it with the replica count you want (--clickhouse-replicas).',
+      { running: other.name, replicas: stack.clickhouseReplicas },
+    );
+  }
+}
+
+/** Starts every server of the configuration; `started` is true when any of them was started. */
+export async function startClickhouse(
+  stack: StackConfig,
+  cluster = '',
+): Promise<{ started: boolean; url: string; nodes: { name: string; url: string; started: boolean }[] }> {
+  assertClickhouseTopology(stack);
+  const nodes: { name: string; url: string; started: boolean }[] = [];
+  for (const node of clickhouseNodes(stack)) {
+    nodes.push({ name: node.process.name, url: node.url, started: await startClickhouseNode(stack, node, cluster) });
+  }
+  return { started: nodes.some((node) => node.started), url: clickhouseUrl(stack), nodes };
+}
+
+export async function waitForClickhouse(stack: StackConfig, timeoutMs = stack.startTimeoutMs): Promise<void> {
+  for (const node of clickhouseNodes(stack)) await waitForClickhouseNode(stack, node, timeoutMs);
+}
+
+/** Stops every server of the configuration (replicas in parallel: each may take seconds); true when any was running. */
 export async function stopClickhouse(stack: StackConfig): Promise<boolean> {
-  return stopProcess(clickhouseProcess(stack), 60_000);
+  const stopped = await Promise.all(clickhouseNodes(stack).map(stopClickhouseNode));
+  return stopped.some(Boolean);
 }

@@ -1,10 +1,20 @@
 import type { Config } from '../config/schema.ts';
 import { ensureTopics, fetchMetadata, pipelineTopics } from '../kafka/admin.ts';
-import { clickhousePing, startClickhouse, stopClickhouse } from './clickhouse.ts';
+import {
+  LOCAL_CLUSTER,
+  allClickhouseProcesses,
+  assertClickhouseTopology,
+  clickhouseNodes,
+  clickhousePing,
+  startClickhouse,
+  stopClickhouse,
+  type ClickhouseNode,
+} from './clickhouse.ts';
 import { bootstrapServers, kafkaStatus, startKafka, stopKafka } from './kafka.ts';
 import { mosquittoProcess, startMosquitto, stopMosquitto } from './mosquitto.ts';
 import { stackPaths } from './paths.ts';
-import { StackError, portAnswers, runningPid, stopAllRecorded } from './processes.ts';
+import { StackError, portAnswers, runningPid, stopAllRecorded, stopProcess } from './processes.ts';
+import { startZookeeper, stopZookeeper, zookeeperPid, zookeeperRuok } from './zookeeper.ts';
 
 /**
  * The local stack as one unit: `up` is idempotent (a second call finds what runs and starts only
@@ -33,6 +43,11 @@ export function configForLocalStack(config: Config): Config {
   }
   if (!config.stack.useExistingClickhouse) {
     local.clickhouse = { ...config.clickhouse, url: `http://127.0.0.1:${config.stack.clickhouseHttpPort}` };
+    if (config.stack.clickhouseReplicas > 1) {
+      // The local replicas: replica 1 answers on clickhouse.url, the others fail over.
+      const [, ...others] = clickhouseNodes(config.stack);
+      local.clickhouse = { ...local.clickhouse, cluster: config.clickhouse.cluster || LOCAL_CLUSTER, replicaUrls: others.map((node) => node.url) };
+    }
   }
   if (!config.stack.useExistingMqtt) local.mqtt = { ...config.mqtt, url: `mqtt://127.0.0.1:${config.stack.mosquittoPort}` };
   return local;
@@ -56,7 +71,10 @@ export async function stackUp(config: Config, log: (line: string) => void = () =
     }
     log(`clickhouse: using ${config.clickhouse.url}`);
   } else {
-    note('clickhouse', (await startClickhouse(config.stack)).started);
+    assertClickhouseTopology(config.stack);
+    if (config.stack.clickhouseReplicas > 1) note('zookeeper', (await startZookeeper(config.stack)).started);
+    const clickhouse = await startClickhouse(config.stack, config.clickhouse.cluster);
+    for (const node of clickhouse.nodes) note(node.name, node.started);
   }
 
   if (config.stack.useExistingMqtt) {
@@ -84,7 +102,9 @@ export async function stackDown(config: Config, log: (line: string) => void = ()
   stopped.push(...services);
   if (await stopMosquitto(config.stack)) stopped.push('mosquitto');
   for (const id of await stopKafka(config.stack)) stopped.push(`kafka-${id}`);
-  if (await stopClickhouse(config.stack)) stopped.push('clickhouse');
+  // Every ClickHouse server the stack may have started (single or replicas), then their ZooKeeper.
+  for (const proc of allClickhouseProcesses(config.stack)) if (await stopProcess(proc, 60_000)) stopped.push(proc.name);
+  if (await stopZookeeper(config.stack)) stopped.push('zookeeper');
   // Anything else recorded (another node count's Kafka, say).
   stopped.push(...(await stopAllRecorded(runDir, 30_000)));
   for (const name of stopped) log(`${name}: stopped`);
@@ -108,8 +128,12 @@ export async function stackHealth(config: Config): Promise<ServiceHealth[]> {
     const pids = kafkaStatus(config.stack).map((node) => `node ${node.id}: ${node.pid ? `pid ${node.pid}` : 'not running'}`);
     health.push({ service: 'kafka', endpoint: brokers, healthy: false, detail: `${(error as Error).message} (${pids.join('; ')})` });
   }
-  const clickhouseOk = await clickhousePing(local.clickhouse.url);
-  health.push({ service: 'clickhouse', endpoint: local.clickhouse.url, healthy: clickhouseOk, detail: clickhouseOk ? 'ping ok' : 'no answer to /ping' });
+  if (config.stack.clickhouseReplicas > 1 && !config.stack.useExistingClickhouse) {
+    health.push(...(await replicatedClickhouseHealth(config)));
+  } else {
+    const clickhouseOk = await clickhousePing(local.clickhouse.url);
+    health.push({ service: 'clickhouse', endpoint: local.clickhouse.url, healthy: clickhouseOk, detail: clickhouseOk ? 'ping ok' : 'no answer to /ping' });
+  }
   const mqttUrl = new URL(local.mqtt.url);
   const mqttOk = await portAnswers(mqttUrl.hostname, Number(mqttUrl.port || 1883));
   const mqttPid = config.stack.useExistingMqtt ? null : runningPid(mosquittoProcess(config.stack));
@@ -120,6 +144,41 @@ export async function stackHealth(config: Config): Promise<ServiceHealth[]> {
     detail: mqttOk ? `listening${mqttPid ? ` (pid ${mqttPid})` : ''}` : 'not listening',
   });
   return health;
+}
+
+/** ZooKeeper, then each replica: does it answer, does it reach ZooKeeper, how its Replicated tables fare. */
+async function replicatedClickhouseHealth(config: Config): Promise<ServiceHealth[]> {
+  const zkEndpoint = `127.0.0.1:${config.stack.zookeeperPort}`;
+  const zkOk = await zookeeperRuok('127.0.0.1', config.stack.zookeeperPort);
+  const zkPid = zookeeperPid(config.stack);
+  const health: ServiceHealth[] = [
+    { service: 'zookeeper', endpoint: zkEndpoint, healthy: zkOk, detail: zkOk ? `imok${zkPid ? ` (pid ${zkPid})` : ''}` : "no answer to 'ruok'" },
+  ];
+  for (const node of clickhouseNodes(config.stack)) health.push(await replicaHealth(node));
+  return health;
+}
+
+async function replicaHealth(node: ClickhouseNode): Promise<ServiceHealth> {
+  const service = node.process.name;
+  if (!(await clickhousePing(node.url))) return { service, endpoint: node.url, healthy: false, detail: 'no answer to /ping' };
+  const sql =
+    "SELECT (SELECT count() FROM system.zookeeper WHERE path = '/') AS zookeeper_nodes, count() AS tables, " +
+    'sum(is_readonly) AS readonly, sum(queue_size) AS queued, max(absolute_delay) AS delay_s FROM system.replicas FORMAT JSONEachRow';
+  try {
+    const response = await fetch(`${node.url}/`, { method: 'POST', body: sql, signal: AbortSignal.timeout(5000) });
+    const text = await response.text();
+    if (!response.ok) return { service, endpoint: node.url, healthy: false, detail: `ping ok; replication: ${text.split('\n', 1)[0]}` };
+    const row = JSON.parse(text) as { tables: string | number; readonly: string | number; queued: string | number; delay_s: string | number };
+    const readonly = Number(row.readonly);
+    return {
+      service,
+      endpoint: node.url,
+      healthy: readonly === 0,
+      detail: `ping ok, ZooKeeper reachable, ${row.tables} replicated table(s), ${readonly} read-only, ${row.queued} queued, delay ${row.delay_s} s`,
+    };
+  } catch (error) {
+    return { service, endpoint: node.url, healthy: false, detail: `ping ok; replication status failed: ${(error as Error).message}` };
+  }
 }
 
 export function formatHealth(health: readonly ServiceHealth[]): string {
