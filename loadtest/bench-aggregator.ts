@@ -9,11 +9,9 @@
 import { parseArgs } from 'node:util';
 import { cpus, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
-import kafkaJs from '@confluentinc/kafka-javascript';
-import { encodeReading, encodeTick } from '../src/core/readings.ts';
 import { ReadingsConsumer } from '../src/kafka/consumer.ts';
 import { AggregatorScenario } from '../test/support/aggregator-harness.ts';
-import { mulberry32 } from '../src/util/random.ts';
+import { fillReadingsTopic } from './support/fill-topic.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,56 +37,6 @@ const scenario = new AggregatorScenario(
   { partitions: 12, aggregator: { flushIntervalMs: 1000, checkpointIntervalMs: 5000, writeRawReadings: args['raw-readings'] === 'true', maxRowsPerInsert: 100_000 } },
 );
 await scenario.setUp();
-
-async function fill(): Promise<number> {
-  const producer = new kafkaJs.Producer({
-    'metadata.broker.list': scenario.config.kafka.brokers.join(','),
-    'enable.idempotence': true,
-    'linger.ms': 20,
-    'batch.size': 1_000_000,
-    'compression.type': 'lz4',
-    'queue.buffering.max.messages': 1_000_000,
-    dr_cb: true,
-  } as never);
-  await new Promise<void>((resolve, reject) => {
-    producer.once('ready', () => resolve());
-    producer.once('event.error', reject);
-    producer.connect();
-  });
-  producer.setPollInBackground(true);
-  let delivered = 0;
-  producer.on('delivery-report', (error) => {
-    if (error) throw error;
-    delivered++;
-  });
-  const random = mulberry32(1);
-  const start = Math.floor(Date.now() / 60_000) * 60_000 - 3_600_000;
-  // Every device reads once a second, devices evenly spread over the second.
-  let lastIngest = start;
-  for (let i = 0; i < N; i++) {
-    const device = `dev-${(i % DEVICES).toString().padStart(5, '0')}`;
-    const eventTime = start + Math.floor(i / DEVICES) * 1000 + Math.floor(((i % DEVICES) * 1000) / DEVICES);
-    // Log-normal delay around 300 ms with a long tail.
-    const gaussian = Math.sqrt(-2 * Math.log(random() || 1e-12)) * Math.cos(2 * Math.PI * random());
-    const ingestTime = eventTime + Math.round(Math.exp(5.7 + 0.8 * gaussian));
-    lastIngest = Math.max(lastIngest, ingestTime);
-    const value = encodeReading({ tenant: 'bench', device, id: `${device}:${i}`, eventTime, ingestTime, metrics: { temperature: Math.round(random() * 400) / 4 } });
-    for (;;) {
-      try {
-        producer.produce(scenario.topic, null, Buffer.from(value), device);
-        break;
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    }
-  }
-  for (let partition = 0; partition < scenario.partitions; partition++) {
-    producer.produce(scenario.topic, partition, Buffer.from(encodeTick(lastIngest + 600_000, 'bench')), null);
-  }
-  while (delivered < N + scenario.partitions) await new Promise((resolve) => setTimeout(resolve, 50));
-  producer.disconnect();
-  return N + scenario.partitions;
-}
 
 async function baseline(total: number): Promise<number> {
   const consumer = new ReadingsConsumer({
@@ -127,7 +75,7 @@ async function metric(port: number, name: string): Promise<number> {
 }
 
 const fillStarted = performance.now();
-const total = await fill();
+const total = await fillReadingsTopic({ brokers: scenario.config.kafka.brokers, topic: scenario.topic, partitions: scenario.partitions, readings: N, devices: DEVICES, tenant: 'bench' });
 say(`filled ${scenario.topic}: ${N} readings over ${DEVICES} devices in ${((performance.now() - fillStarted) / 1000).toFixed(1)} s`);
 
 const baselinePerS = await baseline(total);

@@ -103,3 +103,22 @@ export function fetchMetadata(
     });
   });
 }
+
+/**
+ * How far a consumer group has committed on a topic: the sum over partitions of the committed
+ * offsets (a partition never committed counts as 0) and of the end offsets. A group that has
+ * processed everything durable shows committed = end.
+ */
+export async function groupProgress(brokers: readonly string[], groupId: string, topic: string): Promise<{ committed: number; end: number }> {
+  const admin = newAdmin(brokers);
+  await admin.connect();
+  try {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const [committedTopic] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const committed = (committedTopic?.partitions ?? []).reduce((sum, partition) => sum + Math.max(0, Number(partition.offset)), 0);
+    const end = ends.reduce((sum, partition) => sum + Number(partition.high), 0);
+    return { committed, end };
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
