@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { configReference } from './config/reference.ts';
@@ -7,6 +7,7 @@ import { migrate } from './clickhouse/migrations.ts';
 import { explain, explainMarkdown } from './guarantees/explain.ts';
 import { PipelineError, errorMessage } from './core/errors.ts';
 import { configForLocalStack, formatHealth, stackDown, stackHealth, stackUp } from './stack/stack.ts';
+import { forgetPipelineServices, pipelineServicesHealth, startPipelineServices } from './stack/pipeline-services.ts';
 import { registerWatermarkCommands } from './advisor/cli.ts';
 
 /**
@@ -35,16 +36,26 @@ const stack = program.command('stack').description('the local stack: Kafka (KRaf
 const nodesOption = new Option('--nodes <n>', 'Kafka nodes: 1, or 3 for replication factor 3').choices(['1', '3']);
 const replicasOption = new Option('--clickhouse-replicas <n>', 'ClickHouse servers: 1, or 2 replicas with ZooKeeper').choices(['1', '2']);
 type StackOptions = { nodes?: string; clickhouseReplicas?: string };
+const count = (what: string) => (value: string): number => {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 16) throw new InvalidArgumentError(`${what}: expected a whole number from 0 to 16, got '${value}'`);
+  return parsed;
+};
 
 stack
   .command('up')
   .description('start what is not running (idempotent), create topics, report health')
   .addOption(nodesOption)
   .addOption(replicasOption)
-  .action(async (options: StackOptions) => {
+  .option('--bridges <m>', 'also start M bridges (one MQTT shared subscription)', count('--bridges'), 0)
+  .option('--aggregators <n>', 'also start N aggregators (one consumer group per pipeline)', count('--aggregators'), 0)
+  .action(async (options: StackOptions & { bridges: number; aggregators: number }) => {
     const resolved = config(options.nodes, options.clickhouseReplicas);
     await stackUp(resolved, print);
-    const health = await stackHealth(resolved);
+    if (options.bridges > 0 || options.aggregators > 0) {
+      await startPipelineServices(resolved, { bridges: options.bridges, aggregators: options.aggregators }, print);
+    }
+    const health = [...(await stackHealth(resolved)), ...(await pipelineServicesHealth(resolved))];
     print(formatHealth(health));
     if (health.some((entry) => !entry.healthy)) process.exitCode = 1;
   });
@@ -55,7 +66,9 @@ stack
   .addOption(nodesOption)
   .addOption(replicasOption)
   .action(async (options: StackOptions) => {
-    const stopped = await stackDown(config(options.nodes, options.clickhouseReplicas), print);
+    const resolved = config(options.nodes, options.clickhouseReplicas);
+    const stopped = await stackDown(resolved, print);
+    forgetPipelineServices(resolved);
     if (stopped.length === 0) print('nothing was running');
   });
 
@@ -65,7 +78,8 @@ stack
   .addOption(nodesOption)
   .addOption(replicasOption)
   .action(async (options: StackOptions) => {
-    const health = await stackHealth(config(options.nodes, options.clickhouseReplicas));
+    const resolved = config(options.nodes, options.clickhouseReplicas);
+    const health = [...(await stackHealth(resolved)), ...(await pipelineServicesHealth(resolved))];
     print(formatHealth(health));
     if (health.some((entry) => !entry.healthy)) process.exitCode = 1;
   });
