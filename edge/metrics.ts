@@ -96,7 +96,7 @@ export function createEdgeMetrics(readInFlight: () => number): EdgeMetrics {
     deadLettersPublished: hotCounter('tp_edge_dead_letters_published_total', 'Dead-letter records acknowledged by Kafka', hot, 'deadLetters', registers),
     readingsInFlight: new Gauge({
       name: 'tp_edge_records_in_flight',
-      help: 'Records (readings and dead letters) handed to Kafka and not yet acknowledged',
+      help: 'Readings and dead letters handed to Kafka whose message is not yet settled (several readings may share one record)',
       registers,
       collect() {
         this.set(readInFlight());

@@ -1,5 +1,5 @@
-import { READING_SCHEMA_VERSION, type DeadLetterRecord } from '../src/core/readings.ts';
-import { encodeValidatedReading, type Rejection, type ValidationResult } from '../src/core/validation.ts';
+import { READING_SCHEMA_VERSION, type DeadLetterRecord, type Reading } from '../src/core/readings.ts';
+import { encodeValidatedBatches, encodeValidatedReading, type Rejection, type ValidationResult } from '../src/core/validation.ts';
 import type { DeliveryCallback, DeliveryReceiver, KafkaProduceError } from '../src/kafka/producer.ts';
 import type { FlowControl } from './flow.ts';
 import type { EdgeMetrics, HotCounts, Source } from './metrics.ts';
@@ -32,9 +32,14 @@ export interface PublishOutcome {
 export const DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024;
 
 /**
- * Writes one message's validated readings to the readings topic (key = device) and its
- * rejections to the dead-letter topic, and reports once Kafka settled every one of them.
- * The caller acknowledges upstream (PUBACK, HTTP 202) only on `ok`.
+ * Writes one message's validated readings to the readings topic and its rejections to the
+ * dead-letter topic, and reports once Kafka settled every one of them. The caller acknowledges
+ * upstream (PUBACK, HTTP 202) only on `ok`.
+ *
+ * Records (format in src/core/readings.ts), key = device: a message's readings of one device go
+ * into one record — a reading record when there is one, a batch record when there are several (an
+ * MQTT message names one device; an HTTP body gets one record per device, in order of first
+ * appearance). librdkafka's cost is per record, so a batch of 50 costs about what one reading does.
  */
 export class ReadingPublisher {
   private readonly sink: RecordSink;
@@ -70,12 +75,26 @@ export class ReadingPublisher {
       queueMicrotask(() => tell(onSettled, { ok: true, error: undefined }));
       return;
     }
+    // The bound is on readings (memory), whatever number of records carries them.
     this.flow.add(total);
-    const publication = new Publication(total, envelope.receivedAt, counters, this.flow, this.now, onSettled);
-    for (let i = 0; i < readings.length; i++) {
-      const reading = readings[i]!;
+    if (readings.length === 1) {
+      const reading = readings[0]!;
+      const publication = new Publication(1 + rejections.length, 1, total, envelope.receivedAt, counters, this.flow, this.now, onSettled);
       this.sink.send(this.readingsTopic, reading.device, encodeValidatedReading(reading), null, publication);
+      this.publishRejections(rejections, envelope, publication);
+      return;
     }
+    const records = readings.length === 0 ? NO_RECORDS : readingRecords(readings);
+    const publication = new Publication(records.length + rejections.length, readings.length, total, envelope.receivedAt, counters, this.flow, this.now, onSettled);
+    if (records.length === 1) {
+      this.sink.send(this.readingsTopic, records[0]!.device, records[0]!.value, null, publication);
+    } else {
+      for (const record of records) this.sink.send(this.readingsTopic, record.device, record.value, null, new RecordDelivery(publication, record.readings));
+    }
+    this.publishRejections(rejections, envelope, publication);
+  }
+
+  private publishRejections(rejections: readonly Rejection[], envelope: Envelope, publication: Publication): void {
     if (rejections.length === 0) return;
     const deadLetters = new DeadLetterDeliveries(publication);
     for (const rejection of rejections) {
@@ -85,44 +104,103 @@ export class ReadingPublisher {
   }
 }
 
+/** A record of the readings topic about to be sent: its key, its value, how many readings it carries. */
+interface ReadingsRecord {
+  readonly device: string;
+  readonly value: string;
+  readonly readings: number;
+}
+
+const NO_RECORDS: readonly ReadingsRecord[] = [];
+
+/**
+ * The records of a message's readings: per device (in order of first appearance, each device's
+ * readings in message order), one reading record or batch records. Deterministic: the same
+ * readings give the same records, byte for byte.
+ */
+export function readingRecords(readings: readonly Reading[]): ReadingsRecord[] {
+  const records: ReadingsRecord[] = [];
+  for (const group of byDevice(readings)) {
+    const device = group[0]!.device;
+    if (group.length === 1) {
+      records.push({ device, value: encodeValidatedReading(group[0]!), readings: 1 });
+      continue;
+    }
+    for (const batch of encodeValidatedBatches(group)) records.push({ device, value: batch.value, readings: batch.readings });
+  }
+  return records;
+}
+
+function byDevice(readings: readonly Reading[]): ReadonlyArray<readonly Reading[]> {
+  const first = readings[0]?.device;
+  let oneDevice = true;
+  for (let i = 1; i < readings.length && oneDevice; i++) oneDevice = readings[i]!.device === first;
+  if (oneDevice) return [readings];
+  const groups = new Map<string, Reading[]>();
+  for (const reading of readings) {
+    const group = groups.get(reading.device);
+    if (group === undefined) groups.set(reading.device, [reading]);
+    else group.push(reading);
+  }
+  return [...groups.values()];
+}
+
 /**
  * One message's records on their way to Kafka. It receives their delivery reports (as an object,
  * not a closure per message: the hot path allocates one object) and settles once all are in.
- * It holds no reference to the payload.
+ * Told directly, it is the report of the message's only readings record (all of its readings);
+ * with several readings records each has a RecordDelivery. It holds no reference to the payload.
  */
 class Publication implements DeliveryReceiver {
   private remaining: number;
   private failure: KafkaProduceError | undefined;
-  private published = 0;
+  published = 0;
   deadLettered = 0;
 
   constructor(
-    total: number,
+    records: number,
+    /** Valid readings of the message: all in the only readings record when told directly. */
+    private readonly readings: number,
+    /** Readings and dead letters of the message: counted in flight until it settles. */
+    private readonly inFlight: number,
     private readonly receivedAt: number,
     private readonly counters: HotCounts,
     private readonly flow: FlowControl,
     private readonly now: () => number,
     private readonly onSettled: PublishListener,
   ) {
-    this.remaining = total;
+    this.remaining = records;
   }
 
-  /** A reading's delivery report. */
+  /** The delivery report of the message's only readings record. */
   delivered(error: KafkaProduceError | undefined): void {
-    if (error === undefined) this.published++;
+    if (error === undefined) this.published += this.readings;
     this.settleOne(error);
   }
 
   settleOne(error: KafkaProduceError | undefined): void {
-    this.flow.remove(1);
     if (error !== undefined && this.failure === undefined) this.failure = error;
     if (--this.remaining > 0) return;
     const { counters, failure } = this;
+    this.flow.remove(this.inFlight);
     counters.published += this.published;
     counters.deadLetters += this.deadLettered;
     if (failure === undefined) counters.ackLatency.observe((this.now() - this.receivedAt) / 1000);
     else counters.failures++;
     tell(this.onSettled, { ok: failure === undefined, error: failure });
+  }
+}
+
+/** The delivery report of one of several readings records of a message. */
+class RecordDelivery implements DeliveryReceiver {
+  constructor(
+    private readonly publication: Publication,
+    private readonly readings: number,
+  ) {}
+
+  delivered(error: KafkaProduceError | undefined): void {
+    if (error === undefined) this.publication.published += this.readings;
+    this.publication.settleOne(error);
   }
 }
 

@@ -1,7 +1,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { decodeRecord, encodeReading, isTick } from '../core/readings.ts';
+import { decodeRecord, encodeReading } from '../core/readings.ts';
 import { TraceBuilder, TraceError, type Trace } from './trace.ts';
 
 /**
@@ -111,9 +111,9 @@ function addJsonLine(builder: TraceBuilder, line: string, path: string, lineNumb
   if ('v' in object) {
     const decoded = decodeRecord(line);
     if (!decoded.ok) throw new TraceError(`trace ${path} line ${lineNumber}: not a readings-topic record (${decoded.reason})`, { file: path, line: lineNumber });
-    if (isTick(decoded.record)) return;
-    const reading = decoded.record;
-    builder.add(reading.eventTime, reading.ingestTime, builder.deviceId(reading.device, reading.tenant), partition);
+    for (const reading of decoded.readings) {
+      builder.add(reading.eventTime, reading.ingestTime, builder.deviceId(reading.device, reading.tenant), partition);
+    }
     return;
   }
   const device = object['device'];

@@ -1,7 +1,7 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
 import type { KafkaConsumer, LibrdKafkaError, Message, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
 import { PipelineError, errorMessage } from '../core/errors.ts';
-import { decodeRecord, isTick } from '../core/readings.ts';
+import { decodeRecord } from '../core/readings.ts';
 import { TraceBuilder, type Trace } from './trace.ts';
 
 /**
@@ -90,12 +90,10 @@ export async function readTraceFromTopic(range: TopicRange): Promise<TopicTrace>
             undecodable++;
             continue;
           }
-          if (isTick(decoded.record)) {
-            ticks++;
-            continue;
+          if (decoded.tick !== null) ticks++;
+          for (const reading of decoded.readings) {
+            builder.add(reading.eventTime, reading.ingestTime, builder.deviceId(reading.device, reading.tenant), message.partition);
           }
-          const reading = decoded.record;
-          builder.add(reading.eventTime, reading.ingestTime, builder.deviceId(reading.device, reading.tenant), message.partition);
         }
       }
     }

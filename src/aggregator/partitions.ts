@@ -28,6 +28,15 @@ export class CheckpointMissingError extends PipelineError {
   }
 }
 
+export interface PartitionSnapshot {
+  readonly partition: number;
+  /** The offset the state stands at (the next one to read). */
+  readonly offset: number;
+  readonly state: string;
+  /** The processor the state was taken from: the partition's owner at that time. */
+  readonly processor: PartitionProcessor;
+}
+
 export class PartitionStates {
   private readonly processors = new Map<number, PartitionProcessor>();
 
@@ -39,8 +48,8 @@ export class PartitionStates {
   ) {}
 
   spec(partition: number): ProcessorSpec {
-    const { name, window, watermark, latePolicy, idleTimeoutMs } = this.pipeline;
-    return { pipeline: name, partition, window, watermark, latePolicy, idleTimeoutMs };
+    const { name, window, watermark, latePolicy, idleTimeoutMs, maxDeviceClockOffsetMs } = this.pipeline;
+    return { pipeline: name, partition, window, watermark, latePolicy, idleTimeoutMs, maxDeviceClockOffsetMs };
   }
 
   get(partition: number): PartitionProcessor | undefined {
@@ -106,13 +115,22 @@ export class PartitionStates {
   }
 
   /** Snapshots of every partition that has processed something, keyed by the offset they stand at. */
-  snapshots(): { partition: number; offset: number; state: string }[] {
-    const out: { partition: number; offset: number; state: string }[] = [];
+  snapshots(): PartitionSnapshot[] {
+    const out: PartitionSnapshot[] = [];
     for (const [partition, processor] of this.processors) {
       const offset = processor.nextOffset();
-      if (offset !== null) out.push({ partition, offset, state: processor.snapshot() });
+      if (offset !== null) out.push({ partition, offset, state: processor.snapshot(), processor });
     }
     return out;
+  }
+
+  /**
+   * Whether the snapshot's processor still owns its partition. Saving a checkpoint is asynchronous:
+   * a partition revoked meanwhile belongs to its next owner, which resumed from the offset committed
+   * before, so this instance must not commit over it.
+   */
+  stillOwns(snapshot: PartitionSnapshot): boolean {
+    return this.processors.get(snapshot.partition) === snapshot.processor;
   }
 
   /** Minimum watermark over partitions that are not idle (an idle partition does not hold the instance back). */

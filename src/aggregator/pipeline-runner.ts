@@ -5,7 +5,7 @@ import { guaranteeProfile, type GuaranteeProfile } from '../core/guarantees.ts';
 import type { GuaranteeSettings } from '../core/failure-analysis.ts';
 import { guaranteeSettings } from '../config/guarantees.ts';
 import type { PartitionProcessor, ProcessorOutput } from '../core/processor.ts';
-import { decodeRecord, encodeReading, isTick, type ReadingRecord } from '../core/readings.ts';
+import { decodeRecord, encodeReading, type ReadingRecord } from '../core/readings.ts';
 import type { AggregateRow, EmittedAggregateRow, RawReadingRow } from '../core/rows.ts';
 import type { CheckpointStore } from '../clickhouse/checkpoints.ts';
 import type { AggregateSink } from '../clickhouse/sink.ts';
@@ -178,12 +178,14 @@ export class PipelineRunner {
         this.deps.metrics.decodeErrors.inc({ ...this.labels, reason: decoded.reason });
         continue;
       }
-      const record = decoded.record;
-      if (!isTick(record)) {
-        readings++;
-        if (this.deps.writesRawReadings) this.collectRaw(record, message.partition, message.offset);
+      if (decoded.tick !== null) {
+        processor.process(decoded.tick, message.offset, this.output);
+        continue;
       }
-      processor.process(record, message.offset, this.output);
+      // Every reading of a record (a batch record carries several) sits at the record's offset.
+      readings += decoded.readings.length;
+      if (this.deps.writesRawReadings) for (const reading of decoded.readings) this.collectRaw(reading, message.partition, message.offset);
+      processor.processReadings(decoded.readings, message.offset, this.output);
     }
     if (readings > 0) this.deps.metrics.readings.inc(this.labels, readings);
   }
@@ -302,7 +304,7 @@ export class PipelineRunner {
           bytes += snapshot.state.length;
         }
         this.deps.metrics.checkpointBytes.set(this.labels, bytes);
-        positions = new Map(snapshots.map((snapshot) => [snapshot.partition, snapshot.offset]));
+        positions = new Map(snapshots.filter((snapshot) => this.partitions.stillOwns(snapshot)).map((snapshot) => [snapshot.partition, snapshot.offset]));
       } else {
         positions = this.partitions.commitPositions();
       }
@@ -340,9 +342,14 @@ export class PipelineRunner {
     let retained = 0;
     let bytes = 0;
     let delay = 0;
+    let shifted = 0;
+    let beyondCeiling = 0;
     const positions = new Map<number, number>();
     for (const [partition, processor] of this.partitions.entries()) {
       open += processor.openWindows();
+      const clocks = processor.deviceClockCounts();
+      shifted += clocks.shifted;
+      beyondCeiling += clocks.beyondCeiling;
       retained += processor.retainedWindows();
       bytes += processor.estimatedStateBytes();
       delay = Math.max(delay, processor.currentDelayMs());
@@ -355,6 +362,8 @@ export class PipelineRunner {
     metrics.stateBytes.set(this.labels, bytes);
     metrics.watermarkDelay.set(this.labels, delay);
     metrics.assignedPartitions.set(this.labels, this.partitions.size);
+    metrics.clockShiftedDevices.set({ ...this.labels, state: 'shifted' }, shifted);
+    metrics.clockShiftedDevices.set({ ...this.labels, state: 'beyond_ceiling' }, beyondCeiling);
     const watermark = this.partitions.instanceWatermark();
     if (watermark !== null) {
       metrics.watermark.set(this.labels, watermark);

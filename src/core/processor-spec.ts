@@ -22,6 +22,8 @@ export interface ProcessorSpec {
   readonly watermark: WatermarkSpec;
   readonly latePolicy: LatePolicySpec;
   readonly idleTimeoutMs: number;
+  /** Largest device clock offset followed by later window deadlines (device-clock.ts); 0: off; default 5 min. */
+  readonly maxDeviceClockOffsetMs?: number;
 }
 
 /** Where the processor's results go. Called synchronously from `process`; must not throw. */

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS, DeviceClocks, type DeviceClockCounts } from './device-clock.ts';
 import { PipelineError } from './errors.ts';
 import { hashId } from './hash.ts';
 import { isTick, type ReadingRecord, type ReadingsTopicRecord } from './readings.ts';
@@ -40,6 +41,8 @@ export class PartitionProcessor {
   private readonly allowedLatenessMs: number;
   private clock: PartitionClock;
   private readonly store: WindowStore;
+  /** Per-device clock offsets: a device whose clock runs behind gets later window deadlines. */
+  private readonly deviceClocks: DeviceClocks;
   private readonly counters: ProcessorStats = emptyStats();
   private next: number | null = null;
   /** Reused between closings: windows due for emission. */
@@ -55,11 +58,20 @@ export class PartitionProcessor {
     this.sizeMs = window.kind === 'session' ? window.gapMs : window.sizeMs;
     this.slideMs = window.kind === 'sliding' ? window.slideMs : this.sizeMs;
     this.windowsPerValue = windowsPerReading(window);
-    this.store = new WindowStore(this.kind !== Kind.Session);
     const policy = spec.latePolicy;
     this.late = policy.kind === 'drop' ? Late.Drop : policy.kind === 'late-topic' ? Late.Topic : Late.Reemit;
     this.allowedLatenessMs = policy.kind === 'reemit' ? policy.allowedLatenessMs : 0;
     this.clock = createPartitionClock(spec.watermark, spec.idleTimeoutMs);
+    const maxOffsetMs = spec.maxDeviceClockOffsetMs ?? DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS;
+    // Shifts are rounded to the slide (at most 1 s) so that shifted windows share deadlines.
+    const quantumMs = this.kind === Kind.Session ? 1000 : Math.min(this.slideMs, 1000);
+    this.deviceClocks = new DeviceClocks({
+      maxOffsetMs,
+      coveredDelayMs: spec.watermark.kind === 'fixed' ? spec.watermark.delayMs : spec.watermark.ceilingMs,
+      quantumMs,
+    });
+    const guardSpanMs = maxOffsetMs > 0 ? maxOffsetMs + quantumMs + this.allowedLatenessMs : 0;
+    this.store = new WindowStore(this.kind !== Kind.Session, guardSpanMs);
   }
 
   /** Live counters (read-only view; they keep changing). */
@@ -84,6 +96,19 @@ export class PartitionProcessor {
       return;
     }
     this.processReading(record, offset, out);
+  }
+
+  /**
+   * The readings of ONE Kafka record (a batch record carries several), in order, at that record's
+   * offset: the record is skipped or processed whole, so that replay and commit by offset hold.
+   */
+  processReadings(readings: readonly ReadingRecord[], offset: number, out: ProcessorOutput): void {
+    if (this.next !== null && offset < this.next) {
+      this.counters.skippedRecords++;
+      return;
+    }
+    this.next = offset + 1;
+    for (let i = 0; i < readings.length; i++) this.processReading(readings[i]!, offset, out);
   }
 
   /** Emits every open window regardless of the watermark (end of a finite replay); keeps no windows. */
@@ -121,6 +146,11 @@ export class PartitionProcessor {
     return this.store.retainedCount();
   }
 
+  /** Devices whose windows close later because their clock runs behind (and those beyond the ceiling). */
+  deviceClockCounts(): DeviceClockCounts {
+    return this.deviceClocks.counts();
+  }
+
   estimatedStateBytes(): number {
     return this.store.estimatedBytes() + 32 * 1024;
   }
@@ -145,7 +175,8 @@ export class PartitionProcessor {
       next: this.next,
       clock: this.clock.snapshot(),
       stats: this.counters,
-      windows: this.store.encode(),
+      windows: this.store.encode(this.clock.watermark()),
+      deviceClocks: this.deviceClocks.snapshot(),
     });
   }
 
@@ -181,11 +212,12 @@ export class PartitionProcessor {
       if (typeof value === 'number') processor.counters[key] = value;
     }
     const watermark = processor.clock.watermark();
-    processor.store.decode(state.windows, (end) => {
+    processor.store.decode(state.windows, (closesAt) => {
       if (processor.late !== Late.Reemit) return undefined;
-      const until = end + processor.allowedLatenessMs;
+      const until = closesAt + processor.allowedLatenessMs;
       return until > watermark ? until : undefined;
     });
+    processor.deviceClocks.restore(state.deviceClocks);
     return processor;
   }
 
@@ -202,6 +234,7 @@ export class PartitionProcessor {
     this.clock.observeReading(eventTime, ingestTime);
     this.closeDue(out);
     const watermark = this.clock.watermark();
+    const shiftMs = this.deviceClocks.observe(reading.tenant, reading.device, eventTime, ingestTime);
     const idHash = hashId(reading.id);
     let deviceHead: Series | undefined = this.store.deviceSeries(reading.tenant, reading.device);
     const metrics = reading.metrics;
@@ -216,16 +249,22 @@ export class PartitionProcessor {
       const value = raw + 0;
       const series = findSeries(deviceHead, metric);
       if (this.kind === Kind.Session) {
-        this.assignSession(reading, metric, series, idHash, value, eventTime, offset, watermark, out);
+        this.assignSession(reading, metric, series, idHash, value, eventTime, offset, watermark, shiftMs, out);
       } else {
-        this.assignAligned(reading, metric, series, idHash, value, eventTime, offset, watermark, out);
+        this.assignAligned(reading, metric, series, idHash, value, eventTime, offset, watermark, shiftMs, out);
       }
       // The device's first series starts its list.
       deviceHead ??= this.store.deviceSeries(reading.tenant, reading.device);
     }
   }
 
-  /** Tumbling and sliding windows: each window decides on time / late for itself. */
+  /**
+   * Tumbling and sliding windows: each window decides on time / late for itself. A window still in
+   * the store takes the reading (an emitted one is corrected); otherwise the reading opens it if
+   * the watermark has not passed end + the device's clock shift, or, within the allowed lateness,
+   * opens it retained and emits it at once. A shifted device never reopens a window that may have
+   * been emitted and purged already (end ≤ series.purgedThrough): that would be a second row.
+   */
   private assignAligned(
     reading: ReadingRecord,
     metric: string,
@@ -235,6 +274,7 @@ export class PartitionProcessor {
     eventTime: number,
     offset: number,
     watermark: number,
+    shiftMs: number,
     out: ProcessorOutput,
   ): void {
     const store = this.store;
@@ -246,32 +286,33 @@ export class PartitionProcessor {
     let start = alignedStart(eventTime, this.slideMs) - (this.windowsPerValue - 1) * this.slideMs;
     for (let i = 0; i < this.windowsPerValue; i++, start += this.slideMs) {
       const end = start + this.sizeMs;
-      if (end > watermark) {
-        series ??= store.getOrCreateSeries(reading.tenant, reading.device, metric);
-        let window = store.findAligned(series, start);
-        if (window === undefined) {
-          window = store.addAligned(series, start, end);
-          this.counters.windowsOpened++;
-        }
-        if (!window.absorb(idHash, value, eventTime, ingestTime, offset)) duplicate = true;
-        continue;
-      }
-      const retainUntil = end + this.allowedLatenessMs;
-      if (this.late !== Late.Reemit || retainUntil <= watermark) {
-        missed = true;
-        continue;
-      }
-      // Within the allowed lateness: correct the emitted window (or emit it for the first time).
-      series ??= store.getOrCreateSeries(reading.tenant, reading.device, metric);
-      let window = store.findAligned(series, start);
+      let window = series === undefined ? undefined : store.findAligned(series, start);
       if (window === undefined) {
-        window = store.addAligned(series, start, end, retainUntil);
+        const closesAt = end + shiftMs;
+        const reopens = shiftMs > 0 && series !== undefined && end <= series.purgedThrough;
+        if (closesAt > watermark && !reopens) {
+          series ??= store.getOrCreateSeries(reading.tenant, reading.device, metric);
+          window = store.addAligned(series, start, end, undefined, shiftMs);
+          this.counters.windowsOpened++;
+          window.absorb(idHash, value, eventTime, ingestTime, offset);
+          continue;
+        }
+        const retainUntil = closesAt + this.allowedLatenessMs;
+        if (this.late !== Late.Reemit || retainUntil <= watermark || reopens) {
+          missed = true;
+          continue;
+        }
+        // Within the allowed lateness: emit the window for the first time.
+        series ??= store.getOrCreateSeries(reading.tenant, reading.device, metric);
+        window = store.addAligned(series, start, end, retainUntil, shiftMs);
         this.counters.windowsOpened++;
       }
       if (!window.absorb(idHash, value, eventTime, ingestTime, offset)) {
         duplicate = true;
         continue;
       }
+      if (!window.emitted) continue;
+      // Within the allowed lateness: correct the emitted window.
       window.lateReadings++;
       absorbedLate = true;
       this.emit(window, out, true);
@@ -297,6 +338,7 @@ export class PartitionProcessor {
     eventTime: number,
     offset: number,
     watermark: number,
+    shiftMs: number,
     out: ProcessorOutput,
   ): void {
     const store = this.store;
@@ -338,11 +380,14 @@ export class PartitionProcessor {
         return;
       }
     }
-    if (protoEnd > watermark) {
+    // A shifted device does not open a session inside the span of one already emitted and purged.
+    const reopens = shiftMs > 0 && series !== undefined && eventTime < series.purgedThrough;
+    if (protoEnd + shiftMs > watermark && !reopens) {
       const session = store.addSession(
         series ?? store.getOrCreateSeries(reading.tenant, reading.device, metric),
         eventTime,
         protoEnd,
+        shiftMs,
       );
       this.counters.windowsOpened++;
       session.absorb(idHash, value, eventTime, ingestTime, offset);
@@ -369,7 +414,7 @@ export class PartitionProcessor {
     for (let i = 0; i < due.length; i++) {
       const window = due[i]!;
       this.emit(window, out, false);
-      const retainUntil = window.end + this.allowedLatenessMs;
+      const retainUntil = window.end + window.shiftMs + this.allowedLatenessMs;
       this.store.closed(window, this.late === Late.Reemit && retainUntil > watermark ? retainUntil : undefined);
     }
     due.length = 0;
@@ -412,6 +457,7 @@ interface SnapshotShape {
   clock: PartitionClockSnapshot;
   stats: Partial<ProcessorStats> | undefined;
   windows: unknown;
+  deviceClocks: unknown;
 }
 
 function snapshotContext(spec: ProcessorSpec): Record<string, string | number> {

@@ -1,5 +1,5 @@
 import type { ValidationConfig } from '../config/schema.ts';
-import { READING_SCHEMA_VERSION, type Reading, type RejectionReason } from './readings.ts';
+import { MAX_BATCH_RECORD_CHARS, READING_SCHEMA_VERSION, type Reading, type RejectionReason } from './readings.ts';
 
 /**
  * Validation of device payloads (MQTT) and gateway bodies (HTTP) into normalized readings.
@@ -454,10 +454,6 @@ function checkMetricValue(name: string, value: unknown): Failure | undefined {
  * form is their string form). Only the id may need escaping. A unit test holds the two equal.
  */
 export function encodeValidatedReading(reading: Reading): string {
-  let metrics = '';
-  for (const name in reading.metrics) {
-    metrics += (metrics === '' ? '{"' : ',"') + name + '":' + reading.metrics[name];
-  }
   return (
     '{"v":' + READING_SCHEMA_VERSION +
     ',"tenant":"' + reading.tenant +
@@ -465,9 +461,62 @@ export function encodeValidatedReading(reading: Reading): string {
     '","id":' + JSON.stringify(reading.id) +
     ',"eventTime":' + reading.eventTime +
     ',"ingestTime":' + reading.ingestTime +
-    ',"metrics":' + (metrics === '' ? '{}' : metrics + '}') +
+    ',"metrics":' + encodeMetrics(reading.metrics) +
     '}'
   );
+}
+
+/** One batch record of `encodeValidatedBatches` and how many readings it carries. */
+export interface EncodedBatch {
+  readonly value: string;
+  readonly readings: number;
+}
+
+/**
+ * `encodeReadingBatch` (readings.ts) for validated readings of ONE device from one message, byte
+ * for byte (same guarantees as encodeValidatedReading; a unit test holds them equal), cut into as
+ * few records as keep each under `maxChars` (MAX_BATCH_RECORD_CHARS), readings in order. A reading
+ * larger than `maxChars` on its own still gets a record (validation bounds its size).
+ */
+export function encodeValidatedBatches(readings: readonly Reading[], maxChars: number = MAX_BATCH_RECORD_CHARS): EncodedBatch[] {
+  const first = readings[0];
+  if (first === undefined) return [];
+  const head =
+    '{"v":' + READING_SCHEMA_VERSION +
+    ',"kind":"batch","tenant":"' + first.tenant +
+    '","device":"' + first.device +
+    '","ingestTime":' + first.ingestTime +
+    ',"readings":[';
+  const batches: EncodedBatch[] = [];
+  let body = '';
+  let count = 0;
+  for (let i = 0; i < readings.length; i++) {
+    const item = encodeBatchedReading(readings[i]!);
+    if (count > 0 && head.length + body.length + item.length + 3 > maxChars) {
+      batches.push({ value: head + body + ']}', readings: count });
+      body = '';
+      count = 0;
+    }
+    body += count === 0 ? item : ',' + item;
+    count++;
+  }
+  batches.push({ value: head + body + ']}', readings: count });
+  return batches;
+}
+
+function encodeBatchedReading(reading: Reading): string {
+  return (
+    '{"id":' + JSON.stringify(reading.id) +
+    ',"eventTime":' + reading.eventTime +
+    ',"metrics":' + encodeMetrics(reading.metrics) +
+    '}'
+  );
+}
+
+function encodeMetrics(metrics: Readonly<Record<string, number>>): string {
+  let text = '';
+  for (const name in metrics) text += (text === '' ? '{"' : ',"') + name + '":' + metrics[name];
+  return text === '' ? '{}' : text + '}';
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ export class WindowState extends WindowAggregate {
   emitted = false;
   /** Merged away or purged: its entries left in the deadline queue are stale. */
   dead = false;
+  /** The device's clock shift when the window opened: it closes at end + shiftMs (see device-clock.ts). */
+  shiftMs = 0;
 
   constructor(
     public series: Series,
@@ -31,6 +33,7 @@ export class WindowState extends WindowAggregate {
     this.series = series;
     this.emitted = false;
     this.dead = false;
+    this.shiftMs = 0;
   }
 }
 
@@ -41,6 +44,12 @@ export class Series {
   recent: WindowState | undefined = undefined;
   /** The device's next series (another metric): a device's series form a short list. */
   sibling: Series | undefined = undefined;
+  /**
+   * The largest end of this series' emitted windows that have left the store. A window ending
+   * there or before may have been emitted already, so it must not be opened again from scratch
+   * (a second row for the same key) when the device's clock shift grew since.
+   */
+  purgedThrough = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly tenant: string,
@@ -59,13 +68,16 @@ export function findSeries(head: Series | undefined, metric: string): Series | u
   return series;
 }
 
-/** A series in a snapshot: [tenant, device, metric, windows as [start, end, emitted, seq, aggregate]]. */
-export type SeriesTuple = [
-  tenant: string,
-  device: string,
-  metric: string,
-  windows: Array<[start: number, end: number, emitted: 0 | 1, seq: number, aggregate: AggregateTuple]>,
-];
+/**
+ * A series in a snapshot: [tenant, device, metric, windows as [start, end, emitted, seq, aggregate,
+ * shiftMs?], purgedThrough?]. The optional fields are written only when they matter.
+ */
+export type SeriesTuple =
+  | [tenant: string, device: string, metric: string, windows: WindowTuple[]]
+  | [tenant: string, device: string, metric: string, windows: WindowTuple[], purgedThrough: number];
+type WindowTuple =
+  | [start: number, end: number, emitted: 0 | 1, seq: number, aggregate: AggregateTuple]
+  | [start: number, end: number, emitted: 0 | 1, seq: number, aggregate: AggregateTuple, shiftMs: number];
 
 export interface StoreSnapshot {
   readonly seq: number;
@@ -106,8 +118,19 @@ export class WindowStore {
    */
   private readonly pool: WindowState[] = [];
   private nextSeq = 0;
+  /** The watermark of the last takeDue: empty series purged after watermark − guardSpanMs stay indexed. */
+  private watermark = Number.NEGATIVE_INFINITY;
+  /** Empty series tolerated before a sweep (grows when a sweep keeps guarded series). */
+  private sweepSlack = EMPTY_SERIES_SLACK;
 
-  constructor(private readonly pooling: boolean) {}
+  /**
+   * `guardSpanMs`: how long after its last emitted window left the store a series' purgedThrough
+   * can still matter (largest device clock shift + allowed lateness); 0 when clocks are not shifted.
+   */
+  constructor(
+    private readonly pooling: boolean,
+    private readonly guardSpanMs = 0,
+  ) {}
 
   openCount(): number {
     return this.open;
@@ -175,7 +198,7 @@ export class WindowStore {
   }
 
   /** Adds a new aligned window, keeping the series' windows in ascending start order. */
-  addAligned(series: Series, start: number, end: number, retainedUntil?: number): WindowState {
+  addAligned(series: Series, start: number, end: number, retainedUntil?: number, shiftMs = 0): WindowState {
     const pooled = this.pool.pop();
     let window: WindowState;
     if (pooled === undefined) window = new WindowState(series, start, end);
@@ -190,12 +213,14 @@ export class WindowStore {
     if (index === windows.length) windows.push(window);
     else windows.splice(index, 0, window);
     series.recent = window;
+    window.shiftMs = shiftMs;
     this.schedule(window, retainedUntil);
     return window;
   }
 
-  addSession(series: Series, start: number, end: number): WindowState {
+  addSession(series: Series, start: number, end: number, shiftMs = 0): WindowState {
     const window = new WindowState(series, start, end);
+    window.shiftMs = shiftMs;
     if (series.windows.length === 0) this.emptySeries--;
     series.windows.push(window);
     this.schedule(window, undefined);
@@ -204,7 +229,8 @@ export class WindowStore {
 
   /** An open session grew (a later reading, or a merge): it is due at its new end. */
   extendSession(window: WindowState): void {
-    if (window.deadline !== window.end) this.enqueue(window, window.end);
+    const deadline = window.end + window.shiftMs;
+    if (window.deadline !== deadline) this.enqueue(window, deadline);
   }
 
   /** Folds open session `other` into open session `target` (same series). */
@@ -212,6 +238,7 @@ export class WindowStore {
     target.merge(other);
     if (other.start < target.start) target.start = other.start;
     if (other.end > target.end) target.end = other.end;
+    if (other.shiftMs > target.shiftMs) target.shiftMs = other.shiftMs;
     this.remove(other);
   }
 
@@ -221,6 +248,7 @@ export class WindowStore {
    * of allowed lateness and are dropped here.
    */
   takeDue(watermark: number, due: WindowState[]): void {
+    this.watermark = watermark;
     const deadlines = this.deadlines;
     while (deadlines.next() <= watermark) {
       const deadline = deadlines.next();
@@ -278,48 +306,55 @@ export class WindowStore {
     return bytes + this.deadlines.size * 64;
   }
 
-  encode(): StoreSnapshot {
+  /** `watermark`: the partition's, which decides whose purgedThrough still matters. */
+  encode(watermark: number): StoreSnapshot {
     const series: SeriesTuple[] = [];
     for (const one of this.allSeries()) {
-      if (one.windows.length === 0) continue;
-      series.push([
-        one.tenant,
-        one.device,
-        one.metric,
-        one.windows.map((window) => [window.start, window.end, window.emitted ? 1 : 0, window.seq, window.encode()]),
-      ]);
+      const guarded = this.guarded(one, watermark);
+      if (one.windows.length === 0 && !guarded) continue;
+      const windows = one.windows.map((window): WindowTuple => {
+        const tuple: WindowTuple = [window.start, window.end, window.emitted ? 1 : 0, window.seq, window.encode()];
+        return window.shiftMs === 0 ? tuple : [...tuple, window.shiftMs];
+      });
+      series.push(guarded ? [one.tenant, one.device, one.metric, windows, one.purgedThrough] : [one.tenant, one.device, one.metric, windows]);
     }
     return { seq: this.nextSeq, series };
   }
 
   /**
-   * Rebuilds windows from `encode()`'s output into this empty store. `retainUntil(end)` gives a
+   * Rebuilds windows from `encode()`'s output into this empty store. `retainUntil(closesAt)` (end + the window's shift) gives a
    * retained window's deadline under the current late policy, or undefined when it is no longer
    * retained.
    */
-  decode(snapshot: unknown, retainUntil: (end: number) => number | undefined): void {
+  decode(snapshot: unknown, retainUntil: (closesAt: number) => number | undefined): void {
     const state = snapshot as Partial<StoreSnapshot> | null;
     if (typeof state !== 'object' || state === null || typeof state.seq !== 'number' || !Array.isArray(state.series)) {
       throw new PipelineError('CORE_SNAPSHOT_INVALID', 'snapshot windows are malformed');
     }
     const queued: WindowState[] = [];
     for (const tuple of state.series) {
-      if (!Array.isArray(tuple) || tuple.length !== 4 || !Array.isArray(tuple[3])) {
+      if (!Array.isArray(tuple) || (tuple.length !== 4 && tuple.length !== 5) || !Array.isArray(tuple[3])) {
         throw new PipelineError('CORE_SNAPSHOT_INVALID', 'snapshot series entry is malformed');
       }
-      const [tenant, device, metric, windows] = tuple;
+      const [tenant, device, metric, windows, purgedThrough] = tuple;
       const series = this.getOrCreateSeries(tenant, device, metric);
-      for (const [start, end, emitted, seq, aggregate] of windows) {
+      if (typeof purgedThrough === 'number') series.purgedThrough = purgedThrough;
+      for (const [start, end, emitted, seq, aggregate, shiftMs] of windows) {
         const window = new WindowState(series, start, end);
         window.restore(aggregate);
         window.seq = seq;
+        window.shiftMs = typeof shiftMs === 'number' ? shiftMs : 0;
         if (emitted === 1) {
-          const until = retainUntil(end);
-          if (until === undefined) continue;
+          const until = retainUntil(end + window.shiftMs);
+          if (until === undefined) {
+            if (end > series.purgedThrough) series.purgedThrough = end;
+            continue;
+          }
           window.emitted = true;
           window.deadline = until;
           this.retained++;
         } else {
+          window.deadline = end + window.shiftMs;
           this.open++;
         }
         series.windows.push(window);
@@ -336,7 +371,7 @@ export class WindowStore {
   private schedule(window: WindowState, retainedUntil: number | undefined): void {
     if (retainedUntil === undefined) {
       this.open++;
-      this.enqueue(window, window.end);
+      this.enqueue(window, window.end + window.shiftMs);
     } else {
       this.retained++;
       window.emitted = true;
@@ -360,6 +395,7 @@ export class WindowStore {
   private purge(window: WindowState): void {
     window.dead = true;
     const series = window.series;
+    if (window.emitted && window.end > series.purgedThrough) series.purgedThrough = window.end;
     const windows = series.windows;
     const index = windows.indexOf(window);
     if (index >= 0) windows.splice(index, 1);
@@ -375,7 +411,12 @@ export class WindowStore {
    */
   private forget(): void {
     this.emptySeries++;
-    if (this.emptySeries > EMPTY_SERIES_SLACK && this.emptySeries * 2 > this.seriesTotal) this.sweep();
+    if (this.emptySeries > this.sweepSlack && this.emptySeries * 2 > this.seriesTotal) this.sweep();
+  }
+
+  /** Whether an empty series must stay indexed: its purgedThrough can still refuse a reading. */
+  private guarded(series: Series, watermark: number): boolean {
+    return this.guardSpanMs > 0 && series.purgedThrough > watermark - this.guardSpanMs;
   }
 
   private sweep(): void {
@@ -384,7 +425,7 @@ export class WindowStore {
         let first: Series | undefined;
         let last: Series | undefined;
         for (let series: Series | undefined = head; series !== undefined; series = series.sibling) {
-          if (series.windows.length === 0) continue;
+          if (series.windows.length === 0 && !this.guarded(series, this.watermark)) continue;
           if (last === undefined) first = series;
           else last.sibling = series;
           last = series;
@@ -395,7 +436,11 @@ export class WindowStore {
       }
       if (devices.size === 0) this.tenants.delete(tenant);
     }
-    this.seriesTotal -= this.emptySeries;
-    this.emptySeries = 0;
+    let kept = 0;
+    for (const series of this.allSeries()) if (series.windows.length === 0) kept++;
+    this.seriesTotal -= this.emptySeries - kept;
+    this.emptySeries = kept;
+    // Guarded series expire with the watermark; until then, do not sweep again at every purge.
+    this.sweepSlack = Math.max(EMPTY_SERIES_SLACK, 2 * kept);
   }
 }

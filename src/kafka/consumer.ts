@@ -7,6 +7,13 @@ import { PipelineError, errorMessage } from '../core/errors.ts';
  * the application paused: `onAssigned` decides where each one starts (for example the offset of a
  * restored checkpoint) and the adapter seeks there before any message of it is delivered. Offsets
  * are committed only when the application says so (never automatically, unless `autoCommit`).
+ *
+ * A consume call runs in a worker thread that keeps collecting messages while a rebalance is
+ * handled on the JS thread, so one batch can hold messages of a partition's previous assignment
+ * (read at the old position) or messages fetched before the seek. Hence a batch delivers only
+ * partitions that were ready, in the same assignment, when the call started; and a partition that
+ * settled meanwhile is resumed only when the next call starts, so that none of its messages lands
+ * in a batch that would drop them.
  */
 const ERR_ASSIGN_PARTITIONS = -175;
 const ERR_REVOKE_PARTITIONS = -174;
@@ -44,9 +51,16 @@ export interface ConsumerOptions {
 export class ReadingsConsumer {
   private readonly consumer: KafkaConsumer;
   private readonly options: ConsumerOptions;
-  /** Partitions whose start offset is settled; messages of any other partition are not delivered. */
-  private readonly ready = new Set<number>();
+  /**
+   * Partitions that are fetching from their settled start offset, each with the epoch in which it
+   * became ready; messages of any other partition are not delivered.
+   */
+  private readonly ready = new Map<number, number>();
+  /** Partitions sought to their start offset (with the generation that settled them), resumed by the next consume call. */
+  private readonly settled = new Map<number, number>();
+  private readyEpoch = 0;
   private generation = 0;
+  private consuming = false;
 
   constructor(options: ConsumerOptions) {
     this.options = options;
@@ -88,15 +102,25 @@ export class ReadingsConsumer {
     });
   }
 
-  /** Up to `max` messages of ready partitions; resolves with [] after the consume timeout. */
+  /**
+   * Up to `max` messages of partitions ready since before this call; resolves with [] after the
+   * consume timeout. One call at a time: which messages a batch may deliver depends on it.
+   */
   consume(max: number): Promise<Message[]> {
+    if (this.consuming) {
+      return Promise.reject(new KafkaConsumerError('KAFKA_CONSUME', 'consume called while another consume call is in flight', { group: this.options.groupId }, undefined, false));
+    }
+    this.resumeSettled();
+    const readyAtStart = new Map(this.ready);
+    this.consuming = true;
     return new Promise((resolve, reject) => {
       this.consumer.consume(max, (error, messages) => {
+        this.consuming = false;
         if (error) {
           reject(new KafkaConsumerError('KAFKA_CONSUME', `consume failed: ${error.message}`, { group: this.options.groupId }, error));
           return;
         }
-        resolve(messages.length === 0 || this.allReady(messages) ? messages : messages.filter((m) => this.ready.has(m.partition)));
+        resolve(messages.length === 0 || this.allDeliverable(messages, readyAtStart) ? messages : messages.filter((m) => this.deliverable(m.partition, readyAtStart)));
       });
     });
   }
@@ -105,8 +129,27 @@ export class ReadingsConsumer {
     this.consumer.setDefaultConsumeTimeout(ms);
   }
 
-  private allReady(messages: Message[]): boolean {
-    for (const message of messages) if (!this.ready.has(message.partition)) return false;
+  /** Resumes the partitions settled since the last call: their messages go to batches that start from now on. */
+  private resumeSettled(): void {
+    if (this.settled.size === 0) return;
+    const resumed: TopicPartition[] = [];
+    for (const [partition, generation] of this.settled) {
+      if (generation !== this.generation) continue; // superseded by a newer rebalance
+      this.ready.set(partition, ++this.readyEpoch);
+      resumed.push({ topic: this.options.topic, partition });
+    }
+    this.settled.clear();
+    if (resumed.length > 0) this.consumer.resume(resumed);
+  }
+
+  /** Ready when the call started, and still in that same assignment now. */
+  private deliverable(partition: number, readyAtStart: ReadonlyMap<number, number>): boolean {
+    const epoch = readyAtStart.get(partition);
+    return epoch !== undefined && this.ready.get(partition) === epoch;
+  }
+
+  private allDeliverable(messages: Message[], readyAtStart: ReadonlyMap<number, number>): boolean {
+    for (const message of messages) if (!this.deliverable(message.partition, readyAtStart)) return false;
     return true;
   }
 
@@ -115,7 +158,7 @@ export class ReadingsConsumer {
   }
 
   readyPartitions(): number[] {
-    return [...this.ready].sort((a, b) => a - b);
+    return [...this.ready.keys()].sort((a, b) => a - b);
   }
 
   /** Commits `offset` (the next offset to read) for each partition; fails if this member was fenced. */
@@ -170,6 +213,7 @@ export class ReadingsConsumer {
   disconnect(): Promise<void> {
     return new Promise((resolve) => {
       this.ready.clear();
+      this.settled.clear();
       this.consumer.disconnect(() => resolve());
     });
   }
@@ -178,6 +222,9 @@ export class ReadingsConsumer {
     const partitions = assignment.filter((tp) => tp.topic === this.options.topic).map((tp) => tp.partition);
     if (error.code === ERR_ASSIGN_PARTITIONS) {
       const generation = ++this.generation;
+      // The assignment replaces the previous one: every partition waits for its start offset again.
+      this.ready.clear();
+      this.settled.clear();
       this.consumer.assign(assignment);
       this.consumer.pause(assignment);
       void this.settleAssignment(generation, partitions).catch((cause: unknown) => {
@@ -189,7 +236,10 @@ export class ReadingsConsumer {
       });
     } else if (error.code === ERR_REVOKE_PARTITIONS) {
       this.generation++;
-      for (const partition of partitions) this.ready.delete(partition);
+      for (const partition of partitions) {
+        this.ready.delete(partition);
+        this.settled.delete(partition);
+      }
       this.options.onRevoked(partitions);
       this.consumer.unassign();
     } else {
@@ -203,11 +253,9 @@ export class ReadingsConsumer {
     if (generation !== this.generation) return; // a newer rebalance superseded this one
     for (const partition of partitions) {
       const offset = starts.get(partition);
-      const topicPartition = { topic: this.options.topic, partition };
       if (offset !== undefined) await this.seek(partition, offset);
       if (generation !== this.generation) return;
-      this.ready.add(partition);
-      this.consumer.resume([topicPartition]);
+      this.settled.set(partition, generation);
     }
   }
 

@@ -54,7 +54,9 @@ export function startService(name: string, script: string, env: NodeJS.ProcessEn
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${name}-${process.pid}-${Date.now()}.log`);
   const out = openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  // SERVICE_NODE_ARGS (for example '--cpu-prof --cpu-prof-dir=.data/profiles') profiles the services of a benchmark.
+  const nodeArgs = (process.env['SERVICE_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', out, out],

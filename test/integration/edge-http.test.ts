@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { decodeRecord, isTick, type DeadLetterRecord, type ReadingRecord } from '../../src/core/readings.ts';
+import { decodeRecord, type DeadLetterRecord, type ReadingRecord } from '../../src/core/readings.ts';
 import {
   bridgeEnv,
   createTopics,
@@ -54,7 +54,7 @@ async function post(body: string, headers: Record<string, string> = { authorizat
 async function readingsInKafka(): Promise<ReadingRecord[]> {
   return (await readTopic(brokers, names.readings))
     .map((message) => decodeRecord(message.value!))
-    .flatMap((decoded) => (decoded.ok && !isTick(decoded.record) ? [decoded.record] : []));
+    .flatMap((decoded) => (decoded.ok ? decoded.readings : []));
 }
 
 test('202 comes only after Kafka acknowledged: the readings are readable the moment it arrives', async () => {
@@ -65,6 +65,18 @@ test('202 comes only after Kafka acknowledged: the readings are readable the mom
   // No waiting, no polling: 202 promised they are in Kafka.
   const ids = new Set((await readingsInKafka()).filter((r) => r.id.startsWith('json-')).map((r) => r.id));
   assert.equal(ids.size, 200);
+  // One record per device of the body, keyed by it, its readings in the body's order.
+  const records = (await readTopic(brokers, names.readings)).flatMap((message) => {
+    const decoded = decodeRecord(message.value!);
+    const readings = decoded.ok ? decoded.readings.filter((r) => r.id.startsWith('json-')) : [];
+    return readings.length > 0 ? [{ key: message.key?.toString(), readings }] : [];
+  });
+  assert.equal(records.length, 7);
+  for (const record of records) {
+    assert.ok(record.readings.every((r) => r.device === record.key));
+    const order = record.readings.map((r) => Number(r.id.slice('json-'.length)));
+    assert.deepEqual(order, [...order].sort((a, b) => a - b));
+  }
 });
 
 test('NDJSON bodies are accepted; the tenant comes from the key', async () => {

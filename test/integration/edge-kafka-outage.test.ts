@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { decodeRecord, isTick } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/readings.ts';
 import { startKafka, stopKafka } from '../../src/stack/kafka.ts';
 import {
   bridgeEnv,
@@ -114,7 +114,7 @@ test('Kafka stopped for 15 s mid-stream: nothing lost, intake paused, memory bou
       const found = new Set<number>();
       for (const message of await readTopic(brokers, names.readings)) {
         const decoded = decodeRecord(message.value!);
-        if (decoded.ok && !isTick(decoded.record)) found.add(Number(decoded.record.id));
+        if (decoded.ok) for (const reading of decoded.readings) found.add(Number(reading.id));
       }
       return found;
     },

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRecord, isTick, type ReadingRecord } from '../../src/core/readings.ts';
+import { decodeRecord, type ReadingRecord } from '../../src/core/readings.ts';
 import {
   bridgeEnv,
   connectFleet,
@@ -43,12 +43,13 @@ async function readReadings(): Promise<{ readings: ReadingRecord[]; ticks: numbe
   for (const message of records) {
     const decoded = decodeRecord(message.value!);
     assert.ok(decoded.ok, `readings topic holds only valid records (${decoded.ok ? '' : decoded.reason})`);
-    if (isTick(decoded.record)) {
+    if (decoded.tick !== null) {
       ticks++;
       partitionsTicked.add(message.partition);
-    } else {
-      readings.push(decoded.record);
-      assert.equal(message.key?.toString(), decoded.record.device, 'a reading is keyed by its device');
+    }
+    for (const reading of decoded.readings) {
+      readings.push(reading);
+      assert.equal(message.key?.toString(), reading.device, 'a reading is keyed by its device');
     }
   }
   return { readings, ticks, partitionsTicked };

@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRecord, isTick, type ReadingRecord } from '../../src/core/readings.ts';
+import { decodeRecord, type ReadingRecord } from '../../src/core/readings.ts';
 import {
   bridgeEnv,
   connectFleet,
@@ -35,7 +35,7 @@ after(async () => {
 async function readReadings(): Promise<ReadingRecord[]> {
   return (await readTopic(brokers, names.readings))
     .map((message) => decodeRecord(message.value!))
-    .flatMap((decoded) => (decoded.ok && !isTick(decoded.record) ? [decoded.record] : []));
+    .flatMap((decoded) => (decoded.ok ? decoded.readings : []));
 }
 
 test('a bridge SIGKILLed mid-stream and restarted loses nothing; extra copies are exact redeliveries', async (t) => {

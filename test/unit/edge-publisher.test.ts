@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEAD_LETTER_PAYLOAD_LIMIT, ReadingPublisher, encodeDeadLetter, type Envelope, type PublishOutcome, type RecordSink } from '../../edge/publisher.ts';
+import { DEAD_LETTER_PAYLOAD_LIMIT, ReadingPublisher, encodeDeadLetter, readingRecords, type Envelope, type PublishOutcome, type RecordSink } from '../../edge/publisher.ts';
 import { FlowControl } from '../../edge/flow.ts';
 import { createEdgeMetrics } from '../../edge/metrics.ts';
-import { decodeRecord, type DeadLetterRecord, type Reading } from '../../src/core/readings.ts';
+import { MAX_BATCH_RECORD_CHARS, decodeRecord, encodeReading, encodeReadingBatch, type DeadLetterRecord, type Reading } from '../../src/core/readings.ts';
 import { KafkaProduceError, type DeliveryCallback, type DeliveryReceiver } from '../../src/kafka/producer.ts';
 import type { ValidationResult } from '../../src/core/validation.ts';
 
@@ -28,7 +28,14 @@ function setup() {
   return { flow, sink, publisher, metrics };
 }
 
-test('readings go to the readings topic keyed by device; the outcome waits for every record', () => {
+test('a message with one reading is one reading record keyed by device', () => {
+  const { sink, publisher } = setup();
+  publisher.publish({ readings: [reading('1')], rejections: [] }, envelope, () => undefined);
+  assert.deepEqual(sink.sent.map((record) => [record.topic, record.key]), [['r', 'd1']]);
+  assert.equal(sink.sent[0]!.value, encodeReading(reading('1')), 'the single-reading form, as before batch records');
+});
+
+test("a message's readings of one device are one batch record; the outcome waits for every record", () => {
   const { sink, publisher, flow } = setup();
   const result: ValidationResult = {
     readings: [reading('1'), reading('2')],
@@ -38,24 +45,71 @@ test('readings go to the readings topic keyed by device; the outcome waits for e
   publisher.publish(result, envelope, (outcome) => outcomes.push(outcome));
   assert.deepEqual(sink.sent.map((record) => [record.topic, record.key]), [
     ['r', 'd1'],
-    ['r', 'd1'],
     ['dl', 'd1'],
   ]);
+  assert.equal(sink.sent[0]!.value, encodeReadingBatch([reading('1'), reading('2')]));
   const decoded = decodeRecord(sink.sent[0]!.value);
-  assert.ok(decoded.ok && !('tick' in decoded.record) && decoded.record.id === '1');
+  assert.ok(decoded.ok);
+  assert.deepEqual(decoded.readings.map((one) => one.id), ['1', '2']);
+  assert.equal(flow.recordsInFlight, 3, 'in flight counts readings and dead letters, not records');
+  sink.sent[1]!.callback(undefined);
+  assert.deepEqual(outcomes, [], 'not settled while one record is in flight');
   assert.equal(flow.recordsInFlight, 3);
   sink.sent[0]!.callback(undefined);
-  sink.sent[2]!.callback(undefined);
-  assert.deepEqual(outcomes, [], 'not settled while one record is in flight');
-  sink.sent[1]!.callback(undefined);
   assert.deepEqual(outcomes, [{ ok: true, error: undefined }]);
   assert.equal(flow.recordsInFlight, 0);
+});
+
+test('a gateway body becomes one record per device, devices in order of first appearance, readings in order', async () => {
+  const { sink, publisher, metrics } = setup();
+  const of = (device: string, id: string): Reading => ({ ...reading(id), device });
+  const readings = [of('b', '1'), of('a', '2'), of('b', '3'), of('c', '4'), of('a', '5')];
+  const outcomes: PublishOutcome[] = [];
+  publisher.publish({ readings, rejections: [] }, { ...envelope, source: 'http' }, (outcome) => outcomes.push(outcome));
+  assert.deepEqual(sink.sent.map((record) => record.key), ['b', 'a', 'c']);
+  const ids = sink.sent.map((record) => {
+    const decoded = decodeRecord(record.value);
+    assert.ok(decoded.ok);
+    return decoded.readings.map((one) => `${one.device}/${one.id}`);
+  });
+  assert.deepEqual(ids, [['b/1', 'b/3'], ['a/2', 'a/5'], ['c/4']]);
+  assert.equal(sink.sent[2]!.value, encodeReading(of('c', '4')), "a device's single reading keeps the single-reading form");
+  const again = new RecordingSink();
+  new ReadingPublisher({ sink: again, readingsTopic: 'r', deadLetterTopic: 'dl', flow: setup().flow, metrics }).publish({ readings, rejections: [] }, envelope, () => undefined);
+  assert.deepEqual(again.sent.map((record) => record.value), sink.sent.map((record) => record.value), 'the same body encodes to the same bytes');
+
+  sink.sent[0]!.callback(undefined);
+  sink.sent[2]!.callback(undefined);
+  sink.sent[1]!.callback(new KafkaProduceError('KAFKA_DELIVERY_FAILED', 'refused', { retriable: false }));
+  assert.equal(outcomes.length, 1);
+  assert.equal(outcomes[0]!.ok, false, 'one failed record fails the request');
+  const text = await metrics.registry.metrics();
+  assert.match(text, /tp_edge_readings_published_total\{source="http"\} 3\n/, 'published counts the readings of the delivered records');
+  assert.match(text, /tp_edge_publish_failures_total\{source="http"\} 1/);
+});
+
+test('readingRecords cuts a large device batch under the record size limit', () => {
+  const big = Array.from({ length: 5000 }, (_, i): Reading => ({ ...reading(`id-${i}-${'x'.repeat(100)}`), eventTime: 1000 + i }));
+  const records = readingRecords(big);
+  assert.ok(records.length > 1, 'more than one record');
+  assert.ok(records.every((record) => record.value.length <= MAX_BATCH_RECORD_CHARS));
+  assert.equal(records.reduce((sum, record) => sum + record.readings, 0), big.length);
+  const ids = records.flatMap((record) => {
+    const decoded = decodeRecord(record.value);
+    assert.ok(decoded.ok);
+    return decoded.readings.map((one) => one.id);
+  });
+  assert.deepEqual(ids, big.map((one) => one.id), 'every reading once, in order');
 });
 
 test('one failed record fails the whole message (it must not be acknowledged)', () => {
   const { sink, publisher } = setup();
   const outcomes: PublishOutcome[] = [];
-  publisher.publish({ readings: [reading('1'), reading('2')], rejections: [] }, envelope, (outcome) => outcomes.push(outcome));
+  publisher.publish(
+    { readings: [reading('1')], rejections: [{ index: 1, reason: 'schema', detail: 'bad', item: '{}' }] },
+    envelope,
+    (outcome) => outcomes.push(outcome),
+  );
   const failure = new KafkaProduceError('KAFKA_DELIVERY_INDEFINITE', 'timed out', { retriable: true, indefinite: true });
   sink.sent[0]!.callback(failure);
   sink.sent[1]!.callback(undefined);
