@@ -23,6 +23,14 @@ import type { PublishOutcome, ReadingPublisher } from './publisher.ts';
  * Backpressure: while the bridge is not `accepting`, mqtt.js parses no further packet (TCP pushes
  * back to the broker); and the broker sends at most `receiveMaximum` unacknowledged messages.
  */
+/**
+ * Mosquitto 2.0.11 forgets `$share` subscriptions when it restarts (they are not restored from its
+ * persistence file, although the sessions and their queued messages are): until a bridge of the
+ * group subscribes again, the broker answers devices' publishes with PUBACK 0x10 "no matching
+ * subscribers" and drops them. So the bridge subscribes on every connection (even a resumed
+ * session) and retries a lost connection quickly, to keep that window short.
+ */
+const RECONNECT_PERIOD_MS = 250;
 /** MQTT 5 CONNACK reason codes that no retry can fix. */
 const CONNACK_BAD_CREDENTIALS = 134;
 const CONNACK_NOT_AUTHORIZED = 135;
@@ -81,7 +89,7 @@ export class MqttIntake {
       password: config.password,
       clean: false,
       keepalive: this.options.keepaliveSeconds ?? 60,
-      reconnectPeriod: 1000,
+      reconnectPeriod: RECONNECT_PERIOD_MS,
       connectTimeout: 10_000,
       resubscribe: false,
       queueQoSZero: false,
@@ -158,6 +166,7 @@ export class MqttIntake {
     const resumed = connack.sessionPresent;
     this.log.info({ clientId: this.options.clientId, sessionPresent: resumed }, 'connected to the MQTT broker');
     const client = this.client!;
+    // Also on a resumed session: after a broker restart Mosquitto 2.0.11 has dropped the share (see above).
     const granted = await client.subscribeAsync(this.subscription, { qos: 1 });
     const refused = granted.find((grant) => grant.qos > 2);
     if (refused) {

@@ -1,9 +1,10 @@
 /**
- * `npm run chaos -- [--readings N] [--rate R] [--seed S] [--faults a,b,…] [--times K] [--keep-stack]`:
+ * `npm run chaos -- [--readings N] [--rate R] [--seed S] [--faults a,b,…] [--times K] [--keep-stack] [--no-republish]`:
  * the pipeline on a private three-broker stack with every tier at once, faults injected on a
  * seeded schedule, then the audit per tier checked against `guarantees explain`. Exits non-zero
  * when exactly-once shows any loss or duplicate, at-least-once any loss, or an observation
- * contradicts the table. Ends with one JSON line.
+ * contradicts the table. Ends with one JSON line. `--no-republish` plays devices that take a PUBACK
+ * "no matching subscribers" (0x10) as delivery, which loses readings across a Mosquitto restart.
  */
 import { parseArgs } from 'node:util';
 import { FAULT_KINDS, type FaultKind } from './schedule.ts';
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     faults: { type: 'string', default: FAULT_KINDS.join(',') },
     times: { type: 'string', default: '3' },
     'keep-stack': { type: 'boolean', default: false },
+    'no-republish': { type: 'boolean', default: false },
   },
 });
 const faults = values.faults!.split(',').map((name) => name.trim()) as FaultKind[];
@@ -33,6 +35,7 @@ const result = await runChaos({
   faults,
   timesEach: Number(values.times),
   keepStack: values['keep-stack']!,
+  republishUnrouted: !values['no-republish'],
   log: say,
 });
 
@@ -40,7 +43,7 @@ say('\n== faults ==');
 for (const fault of result.faults) say(`${(fault.atMs / 1000).toFixed(1).padStart(6)} s  ${fault.kind.padEnd(38)} ${fault.note} (${(fault.tookMs / 1000).toFixed(1)} s)`);
 if (result.unexpectedExits.length > 0) say(`unexpected exits (restarted): ${result.unexpectedExits.join('; ')}`);
 say('\n== audit per tier (acknowledged ids vs ClickHouse under FINAL) ==');
-say(`edge: acknowledged readings missing from readings_raw: ${result.edgeLost}`);
+say(`edge: acknowledged readings missing from the readings topic: ${result.kafkaLost}; from readings_raw: ${result.edgeLost}; PUBACKs "no matching subscribers": ${result.noSubscriberPubacks}`);
 for (const tier of result.tiers) {
   say(`${tier.tier.padEnd(14)} ${tier.pipeline.padEnd(11)} acknowledged ${tier.acknowledged}  stored ${tier.stored}  lost ${tier.lost}  duplicated ${tier.duplicated}  table predicts ${tier.predicted}: ${tier.matchesTable ? 'matches' : 'CONTRADICTS'}`);
 }
@@ -49,7 +52,8 @@ const exactlyOnce = byTier['exactly-once'];
 const atLeastOnce = byTier['at-least-once'];
 const failed =
   !result.matchesTable ||
+  result.kafkaLost > 0 ||
   (exactlyOnce !== undefined && (exactlyOnce.lost > 0 || exactlyOnce.duplicated > 0)) ||
   (atLeastOnce !== undefined && atLeastOnce.lost > 0);
-say(JSON.stringify({ bench: 'chaos', readings: result.readings, faults_injected: result.faults.length, tiers: byTier, edge_lost: result.edgeLost, matches_table: result.matchesTable }));
+say(JSON.stringify({ bench: 'chaos', readings: result.readings, faults_injected: result.faults.length, tiers: byTier, edge_lost: result.edgeLost, kafka_lost: result.kafkaLost, no_subscriber_pubacks: result.noSubscriberPubacks, matches_table: result.matchesTable }));
 process.exit(failed ? 1 : 0);

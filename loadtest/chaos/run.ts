@@ -17,6 +17,7 @@ import { eventually, startService, type ServiceProcess } from '../../src/stack/s
 import { configForLocalStack, stackDown, stackUp } from '../../src/stack/stack.ts';
 import { STEADY_PATTERNS } from '../fleet/model.ts';
 import { runFleet } from '../fleet/publisher.ts';
+import { acknowledgedMissingFromTopic, type KafkaAudit } from './kafka-audit.ts';
 import { FAULT_SCENARIOS, faultSchedule, type FaultKind, type ScheduledFault } from './schedule.ts';
 
 /**
@@ -31,6 +32,8 @@ export interface ChaosOptions {
   readonly faults: readonly FaultKind[];
   readonly timesEach: number;
   readonly keepStack: boolean;
+  /** The fleet publishes again what the broker answered with "no matching subscribers" (as devices should). */
+  readonly republishUnrouted: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -49,6 +52,9 @@ export interface ChaosResult {
   readonly readings: number;
   readonly faults: (ScheduledFault & { tookMs: number; note: string })[];
   readonly edgeLost: number;
+  /** Acknowledged readings absent from the readings topic itself (the MQTT leg's loss). */
+  readonly kafkaLost: number;
+  readonly noSubscriberPubacks: number;
   readonly tiers: TierVerdict[];
   readonly matchesTable: boolean;
   readonly unexpectedExits: string[];
@@ -90,9 +96,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   try {
     await supervisor.startAll();
     const started = Date.now();
+    let failuresLogged = 0;
     const fleet = runFleet(
       { tenant, devices: 2000, gateways: 10, ratePerSecond: options.ratePerSecond, batchSize: 10, patterns: STEADY_PATTERNS, seed: options.seed },
-      { url: config.mqtt.url, username: 'fleet', password: 'fleet-secret', connections: 10, durationMs, clientIdPrefix: `chaos-fleet-${runId}`, maxInFlightPerConnection: 200 },
+      { url: config.mqtt.url, username: 'fleet', password: 'fleet-secret', connections: 10, durationMs, clientIdPrefix: `chaos-fleet-${runId}`, maxInFlightPerConnection: 200, republishUnrouted: options.republishUnrouted,
+        log: (line) => void (failuresLogged++ < 5 && log(`  fleet: ${line}`)) },
     );
     for (const fault of schedule) {
       const wait = started + fault.atMs - Date.now();
@@ -102,14 +110,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       applied.push({ ...fault, tookMs: Date.now() - faultStart, note });
     }
     const result = await fleet;
-    log(`fleet done: ${result.acked} readings acknowledged, ${result.failed} failed, in ${result.seconds.toFixed(1)} s`);
+    log(`fleet done: ${result.acked} readings acknowledged, ${result.failed} failed, in ${result.seconds.toFixed(1)} s; ${result.noSubscriberPubacks} PUBACKs "no matching subscribers"${options.republishUnrouted ? ' (published again)' : ' (counted as acknowledged: --no-republish)'}`);
+    // The MQTT leg's audit needs only the bridges (and runs even when an aggregator cannot start).
+    const kafkaAudit = await auditTopic(config, tenant, result.ackedIds, log);
     await supervisor.ensureAllRunning();
 
     const auditor = new Auditor(connection, config.clickhouse.database);
     const expected = [...result.ackedIds].flatMap(([device, ids]) => ids.map((readingId) => ({ tenant, device, readingId })));
     const tiers: TierVerdict[] = [];
     await settle(auditor, config, tenant, result.acked, log);
-    const missing = await auditor.missingReadings(expected, 5);
+    const missing = await auditor.missingReadings(expected, 100_000);
+    if (missing.total > 0) {
+      writeFileSync(join(runDir, 'missing.json'), JSON.stringify(missing.sample));
+      log(`  ! ${missing.total} acknowledged readings missing from readings_raw; listed in ${join(runDir, 'missing.json')}`);
+    }
     for (const pipeline of config.aggregator.pipelines) {
       const balance = await auditor.readingsBalance(pipeline.table, { tenant });
       const duplicateKeys = await auditor.duplicateAggregateKeys(pipeline.table, { tenant }, 5);
@@ -127,6 +141,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       readings: result.acked,
       faults: applied,
       edgeLost: missing.total,
+      kafkaLost: kafkaAudit.missing.length,
+      noSubscriberPubacks: result.noSubscriberPubacks,
       tiers,
       matchesTable: tiers.every((tier) => tier.matchesTable) && missing.total === 0,
       unexpectedExits: supervisor.unexpectedExits,
@@ -185,7 +201,7 @@ class Supervisor {
       TP_CONFIG: this.configFile,
       TP_EDGE__HTTP_PORT: String(28080 + index),
       TP_MQTT__CLIENT_ID_PREFIX: `chaos-bridge-${this.runId}-${index}`,
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env['CHAOS_BRIDGE_LOG_LEVEL'] ?? 'warn',
     });
     this.bridges[index] = service;
     this.watch(service, `bridge ${index}`);
@@ -305,6 +321,20 @@ async function inject(fault: ScheduledFault, config: Config, supervisor: Supervi
       return 'Mosquitto stopped (SIGTERM, sessions persisted) and started';
     }
   }
+}
+
+/** Waits (bounded) until the bridges have written every acknowledged reading, or the count stops falling. */
+async function auditTopic(config: Config, tenant: string, acked: ReadonlyMap<string, readonly string[]>, log: (line: string) => void): Promise<KafkaAudit> {
+  let audit = await acknowledgedMissingFromTopic(config.kafka.brokers, config.kafka.readingsTopic, tenant, acked);
+  for (let round = 0; round < 6 && audit.missing.length > 0; round++) {
+    await sleep(10_000);
+    const next = await acknowledgedMissingFromTopic(config.kafka.brokers, config.kafka.readingsTopic, tenant, acked);
+    const falling = next.missing.length < audit.missing.length;
+    audit = next;
+    if (!falling) break;
+  }
+  log(`kafka audit: ${audit.recordsRead} records read; ${audit.missing.length} acknowledged readings missing from ${config.kafka.readingsTopic}${audit.missing.length > 0 ? ` (first: ${audit.missing.slice(0, 5).join(', ')})` : ''}`);
+  return audit;
 }
 
 async function partitionLeader(config: Config, partition: number): Promise<number> {

@@ -6,6 +6,12 @@ import { FleetModel, type FleetMessage, type FleetSpec } from './model.ts';
  * Drives a FleetModel over real MQTT connections (QoS 1) for a fixed duration, at the model's rate,
  * and keeps what the broker acknowledged: the ids of every reading whose PUBACK arrived (the audit's
  * "expected" set) and the publish → PUBACK latency.
+ *
+ * A PUBACK with reason code 0x10 "No matching subscribers" is not an acknowledgement: the broker
+ * took the message and dropped it, because no bridge was subscribed (Mosquitto 2.0.11 forgets the
+ * bridges' `$share` subscriptions on a restart until they subscribe again, see edge/mqtt-intake.ts).
+ * mqtt.js resolves such a publish as a success, so the fleet reads the reason code itself and, as a
+ * device that wants its readings kept must, publishes the message again after a pause.
  */
 export interface PublisherOptions {
   readonly url: string;
@@ -19,6 +25,11 @@ export interface PublisherOptions {
   readonly maxInFlightPerConnection?: number;
   readonly clientIdPrefix?: string;
   readonly log?: (line: string) => void;
+  /**
+   * Publish again a message the broker answered with "no matching subscribers" (default true). False
+   * plays devices that take any PUBACK as delivery: their refused readings are counted acknowledged.
+   */
+  readonly republishUnrouted?: boolean;
 }
 
 export interface FleetResult {
@@ -32,7 +43,15 @@ export interface FleetResult {
   readonly ackLatencyMs: { p50: number; p95: number; p99: number; max: number };
   /** Readings acknowledged per second, per second of the run. */
   readonly ackedPerSecond: number[];
+  /** PUBACKs with reason code 0x10 (no matching subscribers): messages dropped by the broker and published again. */
+  readonly noSubscriberPubacks: number;
 }
+
+/** MQTT 5 PUBACK reason code: the broker accepted the message but delivered it to nobody. */
+export const NO_MATCHING_SUBSCRIBERS = 0x10;
+const NO_SUBSCRIBER_RETRY_MS = 250;
+/** A message still refused this long after its first attempt counts as failed. */
+const NO_SUBSCRIBER_GIVE_UP_MS = 120_000;
 
 export async function runFleet(spec: FleetSpec, options: PublisherOptions): Promise<FleetResult> {
   const model = new FleetModel(spec);
@@ -43,6 +62,8 @@ export async function runFleet(spec: FleetSpec, options: PublisherOptions): Prom
       connect(options, `${options.clientIdPrefix ?? 'fleet'}-${process.pid}-${index}`),
     ),
   );
+  const refusals = clients.map(watchNoSubscriberPubacks);
+  let noSubscriberPubacks = 0;
   const inFlight = new Array<number>(clients.length).fill(0);
   const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000, numberOfSignificantValueDigits: 3 });
   const ackedIds = new Map<string, string[]>();
@@ -59,7 +80,14 @@ export async function runFleet(spec: FleetSpec, options: PublisherOptions): Prom
     inFlight[clientIndex]!++;
     const sentAt = performance.now();
     try {
-      await client.publishAsync(message.topic, message.payload, { qos: 1 });
+      for (;;) {
+        await client.publishAsync(message.topic, message.payload, { qos: 1 });
+        if (!refusals[clientIndex]!.take(message.topic, message.payload)) break;
+        noSubscriberPubacks++;
+        if (options.republishUnrouted === false) break;
+        if (performance.now() - sentAt > NO_SUBSCRIBER_GIVE_UP_MS) throw new Error(`still no subscriber after ${NO_SUBSCRIBER_GIVE_UP_MS} ms`);
+        await sleep(NO_SUBSCRIBER_RETRY_MS);
+      }
       histogram.recordValue(Math.max(1, Math.round(performance.now() - sentAt)));
       acked += message.ids.length;
       const second = Math.floor((Date.now() - started) / 1000);
@@ -113,7 +141,33 @@ export async function runFleet(spec: FleetSpec, options: PublisherOptions): Prom
       max: histogram.maxValue,
     },
     ackedPerSecond: Array.from(ackedPerSecond, (value) => value ?? 0),
+    noSubscriberPubacks,
   };
+}
+
+/**
+ * mqtt.js hands a publish's callback no PUBACK reason code, so this watches the packets: the last
+ * PUBLISH sent under each packet id (a resend after a reconnect included), and the PUBACKs that
+ * say "no matching subscribers". `take` tells (once) whether that was the answer to a message.
+ * 'packetreceive' is emitted before mqtt.js settles the publish, so the mark is there in time.
+ */
+function watchNoSubscriberPubacks(client: mqtt.MqttClient): { take(topic: string, payload: string): boolean } {
+  const sentById = new Map<number, string>();
+  const refused = new Set<string>();
+  client.on('packetsend', (packet) => {
+    if (packet.cmd === 'publish' && packet.messageId !== undefined) sentById.set(packet.messageId, messageKey(packet.topic, String(packet.payload)));
+  });
+  client.on('packetreceive', (packet) => {
+    if (packet.cmd !== 'puback' || packet.messageId === undefined) return;
+    const key = sentById.get(packet.messageId);
+    sentById.delete(packet.messageId);
+    if (key !== undefined && packet.reasonCode === NO_MATCHING_SUBSCRIBERS) refused.add(key);
+  });
+  return { take: (topic, payload) => refused.delete(messageKey(topic, payload)) };
+}
+
+function messageKey(topic: string, payload: string): string {
+  return `${topic}\u0000${payload}`;
 }
 
 function connect(options: PublisherOptions, clientId: string): Promise<mqtt.MqttClient> {

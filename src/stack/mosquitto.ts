@@ -80,7 +80,10 @@ function configText(stack: StackConfig, dir: string): string {
     `acl_file ${join(dir, 'acl')}`,
     // Run as the invoking user so that the data directory stays ours.
     'user root',
-    // Sessions and queued QoS 1 messages survive a broker restart.
+    // Sessions and queued QoS 1 messages survive a broker restart. `$share` subscriptions do not
+    // (Mosquitto 2.0.11; fixed upstream in 2.0.12): until a bridge subscribes again, publishes get
+    // PUBACK 0x10 "no matching subscribers" and are dropped. No setting here prevents it: the
+    // bridge resubscribes at once (edge/mqtt-intake.ts) and devices must resend on 0x10.
     'persistence true',
     `persistence_location ${join(dir, 'data')}/`,
     'autosave_interval 5',
