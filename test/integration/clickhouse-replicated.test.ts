@@ -9,7 +9,7 @@ import { connectClickHouse, type ClickHouseConnection } from '../../src/clickhou
 import { migrate } from '../../src/clickhouse/migrations.ts';
 import { ReplicaSetConnection, type FailoverEvent } from '../../src/clickhouse/replicas.ts';
 import { createClickHouseSink } from '../../src/clickhouse/sink.ts';
-import { AGGREGATE_COLUMNS, encodeAggregateRow, encodeBatch } from '../../src/clickhouse/encode.ts';
+import { AGGREGATE_COLUMNS, ROW_FORMAT, encodeAggregateRow, encodeBatch } from '../../src/clickhouse/encode.ts';
 import { sqlString, sqlTable } from '../../src/clickhouse/sql.ts';
 import type { EmittedAggregateRow } from '../../src/core/rows.ts';
 import { clickhouseNodes, startClickhouse, startClickhouseNode, stopClickhouse, type ClickhouseNode } from '../../src/stack/clickhouse.ts';
@@ -175,7 +175,7 @@ test('rows written through replica 1 are read from replica 2, and an identical b
   assert.deepEqual(await tableState(direct[1]!).then(({ total, final, keys }) => ({ total, final, keys })), { total: 200, final: 200, keys: 200 });
   // The same bytes, into the other replica: the block hash is in ZooKeeper, so nothing is added.
   const body = Buffer.from(encodeBatch(rows(0, 200), 0, 200, encodeAggregateRow), 'utf8');
-  await direct[1]!.insert(sqlTable(config.clickhouse.database, TABLE), AGGREGATE_COLUMNS, body);
+  await direct[1]!.insert(sqlTable(config.clickhouse.database, TABLE), AGGREGATE_COLUMNS, body, { format: ROW_FORMAT });
   await syncReplica(direct[0]!);
   assert.equal((await tableState(direct[0]!)).total, 200);
   assert.equal((await tableState(direct[1]!)).total, 200);

@@ -10,7 +10,7 @@ import { createCheckpointStore } from '../../src/clickhouse/checkpoints.ts';
 import { Auditor, exampleQueries } from '../../src/clickhouse/audit.ts';
 import { ClickHouseQueryError, ClickHouseTimeoutError, ClickHouseUnavailableError } from '../../src/clickhouse/errors.ts';
 import { insertRetryPolicy, type InsertRetryEvent } from '../../src/clickhouse/insert.ts';
-import { AGGREGATE_COLUMNS, encodeAggregateRow, encodeBatch } from '../../src/clickhouse/encode.ts';
+import { AGGREGATE_COLUMNS, ROW_FORMAT, encodeAggregateRow, encodeBatch } from '../../src/clickhouse/encode.ts';
 import { sqlIdentifier, sqlString, sqlTable } from '../../src/clickhouse/sql.ts';
 import type { EmittedAggregateRow, RawReadingRow } from '../../src/core/rows.ts';
 import { RetriesExhaustedError } from '../../src/util/retry.ts';
@@ -216,7 +216,7 @@ test('a timed-out insert surfaces as the retriable unknown-outcome error; retryi
   const rows = Array.from({ length: 20_000 }, (_, i) => aggregate({ tenant: 'timeout', device: `t${i}`, version: 1 }));
   const body = encodeBatch(rows, 0, rows.length, encodeAggregateRow);
   const target = sqlTable(database, 'agg_main');
-  await assert.rejects(connection.insert(target, AGGREGATE_COLUMNS, body, { timeoutMs: 1 }), (error: unknown) => {
+  await assert.rejects(connection.insert(target, AGGREGATE_COLUMNS, body, { timeoutMs: 1, format: ROW_FORMAT }), (error: unknown) => {
     assert.ok(error instanceof ClickHouseTimeoutError, String(error));
     assert.equal(error.code, 'CLICKHOUSE_TIMEOUT');
     assert.equal(error.retriable, true);
@@ -262,4 +262,24 @@ test('a refused statement is a non-retriable query error with the server code; a
     assert.equal(error.outcome, 'not-sent');
     return true;
   });
+});
+
+test('18.16 reads TabSeparated rows and checkpoints back byte for byte, whatever their strings hold', async () => {
+  const awkward = ['tab\there', 'new\nline', 'cr\rhere', 'back\\slash', 'nul\0byte', 'quote"s \'both\'', 'température ✓', '\\t literal', ''];
+  const sink = createClickHouseSink(connection, config);
+  await sink.insertRawReadings(awkward.map((text, i) => raw(`tsv${i}`, text, { tenant: 'tsv', metric: text, value: -1.5e-7 * (i + 1), offset: i })));
+  await sink.insertAggregates('agg_main', awkward.map((text, i) => aggregate({ tenant: 'tsv', device: text, metric: `m${i}`, sum: 1e21 + i, p50: -0.25 })));
+  const rawBack = await connection.query<{ reading_id: string; metric: string; value: number }>(
+    `SELECT reading_id, metric, value FROM ${sqlTable(database, 'readings_raw')} FINAL WHERE tenant = 'tsv' ORDER BY kafka_offset`,
+  );
+  assert.deepEqual(rawBack.map((row) => [row.reading_id, row.metric, row.value]), awkward.map((text, i) => [text, text, -1.5e-7 * (i + 1)]));
+  const aggBack = await connection.query<{ device: string; sum: number; p50: number }>(
+    `SELECT device, sum, p50 FROM ${sqlTable(database, 'agg_main')} FINAL WHERE tenant = 'tsv' ORDER BY metric`,
+  );
+  assert.deepEqual(aggBack.map((row) => [row.device, row.sum, row.p50]), awkward.map((text, i) => [text, 1e21 + i, -0.25]));
+
+  const store = createCheckpointStore(connection, config);
+  const states = awkward.map((text, i) => ({ partition: 100 + i, offset: 10 + i, state: JSON.stringify({ device: text, i }) }));
+  await store.saveAll('tsv', states);
+  for (const { partition, offset, state } of states) assert.equal(await store.load('tsv', partition, offset), state);
 });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Session } from 'chdb';
-import { detectCapabilities, type ClickHouseConnection, type RequestOptions } from '../../src/clickhouse/client.ts';
+import { detectCapabilities, type ClickHouseConnection, type InsertOptions, type RequestOptions } from '../../src/clickhouse/client.ts';
 import { CLICKHOUSE_18_16, type ServerCapabilities } from '../../src/clickhouse/capabilities.ts';
 import { classifyClickHouseFailure } from '../../src/clickhouse/errors.ts';
 
@@ -56,9 +56,9 @@ export async function openChdb(): Promise<ChdbHarness> {
     async command(sql: string, options: RequestOptions = {}) {
       run(`${sql}${settingsClause(options)}`);
     },
-    async insert(target: string, columns: readonly string[], body: Buffer | string, options: RequestOptions = {}) {
+    async insert(target: string, columns: readonly string[], body: Buffer | string, options: InsertOptions = {}) {
       const text = typeof body === 'string' ? body : body.toString('utf8');
-      run(`INSERT INTO ${target} (${columns.join(', ')})${settingsClause(options)} FORMAT JSONEachRow\n${text}`);
+      run(`INSERT INTO ${target} (${columns.join(', ')})${settingsClause(options)} FORMAT ${options.format ?? 'JSONEachRow'}\n${text}`);
     },
     async close() {
       session.close();

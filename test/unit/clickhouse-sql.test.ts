@@ -1,7 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sqlIdentifier, sqlList, sqlNumber, sqlString, sqlTable, sqlUnsigned, SqlFormatError } from '../../src/clickhouse/sql.ts';
-import { encodeAggregateRow, encodeRawReadingRow, RowEncodingError } from '../../src/clickhouse/encode.ts';
+import {
+  AGGREGATE_COLUMNS,
+  CHECKPOINT_COLUMNS,
+  RAW_READING_COLUMNS,
+  encodeAggregateRow,
+  encodeCheckpointRow,
+  encodeRawReadingRow,
+  tsvText,
+  RowEncodingError,
+} from '../../src/clickhouse/encode.ts';
 import {
   classifyClickHouseFailure,
   ClickHouseQueryError,
@@ -69,15 +78,33 @@ const row: EmittedAggregateRow = {
   emittedAt: 1_700_000_006_000,
 };
 
-test('an aggregate row encodes to fixed bytes in a fixed field order', () => {
+test('an aggregate row encodes to fixed bytes: one TabSeparated line, fields in the column order', () => {
   const line = encodeAggregateRow(row);
   assert.equal(line, encodeAggregateRow({ ...row }));
-  assert.ok(line.endsWith('}\n'));
-  const parsed = JSON.parse(line) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(parsed).slice(0, 5), ['pipeline', 'tenant', 'device', 'metric', 'window_start_ms']);
-  assert.equal(parsed['device'], 'dev"1');
-  assert.equal(parsed['kafka_partition'], 7);
-  assert.equal(parsed['emitted_at_ms'], 1_700_000_006_000);
+  assert.ok(line.endsWith('\n'));
+  const fields = line.slice(0, -1).split('\t');
+  assert.equal(fields.length, AGGREGATE_COLUMNS.length);
+  const byColumn = Object.fromEntries(AGGREGATE_COLUMNS.map((column, i) => [column, fields[i]]));
+  assert.equal(byColumn['device'], 'dev"1', 'quotes need no escaping in TabSeparated');
+  assert.equal(byColumn['sum'], '60.5');
+  assert.equal(byColumn['kafka_partition'], '7');
+  assert.equal(byColumn['emitted_at_ms'], '1700000006000');
+});
+
+test('TabSeparated strings escape backslash, tab, newline, carriage return and NUL, and nothing else', () => {
+  assert.equal(tsvText('plain "quoted" \'text\' température ✓'), 'plain "quoted" \'text\' température ✓');
+  assert.equal(tsvText('a\tb\nc\rd\0e\\f'), 'a\\tb\\nc\\rd\\0e\\\\f');
+  assert.equal(tsvText('{"k":"line\\nbreak"}'), '{"k":"line\\\\nbreak"}', 'a JSON escape keeps its backslash');
+  const line = encodeRawReadingRow({ tenant: 't\tx', device: 'd\n1', readingId: 'r\\', metric: 'm', value: -1.5e-7, eventTime: 1, ingestTime: 2, partition: 0, offset: 3 });
+  assert.equal(line, 't\\tx\td\\n1\tr\\\\\tm\t-1.5e-7\t1\t2\t0\t3\n');
+  assert.equal(line.split('\t').length, RAW_READING_COLUMNS.length, 'an escaped tab does not split a field');
+});
+
+test('a checkpoint row carries its JSON state as one escaped field', () => {
+  const state = '{"devices":{"a\\tb":1},"note":"x\\ny"}';
+  const line = encodeCheckpointRow({ pipeline: 'main', partition: 2, offset: 40, state, createdAt: 5 });
+  assert.equal(line, `main\t2\t40\t${state.replace(/\\/g, '\\\\')}\t5\n`);
+  assert.equal(line.split('\t').length, CHECKPOINT_COLUMNS.length);
 });
 
 test('rows with numbers ClickHouse cannot store are refused, naming the field', () => {

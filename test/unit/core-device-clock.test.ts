@@ -157,14 +157,148 @@ for (const window of [{ kind: 'tumbling', sizeMs: 5000 }, { kind: 'sliding', siz
   });
 }
 
-test('a device 2 min ahead is not shifted: output identical to the feature turned off, and complete', () => {
-  const records = generate({ a: normal, b: normal, early: ahead }, 60_000);
-  const on = run(specOf(), records, (processor) => assert.equal(processor.deviceClockCounts().tracked, 0));
-  const off = run(specOf(undefined, 0), records);
-  assert.deepEqual(on.out.events, off.out.events);
-  assert.equal(countedReadings(on.out.rows(), 'early'), readingsOf(records, 'early').length);
-  assert.ok(on.processor.stats.eventTimeAhead > 0);
-});
+/** Records the partition watermark at which every row was emitted. */
+class TimedRecorder extends Recorder {
+  readonly emittedAt = new Map<AggregateRow, number>();
+  constructor(private readonly processor: PartitionProcessor) {
+    super();
+  }
+  override emitRow(row: AggregateRow): void {
+    super.emitRow(row);
+    this.emittedAt.set(row, this.processor.watermark());
+  }
+}
+
+/**
+ * How long after the device's own clock passed a window's end its row was emitted, in watermark
+ * time: emission watermark − (windowEnd − how far the clock runs ahead).
+ */
+function lagOnOwnClock(out: TimedRecorder, device: string, aheadMs: number): number[] {
+  return out.rows(device).map((row) => out.emittedAt.get(row)! - (row.windowEnd - aheadMs));
+}
+
+for (const window of [{ kind: 'tumbling', sizeMs: 5000 }, { kind: 'sliding', sizeMs: 10_000, slideMs: 5000 }, { kind: 'session', gapMs: 3000 }] as WindowSpec[]) {
+  test(`a device 2 min ahead has its windows closed on its own clock once learned, every reading counted, other devices' rows unchanged: ${window.kind}`, () => {
+    const records = generate({ a: normal, b: normal, early: ahead, c: normal }, 90_000);
+    const processor = new PartitionProcessor(specOf(window));
+    const out = new TimedRecorder(processor);
+    const without = new PartitionProcessor(specOf(window, 0));
+    const withoutOut = new TimedRecorder(without);
+    let aheadSeen = 0;
+    let maxOpen = 0;
+    let maxOpenWithout = 0;
+    records.forEach((record, offset) => {
+      processor.process(record, offset, out);
+      without.process(record, offset, withoutOut);
+      aheadSeen = Math.max(aheadSeen, processor.deviceClockCounts().ahead);
+      maxOpen = Math.max(maxOpen, processor.openWindows());
+      maxOpenWithout = Math.max(maxOpenWithout, without.openWindows());
+    });
+    assert.equal(aheadSeen, 1);
+    assert.equal(processor.deviceClockCounts().behind, 0);
+
+    // Ordinary devices: the same rows, in the same order, as without the feature.
+    for (const device of ['a', 'b', 'c']) assert.deepEqual(out.rows(device), withoutOut.rows(device), device);
+
+    // Every reading of the device ahead counts (none is late, not even while it was learned).
+    const all = readingsOf(records, 'early');
+    const perReading = window.kind === 'sliding' ? 2 : 1;
+    assert.equal(processor.stats.lateDropped, 0);
+    assert.ok(out.rows('early').every((row) => row.lateReadings === 0));
+    assert.equal(countedReadings(out.rows('early'), 'early'), perReading * all.length);
+    assert.equal(countedReadings(withoutOut.rows('early'), 'early'), perReading * all.length);
+    finalRows(out.rows());
+
+    // Without the feature its windows close 2 min after its own clock passed their end; with it,
+    // about when an ordinary device's would: its largest network delay rounded up to the quantum,
+    // plus one watermark step (a 1 s tick after the data). Windows opened while it was learned
+    // close as soon as it is learned.
+    assert.ok(Math.min(...lagOnOwnClock(withoutOut, 'early', SKEW)) >= SKEW);
+    const learnedAt = all[0]!.ingestTime + ENTER_AFTER_MS;
+    const rows = out.rows('early');
+    const lags = lagOnOwnClock(out, 'early', SKEW);
+    const afterLearning = lags.filter((_, i) => rows[i]!.windowEnd - SKEW > learnedAt + 1000);
+    assert.ok(afterLearning.length > 0);
+    assert.ok(Math.max(...afterLearning) <= 3000, `lag after learning up to ${Math.max(...afterLearning)} ms`);
+    assert.ok(Math.min(...lags) >= 0, 'no window closes before its end on the device clock');
+    assert.ok(Math.max(...lags) <= ENTER_AFTER_MS + 3000, `lag up to ${Math.max(...lags)} ms`);
+    // Memory: the device ahead no longer keeps 2 min of windows open.
+    if (window.kind !== 'session') assert.ok(maxOpen + 10 <= maxOpenWithout, `open windows ${maxOpen} vs ${maxOpenWithout}`);
+  });
+}
+
+const policies: Array<ProcessorSpec['latePolicy']> = [
+  { kind: 'drop' },
+  { kind: 'late-topic' },
+  { kind: 'reemit', allowedLatenessMs: 30_000 },
+  { kind: 'reemit', allowedLatenessMs: 180_000 },
+];
+
+for (const window of [{ kind: 'tumbling', sizeMs: 5000 }, { kind: 'session', gapMs: 3000 }] as WindowSpec[]) {
+  for (const latePolicy of policies) {
+    const name = latePolicy.kind === 'reemit' ? `reemit ${latePolicy.allowedLatenessMs / 1000} s` : latePolicy.kind;
+    test(`a clock fixed while 2 min ahead: no key emitted again with a lower version, late readings follow the policy and are counted (${window.kind}, ${name})`, () => {
+      const fixedAt = T0 + 60_000;
+      const records = generate({ a: normal, set: (t) => (t < fixedAt ? -SKEW : 0), b: normal }, 240_000);
+      const spec: ProcessorSpec = { ...specOf(window), latePolicy };
+      let aheadBeforeFix = 0;
+      let aheadAfterFix = -1;
+      const { processor, out } = run(spec, records, (processor, offset) => {
+        const record = records[offset]!;
+        if ('tick' in record || record.device !== 'set') return;
+        if (record.ingestTime < fixedAt) aheadBeforeFix = processor.deviceClockCounts().ahead;
+        else if (aheadAfterFix < 0) aheadAfterFix = processor.deviceClockCounts().ahead;
+      });
+      assert.equal(aheadBeforeFix, 1, 'shifted ahead before the fix');
+      assert.equal(aheadAfterFix, 0, 'the first reading with a fixed clock ends the shift');
+
+      // Every key's versions only grow (finalRows asserts it): no window was opened again.
+      const rows = finalRows(out.rows());
+      const off = run({ ...spec, maxDeviceClockOffsetMs: 0 }, records);
+      for (const device of ['a', 'b']) {
+        assert.deepEqual(out.rows(device), off.out.rows(device), device);
+        assert.equal(countedReadings(out.rows(device), device), readingsOf(records, device).length);
+      }
+
+      // Each reading of the device is counted once or late once (ordinary devices have none late).
+      const all = readingsOf(records, 'set');
+      const counted = [...rows.values()].filter((row) => row.device === 'set').reduce((sum, row) => sum + row.count, 0);
+      const stats = processor.stats;
+      const late = stats.lateDropped + stats.lateToTopic;
+      assert.equal(counted + late, all.length);
+      if (latePolicy.kind === 'drop') assert.ok(stats.lateDropped > 0 && stats.lateToTopic === 0);
+      if (latePolicy.kind === 'late-topic') {
+        assert.ok(stats.lateToTopic > 0 && stats.lateDropped === 0);
+        const lateIds = new Set(out.events.filter((event) => event[0] === 'late').map((event) => event[1] as string));
+        assert.equal(lateIds.size, stats.lateToTopic);
+        const byId = new Map(all.map((reading) => [reading.id, reading]));
+        for (const id of lateIds) {
+          // Late only between the fix and the end of the event times the device used up ahead.
+          const reading = byId.get(id)!;
+          assert.ok(reading.ingestTime >= fixedAt && reading.ingestTime < fixedAt + SKEW + 10_000, id);
+        }
+        if (window.kind === 'tumbling') {
+          // Every counted reading sits in the window its event time names: nothing counted twice.
+          const expected = new Map<number, number>();
+          for (const reading of all) {
+            if (lateIds.has(reading.id)) continue;
+            const start = reading.eventTime - (reading.eventTime % 5000);
+            expected.set(start, (expected.get(start) ?? 0) + 1);
+          }
+          const actual = new Map<number, number>();
+          for (const row of rows.values()) if (row.device === 'set') actual.set(row.windowStart, row.count);
+          assert.deepEqual([...actual].sort((x, y) => x[0] - y[0]), [...expected].sort((x, y) => x[0] - y[0]));
+        }
+      }
+      if (latePolicy.kind === 'reemit' && latePolicy.allowedLatenessMs > SKEW) {
+        // Within the allowed lateness the emitted windows take the readings as corrections.
+        assert.equal(late, 0);
+        assert.ok(stats.lateAbsorbed > 0);
+      }
+      if (latePolicy.kind === 'reemit' && latePolicy.allowedLatenessMs < SKEW) assert.ok(stats.lateDropped > 0);
+    });
+  }
+}
 
 test('a clock fixed while 2 min behind: nothing lost after learning, nothing counted twice', () => {
   const fixedAt = T0 + 60_000;
@@ -233,7 +367,7 @@ test('device state stays bounded: silent devices are evicted by log time, at mos
   assert.equal(clocks.counts().tracked, MAX_TRACKED);
   // One device keeps sending (shifted); the rest go silent and are forgotten.
   for (let t = T0 + 100_000; t <= T0 + 100_000 + EVICT_AFTER_MS + 120_000; t += 1000) clocks.observe('acme', 'd1', t - SKEW, t);
-  assert.deepEqual(clocks.counts(), { tracked: 1, shifted: 1, beyondCeiling: 0 });
+  assert.deepEqual(clocks.counts(), { tracked: 1, shifted: 1, behind: 1, ahead: 0, beyondCeiling: 0 });
   assert.equal(clocks.shiftOf('acme', 'd1'), SKEW);
   assert.ok(JSON.stringify(clocks.snapshot()).length < 200);
 });
@@ -245,7 +379,7 @@ test('offsets beyond the ceiling are not followed but counted; spikes do not shi
     // A device whose delays spike above the covered delay now and then.
     clocks.observe('acme', 'spiky', t - (t % 2000 === 0 ? 200 : 5000), t);
   }
-  assert.deepEqual(clocks.counts(), { tracked: 2, shifted: 0, beyondCeiling: 1 });
+  assert.deepEqual(clocks.counts(), { tracked: 2, shifted: 0, behind: 0, ahead: 0, beyondCeiling: 1 });
   const off = new DeviceClocks({ maxOffsetMs: 0, coveredDelayMs: 2000, quantumMs: 1000 });
   for (let t = T0; t < T0 + 30_000; t += 500) assert.equal(off.observe('acme', 'late', t - SKEW, t), 0);
   assert.equal(off.counts().tracked, 0);

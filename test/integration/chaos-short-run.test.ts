@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { REPO_ROOT } from '../../src/stack/paths.ts';
 
 /**
- * `npm run test:chaos`. The short chaos run: every fault once (SIGKILL and restart of a bridge and
+ * Part of `npm test`. The short chaos run: every fault once (SIGKILL and restart of a bridge and
  * an aggregator, a crash at a named point of the commit protocol, a zombie past its session timeout,
  * the Kafka partition leader killed, a broker restarted, ClickHouse stopped for 20 s, Mosquitto
  * restarted) on a private three-broker stack, all three tiers at once, then the audit per tier and
@@ -17,7 +17,7 @@ import { REPO_ROOT } from '../../src/stack/paths.ts';
  * (test/integration/edge-mosquitto-restart.test.ts reproduces the case on its own).
  */
 test('short chaos run: exactly-once exact, at-least-once without loss, observations match the failure table', { timeout: 900_000 }, async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/chaos/main.ts', '--readings', '60000', '--rate', '1000', '--times', '1', '--seed', '3'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/chaos/main.ts', '--readings', '100000', '--rate', '1000', '--times', '1', '--seed', '3'], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
