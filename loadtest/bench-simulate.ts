@@ -30,6 +30,8 @@ const { values: args } = parseArgs({
     partitions: { type: 'string', default: '12' },
     configs: { type: 'string', default: '20' },
     peer: { type: 'string', default: '1' },
+    /** Comma-separated 1-based configuration numbers of the grid (default: the first --configs). */
+    only: { type: 'string', default: '' },
   },
 });
 const readings = Number(args.readings);
@@ -52,7 +54,8 @@ const GRID: Array<[Candidate['window'], Candidate['watermark']]> = [
   [{ kind: 'session', gapMs: 30_000 }, fixed(2000)],
   [{ kind: 'session', gapMs: 30_000 }, adaptive(0.99)],
 ];
-const candidates: Candidate[] = GRID.slice(0, Number(args.configs)).map(([window, watermark]) => ({
+const chosen = args.only === '' ? GRID.slice(0, Number(args.configs)) : args.only.split(',').map((n) => GRID[Number(n) - 1]!);
+const candidates: Candidate[] = chosen.map(([window, watermark]) => ({
   window,
   watermark,
   latePolicy: { kind: 'drop' },

@@ -31,7 +31,7 @@ export function createAggregatorMetrics(registry = new Registry()) {
     retainedWindows: new Gauge({ name: 'tp_agg_retained_windows', help: 'Emitted windows kept for late corrections', labelNames: labels, registers: [registry] }),
     stateBytes: new Gauge({ name: 'tp_agg_state_bytes', help: 'Estimated window state size', labelNames: labels, registers: [registry] }),
     assignedPartitions: new Gauge({ name: 'tp_agg_assigned_partitions', help: 'Partitions this instance owns and has restored', labelNames: labels, registers: [registry] }),
-    clockShiftedDevices: new Gauge({ name: 'tp_agg_clock_shifted_devices', help: 'Devices whose clock runs behind: windows closing later by their learned offset (state=shifted), or not because the offset exceeds maxDeviceClockOffsetMs (state=beyond_ceiling)', labelNames: [...labels, 'state'], registers: [registry] }),
+    clockShiftedDevices: new Gauge({ name: 'tp_agg_clock_shifted_devices', help: 'Devices whose clock is off, learned from the log: windows closing later by the offset (state=behind), earlier by it (state=ahead), or not shifted because the offset exceeds maxDeviceClockOffsetMs (state=beyond_ceiling)', labelNames: [...labels, 'state'], registers: [registry] }),
     lateTopicWrites: new Counter({ name: 'tp_agg_late_topic_records_total', help: 'Late readings written to the late topic', labelNames: labels, registers: [registry] }),
   };
 }

@@ -147,7 +147,7 @@ export const PipelineSchema = Type.Object(
     /** A partition without readings for this long (in ingest time) stops holding the watermark back. */
     idleTimeoutMs: Type.Integer({ description: 'A partition without readings for this long (in ingest time) stops holding the watermark back.', minimum: 0, default: 5000 }),
     /** A device whose clock runs behind by more than the watermark covers gets its windows closed later by its learned offset, up to this; 0 turns it off. */
-    maxDeviceClockOffsetMs: Type.Integer({ description: 'A device whose clock runs behind by more than the watermark delay covers (learned from its readings) has its windows closed later by that offset, up to this much; beyond it the device is treated as others (and counted). 0 turns it off.', minimum: 0, default: 300_000 }),
+    maxDeviceClockOffsetMs: Type.Integer({ description: 'A device whose clock runs behind (beyond what the watermark delay covers) or ahead (by more than 1 s), learned from its readings, has its windows closed on its own clock, up to this offset in either direction; beyond it the device is treated as others (and counted). 0 turns it off.', minimum: 0, default: 300_000 }),
     /** Explicit consumer settings; null takes the guarantee profile's. A setting that breaks the guarantee is refused. */
     consumer: Type.Object(
       {

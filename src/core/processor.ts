@@ -41,7 +41,7 @@ export class PartitionProcessor {
   private readonly allowedLatenessMs: number;
   private clock: PartitionClock;
   private readonly store: WindowStore;
-  /** Per-device clock offsets: a device whose clock runs behind gets later window deadlines. */
+  /** Per-device clock offsets: a device whose clock runs behind gets later window deadlines, one ahead earlier ones. */
   private readonly deviceClocks: DeviceClocks;
   private readonly counters: ProcessorStats = emptyStats();
   private next: number | null = null;
@@ -146,7 +146,7 @@ export class PartitionProcessor {
     return this.store.retainedCount();
   }
 
-  /** Devices whose windows close later because their clock runs behind (and those beyond the ceiling). */
+  /** Devices whose windows close off the partition's deadline because their clock runs behind or ahead (and those beyond the ceiling). */
   deviceClockCounts(): DeviceClockCounts {
     return this.deviceClocks.counts();
   }
@@ -235,6 +235,9 @@ export class PartitionProcessor {
     this.closeDue(out);
     const watermark = this.clock.watermark();
     const shiftMs = this.deviceClocks.observe(reading.tenant, reading.device, eventTime, ingestTime);
+    if (shiftMs < 0 && this.deviceClocks.takeEnteredAhead()) {
+      this.store.closeEarlier(this.store.deviceSeries(reading.tenant, reading.device), shiftMs);
+    }
     const idHash = hashId(reading.id);
     let deviceHead: Series | undefined = this.store.deviceSeries(reading.tenant, reading.device);
     const metrics = reading.metrics;
@@ -262,8 +265,9 @@ export class PartitionProcessor {
    * Tumbling and sliding windows: each window decides on time / late for itself. A window still in
    * the store takes the reading (an emitted one is corrected); otherwise the reading opens it if
    * the watermark has not passed end + the device's clock shift, or, within the allowed lateness,
-   * opens it retained and emits it at once. A shifted device never reopens a window that may have
-   * been emitted and purged already (end ≤ series.purgedThrough): that would be a second row.
+   * opens it retained and emits it at once. No window that may have been emitted and purged already
+   * (end ≤ series.purgedThrough) is opened again: that would be a second row. Only a device whose
+   * shift grew, or whose clock ahead was set back, can get there before the watermark does.
    */
   private assignAligned(
     reading: ReadingRecord,
@@ -289,7 +293,7 @@ export class PartitionProcessor {
       let window = series === undefined ? undefined : store.findAligned(series, start);
       if (window === undefined) {
         const closesAt = end + shiftMs;
-        const reopens = shiftMs > 0 && series !== undefined && end <= series.purgedThrough;
+        const reopens = series !== undefined && end <= series.purgedThrough;
         if (closesAt > watermark && !reopens) {
           series ??= store.getOrCreateSeries(reading.tenant, reading.device, metric);
           window = store.addAligned(series, start, end, undefined, shiftMs);
@@ -380,8 +384,10 @@ export class PartitionProcessor {
         return;
       }
     }
-    // A shifted device does not open a session inside the span of one already emitted and purged.
-    const reopens = shiftMs > 0 && series !== undefined && eventTime < series.purgedThrough;
+    // A shifted device, or one whose clock ahead was set back (its purged sessions end past the
+    // watermark), does not open a session inside the span of one already emitted and purged.
+    const reopens =
+      series !== undefined && eventTime < series.purgedThrough && (shiftMs > 0 || series.purgedThrough > watermark);
     if (protoEnd + shiftMs > watermark && !reopens) {
       const session = store.addSession(
         series ?? store.getOrCreateSeries(reading.tenant, reading.device, metric),

@@ -18,6 +18,8 @@ export class WindowState extends WindowAggregate {
   dead = false;
   /** The device's clock shift when the window opened: it closes at end + shiftMs (see device-clock.ts). */
   shiftMs = 0;
+  /** Deadline of the window's live entry in the deadline queue (+Infinity: none); see extendSession. */
+  queuedAt = Number.POSITIVE_INFINITY;
 
   constructor(
     public series: Series,
@@ -34,6 +36,7 @@ export class WindowState extends WindowAggregate {
     this.emitted = false;
     this.dead = false;
     this.shiftMs = 0;
+    this.queuedAt = Number.POSITIVE_INFINITY;
   }
 }
 
@@ -47,7 +50,8 @@ export class Series {
   /**
    * The largest end of this series' emitted windows that have left the store. A window ending
    * there or before may have been emitted already, so it must not be opened again from scratch
-   * (a second row for the same key) when the device's clock shift grew since.
+   * (a second row for the same key) when the device's clock shift grew since, or its clock was set
+   * back (a device ahead whose clock was fixed).
    */
   purgedThrough = Number.NEGATIVE_INFINITY;
 
@@ -227,10 +231,18 @@ export class WindowStore {
     return window;
   }
 
-  /** An open session grew (a later reading, or a merge): it is due at its new end. */
+  /**
+   * An open session grew (a later reading, or a merge): it is due at its new end. It is stamped
+   * now (the emission order is as if it were queued again now) but stays queued at its earlier
+   * deadline: takeDue queues it at the later one when that comes. Otherwise every reading of a
+   * session would add a heap entry and a bucket, nearly all of them stale by the time they are due.
+   */
   extendSession(window: WindowState): void {
     const deadline = window.end + window.shiftMs;
-    if (window.deadline !== deadline) this.enqueue(window, deadline);
+    if (window.deadline === deadline) return;
+    window.deadline = deadline;
+    window.seq = this.nextSeq++;
+    if (window.queuedAt > deadline) this.queue(window, deadline);
   }
 
   /** Folds open session `other` into open session `target` (same series). */
@@ -243,6 +255,21 @@ export class WindowStore {
   }
 
   /**
+   * A device's clock was found to run ahead: its open windows due later than end + `shiftMs`
+   * (opened while it was learned) become due then. Only ever earlier, so no reading they could
+   * still take on the device's clock arrives after them.
+   */
+  closeEarlier(head: Series | undefined, shiftMs: number): void {
+    for (let series = head; series !== undefined; series = series.sibling) {
+      for (const window of series.windows) {
+        if (window.emitted || window.shiftMs <= shiftMs) continue;
+        window.shiftMs = shiftMs;
+        this.enqueue(window, window.end + shiftMs);
+      }
+    }
+  }
+
+  /**
    * Takes every window whose deadline the watermark reached: open ones are pushed onto `due`
    * in emission order (the caller emits them, then calls `closed`); retained ones have run out
    * of allowed lateness and are dropped here.
@@ -252,10 +279,25 @@ export class WindowStore {
     const deadlines = this.deadlines;
     while (deadlines.next() <= watermark) {
       const deadline = deadlines.next();
+      const from = due.length;
+      let inStampOrder = true;
       for (const window of deadlines.takeNext()) {
-        if (window.dead || window.deadline !== deadline) continue;
+        if (window.dead || window.queuedAt !== deadline) continue;
+        if (window.deadline !== deadline) {
+          // A session that grew since it was queued: queued again at its current end.
+          this.queue(window, window.deadline);
+          continue;
+        }
         if (window.emitted) this.remove(window);
-        else due.push(window);
+        else {
+          if (due.length > from && due[due.length - 1]!.seq > window.seq) inStampOrder = false;
+          due.push(window);
+        }
+      }
+      // A session queued again joins its bucket after windows stamped later than it: reorder.
+      if (!inStampOrder) {
+        const bucket = due.splice(from).sort(compareQueued);
+        for (let i = 0; i < bucket.length; i++) due.push(bucket[i]!);
       }
     }
   }
@@ -364,7 +406,7 @@ export class WindowStore {
     }
     // Queue in stamp order: windows due together come out in the order they did before.
     queued.sort((a, b) => a.seq - b.seq);
-    for (const window of queued) this.deadlines.add(window.deadline, window);
+    for (const window of queued) this.queue(window, window.deadline);
     this.nextSeq = state.seq;
   }
 
@@ -382,6 +424,11 @@ export class WindowStore {
   private enqueue(window: WindowState, deadline: number): void {
     window.deadline = deadline;
     window.seq = this.nextSeq++;
+    this.queue(window, deadline);
+  }
+
+  private queue(window: WindowState, deadline: number): void {
+    window.queuedAt = deadline;
     this.deadlines.add(deadline, window);
   }
 

@@ -234,70 +234,81 @@ const policies: Array<ProcessorSpec['latePolicy']> = [
   { kind: 'reemit', allowedLatenessMs: 180_000 },
 ];
 
-for (const window of [{ kind: 'tumbling', sizeMs: 5000 }, { kind: 'session', gapMs: 3000 }] as WindowSpec[]) {
-  for (const latePolicy of policies) {
-    const name = latePolicy.kind === 'reemit' ? `reemit ${latePolicy.allowedLatenessMs / 1000} s` : latePolicy.kind;
-    test(`a clock fixed while 2 min ahead: no key emitted again with a lower version, late readings follow the policy and are counted (${window.kind}, ${name})`, () => {
-      const fixedAt = T0 + 60_000;
-      const records = generate({ a: normal, set: (t) => (t < fixedAt ? -SKEW : 0), b: normal }, 240_000);
-      const spec: ProcessorSpec = { ...specOf(window), latePolicy };
-      let aheadBeforeFix = 0;
-      let aheadAfterFix = -1;
-      const { processor, out } = run(spec, records, (processor, offset) => {
-        const record = records[offset]!;
-        if ('tick' in record || record.device !== 'set') return;
-        if (record.ingestTime < fixedAt) aheadBeforeFix = processor.deviceClockCounts().ahead;
-        else if (aheadAfterFix < 0) aheadAfterFix = processor.deviceClockCounts().ahead;
-      });
-      assert.equal(aheadBeforeFix, 1, 'shifted ahead before the fix');
-      assert.equal(aheadAfterFix, 0, 'the first reading with a fixed clock ends the shift');
-
-      // Every key's versions only grow (finalRows asserts it): no window was opened again.
-      const rows = finalRows(out.rows());
-      const off = run({ ...spec, maxDeviceClockOffsetMs: 0 }, records);
-      for (const device of ['a', 'b']) {
-        assert.deepEqual(out.rows(device), off.out.rows(device), device);
-        assert.equal(countedReadings(out.rows(device), device), readingsOf(records, device).length);
-      }
-
-      // Each reading of the device is counted once or late once (ordinary devices have none late).
-      const all = readingsOf(records, 'set');
-      const counted = [...rows.values()].filter((row) => row.device === 'set').reduce((sum, row) => sum + row.count, 0);
-      const stats = processor.stats;
-      const late = stats.lateDropped + stats.lateToTopic;
-      assert.equal(counted + late, all.length);
-      if (latePolicy.kind === 'drop') assert.ok(stats.lateDropped > 0 && stats.lateToTopic === 0);
-      if (latePolicy.kind === 'late-topic') {
-        assert.ok(stats.lateToTopic > 0 && stats.lateDropped === 0);
-        const lateIds = new Set(out.events.filter((event) => event[0] === 'late').map((event) => event[1] as string));
-        assert.equal(lateIds.size, stats.lateToTopic);
-        const byId = new Map(all.map((reading) => [reading.id, reading]));
-        for (const id of lateIds) {
-          // Late only between the fix and the end of the event times the device used up ahead.
-          const reading = byId.get(id)!;
-          assert.ok(reading.ingestTime >= fixedAt && reading.ingestTime < fixedAt + SKEW + 10_000, id);
-        }
-        if (window.kind === 'tumbling') {
-          // Every counted reading sits in the window its event time names: nothing counted twice.
-          const expected = new Map<number, number>();
-          for (const reading of all) {
-            if (lateIds.has(reading.id)) continue;
-            const start = reading.eventTime - (reading.eventTime % 5000);
-            expected.set(start, (expected.get(start) ?? 0) + 1);
-          }
-          const actual = new Map<number, number>();
-          for (const row of rows.values()) if (row.device === 'set') actual.set(row.windowStart, row.count);
-          assert.deepEqual([...actual].sort((x, y) => x[0] - y[0]), [...expected].sort((x, y) => x[0] - y[0]));
-        }
-      }
-      if (latePolicy.kind === 'reemit' && latePolicy.allowedLatenessMs > SKEW) {
-        // Within the allowed lateness the emitted windows take the readings as corrections.
-        assert.equal(late, 0);
-        assert.ok(stats.lateAbsorbed > 0);
-      }
-      if (latePolicy.kind === 'reemit' && latePolicy.allowedLatenessMs < SKEW) assert.ok(stats.lateDropped > 0);
+/**
+ * A clock set back: fully (2 min ahead → on time) or partly (→ 1 min ahead, still shifted). Its
+ * next readings name windows it already used up while ahead: emitted, and purged unless the
+ * allowed lateness outlasts the offset. A session still open when the clock is fixed may grow
+ * into the span of an emitted one: its readings are counted there (a session's key is its start,
+ * which differs), only a session that would be opened inside that span is refused.
+ */
+const fixedCases = (['fixed', 'partly fixed'] as const).flatMap((fix) =>
+  ([{ kind: 'tumbling', sizeMs: 5000 }, { kind: 'session', gapMs: 3000 }] as WindowSpec[]).flatMap((window) =>
+    policies.map((latePolicy) => ({ fix, afterMs: fix === 'fixed' ? 0 : -SKEW / 2, window, latePolicy })),
+  ),
+);
+for (const { fix, afterMs, window, latePolicy } of fixedCases) {
+  const name = latePolicy.kind === 'reemit' ? `reemit ${latePolicy.allowedLatenessMs / 1000} s` : latePolicy.kind;
+  test(`a clock ${fix} while 2 min ahead: no key emitted again with a lower version, late readings follow the policy and are counted (${window.kind}, ${name})`, () => {
+    const fixedAt = T0 + 60_000;
+    const records = generate({ a: normal, set: (t) => (t < fixedAt ? -SKEW : afterMs), b: normal }, 240_000);
+    const spec: ProcessorSpec = { ...specOf(window), latePolicy };
+    let aheadBeforeFix = 0;
+    let aheadAfterFix = -1;
+    const { processor, out } = run(spec, records, (processor, offset) => {
+      const record = records[offset]!;
+      if ('tick' in record || record.device !== 'set') return;
+      if (record.ingestTime < fixedAt) aheadBeforeFix = processor.deviceClockCounts().ahead;
+      else if (aheadAfterFix < 0) aheadAfterFix = processor.deviceClockCounts().ahead;
     });
-  }
+    assert.equal(aheadBeforeFix, 1, 'shifted ahead before the fix');
+    assert.equal(aheadAfterFix, afterMs === 0 ? 0 : 1, 'the first reading with a fixed clock ends the shift (or lowers it)');
+
+    // Every key's versions only grow (finalRows asserts it): no window was opened again.
+    const rows = finalRows(out.rows());
+    const off = run({ ...spec, maxDeviceClockOffsetMs: 0 }, records);
+    for (const device of ['a', 'b']) {
+      assert.deepEqual(out.rows(device), off.out.rows(device), device);
+      assert.equal(countedReadings(out.rows(device), device), readingsOf(records, device).length);
+    }
+
+    // Each reading of the device is counted once or late once (ordinary devices have none late).
+    const all = readingsOf(records, 'set');
+    const counted = [...rows.values()].filter((row) => row.device === 'set').reduce((sum, row) => sum + row.count, 0);
+    const stats = processor.stats;
+    const late = stats.lateDropped + stats.lateToTopic;
+    assert.equal(counted + late, all.length);
+    const someLate = !(window.kind === 'session' && afterMs === 0);
+    if (latePolicy.kind === 'drop') assert.ok((stats.lateDropped > 0) === someLate && stats.lateToTopic === 0);
+    if (latePolicy.kind === 'late-topic') {
+      assert.ok((stats.lateToTopic > 0) === someLate && stats.lateDropped === 0);
+      const lateIds = new Set(out.events.filter((event) => event[0] === 'late').map((event) => event[1] as string));
+      assert.equal(lateIds.size, stats.lateToTopic);
+      const byId = new Map(all.map((reading) => [reading.id, reading]));
+      for (const id of lateIds) {
+        // Late only between the fix and the end of the event times the device used up ahead.
+        const reading = byId.get(id)!;
+        assert.ok(reading.ingestTime >= fixedAt && reading.ingestTime < fixedAt + SKEW + 10_000, id);
+      }
+      if (window.kind === 'tumbling') {
+        // Every counted reading sits in the window its event time names: nothing counted twice.
+        const expected = new Map<number, number>();
+        for (const reading of all) {
+          if (lateIds.has(reading.id)) continue;
+          const start = reading.eventTime - (reading.eventTime % 5000);
+          expected.set(start, (expected.get(start) ?? 0) + 1);
+        }
+        const actual = new Map<number, number>();
+        for (const row of rows.values()) if (row.device === 'set') actual.set(row.windowStart, row.count);
+        assert.deepEqual([...actual].sort((x, y) => x[0] - y[0]), [...expected].sort((x, y) => x[0] - y[0]));
+      }
+    }
+    if (latePolicy.kind === 'reemit' && latePolicy.allowedLatenessMs > SKEW) {
+      // Within the allowed lateness the emitted windows take the readings as corrections.
+      assert.equal(late, 0);
+      assert.ok(stats.lateAbsorbed > 0);
+    }
+    if (latePolicy.kind === 'reemit' && latePolicy.allowedLatenessMs < SKEW) assert.ok((stats.lateDropped > 0) === someLate);
+  });
 }
 
 test('a clock fixed while 2 min behind: nothing lost after learning, nothing counted twice', () => {
@@ -342,11 +353,31 @@ test('a clock that falls 2 min behind never reopens a window it already emitted'
 });
 
 test('restoring a snapshot at any point reproduces the uninterrupted output exactly', () => {
-  const records = generate({ a: normal, late: behind, fix: (t) => (t < T0 + 40_000 ? SKEW : 0), jump: (t) => (t < T0 + 30_000 ? 0 : SKEW) }, 80_000, 11);
+  const records = generate(
+    {
+      a: normal,
+      late: behind,
+      fix: (t) => (t < T0 + 40_000 ? SKEW : 0),
+      jump: (t) => (t < T0 + 30_000 ? 0 : SKEW),
+      early: ahead,
+      set: (t) => (t < T0 + 45_000 ? -SKEW : 0),
+    },
+    80_000,
+    11,
+  );
   for (const window of [{ kind: 'tumbling', sizeMs: 5000 }, { kind: 'session', gapMs: 3000 }] as WindowSpec[]) {
     const spec = specOf(window);
-    const full = run(spec, records);
-    for (let cut = 0; cut < records.length; cut += 97) {
+    // Also right after a device became shifted ahead: its learning windows are due but not yet emitted.
+    const entries: number[] = [];
+    let ahead = 0;
+    const full = run(spec, records, (processor, offset) => {
+      if (processor.deviceClockCounts().ahead > ahead) entries.push(offset + 1);
+      ahead = processor.deviceClockCounts().ahead;
+    });
+    assert.equal(entries.length, 2, 'both devices ahead were shifted');
+    const cuts = [...entries];
+    for (let cut = 0; cut < records.length; cut += 97) cuts.push(cut);
+    for (const cut of cuts) {
       const first = new PartitionProcessor(spec);
       const out = new Recorder();
       for (let offset = 0; offset < cut; offset++) first.process(records[offset]!, offset, out);
@@ -406,4 +437,52 @@ test('hysteresis: the shift follows a lower minimum at once, a higher one only a
   assert.equal(clocks.shiftOf('acme', 'x'), 30_000);
   for (; t < raisedAt + 3 * ENTER_AFTER_MS; t += 500) clocks.observe('acme', 'x', t - 90_000, t);
   assert.equal(clocks.shiftOf('acme', 'x'), 90_000);
+});
+
+test('ahead: the maximum delay rounded towards zero; a higher maximum followed at once, a lower one after a full bucket; ends near zero', () => {
+  const clocks = new DeviceClocks({ maxOffsetMs: 300_000, coveredDelayMs: 2000, quantumMs: 1000 });
+  let t = T0;
+  // 60 s ahead, network delays of 300 and 700 ms: apparent delays −59.7 s and −59.3 s.
+  for (; t <= T0 + ENTER_AFTER_MS; t += 500) {
+    clocks.observe('acme', 'x', t + 60_000 - (t % 1000 === 0 ? 300 : 700), t);
+    if (t < T0 + ENTER_AFTER_MS) assert.equal(clocks.shiftOf('acme', 'x'), 0, 'learning');
+  }
+  assert.equal(clocks.shiftOf('acme', 'x'), -59_000);
+  assert.deepEqual(clocks.counts(), { tracked: 1, shifted: 1, behind: 0, ahead: 1, beyondCeiling: 0 });
+  assert.equal(clocks.takeEnteredAhead(), true);
+  assert.equal(clocks.takeEnteredAhead(), false);
+  // Changes within half the covered delay do not move it.
+  for (let i = 0; i < 40; i++, t += 500) clocks.observe('acme', 'x', t + 59_000 + (i % 2) * 1900, t);
+  assert.equal(clocks.shiftOf('acme', 'x'), -59_000);
+  // A higher maximum (a delay spike, or the clock set partly back) is followed at once.
+  t += 500;
+  clocks.observe('acme', 'x', t + 30_500, t);
+  assert.equal(clocks.shiftOf('acme', 'x'), -30_000);
+  // A lower one only after it held for the previous bucket and the current one.
+  const loweredAt = t;
+  for (; t < loweredAt + ENTER_AFTER_MS; t += 500) clocks.observe('acme', 'x', t + 90_000, t);
+  assert.equal(clocks.shiftOf('acme', 'x'), -30_000);
+  for (; t < loweredAt + 3 * ENTER_AFTER_MS; t += 500) clocks.observe('acme', 'x', t + 90_000, t);
+  assert.equal(clocks.shiftOf('acme', 'x'), -90_000);
+  assert.equal(clocks.takeEnteredAhead(), false, 'only entering counts');
+  // The snapshot restores the side and the bucket state.
+  const copy = new DeviceClocks({ maxOffsetMs: 300_000, coveredDelayMs: 2000, quantumMs: 1000 });
+  copy.restore(JSON.parse(JSON.stringify(clocks.snapshot())));
+  assert.deepEqual(copy.snapshot(), clocks.snapshot());
+  assert.deepEqual(copy.counts(), clocks.counts());
+  // A clock fixed: the first reading near zero delay ends the shift.
+  t += 500;
+  assert.equal(clocks.observe('acme', 'x', t - 300, t), 0);
+  assert.deepEqual(clocks.counts(), { tracked: 0, shifted: 0, behind: 0, ahead: 0, beyondCeiling: 0 });
+});
+
+test('ahead: small offsets are not followed, offsets beyond the ceiling are counted, not followed', () => {
+  const clocks = new DeviceClocks({ maxOffsetMs: 60_000, coveredDelayMs: 2000, quantumMs: 1000 });
+  for (let t = T0; t < T0 + 30_000; t += 500) {
+    // 1.2 s ahead with 50–800 ms of network delay: its maximum delay does not stay below −1 s.
+    clocks.observe('acme', 'near', t + 1200 - (t % 1500 === 0 ? 800 : 50), t);
+    assert.equal(clocks.observe('acme', 'far', t + SKEW, t), 0);
+  }
+  assert.equal(clocks.shiftOf('acme', 'near'), 0);
+  assert.deepEqual(clocks.counts(), { tracked: 1, shifted: 0, behind: 0, ahead: 0, beyondCeiling: 1 });
 });
