@@ -28,13 +28,17 @@ export class CheckpointMissingError extends PipelineError {
   }
 }
 
-export interface PartitionSnapshot {
+/** A partition's position as taken by its owner at one moment. */
+export interface PartitionPosition {
   readonly partition: number;
-  /** The offset the state stands at (the next one to read). */
+  /** The offset to commit (for a snapshot: the one its state stands at, the next one to read). */
   readonly offset: number;
-  readonly state: string;
-  /** The processor the state was taken from: the partition's owner at that time. */
+  /** The processor the position was taken from: the partition's owner at that time. */
   readonly processor: PartitionProcessor;
+}
+
+export interface PartitionSnapshot extends PartitionPosition {
+  readonly state: string;
 }
 
 export class PartitionStates {
@@ -102,14 +106,14 @@ export class PartitionStates {
   }
 
   /** The offset to commit per partition under the profile (after the sink has everything before it). */
-  commitPositions(): Map<number, number> {
-    const positions = new Map<number, number>();
+  commitPositions(): PartitionPosition[] {
+    const positions: PartitionPosition[] = [];
     for (const [partition, processor] of this.processors) {
       const next = processor.nextOffset();
       if (next === null) continue;
-      const position =
+      const offset =
         this.profile.consumer.commit === 'after-sink-earliest-needed' ? (processor.earliestNeededOffset() ?? next) : next;
-      positions.set(partition, position);
+      positions.push({ partition, offset, processor });
     }
     return positions;
   }
@@ -125,12 +129,13 @@ export class PartitionStates {
   }
 
   /**
-   * Whether the snapshot's processor still owns its partition. Saving a checkpoint is asynchronous:
-   * a partition revoked meanwhile belongs to its next owner, which resumed from the offset committed
-   * before, so this instance must not commit over it.
+   * Whether the position's processor still owns its partition. A commit completes asynchronously
+   * (flushes, then the checkpoint insert): a partition revoked meanwhile belongs to its next owner,
+   * which resumed from the offset committed before, so this instance must not commit over it; nor
+   * may it when the partition came back to it, restored from that older offset by a new processor.
    */
-  stillOwns(snapshot: PartitionSnapshot): boolean {
-    return this.processors.get(snapshot.partition) === snapshot.processor;
+  stillOwns(position: PartitionPosition): boolean {
+    return this.processors.get(position.partition) === position.processor;
   }
 
   /** Minimum watermark over partitions that are not idle (an idle partition does not hold the instance back). */

@@ -7,21 +7,27 @@ import { guaranteeSettings } from '../config/guarantees.ts';
 import type { PartitionProcessor, ProcessorOutput } from '../core/processor.ts';
 import { decodeRecord, encodeReading, type ReadingRecord } from '../core/readings.ts';
 import type { AggregateRow, EmittedAggregateRow, RawReadingRow } from '../core/rows.ts';
+import { FlushQueue } from './flush-queue.ts';
 import type { CheckpointStore } from '../clickhouse/checkpoints.ts';
 import type { AggregateSink } from '../clickhouse/sink.ts';
+import type { EncodedRows } from '../clickhouse/encode.ts';
 import { ReadingsConsumer } from '../kafka/consumer.ts';
 import type { KafkaProducer } from '../kafka/producer.ts';
 import { TransactionalProducer } from '../kafka/transactional-producer.ts';
 import type { Logger } from '../util/log.ts';
 import type { AggregatorMetrics } from './metrics.ts';
-import { PartitionStates } from './partitions.ts';
+import { PartitionStates, type PartitionPosition, type PartitionSnapshot } from './partitions.ts';
 import type { CrashPoints } from './crash-points.ts';
 
 /**
  * One pipeline: its own consumer group over the readings topic, window state per owned partition,
- * and the commit protocol of its guarantee tier. The loop is sequential on purpose: consume a
- * batch, process it, and when due flush rows to ClickHouse, then checkpoint and commit, so that an
- * offset is never committed before everything it covers is durable.
+ * and the commit protocol of its guarantee tier. The loop consumes a batch, processes it, and when
+ * due hands the rows emitted so far to a flush (FlushQueue: in order, one insert at a time) and
+ * keeps processing while ClickHouse writes them. A commit is taken at a point of the loop (every
+ * owned partition's state at its offset X) and completes in the background: every flush up to X
+ * durable → all partitions' checkpoints saved in one insert → offsets X committed, so that an
+ * offset is never committed before everything it covers is durable. At most one commit is in
+ * flight; with Kafka transactions (late topic) the loop waits for it (see startCommit).
  */
 export interface PipelineRunnerDeps {
   readonly config: Config;
@@ -42,6 +48,19 @@ export interface PipelineRunnerDeps {
 type RunnerState = 'created' | 'running' | 'stopping' | 'stopped' | 'failed';
 
 const CONSUME_BATCH = 5000;
+/**
+ * Flushes queued or being written before the loop waits: one being inserted while the next batch
+ * fills. More would only queue rows in memory when ClickHouse is the bottleneck.
+ */
+const MAX_UNFINISHED_FLUSHES = 2;
+
+/** What one flush writes: rows and raw readings into ClickHouse, late readings acknowledged by Kafka. */
+interface FlushBatch {
+  readonly rows: AggregateRow[];
+  /** Encoded as collected (see EncodedRows): bytes wait for the insert, not objects. */
+  readonly raw: EncodedRows<RawReadingRow>;
+  readonly late: Promise<void>[];
+}
 
 export class PipelineRunner {
   private readonly deps: PipelineRunnerDeps;
@@ -57,10 +76,10 @@ export class PipelineRunner {
   private fatal: PipelineError | null = null;
   private loopDone: Promise<void> = Promise.resolve();
 
-  private pendingRows: AggregateRow[] = [];
-  private pendingRaw: RawReadingRow[] = [];
-  private pendingLate: Promise<void>[] = [];
-  private inFlightFlush: Promise<void> = Promise.resolve();
+  private pending: FlushBatch;
+  private readonly flushes: FlushQueue<FlushBatch>;
+  /** The commit completing in the background, if any (at most one). */
+  private inFlightCommit: Promise<void> | null = null;
   private lastFlushAt = 0;
   private lastCheckpointAt = 0;
   private lastStatsAt = 0;
@@ -86,6 +105,8 @@ export class PipelineRunner {
       onRevoked: (partitions) => this.partitions.revoke(partitions),
       onError: (error) => this.onConsumerError(error),
     });
+    this.flushes = new FlushQueue((batch) => this.flush(batch), MAX_UNFINISHED_FLUSHES);
+    this.pending = this.emptyBatch();
     this.output = {
       emitRow: (row) => this.onRow(row),
       emitLate: (reading, metric, offset) => this.onLate(reading, metric, offset),
@@ -139,33 +160,64 @@ export class PipelineRunner {
     return this.loopDone;
   }
 
-  /** Graceful stop: finish the batch, flush, checkpoint and commit, leave the group. */
+  /** Graceful stop: finish the batch and the commit in flight, flush, checkpoint and commit, leave the group. */
   async stop(): Promise<void> {
     if (this.state === 'running') this.state = 'stopping';
     await this.loopDone.catch(() => undefined);
+    await this.inFlightCommit;
     if (this.fatal === null) {
-      await this.flushAll();
-      await this.commit();
+      if (this.settings.consumer.autoCommit) await this.startFlush().catch(() => undefined);
+      else await this.startCommit();
     }
+    await this.flushes.settled();
     await this.consumer.disconnect();
     await this.transactional?.close();
     this.state = this.fatal ? 'failed' : 'stopped';
   }
 
+  /** Anything that ends the loop marks the pipeline failed, so that stop() commits nothing after it. */
   private async loop(): Promise<void> {
+    try {
+      await this.run();
+    } catch (error) {
+      throw this.fail(error instanceof PipelineError ? error : new PipelineError('RUNNER_FAILED', `pipeline ${this.name}: ${errorMessage(error)}`, { cause: error }));
+    }
+  }
+
+  private async run(): Promise<void> {
     while (this.state === 'running') {
       if (this.fatal) throw this.fatal;
       const messages = await this.consumer.consume(CONSUME_BATCH);
       this.processBatch(messages);
       const now = this.now();
-      const flushDue =
-        now - this.lastFlushAt >= this.deps.config.aggregator.flushIntervalMs ||
-        this.pendingRows.length >= this.deps.config.aggregator.maxRowsPerInsert ||
-        this.pendingRaw.length >= this.deps.config.aggregator.maxRowsPerInsert;
-      if (flushDue) await this.startFlush();
-      if (now - this.lastCheckpointAt >= this.deps.config.aggregator.checkpointIntervalMs) await this.commit();
+      const commitDue =
+        !this.settings.consumer.autoCommit &&
+        this.inFlightCommit === null &&
+        now - this.lastCheckpointAt >= this.deps.config.aggregator.checkpointIntervalMs;
+      if (commitDue) {
+        const commit = this.startCommit();
+        // A late reading produced during commitTransaction would join the transaction being
+        // committed (or be refused): with Kafka transactions nothing is processed until it ends.
+        if (this.transactional) await commit;
+      } else if (this.flushDue(now)) {
+        void this.startFlush().catch(() => undefined); // flush() recorded the failure; the loop stops on its next turn
+      }
+      await this.flushes.room();
       if (now - this.lastStatsAt >= 1000) this.publishGauges(now);
     }
+  }
+
+  private emptyBatch(): FlushBatch {
+    return { rows: [], raw: this.deps.sink.rawReadingsBuffer(), late: [] };
+  }
+
+  private flushDue(now: number): boolean {
+    const { flushIntervalMs, maxRowsPerInsert } = this.deps.config.aggregator;
+    return (
+      now - this.lastFlushAt >= flushIntervalMs ||
+      this.pending.rows.length >= maxRowsPerInsert ||
+      this.pending.raw.size >= maxRowsPerInsert
+    );
   }
 
   private processBatch(messages: readonly Message[]): void {
@@ -194,7 +246,7 @@ export class PipelineRunner {
     for (const metric in reading.metrics) {
       const value = reading.metrics[metric];
       if (typeof value !== 'number' || !Number.isFinite(value)) continue;
-      this.pendingRaw.push({
+      this.pending.raw.push({
         tenant: reading.tenant,
         device: reading.device,
         readingId: reading.id,
@@ -209,7 +261,7 @@ export class PipelineRunner {
   }
 
   private onRow(row: AggregateRow): void {
-    this.pendingRows.push(row);
+    this.pending.rows.push(row);
   }
 
   private onLate(reading: ReadingRecord, metric: string, _offset: number): void {
@@ -223,47 +275,36 @@ export class PipelineRunner {
       this.fail(new PipelineError('LATE_TOPIC_UNAVAILABLE', `pipeline ${this.name} has no producer for the late topic`, { context: { pipeline: this.name } }));
       return;
     }
-    this.pendingLate.push(write);
+    this.pending.late.push(write);
     this.deps.metrics.lateTopicWrites.inc(this.labels);
   }
 
   /**
-   * Starts a flush without waiting for it, so that ClickHouse works on one batch while this
-   * process reads the next; at most one flush is in flight (the next start waits for it). Insert
-   * order does not matter: ReplacingMergeTree keeps the highest version whatever arrives first.
+   * Hands everything emitted so far to the flush queue without waiting: ClickHouse works on one
+   * batch while this process reads the next. The promise resolves once this batch and every one
+   * before it are durable, and rejects if any failed (flush() records that failure as fatal).
+   * Insert order between batches does not matter: ReplacingMergeTree keeps the highest version.
    */
-  private async startFlush(): Promise<void> {
-    await this.inFlightFlush;
-    this.inFlightFlush = this.flush().catch((error: unknown) => {
-      // flush() recorded the error as fatal; the loop stops on its next turn.
-      this.deps.logger.debug({ pipeline: this.name, err: error }, 'background flush failed');
-    });
-  }
-
-  /** Waits for the flush in flight, then flushes what is pending, all before anything is committed. */
-  private async flushAll(): Promise<void> {
-    await this.inFlightFlush;
-    if (this.fatal) throw this.fatal;
-    await this.flush();
+  private startFlush(): Promise<void> {
+    this.lastFlushAt = this.now();
+    const batch = this.pending;
+    this.pending = this.emptyBatch();
+    return this.flushes.enqueue(batch);
   }
 
   /** Rows and raw readings into ClickHouse, and late readings acknowledged by Kafka. */
-  private async flush(): Promise<void> {
-    this.lastFlushAt = this.now();
+  private async flush(batch: FlushBatch): Promise<void> {
+    const { raw, late } = batch;
+    if (batch.rows.length === 0 && raw.size === 0 && late.length === 0) return;
+    if (this.fatal) throw this.fatal;
     // emitted_at is stamped as the insert starts, so that it tells when the row became queryable
     // (give or take the insert itself), not when it waited for the flush.
     const emittedAt = this.now();
-    const rows: EmittedAggregateRow[] = this.pendingRows.map((row) => ({ ...row, emittedAt }));
-    const raw = this.pendingRaw;
-    const late = this.pendingLate;
-    this.pendingRows = [];
-    this.pendingRaw = [];
-    this.pendingLate = [];
-    if (rows.length === 0 && raw.length === 0 && late.length === 0) return;
+    const rows: EmittedAggregateRow[] = batch.rows.map((row) => ({ ...row, emittedAt }));
     this.deps.crashPoints?.reached('before-flush');
     const timer = this.deps.metrics.insertSeconds.startTimer(this.labels);
     try {
-      if (raw.length > 0) await this.deps.sink.insertRawReadings(raw);
+      if (raw.size > 0) await this.deps.sink.insertRawReadings(raw);
       this.deps.crashPoints?.reached('during-insert');
       if (rows.length > 0) await this.deps.sink.insertAggregates(this.deps.pipeline.table, rows);
       await Promise.all(late);
@@ -284,36 +325,55 @@ export class PipelineRunner {
   }
 
   /**
-   * Makes the current position durable under the tier's rules. Exactly-once: checkpoint every
-   * partition's state at its position, then commit those positions (in the Kafka transaction when
-   * late readings went to Kafka). At-least-once: commit the earliest offset open windows still need.
-   * At-most-once: librdkafka already commits as it reads.
+   * Takes a commit at this point of the loop, X: each owned partition's position (exactly-once:
+   * its state snapshot at that offset; at-least-once: the earliest offset its open windows still
+   * need), and hands the rows emitted up to X to a flush. The rest completes in the background
+   * (completeCommit) while the loop goes on; the returned promise never rejects (failures are
+   * recorded as fatal). At-most-once never gets here: librdkafka commits as it reads.
    */
-  private async commit(): Promise<void> {
+  private startCommit(): Promise<void> {
     this.lastCheckpointAt = this.now();
-    if (this.settings.consumer.autoCommit) return;
-    await this.flushAll();
+    const durable = this.startFlush();
+    const checkpointed = this.profile.state.checkpointed;
+    const positions: readonly PartitionPosition[] = checkpointed ? this.partitions.snapshots() : this.partitions.commitPositions();
+    const commit = this.completeCommit(durable, positions, checkpointed).finally(() => {
+      this.inFlightCommit = null;
+    });
+    this.inFlightCommit = commit;
+    return commit;
+  }
+
+  /**
+   * Flushes up to X durable → checkpoints saved (one insert for all partitions) → offsets X
+   * committed (in the Kafka transaction when late readings went to Kafka). A partition revoked
+   * meanwhile is left out of both: its next owner resumes from the offset committed before.
+   */
+  private async completeCommit(durable: Promise<void>, positions: readonly PartitionPosition[], checkpointed: boolean): Promise<void> {
+    try {
+      await durable;
+    } catch {
+      return; // a flush up to X failed and stopped the pipeline: nothing it covers may be committed
+    }
+    if (this.fatal) return;
     const timer = this.deps.metrics.checkpointSeconds.startTimer(this.labels);
     try {
-      let positions: Map<number, number>;
-      if (this.profile.state.checkpointed) {
-        const snapshots = this.partitions.snapshots();
+      if (checkpointed) {
+        const snapshots = (positions as readonly PartitionSnapshot[]).filter((snapshot) => this.partitions.stillOwns(snapshot));
+        await this.deps.checkpoints.saveAll(this.name, snapshots);
         let bytes = 0;
-        for (const snapshot of snapshots) {
-          await this.deps.checkpoints.save(this.name, snapshot.partition, snapshot.offset, snapshot.state);
-          bytes += snapshot.state.length;
-        }
+        for (const snapshot of snapshots) bytes += snapshot.state.length;
         this.deps.metrics.checkpointBytes.set(this.labels, bytes);
-        positions = new Map(snapshots.filter((snapshot) => this.partitions.stillOwns(snapshot)).map((snapshot) => [snapshot.partition, snapshot.offset]));
-      } else {
-        positions = this.partitions.commitPositions();
       }
-      if (positions.size === 0) return;
+      // No await between this ownership check and the plain commit (commitSync runs in the call), so
+      // no rebalance slips in between; a transactional commit sends the group's generation along,
+      // and the broker refuses it if a rebalance did.
+      const owned = new Map(positions.filter((position) => this.partitions.stillOwns(position)).map((position) => [position.partition, position.offset]));
+      if (owned.size === 0) return;
       this.deps.crashPoints?.reached('after-insert-before-commit');
       if (this.transactional) {
-        await this.transactional.commit(this.consumer.raw(), this.deps.config.kafka.readingsTopic, positions);
+        await this.transactional.commit(this.consumer.raw(), this.deps.config.kafka.readingsTopic, owned);
       } else {
-        await this.consumer.commit(positions);
+        await this.consumer.commit(owned);
       }
       this.deps.metrics.checkpoints.inc(this.labels);
       this.deps.crashPoints?.reached('after-commit');
@@ -325,7 +385,7 @@ export class PipelineRunner {
         this.deps.logger.warn({ pipeline: this.name, err: error }, 'offset commit refused; the next owner resumes from the last committed checkpoint');
         return;
       }
-      throw this.fail(error instanceof PipelineError ? error : new PipelineError('CHECKPOINT_FAILED', errorMessage(error), { cause: error }));
+      this.fail(error instanceof PipelineError ? error : new PipelineError('CHECKPOINT_FAILED', errorMessage(error), { cause: error }));
     } finally {
       timer();
     }
@@ -342,13 +402,15 @@ export class PipelineRunner {
     let retained = 0;
     let bytes = 0;
     let delay = 0;
-    let shifted = 0;
+    let behind = 0;
+    let ahead = 0;
     let beyondCeiling = 0;
     const positions = new Map<number, number>();
     for (const [partition, processor] of this.partitions.entries()) {
       open += processor.openWindows();
       const clocks = processor.deviceClockCounts();
-      shifted += clocks.shifted;
+      behind += clocks.behind;
+      ahead += clocks.ahead;
       beyondCeiling += clocks.beyondCeiling;
       retained += processor.retainedWindows();
       bytes += processor.estimatedStateBytes();
@@ -362,7 +424,8 @@ export class PipelineRunner {
     metrics.stateBytes.set(this.labels, bytes);
     metrics.watermarkDelay.set(this.labels, delay);
     metrics.assignedPartitions.set(this.labels, this.partitions.size);
-    metrics.clockShiftedDevices.set({ ...this.labels, state: 'shifted' }, shifted);
+    metrics.clockShiftedDevices.set({ ...this.labels, state: 'behind' }, behind);
+    metrics.clockShiftedDevices.set({ ...this.labels, state: 'ahead' }, ahead);
     metrics.clockShiftedDevices.set({ ...this.labels, state: 'beyond_ceiling' }, beyondCeiling);
     const watermark = this.partitions.instanceWatermark();
     if (watermark !== null) {

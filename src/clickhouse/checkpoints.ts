@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.ts';
 import type { RetryPolicy } from '../util/retry.ts';
 import type { ClickHouseConnection } from './client.ts';
-import { CHECKPOINT_COLUMNS, encodeCheckpointRow } from './encode.ts';
+import { CHECKPOINT_COLUMNS, ROW_FORMAT, encodeBatch, encodeCheckpointRow } from './encode.ts';
 import { insertRetryPolicy, insertWithRetry, type InsertHooks } from './insert.ts';
 import { CHECKPOINTS_TABLE } from './migrations.ts';
 import { integerField, stringField } from './result.ts';
@@ -19,8 +19,20 @@ export interface Checkpoint {
   readonly createdAt: number;
 }
 
+/** One partition's state at an offset, as saved. */
+export interface PartitionCheckpoint {
+  readonly partition: number;
+  readonly offset: number;
+  readonly state: string;
+}
+
 export interface CheckpointStore {
   save(pipeline: string, partition: number, offset: number, state: string): Promise<void>;
+  /**
+   * Saves several partitions' checkpoints in ONE insert (one block, so all or none of them land),
+   * which is what a commit of all owned partitions needs: one round trip instead of one each.
+   */
+  saveAll(pipeline: string, checkpoints: readonly PartitionCheckpoint[]): Promise<void>;
   /** The state saved at exactly this offset, or null. */
   load(pipeline: string, partition: number, offset: number): Promise<string | null>;
   /** The checkpoint with the highest offset, or null. */
@@ -46,9 +58,21 @@ export class ClickHouseCheckpointStore implements CheckpointStore {
     this.now = options.now ?? Date.now;
   }
 
-  async save(pipeline: string, partition: number, offset: number, state: string): Promise<void> {
-    const body = Buffer.from(encodeCheckpointRow({ pipeline, partition, offset, state, createdAt: this.now() }), 'utf8');
-    await insertWithRetry(this.connection, { target: this.table, columns: CHECKPOINT_COLUMNS, body, rows: 1 }, this.options.retryPolicy, this.options);
+  save(pipeline: string, partition: number, offset: number, state: string): Promise<void> {
+    return this.saveAll(pipeline, [{ partition, offset, state }]);
+  }
+
+  async saveAll(pipeline: string, checkpoints: readonly PartitionCheckpoint[]): Promise<void> {
+    if (checkpoints.length === 0) return;
+    const createdAt = this.now();
+    const rows = checkpoints.map(({ partition, offset, state }) => ({ pipeline, partition, offset, state, createdAt }));
+    const body = Buffer.from(encodeBatch(rows, 0, rows.length, encodeCheckpointRow), 'utf8');
+    await insertWithRetry(
+      this.connection,
+      { target: this.table, columns: CHECKPOINT_COLUMNS, body, format: ROW_FORMAT, rows: rows.length },
+      this.options.retryPolicy,
+      this.options,
+    );
   }
 
   async load(pipeline: string, partition: number, offset: number): Promise<string | null> {

@@ -27,9 +27,13 @@ import { sqlIdentifier, sqlList, sqlString } from './sql.ts';
  * A thin connection to one ClickHouse server over HTTP, in the spirit of clickhouse-js
  * `Connection`: ping, query, insert, command, close. Everything it throws is a ClickHouseError
  * (see errors.ts). SQL arrives fully formed (values inlined with sql.ts: 18.16 has no query
- * parameters); rows go in as JSONEachRow, which 18.16 reads.
+ * parameters); rows go in as JSONEachRow or TabSeparated (both read by 18.16), query results come
+ * back as JSONEachRow.
  */
 export type SettingValue = string | number;
+
+/** Formats an insert body may be in; the caller builds the bytes. */
+export type InsertFormat = 'JSONEachRow' | 'TabSeparated';
 
 export interface RequestOptions {
   /** Per-request timeout; defaults to clickhouse.requestTimeoutMs. */
@@ -43,6 +47,11 @@ export interface RequestOptions {
   readonly queryId?: string;
 }
 
+export interface InsertOptions extends RequestOptions {
+  /** The body's format; JSONEachRow when not given. */
+  readonly format?: InsertFormat;
+}
+
 export interface ClickHouseConnection {
   readonly url: string;
   readonly capabilities: ServerCapabilities;
@@ -52,11 +61,11 @@ export interface ClickHouseConnection {
   /** DDL, ALTER, or anything else that returns no rows. */
   command(sql: string, options?: RequestOptions): Promise<void>;
   /**
-   * `INSERT INTO <target> (<columns>) FORMAT JSONEachRow` with `body` sent verbatim, so that the
-   * caller controls the bytes (same rows → same bytes). `target` is a formatted table name
+   * `INSERT INTO <target> (<columns>) FORMAT <options.format>` with `body` sent verbatim, so that
+   * the caller controls the bytes (same rows → same bytes). `target` is a formatted table name
    * (sqlTable or sqlIdentifier).
    */
-  insert(target: string, columns: readonly string[], body: Buffer | string, options?: RequestOptions): Promise<void>;
+  insert(target: string, columns: readonly string[], body: Buffer | string, options?: InsertOptions): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -107,12 +116,12 @@ class HttpClickHouseConnection implements ClickHouseConnection {
     });
   }
 
-  async insert(target: string, columns: readonly string[], body: Buffer | string, options: RequestOptions = {}): Promise<void> {
+  async insert(target: string, columns: readonly string[], body: Buffer | string, options: InsertOptions = {}): Promise<void> {
     await this.request('insert', options, undefined, target, async (abortSignal, queryId) => {
       // exec, not client.insert: insert() would JSON-encode each stream chunk as a row object,
       // while exec sends the pre-encoded bytes untouched.
       const result = await this.client.exec({
-        query: `INSERT INTO ${target} (${columns.map(sqlIdentifier).join(', ')}) FORMAT JSONEachRow`,
+        query: `INSERT INTO ${target} (${columns.map(sqlIdentifier).join(', ')}) FORMAT ${options.format ?? 'JSONEachRow'}`,
         values: Readable.from([typeof body === 'string' ? Buffer.from(body, 'utf8') : body], { objectMode: false }),
         ...this.requestParams(options, abortSignal, queryId),
       });

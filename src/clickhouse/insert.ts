@@ -3,11 +3,11 @@ import type { ClickHouseConfig } from '../config/schema.ts';
 import type { Logger } from '../util/log.ts';
 import { withRetry, type RetryPolicy } from '../util/retry.ts';
 import { usesDeduplicationToken } from './capabilities.ts';
-import type { ClickHouseConnection } from './client.ts';
+import type { ClickHouseConnection, InsertFormat } from './client.ts';
 import { ClickHouseError } from './errors.ts';
 
 /**
- * One JSONEachRow insert, retried with bounded attempts and time through the one retry helper.
+ * One insert (JSONEachRow or TabSeparated), retried with bounded attempts and time through the one retry helper.
  * A retry sends the identical bytes. Where the server supports it, the request carries an
  * `insert_deduplication_token` derived from the target and the bytes, so a retry of an insert
  * that did land (a timeout with unknown outcome) is dropped by the server; elsewhere (18.16)
@@ -51,6 +51,8 @@ export interface InsertBatch {
   readonly target: string;
   readonly columns: readonly string[];
   readonly body: Buffer;
+  /** The body's format (the encoders' ROW_FORMAT). */
+  readonly format: InsertFormat;
   readonly rows: number;
 }
 
@@ -69,6 +71,7 @@ export async function insertWithRetry(
     async (attempt) => {
       attempts = attempt;
       await connection.insert(batch.target, batch.columns, batch.body, {
+        format: batch.format,
         ...(settings === undefined ? {} : { settings }),
         ...(hooks.signal === undefined ? {} : { signal: hooks.signal }),
         ...(hooks.attemptTimeoutMs === undefined ? {} : { timeoutMs: hooks.attemptTimeoutMs }),

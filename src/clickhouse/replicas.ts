@@ -1,6 +1,6 @@
 import type { Logger } from '../util/log.ts';
 import type { ServerCapabilities } from './capabilities.ts';
-import type { ClickHouseConnection, RequestOptions } from './client.ts';
+import type { ClickHouseConnection, InsertOptions, RequestOptions } from './client.ts';
 import { ClickHouseError } from './errors.ts';
 
 /**
@@ -75,7 +75,7 @@ export class ReplicaSetConnection implements ClickHouseConnection {
     return this.run('command', options, (replica) => replica.command(sql, options));
   }
 
-  insert(target: string, columns: readonly string[], body: Buffer | string, options: RequestOptions = {}): Promise<void> {
+  insert(target: string, columns: readonly string[], body: Buffer | string, options: InsertOptions = {}): Promise<void> {
     return this.run('insert', options, (replica) => replica.insert(target, columns, body, options));
   }
 

@@ -9,6 +9,8 @@ import {
   encodeAggregateRow,
   encodeBatch,
   encodeRawReadingRow,
+  EncodedRows,
+  ROW_FORMAT,
 } from './encode.ts';
 import { insertRetryPolicy, insertWithRetry, type InsertHooks } from './insert.ts';
 import { RAW_READINGS_TABLE } from './migrations.ts';
@@ -22,7 +24,9 @@ import { sqlTable } from './sql.ts';
  */
 export interface AggregateSink {
   insertAggregates(table: string, rows: readonly EmittedAggregateRow[]): Promise<InsertReport>;
-  insertRawReadings(rows: readonly RawReadingRow[]): Promise<InsertReport>;
+  insertRawReadings(rows: readonly RawReadingRow[] | EncodedRows<RawReadingRow>): Promise<InsertReport>;
+  /** An empty buffer that encodes raw readings as they are collected, for insertRawReadings. */
+  rawReadingsBuffer(): EncodedRows<RawReadingRow>;
 }
 
 export interface InsertReport {
@@ -57,8 +61,25 @@ export class ClickHouseSink implements AggregateSink {
     return this.insertAll(sqlTable(this.options.database, table), AGGREGATE_COLUMNS, rows, encodeAggregateRow);
   }
 
-  insertRawReadings(rows: readonly RawReadingRow[]): Promise<InsertReport> {
-    return this.insertAll(sqlTable(this.options.database, RAW_READINGS_TABLE), RAW_READING_COLUMNS, rows, encodeRawReadingRow);
+  insertRawReadings(rows: readonly RawReadingRow[] | EncodedRows<RawReadingRow>): Promise<InsertReport> {
+    const target = sqlTable(this.options.database, RAW_READINGS_TABLE);
+    if (rows instanceof EncodedRows) return this.insertEncoded(target, RAW_READING_COLUMNS, rows);
+    return this.insertAll(target, RAW_READING_COLUMNS, rows, encodeRawReadingRow);
+  }
+
+  rawReadingsBuffer(): EncodedRows<RawReadingRow> {
+    return new EncodedRows(encodeRawReadingRow, this.options.maxRowsPerInsert);
+  }
+
+  /** The buffer's batches were cut every maxRowsPerInsert rows, as insertAll cuts them. */
+  private async insertEncoded<Row>(target: string, columns: readonly string[], rows: EncodedRows<Row>): Promise<InsertReport> {
+    let batches = 0;
+    let attempts = 0;
+    for (const batch of rows.batches()) {
+      attempts += await insertWithRetry(this.connection, { target, columns, body: batch.body, format: ROW_FORMAT, rows: batch.rows }, this.options.retryPolicy, this.options);
+      batches++;
+    }
+    return { rows: rows.size, batches, attempts, bytes: rows.byteLength };
   }
 
   private async insertAll<Row>(
@@ -74,7 +95,7 @@ export class ClickHouseSink implements AggregateSink {
     for (let from = 0; from < rows.length; from += size) {
       const to = Math.min(rows.length, from + size);
       const body = Buffer.from(encodeBatch(rows, from, to, encode), 'utf8');
-      attempts += await insertWithRetry(this.connection, { target, columns, body, rows: to - from }, this.options.retryPolicy, this.options);
+      attempts += await insertWithRetry(this.connection, { target, columns, body, format: ROW_FORMAT, rows: to - from }, this.options.retryPolicy, this.options);
       batches++;
       bytes += body.length;
     }

@@ -5,7 +5,7 @@ import { CLICKHOUSE_18_16, capabilitiesFrom, type ServerCapabilities } from '../
 import type { ClickHouseConnection, RequestOptions } from '../../src/clickhouse/client.ts';
 import { ClickHouseQueryError, ClickHouseTimeoutError } from '../../src/clickhouse/errors.ts';
 import { deduplicationToken, type InsertRetryEvent } from '../../src/clickhouse/insert.ts';
-import type { EmittedAggregateRow } from '../../src/core/rows.ts';
+import type { EmittedAggregateRow, RawReadingRow } from '../../src/core/rows.ts';
 import { RetriesExhaustedError, type RetryPolicy } from '../../src/util/retry.ts';
 
 /** Records every insert; fails the first `failures` attempts with the given error. */
@@ -131,4 +131,32 @@ test('an empty row list sends nothing', async () => {
   const sink = new ClickHouseSink(connection, { database: 'telemetry', maxRowsPerInsert: 10, retryPolicy: fastPolicy });
   assert.deepEqual(await sink.insertAggregates('agg_main', []), { rows: 0, batches: 0, attempts: 0, bytes: 0 });
   assert.equal(inserts.length, 0);
+});
+
+test('raw readings encoded as collected give the same batches, bytes and tokens as encoding the rows at insert', async () => {
+  const readings: RawReadingRow[] = Array.from({ length: 2500 }, (_, i) => ({
+    tenant: 'acme',
+    device: i % 7 === 0 ? `température ✓ ${i}` : `d${i}`,
+    readingId: `r\t${i}`,
+    metric: 'temp',
+    value: i / 3,
+    eventTime: 1_700_000_000_000 + i,
+    ingestTime: 1_700_000_000_100 + i,
+    partition: i % 4,
+    offset: i,
+  }));
+  const fromRows = recordingConnection(modern);
+  await new ClickHouseSink(fromRows.connection, { database: 'telemetry', maxRowsPerInsert: 1000, retryPolicy: fastPolicy }).insertRawReadings(readings);
+  const fromBuffer = recordingConnection(modern);
+  const sink = new ClickHouseSink(fromBuffer.connection, { database: 'telemetry', maxRowsPerInsert: 1000, retryPolicy: fastPolicy });
+  const buffer = sink.rawReadingsBuffer(); // starts at 64 KiB and has to grow
+  for (const reading of readings) buffer.push(reading);
+  const report = await sink.insertRawReadings(buffer);
+  assert.deepEqual({ rows: report.rows, batches: report.batches }, { rows: 2500, batches: 3 });
+  assert.deepEqual(fromBuffer.inserts.map((insert) => insert.body), fromRows.inserts.map((insert) => insert.body));
+  assert.deepEqual(
+    fromBuffer.inserts.map((insert) => insert.options.settings?.['insert_deduplication_token']),
+    fromRows.inserts.map((insert) => insert.options.settings?.['insert_deduplication_token']),
+  );
+  assert.equal(report.bytes, fromRows.inserts.reduce((total, insert) => total + Buffer.byteLength(insert.body), 0));
 });
