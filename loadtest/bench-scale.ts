@@ -32,7 +32,7 @@ import { sampleProcess } from './e2e/process-stats.ts';
 const { values: args } = parseArgs({
   options: {
     readings: { type: 'string', default: '1000000' },
-    'bridge-messages': { type: 'string', default: '30000' },
+    'bridge-messages': { type: 'string', default: '100000' },
     'rebalance-seconds': { type: 'string', default: '30' },
   },
 });
