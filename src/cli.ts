@@ -49,11 +49,20 @@ stack
   .addOption(replicasOption)
   .option('--bridges <m>', 'also start M bridges (one MQTT shared subscription)', count('--bridges'), 0)
   .option('--aggregators <n>', 'also start N aggregators (one consumer group per pipeline)', count('--aggregators'), 0)
-  .action(async (options: StackOptions & { bridges: number; aggregators: number }) => {
+  .option('--prometheus', 'also start Prometheus (Debian\'s package) scraping the pipeline services, with the alert rules')
+  .action(async (options: StackOptions & { bridges: number; aggregators: number; prometheus?: boolean }) => {
     const resolved = config(options.nodes, options.clickhouseReplicas);
     await stackUp(resolved, print);
-    if (options.bridges > 0 || options.aggregators > 0) {
-      await startPipelineServices(resolved, { bridges: options.bridges, aggregators: options.aggregators }, print);
+    const { services } =
+      options.bridges > 0 || options.aggregators > 0
+        ? await startPipelineServices(resolved, { bridges: options.bridges, aggregators: options.aggregators }, print)
+        : { services: [] };
+    if (options.prometheus) {
+      // Loaded only here: the container image carries src/ and edge/, not the local Prometheus tooling.
+      const { startPrometheus } = await import('../deploy/prometheus/local.ts');
+      const hostsOf = (kind: string): string[] => services.filter((service) => service.kind === kind).map((service) => new URL(service.url).host);
+      const prometheus = await startPrometheus(resolved.stack, { bridges: hostsOf('bridge'), aggregators: hostsOf('aggregator') });
+      print(`prometheus: ${prometheus.started ? 'started' : 'reloaded'} (${prometheus.url}), scraping ${services.length} pipeline service(s), alert rules from deploy/prometheus/rules.yml`);
     }
     const health = [...(await stackHealth(resolved)), ...(await pipelineServicesHealth(resolved))];
     print(formatHealth(health));
