@@ -1,20 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../../src/util/random.ts';
 import { SAMPLE_SIZE, WindowAggregate } from '../../src/core/aggregate.ts';
 import { addExact, roundExact } from '../../src/core/exact-sum.ts';
 import { HashSet53, hashId } from '../../src/core/hash.ts';
 
-/** mulberry32: a seeded PRNG for the tests (the core itself never draws random numbers). */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled<T>(items: readonly T[], random: () => number): T[] {
   const out = [...items];
@@ -72,7 +62,7 @@ test('hashId is deterministic, 53-bit and never 0; HashSet53 grows and dedups', 
 });
 
 test('the exact sum does not depend on the order of the values', () => {
-  const random = prng(7);
+  const random = mulberry32(7);
   // Values chosen to make naive summation order-dependent: wide magnitudes and cancellation.
   const values = [1e16, 1, -1e16, 0.1, 0.2, 0.3, 1e-9, 123_456.789, -0.30000000000000004, 3.3e10];
   for (let i = 0; i < 200; i++) values.push((random() - 0.5) * 10 ** Math.floor(random() * 12));
@@ -96,7 +86,7 @@ test('the exact sum does not depend on the order of the values', () => {
 });
 
 test('first/last break event-time ties by value; every aggregate is order-independent', () => {
-  const random = prng(11);
+  const random = mulberry32(11);
   const inputs: Input[] = [];
   for (let i = 0; i < 60; i++) {
     inputs.push({
@@ -143,12 +133,12 @@ test('p50 is the exact median up to SAMPLE_SIZE readings, then a bottom-k estima
   const bottom = [...many].sort((a, b) => hashId(a.id) - hashId(b.id)).slice(0, SAMPLE_SIZE).map((input) => input.value).sort((a, b) => a - b);
   const expected = (bottom[7]! + bottom[8]!) / 2;
   assert.equal(aggregateOf(many).median(), expected);
-  assert.equal(aggregateOf(shuffled(many, prng(3))).median(), expected);
+  assert.equal(aggregateOf(shuffled(many, mulberry32(3))).median(), expected);
   assert.ok(Math.abs(expected - 500) < 300, `a uniform sample's median ${expected} should be near 500`);
 });
 
 test('merge equals absorbing everything into one window', () => {
-  const random = prng(5);
+  const random = mulberry32(5);
   for (const [a, b] of [
     [3, 4],
     [10, 10],
@@ -171,7 +161,7 @@ test('merge equals absorbing everything into one window', () => {
 });
 
 test('encode/restore round-trips the aggregate exactly', () => {
-  const random = prng(9);
+  const random = mulberry32(9);
   for (const n of [1, 5, SAMPLE_SIZE, SAMPLE_SIZE + 1, 300]) {
     const inputs: Input[] = Array.from({ length: n }, (_, i) => ({
       id: `e${i}`,

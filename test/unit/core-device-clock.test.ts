@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../../src/util/random.ts';
 import { DeviceClocks, ENTER_AFTER_MS, EVICT_AFTER_MS, MAX_TRACKED } from '../../src/core/device-clock.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 import { PartitionProcessor, type ProcessorOutput, type ProcessorSpec } from '../../src/core/processor.ts';
@@ -10,16 +11,6 @@ import type { WindowSpec } from '../../src/core/windows.ts';
 const T0 = 1_700_000_000_000;
 const SKEW = 120_000;
 
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** How far a device's clock runs behind (positive) or ahead (negative) at an ingest instant. */
 type ClockOffset = (ingestTime: number) => number;
@@ -29,7 +20,7 @@ type ClockOffset = (ingestTime: number) => number;
  * time stamped by its own clock; then idle ticks for 200 s so that every window closes.
  */
 function generate(devices: Record<string, ClockOffset>, durationMs: number, seed = 7): ReadingsTopicRecord[] {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const names = Object.keys(devices);
   const records: ReadingsTopicRecord[] = [];
   const stepMs = 500 / names.length;

@@ -1,21 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../../src/util/random.ts';
 import { PipelineError } from '../../src/core/errors.ts';
 import { PartitionProcessor, type LatePolicySpec, type ProcessorOutput, type ProcessorSpec } from '../../src/core/processor.ts';
 import type { ReadingRecord, ReadingsTopicRecord } from '../../src/core/readings.ts';
 import type { WatermarkSpec } from '../../src/core/watermarks.ts';
 import type { WindowSpec } from '../../src/core/windows.ts';
 
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = 1_700_000_000_000;
 
@@ -24,7 +15,7 @@ const T0 = 1_700_000_000_000;
  * readings, a few clocks ahead, redeliveries, ticks, and gaps long enough to go idle.
  */
 function generate(seed: number, count: number): ReadingsTopicRecord[] {
-  const random = prng(seed);
+  const random = mulberry32(seed);
   const records: ReadingsTopicRecord[] = [];
   const sent: ReadingRecord[] = [];
   let ingest = T0;

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../../src/util/random.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 import { DelayHistogram, delayBin, delayBinUpperEdge } from '../../src/core/delay-histogram.ts';
 import {
@@ -10,16 +11,6 @@ import {
   type WatermarkSpec,
 } from '../../src/core/watermarks.ts';
 
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const T0 = 1_700_000_000_000;
 const YEAR = 365 * 24 * 3_600_000;
@@ -49,7 +40,7 @@ function feed(clock: PartitionClock, from: number, count: number, delay: () => n
 
 for (const [name, spec] of strategies) {
   test(`${name}: the watermark never goes back, and trails P by D`, () => {
-    const random = prng(1);
+    const random = mulberry32(1);
     const clock = createPartitionClock(spec, IDLE_MS);
     assert.equal(clock.watermark(), Number.NEGATIVE_INFINITY);
     let previous = clock.watermark();
@@ -114,13 +105,13 @@ for (const [name, spec] of strategies) {
   });
 
   test(`${name}: snapshot/restore continues exactly where it left off`, () => {
-    const random = prng(2);
+    const random = mulberry32(2);
     const original = createPartitionClock(spec, IDLE_MS);
     const next = feed(original, T0, 5000, () => 200 + 3000 * random() ** 3);
     const restored = PartitionClock.restore(spec, IDLE_MS, JSON.parse(JSON.stringify(original.snapshot())));
     assert.deepEqual(restored.snapshot(), original.snapshot());
-    const a = prng(3);
-    const b = prng(3);
+    const a = mulberry32(3);
+    const b = mulberry32(3);
     for (let i = 0, ingest = next; i < 8000; i++, ingest += 10) {
       const delayA = Math.round(4000 * a());
       const delayB = Math.round(4000 * b());
@@ -161,7 +152,7 @@ test('adaptive: before enough data D is the ceiling', () => {
 });
 
 test('adaptive: D follows a shift of the delay distribution from ~1 s to ~5 s within the horizon', () => {
-  const random = prng(4);
+  const random = mulberry32(4);
   const clock = createPartitionClock(adaptive, IDLE_MS);
   // Delay ≈ 1 s ± 200 ms (uniform), 100 readings/s, for two horizons.
   let ingest = feed(clock, T0, 12_000, () => 800 + 400 * random());
@@ -189,7 +180,7 @@ test('adaptive: D follows a shift of the delay distribution from ~1 s to ~5 s wi
 });
 
 test('adaptive: clocks far ahead or far behind are counted apart and do not move the estimate', () => {
-  const random = prng(5);
+  const random = mulberry32(5);
   const clean = createPartitionClock(adaptive, IDLE_MS);
   const skewed = createPartitionClock(adaptive, IDLE_MS);
   let ingest = T0;
