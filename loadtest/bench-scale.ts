@@ -18,7 +18,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import kafkaJs from '@confluentinc/kafka-javascript';
 import { createClient } from '@clickhouse/client';
 import { stringify } from 'yaml';
 import { encodeReading } from '../src/core/readings.ts';
@@ -28,6 +27,7 @@ import { testConfig, uniqueName } from '../test/support/stack.ts';
 import { bridgeEnv, connectFleet, killAllBridges, publishAll, startBridge, type BridgeProcess } from '../test/integration/edge-harness.ts';
 import { fillReadingsTopic } from './support/fill-topic.ts';
 import { sampleProcess } from './e2e/process-stats.ts';
+import { connectRawProducer } from '../test/support/raw-producer.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -210,12 +210,7 @@ async function rebalancePause(): Promise<{ joinMs: number; leaveMs: number; stea
     latePolicy: { kind: 'drop' },
     idleTimeoutMs: 2000,
   }, streamTopic);
-  const producer = new kafkaJs.Producer({ 'metadata.broker.list': config.kafka.brokers.join(','), 'enable.idempotence': true, 'linger.ms': 5 } as never);
-  await new Promise<void>((resolve, reject) => {
-    producer.once('ready', () => resolve());
-    producer.once('event.error', reject);
-    producer.connect();
-  });
+  const producer = await connectRawProducer(config.kafka.brokers, { 'enable.idempotence': true, 'linger.ms': 5 });
   producer.setPollInBackground(true);
   let streaming = true;
   let sequence = 0;

@@ -1,6 +1,6 @@
-import kafkaJs from '@confluentinc/kafka-javascript';
 import { encodeReading, encodeTick } from '../../src/core/readings.ts';
 import { mulberry32 } from '../../src/util/random.ts';
+import { connectRawProducer } from '../../test/support/raw-producer.ts';
 
 /**
  * Fills a readings topic as a fleet would have: `readings` readings over `devices` devices, each
@@ -18,19 +18,13 @@ export async function fillReadingsTopic(options: {
   tenant: string;
 }): Promise<number> {
   const { readings, devices, tenant } = options;
-  const producer = new kafkaJs.Producer({
-    'metadata.broker.list': options.brokers.join(','),
+  const producer = await connectRawProducer(options.brokers, {
     'enable.idempotence': true,
     'linger.ms': 20,
     'batch.size': 1_000_000,
     'compression.type': 'lz4',
     'queue.buffering.max.messages': 1_000_000,
     dr_cb: true,
-  } as never);
-  await new Promise<void>((resolve, reject) => {
-    producer.once('ready', () => resolve());
-    producer.once('event.error', reject);
-    producer.connect();
   });
   producer.setPollInBackground(true);
   let delivered = 0;

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import kafkaJs from '@confluentinc/kafka-javascript';
 import { analyzeDelays } from '../../src/advisor/analyze.ts';
 import { candidateGrid } from '../../src/advisor/candidates.ts';
 import { partitionForKey } from '../../src/advisor/partitioner.ts';
@@ -12,6 +11,7 @@ import { readTraceFromTopic } from '../../src/advisor/trace-kafka.ts';
 import { generateTrace } from '../../src/advisor/traces.ts';
 import { encodeReading, encodeTick } from '../../src/core/readings.ts';
 import { AggregatorScenario } from '../support/aggregator-harness.ts';
+import { connectRawProducer } from '../support/raw-producer.ts';
 
 /**
  * The advisor's promise, checked against the real thing: the configuration it recommends for a
@@ -57,18 +57,12 @@ test('the recommended configuration meets the SLA on the real aggregator, as the
   await scenario.setUp();
 
   // The replay log, written by a producer that partitions like the bridge's.
-  const producer = new kafkaJs.Producer({
-    'metadata.broker.list': scenario.config.kafka.brokers.join(','),
+  const producer = await connectRawProducer(scenario.config.kafka.brokers, {
     'enable.idempotence': true,
     acks: 'all',
     'linger.ms': 5,
     partitioner: 'murmur2_random',
     dr_cb: true,
-  } as never);
-  await new Promise<void>((resolve, reject) => {
-    producer.once('ready', () => resolve());
-    producer.once('event.error', reject);
-    producer.connect();
   });
   t.after(() => new Promise<void>((resolve) => producer.disconnect(() => resolve())));
   producer.setPollInterval(10);

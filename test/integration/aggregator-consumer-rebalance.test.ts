@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import kafkaJs from '@confluentinc/kafka-javascript';
 import { eventually } from '../../src/stack/services.ts';
 import { ensureTopics } from '../../src/kafka/admin.ts';
 import { ReadingsConsumer } from '../../src/kafka/consumer.ts';
 import { testConfig, uniqueName } from '../support/stack.ts';
+import { connectRawProducer } from '../support/raw-producer.ts';
 
 /**
  * The aggregator's consumer across a rebalance while a consume call is in flight. librdkafka's
@@ -27,14 +27,9 @@ test('a partition reassigned during an in-flight consume is delivered from its s
   const group = `${id}-group`;
   await ensureTopics(config.kafka.brokers, [{ topic, partitions: 2, replicationFactor: config.kafka.replicationFactor }]);
 
-  const producer = new kafkaJs.Producer({ 'metadata.broker.list': config.kafka.brokers.join(','), 'enable.idempotence': true, 'linger.ms': 1, dr_cb: true } as never);
+  const producer = await connectRawProducer(config.kafka.brokers, { 'enable.idempotence': true, 'linger.ms': 1, dr_cb: true });
   const produced = [0, 0];
   let delivered = 0;
-  await new Promise<void>((resolve, reject) => {
-    producer.once('ready', () => resolve());
-    producer.once('event.error', reject);
-    producer.connect();
-  });
   producer.setPollInterval(10);
   producer.on('delivery-report', (error) => {
     if (error) throw error;

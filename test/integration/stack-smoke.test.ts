@@ -1,27 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import kafkaJs from '@confluentinc/kafka-javascript';
 import { createClient } from '@clickhouse/client';
 import mqtt from 'mqtt';
 import { ensureTopics } from '../../src/kafka/admin.ts';
 import { ReadingsConsumer } from '../../src/kafka/consumer.ts';
 import { testConfig, uniqueName } from '../support/stack.ts';
+import { connectRawProducer } from '../support/raw-producer.ts';
 
 const config = testConfig();
 
 test('a message sent by the idempotent producer is consumed back', async () => {
   const topic = uniqueName('smoke');
   await ensureTopics(config.kafka.brokers, [{ topic, partitions: 2, replicationFactor: config.kafka.replicationFactor }]);
-  const producer = new kafkaJs.Producer({
-    'metadata.broker.list': config.kafka.brokers.join(','),
+  const producer = await connectRawProducer(config.kafka.brokers, {
     'enable.idempotence': true,
     acks: 'all',
     dr_cb: true,
-  } as never);
-  await new Promise<void>((resolve, reject) => {
-    producer.once('ready', () => resolve());
-    producer.once('event.error', reject);
-    producer.connect();
   });
   producer.setPollInterval(10);
   const delivered = new Promise<number>((resolve, reject) =>

@@ -10,6 +10,7 @@ import { ensureTopics } from '../../src/kafka/admin.ts';
 import { startService, type ServiceProcess } from '../../src/stack/services.ts';
 import { testConfig, uniqueName } from './stack.ts';
 import type { ExpectedRow } from './readings-dataset.ts';
+import { connectRawProducer } from './raw-producer.ts';
 
 /**
  * One aggregator scenario against the real Kafka and ClickHouse: a fresh topic, database and
@@ -76,19 +77,13 @@ export class AggregatorScenario {
       { topic: this.topic, partitions: this.partitions, replicationFactor: this.config.kafka.replicationFactor },
       { topic: `${this.topic}-late`, partitions: this.partitions, replicationFactor: this.config.kafka.replicationFactor },
     ]);
-    this.producer = new kafkaJs.Producer({
-      'metadata.broker.list': this.config.kafka.brokers.join(','),
+    this.producer = await connectRawProducer(this.config.kafka.brokers, {
       'enable.idempotence': true,
       acks: 'all',
       'linger.ms': 5,
       dr_cb: true,
-    } as never);
-    const producer = this.producer;
-    await new Promise<void>((resolve, reject) => {
-      producer.once('ready', () => resolve());
-      producer.once('event.error', reject);
-      producer.connect();
     });
+    const producer = this.producer;
     producer.setPollInterval(10);
     producer.on('delivery-report', (error) => {
       if (error) throw error;
