@@ -1,9 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { connectClickHouse, type ClickHouseConnection } from '../../src/clickhouse/client.ts';
 import { migrate } from '../../src/clickhouse/migrations.ts';
@@ -12,10 +8,9 @@ import { createClickHouseSink } from '../../src/clickhouse/sink.ts';
 import { AGGREGATE_COLUMNS, ROW_FORMAT, encodeAggregateRow, encodeBatch } from '../../src/clickhouse/encode.ts';
 import { sqlString, sqlTable } from '../../src/clickhouse/sql.ts';
 import type { EmittedAggregateRow } from '../../src/core/rows.ts';
-import { clickhouseNodes, startClickhouse, startClickhouseNode, stopClickhouse, type ClickhouseNode } from '../../src/stack/clickhouse.ts';
+import { startClickhouseNode, type ClickhouseNode } from '../../src/stack/clickhouse.ts';
 import { runningPid, signal, isAlive, delay } from '../../src/stack/processes.ts';
-import { configForLocalStack } from '../../src/stack/stack.ts';
-import { startZookeeper, stopZookeeper } from '../../src/stack/zookeeper.ts';
+import { startPrivateReplicas, type PrivateReplicas } from '../support/replicated-clickhouse.ts';
 
 /**
  * Two ClickHouse 18.16 replicas and a ZooKeeper of the test's own (private ports and a temporary
@@ -27,11 +22,11 @@ const PORTS = { http: 18123, tcp: 19000, interserver: 19009, zookeeper: 12181 };
 const TABLE = 'agg_main';
 const W = 1_700_000_000_000;
 
-let dataDir: string;
+let replicas: PrivateReplicas;
 let config: Config;
 let nodes: ClickhouseNode[];
 let connection: ClickHouseConnection;
-const direct: ClickHouseConnection[] = [];
+let direct: ClickHouseConnection[];
 const failovers: FailoverEvent[] = [];
 
 function row(index: number, version = 1): EmittedAggregateRow {
@@ -101,43 +96,24 @@ async function eventually<T>(what: string, probe: () => Promise<T>, accept: (val
 }
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'tp-ch-replicated-'));
-  config = configForLocalStack(
-    parseConfig({
-      clickhouse: { database: 'replicated_it', requestTimeoutMs: 5000, insertMaxAttempts: 20, insertMaxElapsedMs: 60_000 },
-      aggregator: {
-        pipelines: [
-          { name: 'main', guarantee: 'exactly-once', window: { kind: 'tumbling', sizeMs: 5000 }, watermark: { kind: 'fixed', delayMs: 1000 }, latePolicy: { kind: 'drop' } },
-        ],
-      },
-      stack: {
-        dataDir,
-        clickhouseReplicas: 2,
-        clickhouseHttpPort: PORTS.http,
-        clickhouseTcpPort: PORTS.tcp,
-        clickhouseInterserverPort: PORTS.interserver,
-        zookeeperPort: PORTS.zookeeper,
-      },
-    }),
-  );
-  nodes = clickhouseNodes(config.stack);
-  await startZookeeper(config.stack);
-  await startClickhouse(config.stack, config.clickhouse.cluster);
+  replicas = await startPrivateReplicas(PORTS, {
+    clickhouse: { database: 'replicated_it', requestTimeoutMs: 5000, insertMaxAttempts: 20, insertMaxElapsedMs: 60_000 },
+    aggregator: {
+      pipelines: [
+        { name: 'main', guarantee: 'exactly-once', window: { kind: 'tumbling', sizeMs: 5000 }, watermark: { kind: 'fixed', delayMs: 1000 }, latePolicy: { kind: 'drop' } },
+      ],
+    },
+  });
+  ({ config, nodes, direct } = replicas);
   connection = await connectClickHouse(config.clickhouse, { onFailover: (event) => failovers.push(event) });
-  for (const node of nodes) direct.push(await connectClickHouse({ ...config.clickhouse, url: node.url, replicaUrls: [] }));
 });
 
 after(async () => {
   await connection?.close();
-  for (const replica of direct) await replica.close();
   // Everything this test started, by its recorded pid.
-  if (config) {
-    const startedAt = Date.now();
-    await stopClickhouse(config.stack);
-    await stopZookeeper(config.stack);
-    process.stderr.write(`# stopped the replicas and ZooKeeper in ${Date.now() - startedAt} ms\n`);
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  const startedAt = Date.now();
+  await replicas?.stop();
+  process.stderr.write(`# stopped the replicas and ZooKeeper in ${Date.now() - startedAt} ms\n`);
 });
 
 test('the local replicated stack names the cluster and the second replica', () => {

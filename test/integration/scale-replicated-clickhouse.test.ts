@@ -1,20 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { connectClickHouse, type ClickHouseConnection } from '../../src/clickhouse/client.ts';
+import type { ClickHouseConnection } from '../../src/clickhouse/client.ts';
 import { sqlTable } from '../../src/clickhouse/sql.ts';
-import { clickhouseNodes, startClickhouse, startClickhouseNode, stopClickhouse, type ClickhouseNode } from '../../src/stack/clickhouse.ts';
+import { startClickhouseNode, type ClickhouseNode } from '../../src/stack/clickhouse.ts';
 import { delay, isAlive, runningPid, signal } from '../../src/stack/processes.ts';
 import { eventually } from '../../src/stack/services.ts';
-import { configForLocalStack } from '../../src/stack/stack.ts';
-import { startZookeeper, stopZookeeper } from '../../src/stack/zookeeper.ts';
 import { AggregatorScenario } from '../support/aggregator-harness.ts';
 import { expectedRows, generateDataset } from '../support/readings-dataset.ts';
 import { WINDOW, streamInSlices } from '../support/recovery.ts';
+import { startPrivateReplicas, type PrivateReplicas } from '../support/replicated-clickhouse.ts';
 
 /**
  * The whole aggregator (a real process, exactly-once) writing into two ClickHouse 18.16 replicas
@@ -24,38 +19,18 @@ import { WINDOW, streamInSlices } from '../support/recovery.ts';
  */
 const PORTS = { http: 38123, tcp: 39000, interserver: 39009, zookeeper: 32181 };
 
-let dataDir: string;
+let replicas: PrivateReplicas;
 let stack: Config;
 let nodes: ClickhouseNode[];
-const direct: ClickHouseConnection[] = [];
+let direct: ClickHouseConnection[];
 
 before(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'tp-scale-replicated-'));
-  stack = configForLocalStack(
-    parseConfig({
-      stack: {
-        dataDir,
-        clickhouseReplicas: 2,
-        clickhouseHttpPort: PORTS.http,
-        clickhouseTcpPort: PORTS.tcp,
-        clickhouseInterserverPort: PORTS.interserver,
-        zookeeperPort: PORTS.zookeeper,
-      },
-    }),
-  );
-  nodes = clickhouseNodes(stack.stack);
-  await startZookeeper(stack.stack);
-  await startClickhouse(stack.stack, stack.clickhouse.cluster);
-  for (const node of nodes) direct.push(await connectClickHouse({ ...stack.clickhouse, url: node.url, replicaUrls: [] }));
+  replicas = await startPrivateReplicas(PORTS);
+  ({ config: stack, nodes, direct } = replicas);
 });
 
 after(async () => {
-  for (const replica of direct) await replica.close();
-  if (stack) {
-    await stopClickhouse(stack.stack);
-    await stopZookeeper(stack.stack);
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await replicas?.stop();
 });
 
 test('an aggregator on replicated ClickHouse loses and duplicates nothing when one replica is SIGKILLed mid-run', { timeout: 420_000 }, async (t) => {
