@@ -41,6 +41,7 @@ const result = await runChaos({
 
 say('\n== faults ==');
 for (const fault of result.faults) say(`${(fault.atMs / 1000).toFixed(1).padStart(6)} s  ${fault.kind.padEnd(38)} ${fault.note} (${(fault.tookMs / 1000).toFixed(1)} s)`);
+if (result.skippedFaults.length > 0) say(`not injected: ${result.skippedFaults.join('; ')}`);
 if (result.unexpectedExits.length > 0) say(`unexpected exits (restarted): ${result.unexpectedExits.join('; ')}`);
 say('\n== audit per tier (acknowledged ids vs ClickHouse under FINAL) ==');
 say(`edge: acknowledged readings missing from the readings topic: ${result.kafkaLost}; from readings_raw: ${result.edgeLost}; PUBACKs "no matching subscribers": ${result.noSubscriberPubacks}`);
@@ -55,5 +56,5 @@ const failed =
   result.kafkaLost > 0 ||
   (exactlyOnce !== undefined && (exactlyOnce.lost > 0 || exactlyOnce.duplicated > 0)) ||
   (atLeastOnce !== undefined && atLeastOnce.lost > 0);
-say(JSON.stringify({ bench: 'chaos', readings: result.readings, faults_injected: result.faults.length, tiers: byTier, edge_lost: result.edgeLost, kafka_lost: result.kafkaLost, no_subscriber_pubacks: result.noSubscriberPubacks, matches_table: result.matchesTable }));
+say(JSON.stringify({ bench: 'chaos', readings: result.readings, faults_injected: result.faults.length, tiers: byTier, edge_lost: result.edgeLost, kafka_lost: result.kafkaLost, no_subscriber_pubacks: result.noSubscriberPubacks, skipped_faults: result.skippedFaults.length, matches_table: result.matchesTable }));
 process.exit(failed ? 1 : 0);

@@ -10,8 +10,9 @@ import { connectClickHouse } from '../../src/clickhouse/client.ts';
 import { failureAnalysis, type Outcome } from '../../src/core/failure-analysis.ts';
 import { ensureTopics, pipelineTopics } from '../../src/kafka/admin.ts';
 import { startClickhouse, stopClickhouse } from '../../src/stack/clickhouse.ts';
-import { startKafkaNode, stopKafkaNode, waitForKafkaNode, waitForBrokers } from '../../src/stack/kafka.ts';
+import { isolatedBootstrapServers, startKafkaNode, stopKafkaNode, waitForKafkaNode, waitForBrokers } from '../../src/stack/kafka.ts';
 import { startMosquitto, stopMosquitto } from '../../src/stack/mosquitto.ts';
+import { createIsolatedHost, destroyIsolatedHost, heal, isolatedHostPlan, networkNamespacesUnavailable, partition, type IsolatedHost } from '../../src/stack/netns.ts';
 import { REPO_ROOT } from '../../src/stack/paths.ts';
 import { eventually, startService, type ServiceProcess } from '../../src/stack/services.ts';
 import { configForLocalStack, stackDown, stackUp } from '../../src/stack/stack.ts';
@@ -58,6 +59,8 @@ export interface ChaosResult {
   readonly tiers: TierVerdict[];
   readonly matchesTable: boolean;
   readonly unexpectedExits: string[];
+  /** Faults asked for that cannot be injected here, with the reason (a network namespace needs root and iproute2). */
+  readonly skippedFaults: string[];
 }
 
 const CHAOS_STACK = {
@@ -69,14 +72,39 @@ const CHAOS_STACK = {
   mosquittoPort: 21883,
 } as const;
 const INSTANCES = 2;
+/** The aggregator that runs in a network namespace, so that it can be cut off from Kafka. */
+const ISOLATED_AGGREGATOR = INSTANCES - 1;
 const SESSION_TIMEOUT_MS = 6000;
+/** Past the session timeout, so that the group moves the cut-off instance's partitions. */
+const PARTITION_MS = 15_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log;
-  const base = loadConfig({ overrides: { stack: CHAOS_STACK, kafka: { replicationFactor: 3, minInsyncReplicas: 2 } } });
+  const skippedFaults: string[] = [];
+  let faults = options.faults;
+  let isolatedHost: IsolatedHost | null = null;
+  if (faults.includes('partition-aggregator-from-kafka')) {
+    const reason = await networkNamespacesUnavailable();
+    if (reason === null) {
+      isolatedHost = isolatedHostPlan('tpchaos');
+      await createIsolatedHost(isolatedHost);
+      log(`aggregator ${ISOLATED_AGGREGATOR} runs in network namespace ${isolatedHost.namespace} (${isolatedHost.guestAddress}; Kafka at ${isolatedHost.kafkaAddress}, ClickHouse at ${isolatedHost.clickhouseAddress})`);
+    } else {
+      faults = faults.filter((fault) => fault !== 'partition-aggregator-from-kafka');
+      skippedFaults.push(`partition-aggregator-from-kafka: no network namespace can be made here (${reason})`);
+      log(`  ! skipping partition-aggregator-from-kafka: ${reason}`);
+    }
+  }
+  const isolation = isolatedHost ? { isolatedKafkaAddress: isolatedHost.kafkaAddress, isolatedClickhouseAddress: isolatedHost.clickhouseAddress } : {};
+  const base = loadConfig({ overrides: { stack: { ...CHAOS_STACK, ...isolation }, kafka: { replicationFactor: 3, minInsyncReplicas: 2 } } });
   log(`starting the private three-broker stack in ${CHAOS_STACK.dataDir}`);
-  await stackUp(base, (line) => log(`  ${line}`));
+  try {
+    await stackUp(base, (line) => log(`  ${line}`));
+  } catch (error) {
+    if (isolatedHost) await destroyIsolatedHost(isolatedHost);
+    throw error;
+  }
   const local = configForLocalStack(base);
   const runId = `${Date.now().toString(36)}${process.pid}`;
   const config = parseConfig(chaosConfig(local, runId));
@@ -87,9 +115,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
   const tenant = `chaos${runId}`;
 
-  const supervisor = new Supervisor(configFile, runId, log);
+  const supervisor = new Supervisor(configFile, runId, log, isolatedHost && { host: isolatedHost, brokers: isolatedBootstrapServers(base.stack), clickhouseUrl: `http://${isolatedHost.clickhouseAddress}:${CHAOS_STACK.clickhouseHttpPort}` });
   const durationMs = Math.round((options.readings / options.ratePerSecond) * 1000);
-  const schedule = faultSchedule({ seed: options.seed, durationMs, kinds: options.faults, timesEach: options.timesEach, marginMs: Math.min(10_000, durationMs / 10), instances: INSTANCES, brokers: 3 });
+  const schedule = faultSchedule({ seed: options.seed, durationMs, kinds: faults, timesEach: options.timesEach, marginMs: Math.min(10_000, durationMs / 10), instances: INSTANCES, brokers: 3 });
   log(`fault schedule (seed ${options.seed}): ${schedule.map((f) => `${(f.atMs / 1000).toFixed(1)}s ${f.kind}${f.point ? `(${f.point})` : ''}#${f.target}`).join(', ')}`);
   const connection = await connectClickHouse(config.clickhouse);
   const applied: ChaosResult['faults'] = [];
@@ -106,7 +134,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const wait = started + fault.atMs - Date.now();
       if (wait > 0) await sleep(wait);
       const faultStart = Date.now();
-      const note = await inject(fault, config, supervisor, log);
+      const note = await inject(fault, config, supervisor, isolatedHost, log);
       applied.push({ ...fault, tookMs: Date.now() - faultStart, note });
     }
     const result = await fleet;
@@ -146,11 +174,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       tiers,
       matchesTable: tiers.every((tier) => tier.matchesTable) && missing.total === 0,
       unexpectedExits: supervisor.unexpectedExits,
+      skippedFaults,
     };
   } finally {
     await supervisor.stopAll();
     await connection.close();
     if (!options.keepStack) await stackDown(base, (line) => log(`  ${line}`));
+    if (isolatedHost && !options.keepStack) await destroyIsolatedHost(isolatedHost);
   }
 }
 
@@ -186,7 +216,13 @@ class Supervisor {
   readonly unexpectedExits: string[] = [];
   private readonly expectedExit = new Set<ServiceProcess>();
 
-  constructor(private readonly configFile: string, private readonly runId: string, private readonly log: (line: string) => void) {}
+  constructor(
+    private readonly configFile: string,
+    private readonly runId: string,
+    private readonly log: (line: string) => void,
+    /** Where the isolated aggregator reaches Kafka and ClickHouse from inside its namespace. */
+    private readonly isolation: { host: IsolatedHost; brokers: string[]; clickhouseUrl: string } | null,
+  ) {}
 
   async startAll(): Promise<void> {
     for (let i = 0; i < INSTANCES; i++) {
@@ -209,13 +245,23 @@ class Supervisor {
   }
 
   startAggregator(index: number, env: NodeJS.ProcessEnv = {}): ServiceProcess {
-    const service = startService(`chaos-aggregator-${index}`, 'src/aggregator/main.ts', {
-      TP_CONFIG: this.configFile,
-      TP_AGGREGATOR__INSTANCE_ID: `chaos-${this.runId}-${index}`,
-      TP_AGGREGATOR__METRICS_PORT: String(29464 + index),
-      LOG_LEVEL: 'warn',
-      ...env,
-    });
+    const isolated = index === ISOLATED_AGGREGATOR ? this.isolation : null;
+    const networkEnv: NodeJS.ProcessEnv = isolated
+      ? { TP_KAFKA__BROKERS: isolated.brokers.join(','), TP_CLICKHOUSE__URL: isolated.clickhouseUrl, TP_AGGREGATOR__METRICS_HOST: isolated.host.guestAddress }
+      : {};
+    const service = startService(
+      `chaos-aggregator-${index}`,
+      'src/aggregator/main.ts',
+      {
+        TP_CONFIG: this.configFile,
+        TP_AGGREGATOR__INSTANCE_ID: `chaos-${this.runId}-${index}`,
+        TP_AGGREGATOR__METRICS_PORT: String(29464 + index),
+        LOG_LEVEL: 'warn',
+        ...networkEnv,
+        ...env,
+      },
+      isolated ? { namespace: isolated.host.namespace } : {},
+    );
     this.aggregators[index] = service;
     this.watch(service, `aggregator ${index}`);
     return service;
@@ -239,7 +285,8 @@ class Supervisor {
 
   async ready(index: number): Promise<void> {
     await eventually(`bridge ${index} ready`, async () => ((await fetch(`http://127.0.0.1:${28080 + index}/readyz`).catch(() => null))?.ok ? true : undefined), 90_000);
-    await eventually(`aggregator ${index} ready`, async () => ((await fetch(`http://127.0.0.1:${29464 + index}/readyz`).catch(() => null))?.ok ? true : undefined), 90_000);
+    const host = index === ISOLATED_AGGREGATOR && this.isolation ? this.isolation.host.guestAddress : '127.0.0.1';
+    await eventually(`aggregator ${index} ready`, async () => ((await fetch(`http://${host}:${29464 + index}/readyz`).catch(() => null))?.ok ? true : undefined), 90_000);
   }
 
   async ensureAllRunning(): Promise<void> {
@@ -253,7 +300,7 @@ class Supervisor {
   }
 }
 
-async function inject(fault: ScheduledFault, config: Config, supervisor: Supervisor, log: (line: string) => void): Promise<string> {
+async function inject(fault: ScheduledFault, config: Config, supervisor: Supervisor, isolatedHost: IsolatedHost | null, log: (line: string) => void): Promise<string> {
   const stack = config.stack;
   log(`fault ${fault.kind}${fault.point ? ` (${fault.point})` : ''} on #${fault.target}`);
   switch (fault.kind) {
@@ -319,6 +366,16 @@ async function inject(fault: ScheduledFault, config: Config, supervisor: Supervi
       await stopMosquitto(stack);
       await startMosquitto(stack);
       return 'Mosquitto stopped (SIGTERM, sessions persisted) and started';
+    }
+    case 'partition-aggregator-from-kafka': {
+      if (!isolatedHost) throw new Error('partition-aggregator-from-kafka needs the network namespace');
+      await partition(isolatedHost);
+      try {
+        await sleep(PARTITION_MS);
+      } finally {
+        await heal(isolatedHost);
+      }
+      return `aggregator ${fault.target} (pid ${supervisor.aggregators[fault.target]?.pid ?? '?'}) cut off from Kafka for ${PARTITION_MS / 1000} s (ClickHouse reachable), then healed`;
     }
   }
 }

@@ -14,6 +14,7 @@ export const FAULT_KINDS = [
   'restart-broker',
   'stop-clickhouse',
   'restart-mosquitto',
+  'partition-aggregator-from-kafka',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -27,6 +28,7 @@ export const FAULT_SCENARIOS: Readonly<Record<FaultKind, readonly FailureScenari
   'restart-broker': ['leader-failover'],
   'stop-clickhouse': ['clickhouse-down'],
   'restart-mosquitto': ['device-resends'],
+  'partition-aggregator-from-kafka': ['aggregator-partitioned-from-kafka', 'rebalance'],
 };
 
 export const CRASH_POINTS_IN_TURN = ['before-flush:2', 'during-insert:2', 'after-insert-before-commit:2', 'after-commit:2'] as const;
@@ -67,7 +69,12 @@ export function faultSchedule(options: ScheduleOptions): ScheduledFault[] {
   order.forEach((kind, index) => {
     const slot = span / total;
     const atMs = Math.round(options.marginMs + index * slot + random() * slot * 0.5);
-    const target = kind === 'kill-partition-leader' ? 0 : kind === 'restart-broker' ? 1 + Math.floor(random() * options.brokers) : Math.floor(random() * options.instances);
+    // The partition hits the one aggregator that runs in a network namespace: the last instance.
+    const target =
+      kind === 'kill-partition-leader' ? 0
+      : kind === 'restart-broker' ? 1 + Math.floor(random() * options.brokers)
+      : kind === 'partition-aggregator-from-kafka' ? options.instances - 1
+      : Math.floor(random() * options.instances);
     faults.push(kind === 'crash-aggregator-at-point' ? { atMs, kind, target, point: CRASH_POINTS_IN_TURN[crashPoint++ % CRASH_POINTS_IN_TURN.length]! } : { atMs, kind, target });
   });
   return faults;

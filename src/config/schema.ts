@@ -89,6 +89,10 @@ export const EdgeSchema = Type.Object(
       {
         acks: Type.Union([Type.Literal('all'), Type.Literal('1'), Type.Literal('0')], { default: 'all' }),
         idempotence: Type.Boolean({ default: true }),
+        /** librdkafka linger.ms: a longer wait fills bigger batches (less CPU in librdkafka and the broker per record) at that much ack latency. */
+        lingerMs: Millis(5, 'producer linger before a batch is sent', 0),
+        /** librdkafka compression.type of the bridge's records. */
+        compression: Type.Union([Type.Literal('lz4'), Type.Literal('zstd'), Type.Literal('snappy'), Type.Literal('gzip'), Type.Literal('none')], { default: 'lz4' }),
       },
       { ...Strict, default: {} },
     ),
@@ -245,6 +249,13 @@ export const StackSchema = Type.Object(
     useExistingClickhouse: Type.Boolean({ description: 'Use a ClickHouse or MQTT broker that is already running instead of starting one.', default: false }),
     useExistingMqtt: Type.Boolean({ default: false }),
     startTimeoutMs: Millis(60_000, 'how long to wait for a service to answer', 1000),
+    /**
+     * A second address for Kafka's brokers (listener ISOLATED, on each broker port + 1000) and one
+     * for ClickHouse: the machine's side of a network namespace, so that a process inside it can be
+     * cut off from Kafka alone (the chaos run's network-partition fault). Empty: loopback only.
+     */
+    isolatedKafkaAddress: Type.String({ default: '', description: "a second Kafka listener address (broker port + 1000) for processes in a network namespace; '' = none" }),
+    isolatedClickhouseAddress: Type.String({ default: '', description: "a second ClickHouse listen address for processes in a network namespace; '' = none" }),
   },
   { ...Strict, default: {} },
 );

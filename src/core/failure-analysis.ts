@@ -80,6 +80,7 @@ export const FAILURE_SCENARIOS = [
   'aggregator-crash-after-insert-before-commit',
   'aggregator-crash-after-commit',
   'zombie-instance',
+  'aggregator-partitioned-from-kafka',
   'rebalance',
   'clickhouse-down',
   'replay-from-earliest',
@@ -96,6 +97,7 @@ const TITLES: Record<FailureScenario, string> = {
   'aggregator-crash-after-insert-before-commit': 'the aggregator crashes after the insert, before the offset commit',
   'aggregator-crash-after-commit': 'the aggregator crashes after the offset commit',
   'zombie-instance': 'a zombie instance (paused past its session timeout) comes back',
+  'aggregator-partitioned-from-kafka': 'the network between an aggregator and Kafka is cut past its session timeout (ClickHouse still reachable), then healed',
   rebalance: 'a rebalance moves partitions between instances',
   'clickhouse-down': 'ClickHouse is down or times out',
   'replay-from-earliest': 'the consumer group is replayed from the earliest offset',
@@ -145,6 +147,13 @@ export function failureAnalysis(settings: GuaranteeSettings): ScenarioOutcome[] 
           s.transactionalKafkaWrites && s.lateToKafka
             ? 'its transaction is fenced (stale group generation, EOS v2) and aborted; rows it still writes are identical to the new owner\'s and collapse'
             : 'its offset commit is refused (stale group generation); rows it still writes carry versions no higher than the new owner\'s for the same readings and collapse',
+        ),
+    consumerLoses
+      ? row('aggregator-partitioned-from-kafka', 'lost', 'the cut-off instance had auto-committed offsets of readings still in its open windows; the instance that takes its partitions does not read them')
+      : row(
+          'aggregator-partitioned-from-kafka',
+          'exact',
+          'the group gives its partitions to another instance, which resumes from the committed offset; the cut-off instance cannot commit, and rows it still writes to ClickHouse are identical to, or carry versions no higher than, the new owner\'s and collapse; healed, it rejoins and rebuilds its state',
         ),
     row('rebalance', ...aggregatorRestart('on the revoked partitions')),
     consumerLoses

@@ -116,7 +116,7 @@ export function replicationTopology(stack: StackConfig, cluster: string): Replic
   return { cluster: cluster || LOCAL_CLUSTER, zookeeper: { host: HOST, port: stack.zookeeperPort }, nodes: clickhouseNodes(stack) };
 }
 
-function configXml(node: ClickhouseNode, dir: string, logDir: string, replication = ''): string {
+function configXml(node: ClickhouseNode, dir: string, logDir: string, replication = '', isolatedAddress = ''): string {
   return `<?xml version="1.0"?>
 <!-- Written by src/stack/clickhouse.ts; edit the stack configuration instead. -->
 <yandex>
@@ -127,7 +127,7 @@ function configXml(node: ClickhouseNode, dir: string, logDir: string, replicatio
     <size>100M</size>
     <count>3</count>
   </logger>
-  <listen_host>${HOST}</listen_host>
+  <listen_host>${HOST}</listen_host>${isolatedAddress ? `\n  <listen_host>${isolatedAddress}</listen_host>` : ''}
   <http_port>${node.httpPort}</http_port>
   <tcp_port>${node.tcpPort}</tcp_port>
   <path>${dir}/data/</path>
@@ -183,7 +183,10 @@ ${replicas}      </shard>
 `;
 }
 
-const USERS_XML = `<?xml version="1.0"?>
+/** `isolatedAddress`: its /24 (a network namespace's link, see stack.isolatedClickhouseAddress) may connect too. */
+function usersXml(isolatedAddress: string): string {
+  const isolatedNetwork = isolatedAddress ? `<ip>${isolatedAddress.split('.').slice(0, 3).join('.')}.0/24</ip>` : '';
+  return `<?xml version="1.0"?>
 <yandex>
   <profiles>
     <default>
@@ -194,7 +197,7 @@ const USERS_XML = `<?xml version="1.0"?>
   <users>
     <default>
       <password></password>
-      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip>${isolatedNetwork}</networks>
       <profile>default</profile>
       <quota>default</quota>
     </default>
@@ -206,11 +209,12 @@ const USERS_XML = `<?xml version="1.0"?>
   </quotas>
 </yandex>
 `;
+}
 
 /** The configuration file of a server, as startClickhouseNode writes it (exported for tests). */
 export function clickhouseConfigXml(stack: StackConfig, node: ClickhouseNode, cluster = ''): string {
   const replication = stack.clickhouseReplicas > 1 ? replicationXml(replicationTopology(stack, cluster), node) : '';
-  return configXml(node, node.process.dir, stackPaths(stack).logDir, replication);
+  return configXml(node, node.process.dir, stackPaths(stack).logDir, replication, stack.isolatedClickhouseAddress);
 }
 
 /**
@@ -250,7 +254,7 @@ export async function startClickhouseNode(stack: StackConfig, node: ClickhouseNo
     for (const sub of ['data', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(proc.dir, sub), { recursive: true });
     mkdirSync(logDir, { recursive: true });
     writeFileSync(proc.configFile, clickhouseConfigXml(stack, node, cluster));
-    writeFileSync(join(proc.dir, 'users.xml'), USERS_XML);
+    writeFileSync(join(proc.dir, 'users.xml'), usersXml(stack.isolatedClickhouseAddress));
     const role = stack.clickhouseReplicas > 1 ? ` of replica ${node.replica}` : '';
     const offsetHint = node.replica > 1 ? ` (replica ${node.replica} uses it + ${node.replica - 1})` : '';
     await assertPortFree(`ClickHouse (HTTP${role})`, HOST, node.httpPort, `stack.clickhouseHttpPort${offsetHint}`);

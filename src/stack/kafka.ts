@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { StackConfig } from '../config/schema.ts';
+import { ConfigError } from '../core/errors.ts';
 import { fetchMetadata } from '../kafka/admin.ts';
 import { kafkaLibDir, stackPaths } from './paths.ts';
 import {
@@ -76,19 +77,32 @@ export function bootstrapServers(stack: StackConfig): string[] {
   return kafkaNodes(stack).map((node) => `${HOST}:${node.brokerPort}`);
 }
 
+/** The ISOLATED listener's port (see stack.isolatedKafkaAddress): a port of its own, as Kafka wants one per listener. */
+export function isolatedBrokerPort(node: Pick<KafkaNode, 'brokerPort'>): number {
+  return node.brokerPort + 1000;
+}
+
+/** Bootstrap servers for a process in the network namespace of stack.isolatedKafkaAddress. */
+export function isolatedBootstrapServers(stack: StackConfig): string[] {
+  if (!stack.isolatedKafkaAddress) throw new ConfigError('stack.isolatedKafkaAddress is not set', { key: 'stack.isolatedKafkaAddress' });
+  return kafkaNodes(stack).map((node) => `${stack.isolatedKafkaAddress}:${isolatedBrokerPort(node)}`);
+}
+
 function serverProperties(stack: StackConfig, node: KafkaNode, all: KafkaNode[]): string {
   const replicated = all.length >= 3;
   const voters = all.map((n) => `${n.id}@${HOST}:${n.controllerPort}`).join(',');
+  const isolated = stack.isolatedKafkaAddress ? `${stack.isolatedKafkaAddress}:${isolatedBrokerPort(node)}` : '';
   return [
     '# Written by src/stack/kafka.ts; edit the stack configuration instead.',
     'process.roles=broker,controller',
     `node.id=${node.id}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=PLAINTEXT://${HOST}:${node.brokerPort},CONTROLLER://${HOST}:${node.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${HOST}:${node.brokerPort}`,
+    `listeners=PLAINTEXT://${HOST}:${node.brokerPort},CONTROLLER://${HOST}:${node.controllerPort}${isolated ? `,ISOLATED://${isolated}` : ''}`,
+    // A client keeps to the listener it bootstrapped through: one in a network namespace is told ISOLATED addresses.
+    `advertised.listeners=PLAINTEXT://${HOST}:${node.brokerPort}${isolated ? `,ISOLATED://${isolated}` : ''}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${isolated ? ',ISOLATED:PLAINTEXT' : ''}`,
     `log.dirs=${join(node.dir, 'data')}`,
     'num.partitions=12',
     `default.replication.factor=${replicated ? 3 : 1}`,

@@ -50,13 +50,16 @@ function installCleanup(): void {
   }
 }
 
-export function startService(name: string, script: string, env: NodeJS.ProcessEnv): ServiceProcess {
+/** `namespace`: run the service inside that network namespace (`ip netns exec` execs in place, so `pid` is the service's). */
+export function startService(name: string, script: string, env: NodeJS.ProcessEnv, options: { namespace?: string } = {}): ServiceProcess {
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${name}-${process.pid}-${Date.now()}.log`);
   const out = openSync(logFile, 'a');
   // SERVICE_NODE_ARGS (for example '--cpu-prof --cpu-prof-dir=.data/profiles') profiles the services of a benchmark.
   const nodeArgs = (process.env['SERVICE_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
+  const nodeCommand = [process.execPath, ...nodeArgs, '--import', 'tsx', script];
+  const [command, ...args] = options.namespace ? ['ip', 'netns', 'exec', options.namespace, ...nodeCommand] : nodeCommand;
+  const child = spawn(command!, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', out, out],
