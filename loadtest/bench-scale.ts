@@ -26,7 +26,7 @@ import { startService, type ServiceProcess } from '../src/stack/services.ts';
 import { testConfig, uniqueName } from '../test/support/stack.ts';
 import { bridgeEnv, connectFleet, killAllBridges, publishAll, startBridge, type BridgeProcess } from '../test/integration/edge-harness.ts';
 import { fillReadingsTopic } from './support/fill-topic.ts';
-import { sampleProcess } from './e2e/process-stats.ts';
+import { ProcessMonitor } from './e2e/process-stats.ts';
 import { connectRawProducer } from '../test/support/raw-producer.ts';
 
 const { values: args } = parseArgs({
@@ -112,7 +112,7 @@ async function drain(instances: number): Promise<Throughput> {
     watermark: { kind: 'adaptive', quantile: 0.99, marginMs: 500, floorMs: 200, ceilingMs: 30_000, horizonMs: 60_000 },
     latePolicy: { kind: 'drop' },
   }), name, instances);
-  const cpu = new CpuMeter(started.map((service) => service.pid));
+  const cpu = new ProcessMonitor();
   const deadline = Date.now() + 20 * 60_000;
   let first = 0;
   for (;;) {
@@ -121,7 +121,7 @@ async function drain(instances: number): Promise<Throughput> {
     if (first === 0) {
       if ((await processedBy(instances)) > 0) {
         first = performance.now();
-        cpu.start();
+        started.forEach((service, index) => cpu.watch(`aggregator-${index}`, service.pid));
       }
       continue;
     }
@@ -129,7 +129,7 @@ async function drain(instances: number): Promise<Throughput> {
     if (progress.committed >= progress.end) break;
   }
   const seconds = (performance.now() - first) / 1000;
-  const cores = cpu.cores();
+  const cores = cpu.totalCores();
   await Promise.all(started.map((service) => service.stop(10_000)));
   const perSecond = READINGS / seconds;
   say(`${instances} aggregator(s): ${READINGS.toLocaleString()} readings in ${seconds.toFixed(1)} s = ${Math.round(perSecond).toLocaleString()} readings/s, ${cores.toFixed(2)} cores`);
@@ -151,7 +151,7 @@ async function bridgeThroughput(instances: number): Promise<Throughput> {
       // One client id per instance: instances of one share group must not take over each other's session.
       bridges.push(await startBridge(bridgeEnv(config, names, { TP_MQTT__CLIENT_ID_PREFIX: `${names.run}-${index}`, LOG_LEVEL: 'warn' })));
     }
-    const cpu = new CpuMeter(bridges.map((bridge) => bridge.child.pid!));
+    const cpu = new ProcessMonitor();
     const eventTime = Date.now();
     const messagesOf = (tag: string, count: number): { topic: string; payload: string }[] =>
       Array.from({ length: count }, (_, i) => {
@@ -169,7 +169,7 @@ async function bridgeThroughput(instances: number): Promise<Throughput> {
     const messages = messagesOf('m', BRIDGE_MESSAGES);
     const total = BRIDGE_MESSAGES * READINGS_PER_MESSAGE;
     const started = performance.now();
-    cpu.start();
+    bridges.forEach((bridge, index) => cpu.watch(`bridge-${index}`, bridge.child.pid!));
     // Two publisher connections, each with half of the messages, so that the publisher is not one core's bottleneck.
     const publishing = Promise.all(fleets.map((fleet, index) => publishAll(fleet, messages.filter((_, i) => i % fleets.length === index), 1000)));
     const deadline = Date.now() + 5 * 60_000;
@@ -180,7 +180,7 @@ async function bridgeThroughput(instances: number): Promise<Throughput> {
       published = (await Promise.all(bridges.map(publishedByBridge))).reduce((sum, count) => sum + count, 0) - warmed;
     }
     const seconds = (performance.now() - started) / 1000;
-    const cores = cpu.cores();
+    const cores = cpu.totalCores();
     await publishing;
     const perSecond = total / seconds;
     say(`${instances} bridge(s): ${total.toLocaleString()} readings (${READINGS_PER_MESSAGE} per message) in ${seconds.toFixed(1)} s = ${Math.round(perSecond).toLocaleString()} readings/s, ${cores.toFixed(2)} cores`);
@@ -264,27 +264,6 @@ async function rebalancePause(): Promise<{ joinMs: number; leaveMs: number; stea
 // ---- helpers ----------------------------------------------------------------------------------
 
 /** CPU used by a set of processes between start() and cores(), as cores busy on average. */
-class CpuMeter {
-  private startedAt = 0;
-  private startSeconds = 0;
-
-  constructor(private readonly pids: readonly number[]) {}
-
-  start(): void {
-    this.startedAt = performance.now();
-    this.startSeconds = this.cpuSeconds();
-  }
-
-  cores(): number {
-    const elapsed = (performance.now() - this.startedAt) / 1000;
-    return elapsed > 0 ? (this.cpuSeconds() - this.startSeconds) / elapsed : 0;
-  }
-
-  private cpuSeconds(): number {
-    return this.pids.reduce((sum, pid) => sum + (sampleProcess(pid)?.cpuSeconds ?? 0), 0);
-  }
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

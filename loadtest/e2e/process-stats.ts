@@ -52,4 +52,15 @@ export class ProcessMonitor {
     }
     return out.sort((a, b) => b.cores - a.cores);
   }
+
+  /** Cores used by every watched process together since it was watched, unrounded. */
+  totalCores(): number {
+    let cores = 0;
+    for (const { pid, sample, at } of this.first.values()) {
+      const now = sampleProcess(pid);
+      const seconds = (Date.now() - at) / 1000;
+      if (now && seconds > 0) cores += (now.cpuSeconds - sample.cpuSeconds) / seconds;
+    }
+    return cores;
+  }
 }
