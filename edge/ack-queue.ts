@@ -7,12 +7,28 @@
  * replaced, and the broker then redelivers it and everything after it (whose copies in Kafka
  * carry the same reading ids).
  */
-export interface AckTicket {
-  readonly messageId: number;
-  readonly connection: number;
+export type SettleTicket = (ticket: AckTicket, ok: boolean) => void;
+
+/**
+ * One received message awaiting its PUBACK. It is also the listener of the message's publish
+ * outcome (`published`), so that the hot path allocates one object per message, not a ticket
+ * plus a closure.
+ */
+export class AckTicket {
   /** Set once mqtt.js produced the PUBACK packet for this message. */
-  puback: unknown;
-  settled: 'pending' | 'ok' | 'failed';
+  puback: unknown = undefined;
+  settled: 'pending' | 'ok' | 'failed' = 'pending';
+
+  constructor(
+    readonly messageId: number,
+    readonly connection: number,
+    private readonly onOutcome: SettleTicket | undefined,
+  ) {}
+
+  /** The message's publish outcome (PublishListener): hands it to the settle function given at add(). */
+  published(outcome: { readonly ok: boolean }): void {
+    this.onOutcome?.(this, outcome.ok);
+  }
 }
 
 export type ReleaseAck = (ticket: AckTicket) => void;
@@ -35,8 +51,9 @@ export class AckQueue {
     return this.waiting > 0 && this.queue[this.head]!.settled === 'failed';
   }
 
-  add(messageId: number, connection: number): AckTicket {
-    const ticket: AckTicket = { messageId, connection, puback: undefined, settled: 'pending' };
+  /** `onOutcome` receives the ticket's publish outcome when it is used as a PublishListener. */
+  add(messageId: number, connection: number, onOutcome?: SettleTicket): AckTicket {
+    const ticket = new AckTicket(messageId, connection, onOutcome);
     this.queue.push(ticket);
     return ticket;
   }

@@ -53,6 +53,8 @@ export function createBridge(config: Config, logger: Logger): Bridge {
     deliveryTimeoutMs: edge.deliveryTimeoutMs,
     acks: edge.producer.acks,
     idempotence: edge.producer.idempotence,
+    lingerMs: edge.producer.lingerMs,
+    compression: edge.producer.compression,
     // librdkafka's queue holds the in-flight readings plus their dead letters and ticks.
     maxQueuedMessages: Math.max(100_000, edge.maxInFlightReadings * 2),
     logger: logger.child({ component: 'producer' }),

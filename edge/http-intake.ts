@@ -12,7 +12,7 @@ import type { ReadingPublisher } from './publisher.ts';
  * HTTP intake for gateways, plus the operational endpoints, on one node:http server:
  *
  *   POST /v1/readings   Authorization: Bearer <gateway key>; JSON array or NDJSON body
- *   GET  /metrics       Prometheus text
+ *   GET  /metrics       Prometheus text (`?name=<metric>`, repeatable: only those metrics)
  *   GET  /healthz       200 while the process runs
  *   GET  /readyz        200 when MQTT is connected, the producer is ready and the bridge is accepting
  *
@@ -115,7 +115,7 @@ export class HttpIntake {
         const readiness = this.options.readiness();
         return { status: readiness.ready ? 200 : 503, body: readiness };
       }
-      if (path === '/metrics') return this.metricsAnswer();
+      if (path === '/metrics') return this.metricsAnswer(request.url ?? '/');
       return { status: 404, body: { error: 'not-found' } };
     };
     Promise.resolve()
@@ -129,9 +129,22 @@ export class HttpIntake {
       );
   }
 
-  private async metricsAnswer(): Promise<Answer> {
+  /**
+   * All metrics, or with `?name=<metric>` (repeatable) only those: a poller that wants one counter
+   * many times a second (the edge benchmark) then does not pay for the process metrics each time
+   * (reading /proc, the event-loop histogram), which would otherwise be charged to the bridge.
+   */
+  private async metricsAnswer(url: string): Promise<Answer> {
     const { registry } = this.options.metrics;
-    return { status: 200, body: await registry.metrics(), headers: { 'content-type': registry.contentType } };
+    const query = url.indexOf('?');
+    const names = query < 0 ? [] : new URLSearchParams(url.slice(query + 1)).getAll('name');
+    if (names.length === 0) return { status: 200, body: await registry.metrics(), headers: { 'content-type': registry.contentType } };
+    const parts: string[] = [];
+    for (const name of names) {
+      if (registry.getSingleMetric(name) === undefined) return { status: 404, body: { error: 'unknown-metric', name } };
+      parts.push(await registry.getSingleMetricAsString(name));
+    }
+    return { status: 200, body: parts.join('\n') + '\n', headers: { 'content-type': registry.contentType } };
   }
 
   private async postReadings(request: IncomingMessage): Promise<Answer> {

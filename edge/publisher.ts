@@ -72,7 +72,7 @@ export class ReadingPublisher {
     // A refused batch item counts as one reading received, a refused whole message as one too.
     counters.readings += total;
     if (total === 0) {
-      queueMicrotask(() => tell(onSettled, { ok: true, error: undefined }));
+      queueMicrotask(() => tell(onSettled, PUBLISHED));
       return;
     }
     // The bound is on readings (memory), whatever number of records carries them.
@@ -187,7 +187,7 @@ class Publication implements DeliveryReceiver {
     counters.deadLetters += this.deadLettered;
     if (failure === undefined) counters.ackLatency.observe((this.now() - this.receivedAt) / 1000);
     else counters.failures++;
-    tell(this.onSettled, { ok: failure === undefined, error: failure });
+    tell(this.onSettled, failure === undefined ? PUBLISHED : { ok: false, error: failure });
   }
 }
 
@@ -203,6 +203,9 @@ class RecordDelivery implements DeliveryReceiver {
     this.publication.settleOne(error);
   }
 }
+
+/** The outcome of every message that succeeded: one shared object, not one per message. */
+const PUBLISHED: PublishOutcome = Object.freeze({ ok: true, error: undefined });
 
 function tell(listener: PublishListener, outcome: PublishOutcome): void {
   if (typeof listener === 'function') listener(outcome);

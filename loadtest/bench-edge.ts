@@ -7,9 +7,11 @@
  * bridge (batches of 50); each with a warm-up. Then every id is read back from Kafka (lost), through
  * decodeRecord (single-reading and batch records: a message of 50 readings is one Kafka record).
  * Ends with one JSON line:
- *   {"bench":"edge","readings_per_s":…,"baseline_per_s":…,"ratio":…,"batched_readings_per_s":…,
+ *   {"bench":"edge","readings_per_s":…,"baseline_per_s":…,"ratio":…,"bridge_cpu_us":…,"baseline_cpu_us":…,
+ *    "batched_readings_per_s":…,
  *    "ack_p50_ms":…,"ack_p99_ms":…,"lost":…,"rss_mb":…}
- * ratio = readings_per_s / baseline_per_s (one reading per message). ack_* come from the bridge's
+ * ratio = readings_per_s / baseline_per_s (one reading per message); *_cpu_us = CPU time per reading of
+ * the bridge and of the bare subscriber in that phase (µs, all threads). ack_* come from the bridge's
  * receipt → delivery-report histogram over the single-reading phase.
  *
  * Environment: BENCH_MESSAGES (single-reading messages, default 150000), BENCH_BATCHES (messages of
@@ -90,10 +92,11 @@ async function main(): Promise<void> {
       bridgeSingle = await measure(fleet, single(`${run}-s`, SINGLE_MESSAGES), 1, async () => (await publishedBy(bridge)) - before.published);
       const after = await scrape(bridge);
       latency = histogramQuantiles(before.ack, after.ack);
-      report('bridge, 1 reading/message', bridgeSingle, cpuPerReading(before, after));
+      bridgeSingle = { ...bridgeSingle, cpuMicros: cpuMicrosPerReading(before, after) };
+      report('bridge, 1 reading/message', bridgeSingle, cpuNote(bridgeSingle.cpuMicros));
       const middle = await scrape(bridge);
       bridgeBatched = await measure(fleet, batched(`${run}-m`, BATCH_MESSAGES), BATCH_SIZE, async () => (await publishedBy(bridge)) - middle.published);
-      report(`bridge, ${BATCH_SIZE} readings/message`, bridgeBatched, cpuPerReading(middle, await scrape(bridge)));
+      report(`bridge, ${BATCH_SIZE} readings/message`, bridgeBatched, cpuNote(cpuMicrosPerReading(middle, await scrape(bridge))));
       rssMb = peakRssMb(bridge.child.pid!);
     } finally {
       await bridge.stop();
@@ -111,6 +114,8 @@ async function main(): Promise<void> {
         readings_per_s: Math.round(bridgeSingle.perSecond),
         baseline_per_s: Math.round(baselineSingle.perSecond),
         ratio: Number(ratio.toFixed(3)),
+        bridge_cpu_us: round1(bridgeSingle.cpuMicros),
+        baseline_cpu_us: round1(baselineSingle.cpuMicros),
         batched_readings_per_s: Math.round(bridgeBatched.perSecond),
         ack_p50_ms: Number(latency.p50.toFixed(1)),
         ack_p99_ms: Number(latency.p99.toFixed(1)),
@@ -127,6 +132,8 @@ async function main(): Promise<void> {
 
 interface Phase {
   readonly cpuNote?: string;
+  /** CPU time of the receiving process (bridge or bare subscriber) per reading, in µs. */
+  readonly cpuMicros?: number;
   readonly readings: number;
   readonly seconds: number;
   readonly perSecond: number;
@@ -224,8 +231,8 @@ async function measureBaseline(fleet: MqttClient, group: string, messages: Messa
     const offset = received;
     const cpuBefore = processCpuSeconds(child.pid!);
     const phase = await measure(fleet, messages, perMessage, async () => (received - offset) * perMessage);
-    const cpu = processCpuSeconds(child.pid!) - cpuBefore;
-    return { ...phase, cpuNote: `, subscriber CPU ${((1e6 * cpu) / phase.readings).toFixed(1)} µs/reading` };
+    const cpuMicros = (1e6 * (processCpuSeconds(child.pid!) - cpuBefore)) / phase.readings;
+    return { ...phase, cpuMicros, cpuNote: `, subscriber CPU ${cpuMicros.toFixed(1)} µs/reading` };
   } finally {
     child.kill('SIGKILL');
   }
@@ -271,8 +278,13 @@ async function scrape(bridge: BridgeProcess): Promise<Scrape> {
   return { published, cpuSeconds, ack };
 }
 
+/**
+ * Only the one counter: polled ten times a second, a full scrape (process metrics read /proc, the
+ * event-loop histogram) would charge the bridge a few per cent of its CPU for the measurement.
+ */
 async function publishedBy(bridge: BridgeProcess): Promise<number> {
-  return (await scrape(bridge)).published;
+  const text = await fetch(`${bridge.url}/metrics?name=tp_edge_readings_published_total`).then((response) => response.text());
+  return Number(/^tp_edge_readings_published_total\{source="mqtt"\} (\S+)$/m.exec(text)?.[1] ?? 0);
 }
 
 /** Quantiles of the difference of two cumulative histograms, interpolated inside a bucket (ms). */
@@ -333,10 +345,18 @@ function printMachine(): void {
   console.log(`messages: ${SINGLE_MESSAGES} single-reading, ${BATCH_MESSAGES} × ${BATCH_SIZE}-reading; publisher window ${PUBLISH_WINDOW}`);
 }
 
-/** The bridge process's CPU time (all threads, librdkafka's included) per reading: robust to a busy machine. */
-function cpuPerReading(before: Scrape, after: Scrape): string {
+/** The bridge process's CPU time (all threads, librdkafka's included) per reading, in µs: robust to a busy machine. */
+function cpuMicrosPerReading(before: Scrape, after: Scrape): number | undefined {
   const readings = after.published - before.published;
-  return readings > 0 ? `, bridge CPU ${((1e6 * (after.cpuSeconds - before.cpuSeconds)) / readings).toFixed(1)} µs/reading` : '';
+  return readings > 0 ? (1e6 * (after.cpuSeconds - before.cpuSeconds)) / readings : undefined;
+}
+
+function cpuNote(micros: number | undefined): string {
+  return micros === undefined ? '' : `, bridge CPU ${micros.toFixed(1)} µs/reading`;
+}
+
+function round1(value: number | undefined): number | null {
+  return value === undefined ? null : Number(value.toFixed(1));
 }
 
 function report(name: string, phase: Phase, extra = phase.cpuNote ?? ''): void {

@@ -131,6 +131,8 @@ const DEFAULT_CONNECT_POLICY: RetryPolicy = {
   maxElapsedMs: Number.POSITIVE_INFINITY,
 };
 const SCRATCH_BYTES = 256 * 1024;
+/** Record sizes up to which encode() keeps a view per size (at most this many small objects). */
+const SCRATCH_VIEW_LIMIT = 4096;
 const QUEUE_FULL_POLICY: RetryPolicy = { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 2, maxDelayMs: 100, maxElapsedMs: 0 };
 
 export class KafkaProducer {
@@ -146,6 +148,8 @@ export class KafkaProducer {
   private available = false;
   private readonly closing = new AbortController();
   private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  /** Views of the scratch buffer's first n bytes, by n: reused, so that encode() allocates nothing. */
+  private readonly scratchViews: Buffer[] = [];
 
   constructor(options: ProducerOptions) {
     if (options.brokers.length === 0) throw new PipelineError('CONFIG_INVALID', 'a producer needs at least one broker');
@@ -290,7 +294,8 @@ export class KafkaProducer {
   private encode(value: string): Buffer {
     if (value.length * 3 > this.scratch.length) return Buffer.from(value);
     const length = this.scratch.write(value, 0);
-    return this.scratch.subarray(0, length);
+    if (length > SCRATCH_VIEW_LIMIT) return this.scratch.subarray(0, length);
+    return (this.scratchViews[length] ??= this.scratch.subarray(0, length));
   }
 
   private produceNow(topic: string, key: string | null, value: Buffer, partition: number | null, receiver: Receiver): void {

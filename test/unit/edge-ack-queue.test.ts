@@ -52,3 +52,20 @@ test('many releases keep the queue compact and in order', () => {
   assert.equal(released.length, 5000);
   assert.ok(released.every((id, index) => id === index));
 });
+
+test('a ticket told its publish outcome settles itself through the function given at add()', () => {
+  const { queue, released } = queueWithLog();
+  const outcomes: Array<[number, boolean]> = [];
+  const settle = (ticket: AckTicket, ok: boolean): void => {
+    outcomes.push([ticket.messageId, ok]);
+    queue.settle(ticket, ok);
+  };
+  const good = queue.add(1, 0, settle);
+  const bad = queue.add(2, 0, settle);
+  for (const ticket of [good, bad]) queue.pubackReady(ticket, { cmd: 'puback', messageId: ticket.messageId });
+  good.published({ ok: true });
+  bad.published({ ok: false });
+  assert.deepEqual(outcomes, [[1, true], [2, false]]);
+  assert.deepEqual(released, [1], 'the failed one is never released');
+  assert.equal(queue.blocked, true);
+});
