@@ -8,13 +8,15 @@
  * rate is printed beside it, since other load on the machine slows the wall clock only).
  *
  * Its peer in the same run, before the replays: one configuration (`--peer`, default the first)
- * through a bare loop — the same log, the same processors, a pooled record, no measurement.
+ * through a bare loop — the same log, the same processors used the same way (count-only
+ * aggregates, devices by number), a pooled record, no measurement.
  * simulator_vs_processor_only (CPU-second rates) shows the simulator's own overhead; the rest of
  * the cost is the core's.
  */
 import { parseArgs } from 'node:util';
 import { cpus, totalmem, loadavg } from 'node:os';
 import type { Candidate } from '../src/advisor/candidates.ts';
+import { DeviceNumbers } from '../src/advisor/device-numbers.ts';
 import { walkReplayLog } from '../src/advisor/replay-log.ts';
 import { simulateAll } from '../src/advisor/simulate.ts';
 import { resolvePartitions, type Trace } from '../src/advisor/trace.ts';
@@ -71,23 +73,27 @@ say(`trace: ${readings} readings, ${devices} devices, ${generated.description}; 
 /** One configuration through the processors with nothing measured: the core's own rate (per CPU-second). */
 function processorOnly(trace: Trace, candidate: Candidate): number {
   const partitionOf = resolvePartitions(trace, partitions);
-  const processors = Array.from({ length: partitions }, (_, partition) => new PartitionProcessor({ pipeline: 'bare', partition, ...candidate }));
+  const numbers = new DeviceNumbers(trace, partitionOf, partitions);
+  const processors = Array.from(
+    { length: partitions },
+    (_, partition) => new PartitionProcessor({ pipeline: 'bare', partition, ...candidate, aggregates: 'count' }),
+  );
   const offsets = new Float64Array(partitions);
-  const sequence = new Uint32Array(trace.devices.length);
   const record = { v: 1, tenant: 'trace', device: '', id: '', eventTime: 0, ingestTime: 0, metrics: { value: 1 } };
   const tick = { v: 1, tick: true, ingestTime: 0, source: 'bench' };
   const out: ProcessorOutput = { emitRow: () => undefined, emitLate: () => undefined };
-  const ids = Array.from({ length: 1 << 18 }, (_, i) => i.toString(36));
   const cpuStart = process.cpuUsage();
   walkReplayLog(trace, partitionOf, 1000, {
     reading: (index, partition) => {
       const device = trace.device[index]!;
       record.tenant = trace.tenants[device]!;
       record.device = trace.devices[device]!;
-      record.id = ids[sequence[device]!++ & (ids.length - 1)]!;
       record.eventTime = trace.eventTime[index]!;
       record.ingestTime = trace.ingestTime[index]!;
-      processors[partition]!.process(record as unknown as ReadingRecord, offsets[partition]!++, out);
+      const number = numbers.numberOn(device, partition);
+      const processor = processors[partition]!;
+      if (number >= 0) processor.processNumbered(record as unknown as ReadingRecord, number, offsets[partition]!++, out);
+      else processor.process(record as unknown as ReadingRecord, offsets[partition]!++, out);
     },
     tick: (time) => {
       tick.ingestTime = time;

@@ -12,8 +12,8 @@ import type { Trace } from './trace.ts';
  * processor's decision, read from its output.)
  */
 export interface ReadingLatencyTracker {
-  /** A reading joined an open window of `partition`; `watermark` is the partition's after it. */
-  held(partition: number, device: number, eventTime: number, ingestTime: number, watermark: number): void;
+  /** Trace entry `index` joined an open window of `partition`; `watermark` is the partition's after it. */
+  held(partition: number, index: number, device: number, eventTime: number, ingestTime: number, watermark: number): void;
   /** A window's first emission, visible at `visibleAt`. */
   emitted(row: AggregateRow, visibleAt: number): void;
 }
@@ -48,7 +48,7 @@ class AlignedLatency implements ReadingLatencyTracker {
     this.settledEnd = new Float64Array(partitions).fill(Number.NEGATIVE_INFINITY);
   }
 
-  held(partition: number, _device: number, eventTime: number, ingestTime: number, watermark: number): void {
+  held(partition: number, _index: number, _device: number, eventTime: number, ingestTime: number, watermark: number): void {
     const slide = this.slideMs;
     // The first window holding the reading that is still open (a sliding reading may have missed earlier ones).
     let end = alignedStart(eventTime, slide) + slide;
@@ -87,19 +87,27 @@ class AlignedLatency implements ReadingLatencyTracker {
  * Sessions end where their series' readings say, so readings are kept per device; a session row
  * [start, end) settles every held reading of its device stamped before `end` (sessions of a series
  * do not overlap and close in end order, so an earlier one has settled its own already).
+ *
+ * A device's held readings are a list of trace entries linked through one array the size of the
+ * trace (times are read back from the trace): holding one writes two array slots, where an
+ * array per device would cost a cache miss on the array and its growth.
  */
 class SessionLatency implements ReadingLatencyTracker {
-  private readonly events: number[][];
-  private readonly ingests: number[][];
+  /** Per trace entry: the next held entry of its device, or -1. */
+  private readonly next: Int32Array;
+  /** Per device: its first and last held entries, or -1. */
+  private readonly first: Int32Array;
+  private readonly last: Int32Array;
   private readonly deviceIndex = new Map<string, Map<string, number>>();
 
   constructor(
-    trace: Trace,
+    private readonly trace: Trace,
     private readonly histogram: LatencyHistogram,
   ) {
     const devices = trace.devices.length;
-    this.events = Array.from({ length: devices }, () => []);
-    this.ingests = Array.from({ length: devices }, () => []);
+    this.next = new Int32Array(trace.length);
+    this.first = new Int32Array(devices).fill(-1);
+    this.last = new Int32Array(devices).fill(-1);
     for (let d = 0; d < devices; d++) {
       const tenant = trace.tenants[d]!;
       let byDevice = this.deviceIndex.get(tenant);
@@ -108,29 +116,32 @@ class SessionLatency implements ReadingLatencyTracker {
     }
   }
 
-  held(_partition: number, device: number, eventTime: number, ingestTime: number): void {
-    this.events[device]!.push(eventTime);
-    this.ingests[device]!.push(ingestTime);
+  held(_partition: number, index: number, device: number): void {
+    this.next[index] = -1;
+    const last = this.last[device]!;
+    if (last === -1) this.first[device] = index;
+    else this.next[last] = index;
+    this.last[device] = index;
   }
 
   emitted(row: AggregateRow, visibleAt: number): void {
     const device = this.deviceIndex.get(row.tenant)?.get(row.device);
     if (device === undefined) return;
-    const events = this.events[device]!;
-    const ingests = this.ingests[device]!;
+    const { next, trace } = this;
     const end = row.windowEnd;
-    let kept = 0;
-    for (let i = 0; i < events.length; i++) {
-      const eventTime = events[i]!;
-      if (eventTime < end) {
-        this.histogram.record(visibleAt - ingests[i]!);
-      } else {
-        events[kept] = eventTime;
-        ingests[kept] = ingests[i]!;
-        kept++;
+    let keptFirst = -1;
+    let keptLast = -1;
+    for (let entry = this.first[device]!; entry !== -1; entry = next[entry]!) {
+      if (trace.eventTime[entry]! < end) {
+        this.histogram.record(visibleAt - trace.ingestTime[entry]!);
+        continue;
       }
+      if (keptLast === -1) keptFirst = entry;
+      else next[keptLast] = entry;
+      keptLast = entry;
     }
-    events.length = kept;
-    ingests.length = kept;
+    if (keptLast !== -1) next[keptLast] = -1;
+    this.first[device] = keptFirst;
+    this.last[device] = keptLast;
   }
 }

@@ -3,6 +3,7 @@ import type { ReadingRecord, TickRecord } from '../core/readings.ts';
 import type { AggregateRow } from '../core/rows.ts';
 import { alignedStart, windowsPerReading } from '../core/windows.ts';
 import { describeCandidate, type Candidate } from './candidates.ts';
+import { DeviceNumbers } from './device-numbers.ts';
 import { firstTickAfter, walkReplayLog } from './replay-log.ts';
 import { createLatencyTracker, type ReadingLatencyTracker } from './reading-latency.ts';
 import { LatencyHistogram, type LatencySummary } from './stats.ts';
@@ -74,19 +75,12 @@ export interface SimulationResult {
 }
 
 const DEFAULTS = { tickIntervalMs: 1000, flushMs: 1000, stateSampleMs: 30_000, maxDrainMs: 3_600_000 } as const;
-/** Reading ids cycle through this many strings per device (no string is built per reading). */
-const ID_CYCLE = 1 << 18;
-let idTable: string[] | undefined;
-
-function ids(): string[] {
-  return (idTable ??= Array.from({ length: ID_CYCLE }, (_, i) => i.toString(36)));
-}
-
 export function simulate(trace: Trace, candidate: Candidate, options: ReplayOptions): SimulationResult {
-  return new ReplayRun(trace, candidate, options, resolvePartitions(trace, options.partitions)).run();
+  const partitionOf = resolvePartitions(trace, options.partitions);
+  return new ReplayRun(trace, candidate, options, partitionOf, new DeviceNumbers(trace, partitionOf, options.partitions)).run();
 }
 
-/** Many candidates over one trace: the partition of each entry is resolved once. */
+/** Many candidates over one trace: the partition of each entry (and the device numbers) are resolved once. */
 export function simulateAll(
   trace: Trace,
   candidates: readonly Candidate[],
@@ -94,8 +88,9 @@ export function simulateAll(
   onResult?: (result: SimulationResult, index: number) => void,
 ): SimulationResult[] {
   const partitionOf = resolvePartitions(trace, options.partitions);
+  const numbers = new DeviceNumbers(trace, partitionOf, options.partitions);
   return candidates.map((candidate, index) => {
-    const result = new ReplayRun(trace, candidate, options, partitionOf).run();
+    const result = new ReplayRun(trace, candidate, options, partitionOf, numbers).run();
     onResult?.(result, index);
     return result;
   });
@@ -128,11 +123,12 @@ class ReplayRun implements ProcessorOutput {
   private readonly windowsPerValue: number;
   private readonly slidingSizeMs: number;
   private readonly slidingSlideMs: number;
-  /** The record pool: the processor keeps no reference to a record, so one object serves all. */
+  /**
+   * The record pool: the processor keeps no reference to a record, so one object serves all. Its
+   * id stays empty: processors that count only (aggregates 'count') read no id.
+   */
   private readonly reading: MutableReading;
   private readonly tickRecord: MutableTick = { v: 1, tick: true, ingestTime: 0, source: 'replay' };
-  private readonly sequence: Uint32Array;
-  private readonly idStrings = ids();
   private readonly windowLatency = new LatencyHistogram();
   private readonly endToEndLatency = new LatencyHistogram();
   private readonly latencyTracker: ReadingLatencyTracker;
@@ -158,6 +154,7 @@ class ReplayRun implements ProcessorOutput {
     private readonly candidate: Candidate,
     options: ReplayOptions,
     private readonly partitionOf: Int32Array,
+    private readonly numbers: DeviceNumbers,
   ) {
     this.flushMs = options.flushMs ?? DEFAULTS.flushMs;
     this.tickIntervalMs = options.tickIntervalMs ?? DEFAULTS.tickIntervalMs;
@@ -170,6 +167,8 @@ class ReplayRun implements ProcessorOutput {
       watermark: candidate.watermark,
       latePolicy: candidate.latePolicy,
       idleTimeoutMs: candidate.idleTimeoutMs,
+      // Completeness and latency need counts only; the window logic is the aggregator's either way.
+      aggregates: 'count',
     });
     this.processors = Array.from({ length: options.partitions }, (_, partition) => new PartitionProcessor(spec(partition)));
     this.offsets = new Float64Array(options.partitions);
@@ -177,7 +176,6 @@ class ReplayRun implements ProcessorOutput {
     this.slidingSizeMs = candidate.window.kind === 'sliding' ? candidate.window.sizeMs : 0;
     this.slidingSlideMs = candidate.window.kind === 'sliding' ? candidate.window.slideMs : 0;
     this.reading = { v: 1, tenant: '', device: '', id: '', eventTime: 0, ingestTime: 0, metrics: { value: 1 } };
-    this.sequence = new Uint32Array(trace.devices.length);
     this.latencyTracker = createLatencyTracker(candidate.window, trace, options.partitions, this.endToEndLatency);
     this.finalRows = options.collectRows ? new Map() : undefined;
   }
@@ -215,9 +213,6 @@ class ReplayRun implements ProcessorOutput {
     const reading = this.reading;
     reading.tenant = trace.tenants[device]!;
     reading.device = trace.devices[device]!;
-    const seq = this.sequence[device]!;
-    this.sequence[device] = seq + 1;
-    reading.id = this.idStrings[seq & (ID_CYCLE - 1)]!;
     reading.eventTime = eventTime;
     reading.ingestTime = ingestTime;
     this.now = ingestTime;
@@ -228,7 +223,9 @@ class ReplayRun implements ProcessorOutput {
     const duplicatesBefore = stats.duplicates;
     const offset = this.offsets[partition]!;
     this.offsets[partition] = offset + 1;
-    processor.process(reading as unknown as ReadingRecord, offset, this);
+    const number = this.numbers.numberOn(device, partition);
+    if (number >= 0) processor.processNumbered(reading as unknown as ReadingRecord, number, offset, this);
+    else processor.process(reading as unknown as ReadingRecord, offset, this);
     if (stats.duplicates !== duplicatesBefore) return;
     if (stats.lateAbsorbed !== absorbedBefore) {
       this.endToEndLatency.record(this.flushMs);
@@ -240,7 +237,7 @@ class ReplayRun implements ProcessorOutput {
       const lastEnd = alignedStart(eventTime, this.slidingSlideMs) + this.slidingSizeMs;
       if (lastEnd <= processor.watermark()) return;
     }
-    this.latencyTracker.held(partition, device, eventTime, ingestTime, processor.watermark());
+    this.latencyTracker.held(partition, index, device, eventTime, ingestTime, processor.watermark());
   }
 
   private tickAll(time: number): void {

@@ -34,12 +34,14 @@ const PARTIALS = 12;
 const INLINE_PARTIALS = 4;
 const SAMPLE = PARTIALS + INLINE_PARTIALS;
 const CELLS = SAMPLE + 2 * SAMPLE_SIZE;
+/** A count-only window keeps just its interval and deadline in cells: an eighth of the memory. */
+const COUNT_ONLY_CELLS = DEADLINE + 1;
 
 export class WindowAggregate {
   count = 0;
   /** Readings absorbed after the window was first emitted. */
   lateReadings = 0;
-  private readonly cells: number[] = zeroDoubles(CELLS);
+  private readonly cells: number[];
   /** Partials of the exact sum: cells[PARTIALS ..] until more than INLINE_PARTIALS are needed. */
   private partialCount = 0;
   private overflowPartials: number[] | null = null;
@@ -50,7 +52,16 @@ export class WindowAggregate {
   /** Index (in pairs) of the largest hash in a full sample: the one a smaller hash replaces. */
   private sampleMax = 0;
 
-  constructor(start: number, end: number) {
+  /**
+   * `countOnly`: only count and lateReadings are kept (ProcessorSpec `aggregates: 'count'`); ids
+   * are not remembered, so every absorbed reading counts. The other aggregates read NaN.
+   */
+  constructor(
+    start: number,
+    end: number,
+    readonly countOnly = false,
+  ) {
+    this.cells = zeroDoubles(countOnly ? COUNT_ONLY_CELLS : CELLS);
     this.reset(start, end);
   }
 
@@ -74,29 +85,29 @@ export class WindowAggregate {
     this.cells[DEADLINE] = value;
   }
   get min(): number {
-    return this.cells[MIN]!;
+    return this.countOnly ? Number.NaN : this.cells[MIN]!;
   }
   get max(): number {
-    return this.cells[MAX]!;
+    return this.countOnly ? Number.NaN : this.cells[MAX]!;
   }
   get first(): number {
-    return this.cells[FIRST]!;
+    return this.countOnly ? Number.NaN : this.cells[FIRST]!;
   }
   get firstTime(): number {
-    return this.cells[FIRST_TIME]!;
+    return this.countOnly ? Number.NaN : this.cells[FIRST_TIME]!;
   }
   get last(): number {
-    return this.cells[LAST]!;
+    return this.countOnly ? Number.NaN : this.cells[LAST]!;
   }
   get lastTime(): number {
-    return this.cells[LAST_TIME]!;
+    return this.countOnly ? Number.NaN : this.cells[LAST_TIME]!;
   }
   get maxIngestTime(): number {
-    return this.cells[MAX_INGEST]!;
+    return this.countOnly ? Number.NaN : this.cells[MAX_INGEST]!;
   }
   /** Smallest Kafka offset among the absorbed readings (where an at-least-once resume must start). */
   get minOffset(): number {
-    return this.cells[MIN_OFFSET]!;
+    return this.countOnly ? Number.NaN : this.cells[MIN_OFFSET]!;
   }
 
   /** Empty again, for the interval [start, end): windows are pooled and reused. */
@@ -105,6 +116,9 @@ export class WindowAggregate {
     cells[START] = start;
     cells[END] = end;
     cells[DEADLINE] = end;
+    this.count = 0;
+    this.lateReadings = 0;
+    if (this.countOnly) return;
     cells[MIN] = Number.POSITIVE_INFINITY;
     cells[MAX] = Number.NEGATIVE_INFINITY;
     cells[FIRST] = 0;
@@ -113,8 +127,6 @@ export class WindowAggregate {
     cells[LAST_TIME] = Number.NEGATIVE_INFINITY;
     cells[MAX_INGEST] = Number.NEGATIVE_INFINITY;
     cells[MIN_OFFSET] = Number.POSITIVE_INFINITY;
-    this.count = 0;
-    this.lateReadings = 0;
     this.partialCount = 0;
     this.overflowPartials = null;
     this.ids = null;
@@ -123,6 +135,7 @@ export class WindowAggregate {
   }
 
   has(idHash: number): boolean {
+    if (this.countOnly) return false;
     if (this.ids !== null) return this.ids.has(idHash);
     const cells = this.cells;
     const end = SAMPLE + 2 * this.sampleSize;
@@ -132,6 +145,10 @@ export class WindowAggregate {
 
   /** Absorbs one reading's value; false (and no change) when its id was absorbed before. */
   absorb(idHash: number, value: number, eventTime: number, ingestTime: number, offset: number): boolean {
+    if (this.countOnly) {
+      this.count++;
+      return true;
+    }
     if (!this.rememberId(idHash)) return false;
     this.count++;
     this.addToSum(value);
@@ -145,6 +162,11 @@ export class WindowAggregate {
    * the caller checks every id against all of a series' sessions before absorbing it.
    */
   merge(other: WindowAggregate): void {
+    if (this.countOnly) {
+      this.count += other.count;
+      this.lateReadings += other.lateReadings;
+      return;
+    }
     if (this.count + other.count > SAMPLE_SIZE) {
       const ids = this.idSet();
       for (const hash of other.idValues()) ids.add(hash);
@@ -210,6 +232,7 @@ export class WindowAggregate {
     this.reset(this.start, this.end);
     this.count = tuple[0];
     this.lateReadings = tuple[9];
+    if (this.countOnly) return;
     for (const partial of tuple[1]) this.addToSum(partial);
     this.addScalars(tuple[2], tuple[3], tuple[4], tuple[5], tuple[6], tuple[7], tuple[8], tuple[10]);
     if (this.count > SAMPLE_SIZE) {
@@ -222,8 +245,9 @@ export class WindowAggregate {
     for (let i = 0; i + 1 < sample.length; i += 2) this.addToSample(sample[i]!, sample[i + 1]!);
   }
 
-  /** Approximate heap bytes held. */
+  /** Approximate heap bytes held (count-only windows: what the full aggregates would hold, so a replay sizes the aggregator's state). */
   estimatedBytes(): number {
+    if (this.countOnly) return 96 + CELLS * 8 + (this.count > SAMPLE_SIZE ? 32 + idSetSlots(this.count) * 8 : 0);
     return (
       96 +
       CELLS * 8 +
@@ -333,6 +357,13 @@ export class WindowAggregate {
 }
 
 const SCRATCH = new Float64Array(SAMPLE_SIZE);
+
+/** Slots of the id set of a window that absorbed `count` (> SAMPLE_SIZE) readings one by one (HashSet53's growth). */
+function idSetSlots(count: number): number {
+  let slots = 64;
+  while (count * 2 > slots) slots *= 2;
+  return slots;
+}
 
 /** Compact JSON form of an aggregate. */
 export type AggregateTuple = [

@@ -85,6 +85,8 @@ export interface DeviceClockCounts {
 class DeviceClock {
   /** Applied shift: > 0 behind, < 0 ahead, 0 while a candidate. */
   shiftMs = 0;
+  /** Still in the map (false once forgotten): a numbered cache entry holding it may trust it. */
+  tracked = true;
   samples = 1;
   /** Which side of the partition's deadline this device is on (fixed for the entry's life). */
   readonly ahead: boolean;
@@ -156,6 +158,15 @@ export class DeviceClocks {
   private nextSweep = Number.NEGATIVE_INFINITY;
   /** The last observe() made its device shifted ahead (see takeEnteredAhead). */
   private enteredAhead = false;
+  /** Device states made so far: a numbered cache entry that found none before the next one was made still holds. */
+  private created = 0;
+  /**
+   * observe() by device number (see bindNumber): the state the lookup found (while tracked), or
+   * none as of `numberedCreated[n]` states made (-1: look up). Arrays indexed by number, so that
+   * reaching the cache costs no miss of its own.
+   */
+  private readonly numberedClock: Array<DeviceClock | undefined> = [];
+  private readonly numberedCreated: number[] = [];
 
   constructor(options: DeviceClockOptions) {
     validateDeviceClockOffset(options.maxOffsetMs);
@@ -168,28 +179,53 @@ export class DeviceClocks {
 
   /**
    * Learns from one reading of (tenant, device) and returns the device's shift (0: none).
-   * Hot path: an ordinary reading with no device state costs two comparisons.
+   * Hot path: an ordinary reading with no device state costs two comparisons. `number` (bound to
+   * this (tenant, device) by bindNumber, or -1) spares the lookup of the device's state while it holds.
    */
-  observe(tenant: string, device: string, eventTime: number, ingestTime: number): number {
+  observe(tenant: string, device: string, eventTime: number, ingestTime: number, number = -1): number {
     const delay = ingestTime - eventTime;
     if (this.count === 0 && delay <= this.coveredMs && delay >= this.aheadBelowMs) return 0;
     if (!this.enabled) return 0;
     if (ingestTime >= this.nextSweep) this.sweep(ingestTime);
-    const devices = this.tenants.get(tenant);
-    const clock = devices?.get(device);
+    let clock: DeviceClock | undefined;
+    if (number < 0) clock = this.tenants.get(tenant)?.get(device);
+    else {
+      clock = this.numberedClock[number];
+      if (clock === undefined ? this.numberedCreated[number] !== this.created : !clock.tracked) {
+        clock = this.tenants.get(tenant)?.get(device);
+        this.numberedClock[number] = clock;
+        this.numberedCreated[number] = this.created;
+      }
+    }
     if (clock === undefined) {
       if ((delay <= this.coveredMs && delay >= this.aheadBelowMs) || this.count >= MAX_TRACKED) return 0;
-      let map = devices;
+      let map = this.tenants.get(tenant);
       if (map === undefined) {
         map = new Map();
         this.tenants.set(tenant, map);
       }
-      map.set(device, new DeviceClock(ingestTime, ingestTime, delay));
+      const made = new DeviceClock(ingestTime, ingestTime, delay);
+      map.set(device, made);
       this.count++;
+      this.created++;
+      if (number >= 0) {
+        this.numberedClock[number] = made;
+        this.numberedCreated[number] = this.created;
+      }
       return 0;
     }
     if (ingestTime > clock.lastSeen) clock.lastSeen = ingestTime;
     return clock.shiftMs === 0 ? this.observeCandidate(clock, tenant, device, delay, ingestTime) : this.observeShifted(clock, tenant, device, delay, ingestTime);
+  }
+
+  /** From now on `number` stands for another (tenant, device) in observe(): forget what it cached. */
+  bindNumber(number: number): void {
+    while (this.numberedClock.length <= number) {
+      this.numberedClock.push(undefined);
+      this.numberedCreated.push(-1);
+    }
+    this.numberedClock[number] = undefined;
+    this.numberedCreated[number] = -1;
   }
 
   /**
@@ -247,6 +283,7 @@ export class DeviceClocks {
       }
       map.set(device, clock);
       this.count++;
+      this.created++;
       if (shiftMs > 0) this.behind++;
       else if (shiftMs < 0) this.ahead++;
     }
@@ -315,6 +352,7 @@ export class DeviceClocks {
   }
 
   private forget(tenant: string, device: string, clock: DeviceClock): void {
+    clock.tracked = false;
     const devices = this.tenants.get(tenant)!;
     devices.delete(device);
     if (devices.size === 0) this.tenants.delete(tenant);

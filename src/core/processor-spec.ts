@@ -24,10 +24,22 @@ export interface ProcessorSpec {
   readonly idleTimeoutMs: number;
   /** Largest device clock offset followed by later window deadlines (device-clock.ts); 0: off; default 5 min. */
   readonly maxDeviceClockOffsetMs?: number;
+  /**
+   * Which aggregates the windows compute; default 'all' (the aggregator). 'count' is for what-if
+   * replays, which need only counts and timings: a row's count, interval, lateReadings and version
+   * are computed (into one reused row object), its other aggregates are NaN, and reading ids are neither hashed nor remembered —
+   * every reading counts, so the caller's ids must be distinct (a replay's are by construction);
+   * earliestNeededOffset() is null (offsets are not kept).
+   * Windowing, watermarks, late handling and device clocks are the same code either way.
+   */
+  readonly aggregates?: AggregatesSpec;
 }
+
+export type AggregatesSpec = 'all' | 'count';
 
 /** Where the processor's results go. Called synchronously from `process`; must not throw. */
 export interface ProcessorOutput {
+  /** Under `aggregates: 'count'` the row object is reused for the next row: read it, do not keep it. */
   emitRow(row: AggregateRow): void;
   /** Late policy 'late-topic': this reading's `metric` missed its window (once per reading and metric). */
   emitLate(reading: ReadingRecord, metric: string, offset: number): void;
@@ -71,6 +83,9 @@ export function validateProcessorSpec(spec: ProcessorSpec): void {
   }
   validateWindowSpec(spec.window);
   validateWatermarkSpec(spec.watermark);
+  if (spec.aggregates !== undefined && spec.aggregates !== 'all' && spec.aggregates !== 'count') {
+    throw new ConfigError(`aggregates '${String(spec.aggregates)}' is unknown (use 'all' or 'count')`, { key: 'aggregates' });
+  }
   const policy = spec.latePolicy;
   if (policy.kind === 'reemit') {
     if (!Number.isSafeInteger(policy.allowedLatenessMs) || policy.allowedLatenessMs < 0) {

@@ -2,6 +2,7 @@ import { DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS, DeviceClocks, type DeviceClockCount
 import { PipelineError } from './errors.ts';
 import { hashId } from './hash.ts';
 import { isTick, type ReadingRecord, type ReadingsTopicRecord } from './readings.ts';
+import type { AggregateRow } from './rows.ts';
 import { alignedStart, windowsPerReading } from './windows.ts';
 import { PartitionClock, createPartitionClock, type DelayQuantiles, type PartitionClockSnapshot } from './watermarks.ts';
 import { findSeries, WindowStore, type Series, type WindowState } from './window-store.ts';
@@ -39,6 +40,8 @@ export class PartitionProcessor {
   private readonly windowsPerValue: number;
   private readonly late: Late;
   private readonly allowedLatenessMs: number;
+  /** ProcessorSpec `aggregates: 'count'`: windows count readings and nothing else. */
+  private readonly countOnly: boolean;
   private clock: PartitionClock;
   private readonly store: WindowStore;
   /** Per-device clock offsets: a device whose clock runs behind gets later window deadlines, one ahead earlier ones. */
@@ -49,6 +52,17 @@ export class PartitionProcessor {
   private readonly due: WindowState[] = [];
   /** Reused by session assignment: the open sessions a reading bridges. */
   private readonly bridged: WindowState[] = [];
+  /** `aggregates: 'count'`: the one row object (see countRow). */
+  private countRowScratch: Mutable<AggregateRow> | undefined;
+  /**
+   * processNumbered, by the caller's device number: the (tenant, device) it stands for and the
+   * device's head series as of store heads version numberedHeadsVersion (undefined: look up).
+   * Arrays indexed by number, so that reaching them costs no cache miss of their own.
+   */
+  private readonly numberedTenant: string[] = [];
+  private readonly numberedDevice: string[] = [];
+  private readonly numberedHead: Array<Series | undefined> = [];
+  private readonly numberedHeadsVersion: number[] = [];
 
   constructor(spec: ProcessorSpec) {
     validateProcessorSpec(spec);
@@ -71,7 +85,8 @@ export class PartitionProcessor {
       quantumMs,
     });
     const guardSpanMs = maxOffsetMs > 0 ? maxOffsetMs + quantumMs + this.allowedLatenessMs : 0;
-    this.store = new WindowStore(this.kind !== Kind.Session, guardSpanMs);
+    this.countOnly = spec.aggregates === 'count';
+    this.store = new WindowStore(this.kind !== Kind.Session, guardSpanMs, this.countOnly);
   }
 
   /** Live counters (read-only view; they keep changing). */
@@ -96,6 +111,36 @@ export class PartitionProcessor {
       return;
     }
     this.processReading(record, offset, out);
+  }
+
+  /**
+   * `process` for a reading whose (tenant, device) the caller numbers `device` (dense from 0, one
+   * number per pair, as a replay numbers its trace's devices): the same output, without looking
+   * the device up by name for every reading. A number seen with another pair is bound anew; the
+   * caches are sized by the largest number, so number each processor's devices from 0.
+   */
+  processNumbered(reading: ReadingRecord, device: number, offset: number, out: ProcessorOutput): void {
+    if (this.next !== null && offset < this.next) {
+      this.counters.skippedRecords++;
+      return;
+    }
+    this.next = offset + 1;
+    if (this.numberedDevice[device] !== reading.device || this.numberedTenant[device] !== reading.tenant) this.bindNumber(device, reading);
+    this.processReading(reading, offset, out, device);
+  }
+
+  private bindNumber(number: number, reading: ReadingRecord): void {
+    while (this.numberedDevice.length <= number) {
+      this.numberedTenant.push('');
+      this.numberedDevice.push('');
+      this.numberedHead.push(undefined);
+      this.numberedHeadsVersion.push(-1);
+    }
+    this.numberedTenant[number] = reading.tenant;
+    this.numberedDevice[number] = reading.device;
+    this.numberedHead[number] = undefined;
+    this.numberedHeadsVersion[number] = -1;
+    this.deviceClocks.bindNumber(number);
   }
 
   /**
@@ -221,7 +266,19 @@ export class PartitionProcessor {
     return processor;
   }
 
-  private processReading(reading: ReadingRecord, offset: number, out: ProcessorOutput): void {
+  /** The head of the reading's device's series list; `number`: the device's processNumbered number, or -1. */
+  private deviceHead(reading: ReadingRecord, number: number): Series | undefined {
+    if (number < 0) return this.store.deviceSeries(reading.tenant, reading.device);
+    const version = this.store.headsVersion();
+    const cached = this.numberedHead[number];
+    if (cached !== undefined && this.numberedHeadsVersion[number] === version) return cached;
+    const head = this.store.deviceSeries(reading.tenant, reading.device);
+    this.numberedHead[number] = head;
+    this.numberedHeadsVersion[number] = version;
+    return head;
+  }
+
+  private processReading(reading: ReadingRecord, offset: number, out: ProcessorOutput, number = -1): void {
     const eventTime = reading.eventTime + 0;
     const ingestTime = reading.ingestTime;
     if (!Number.isFinite(eventTime) || !Number.isFinite(ingestTime)) {
@@ -234,12 +291,12 @@ export class PartitionProcessor {
     this.clock.observeReading(eventTime, ingestTime);
     this.closeDue(out);
     const watermark = this.clock.watermark();
-    const shiftMs = this.deviceClocks.observe(reading.tenant, reading.device, eventTime, ingestTime);
+    const shiftMs = this.deviceClocks.observe(reading.tenant, reading.device, eventTime, ingestTime, number);
     if (shiftMs < 0 && this.deviceClocks.takeEnteredAhead()) {
-      this.store.closeEarlier(this.store.deviceSeries(reading.tenant, reading.device), shiftMs);
+      this.store.closeEarlier(this.deviceHead(reading, number), shiftMs);
     }
-    const idHash = hashId(reading.id);
-    let deviceHead: Series | undefined = this.store.deviceSeries(reading.tenant, reading.device);
+    const idHash = this.countOnly ? 0 : hashId(reading.id);
+    let deviceHead: Series | undefined = this.deviceHead(reading, number);
     const metrics = reading.metrics;
     for (const metric in metrics) {
       const raw = metrics[metric];
@@ -257,7 +314,7 @@ export class PartitionProcessor {
         this.assignAligned(reading, metric, series, idHash, value, eventTime, offset, watermark, shiftMs, out);
       }
       // The device's first series starts its list.
-      deviceHead ??= this.store.deviceSeries(reading.tenant, reading.device);
+      deviceHead ??= this.deviceHead(reading, number);
     }
   }
 
@@ -288,15 +345,24 @@ export class PartitionProcessor {
     let missed = false;
     let absorbedLate = false;
     let start = alignedStart(eventTime, this.slideMs) - (this.windowsPerValue - 1) * this.slideMs;
+    // Sliding: the series' windows ascend by start, as do the reading's: one cursor walks both.
+    // Tumbling: the window the series touched last is nearly always the one.
+    const sliding = this.windowsPerValue > 1;
+    let index = sliding && series !== undefined ? store.firstAlignedFrom(series, start) : 0;
     for (let i = 0; i < this.windowsPerValue; i++, start += this.slideMs) {
       const end = start + this.sizeMs;
-      let window = series === undefined ? undefined : store.findAligned(series, start);
+      let window: WindowState | undefined;
+      if (series !== undefined) {
+        if (!sliding) window = store.findAligned(series, start);
+        else if (series.starts[index] === start) window = series.windows[index++];
+      }
       if (window === undefined) {
         const closesAt = end + shiftMs;
         const reopens = series !== undefined && end <= series.purgedThrough;
         if (closesAt > watermark && !reopens) {
           series ??= store.getOrCreateSeries(reading.tenant, reading.device, metric);
           window = store.addAligned(series, start, end, undefined, shiftMs);
+          index++;
           this.counters.windowsOpened++;
           window.absorb(idHash, value, eventTime, ingestTime, offset);
           continue;
@@ -309,6 +375,7 @@ export class PartitionProcessor {
         // Within the allowed lateness: emit the window for the first time.
         series ??= store.getOrCreateSeries(reading.tenant, reading.device, metric);
         window = store.addAligned(series, start, end, retainUntil, shiftMs);
+        index++;
         this.counters.windowsOpened++;
       }
       if (!window.absorb(idHash, value, eventTime, ingestTime, offset)) {
@@ -351,7 +418,7 @@ export class PartitionProcessor {
     const series = found;
     if (series !== undefined) {
       const windows = series.windows;
-      for (let i = 0; i < windows.length; i++) {
+      for (let i = 0; i < windows.length && !this.countOnly; i++) {
         if (windows[i]!.has(idHash)) {
           this.counters.duplicates++;
           return;
@@ -430,6 +497,10 @@ export class PartitionProcessor {
     const series = window.series;
     this.counters.rowsEmitted++;
     if (update) this.counters.rowsUpdated++;
+    if (this.countOnly) {
+      out.emitRow(this.countRow(window));
+      return;
+    }
     out.emitRow({
       pipeline: this.spec.pipeline,
       tenant: series.tenant,
@@ -452,7 +523,47 @@ export class PartitionProcessor {
       version: window.count,
     });
   }
+
+  /**
+   * A row of `aggregates: 'count'`: the aggregates it does not compute are NaN. One object per
+   * processor, refilled for every row (see ProcessorOutput.emitRow): a replay emits millions.
+   */
+  private countRow(window: WindowState): AggregateRow {
+    const series = window.series;
+    const row = (this.countRowScratch ??= {
+      pipeline: this.spec.pipeline,
+      tenant: '',
+      device: '',
+      metric: '',
+      windowStart: 0,
+      windowEnd: 0,
+      count: 0,
+      sum: Number.NaN,
+      min: Number.NaN,
+      max: Number.NaN,
+      first: Number.NaN,
+      last: Number.NaN,
+      firstTime: Number.NaN,
+      lastTime: Number.NaN,
+      p50: Number.NaN,
+      lateReadings: 0,
+      maxIngestTime: Number.NaN,
+      partition: this.spec.partition,
+      version: 0,
+    });
+    row.tenant = series.tenant;
+    row.device = series.device;
+    row.metric = series.metric;
+    row.windowStart = window.start;
+    row.windowEnd = window.end;
+    row.count = window.count;
+    row.lateReadings = window.lateReadings;
+    row.version = window.count;
+    return row;
+  }
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 interface SnapshotShape {
   v: number;

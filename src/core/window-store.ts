@@ -25,8 +25,9 @@ export class WindowState extends WindowAggregate {
     public series: Series,
     start: number,
     end: number,
+    countOnly = false,
   ) {
-    super(start, end);
+    super(start, end, countOnly);
   }
 
   /** Makes a purged window new again, for another series or period (see WindowStore's pool). */
@@ -43,8 +44,15 @@ export class WindowState extends WindowAggregate {
 export class Series {
   /** Aligned windows: ascending start. Sessions: creation order (kept across snapshots). */
   readonly windows: WindowState[] = [];
+  /**
+   * Aligned windows: `windows[i].start`, as unboxed doubles in one array, so that finding a
+   * reading's windows reads no window. (Sessions keep it only in step: their starts move.)
+   */
+  readonly starts: number[] = [];
   /** The window a reading of this series touched last: usually the next one's too. */
   recent: WindowState | undefined = undefined;
+  /** `recent`'s start, kept here so that a hit reads no window cells. */
+  recentStart = Number.NaN;
   /** The device's next series (another metric): a device's series form a short list. */
   sibling: Series | undefined = undefined;
   /**
@@ -109,6 +117,8 @@ export class WindowStore {
    * hashed anew for every reading.
    */
   private readonly tenants = new Map<string, Map<string, Series>>();
+  /** Counts changes that may move a device's head series other than by creating it (sweep, clear, decode). */
+  private headsEpoch = 0;
   private readonly deadlines = new DeadlineQueue<WindowState>();
   private open = 0;
   private retained = 0;
@@ -134,6 +144,8 @@ export class WindowStore {
   constructor(
     private readonly pooling: boolean,
     private readonly guardSpanMs = 0,
+    /** Windows keep only their count (ProcessorSpec `aggregates: 'count'`). */
+    private readonly countOnly = false,
   ) {}
 
   openCount(): number {
@@ -147,6 +159,11 @@ export class WindowStore {
   /** The earliest deadline of any window (+Infinity when none): nothing is due before it. */
   nextDeadline(): number {
     return this.deadlines.next();
+  }
+
+  /** Changes when a head returned by deviceSeries may no longer be the device's head (see headsEpoch). */
+  headsVersion(): number {
+    return this.headsEpoch;
   }
 
   /** The head of a device's series list. */
@@ -188,45 +205,63 @@ export class WindowStore {
   /** The aligned window of `series` starting at `start` (open or retained), if any. */
   findAligned(series: Series, start: number): WindowState | undefined {
     const recent = series.recent;
-    if (recent !== undefined && recent.start === start && recent.series === series && !recent.dead) return recent;
-    const windows = series.windows;
-    for (let i = windows.length - 1; i >= 0; i--) {
-      const window = windows[i]!;
-      if (window.start === start) {
+    if (recent !== undefined && series.recentStart === start && recent.series === series && !recent.dead) return recent;
+    const starts = series.starts;
+    for (let i = starts.length - 1; i >= 0; i--) {
+      const at = starts[i]!;
+      if (at === start) {
+        const window = series.windows[i]!;
         series.recent = window;
+        series.recentStart = start;
         return window;
       }
-      if (window.start < start) return undefined;
+      if (at < start) return undefined;
     }
     return undefined;
+  }
+
+  /** Index of the series' first window starting at or after `start` (windows.length: none). */
+  firstAlignedFrom(series: Series, start: number): number {
+    const starts = series.starts;
+    let index = starts.length;
+    while (index > 0 && starts[index - 1]! >= start) index--;
+    return index;
   }
 
   /** Adds a new aligned window, keeping the series' windows in ascending start order. */
   addAligned(series: Series, start: number, end: number, retainedUntil?: number, shiftMs = 0): WindowState {
     const pooled = this.pool.pop();
     let window: WindowState;
-    if (pooled === undefined) window = new WindowState(series, start, end);
+    if (pooled === undefined) window = new WindowState(series, start, end, this.countOnly);
     else {
       pooled.reuse(series, start, end);
       window = pooled;
     }
     const windows = series.windows;
     if (windows.length === 0) this.emptySeries--;
+    const starts = series.starts;
     let index = windows.length;
-    while (index > 0 && windows[index - 1]!.start > start) index--;
-    if (index === windows.length) windows.push(window);
-    else windows.splice(index, 0, window);
+    while (index > 0 && starts[index - 1]! > start) index--;
+    if (index === windows.length) {
+      windows.push(window);
+      starts.push(start);
+    } else {
+      windows.splice(index, 0, window);
+      starts.splice(index, 0, start);
+    }
     series.recent = window;
+    series.recentStart = start;
     window.shiftMs = shiftMs;
     this.schedule(window, retainedUntil);
     return window;
   }
 
   addSession(series: Series, start: number, end: number, shiftMs = 0): WindowState {
-    const window = new WindowState(series, start, end);
+    const window = new WindowState(series, start, end, this.countOnly);
     window.shiftMs = shiftMs;
     if (series.windows.length === 0) this.emptySeries--;
     series.windows.push(window);
+    series.starts.push(start);
     this.schedule(window, undefined);
     return window;
   }
@@ -322,6 +357,7 @@ export class WindowStore {
   }
 
   clear(): void {
+    this.headsEpoch++;
     this.tenants.clear();
     this.seriesTotal = 0;
     this.emptySeries = 0;
@@ -373,6 +409,7 @@ export class WindowStore {
     if (typeof state !== 'object' || state === null || typeof state.seq !== 'number' || !Array.isArray(state.series)) {
       throw new PipelineError('CORE_SNAPSHOT_INVALID', 'snapshot windows are malformed');
     }
+    this.headsEpoch++;
     const queued: WindowState[] = [];
     for (const tuple of state.series) {
       if (!Array.isArray(tuple) || (tuple.length !== 4 && tuple.length !== 5) || !Array.isArray(tuple[3])) {
@@ -382,7 +419,7 @@ export class WindowStore {
       const series = this.getOrCreateSeries(tenant, device, metric);
       if (typeof purgedThrough === 'number') series.purgedThrough = purgedThrough;
       for (const [start, end, emitted, seq, aggregate, shiftMs] of windows) {
-        const window = new WindowState(series, start, end);
+        const window = new WindowState(series, start, end, this.countOnly);
         window.restore(aggregate);
         window.seq = seq;
         window.shiftMs = typeof shiftMs === 'number' ? shiftMs : 0;
@@ -400,6 +437,7 @@ export class WindowStore {
           this.open++;
         }
         series.windows.push(window);
+        series.starts.push(start);
         queued.push(window);
       }
       if (series.windows.length > 0) this.emptySeries--;
@@ -445,7 +483,14 @@ export class WindowStore {
     if (window.emitted && window.end > series.purgedThrough) series.purgedThrough = window.end;
     const windows = series.windows;
     const index = windows.indexOf(window);
-    if (index >= 0) windows.splice(index, 1);
+    // The oldest window usually goes first: shift() trims in place, splice() allocates its result.
+    if (index === 0) {
+      windows.shift();
+      series.starts.shift();
+    } else if (index > 0) {
+      windows.splice(index, 1);
+      series.starts.splice(index, 1);
+    }
     if (series.recent === window) series.recent = undefined;
     if (windows.length === 0) this.forget();
     if (this.pooling && this.pool.length < MAX_POOLED) this.pool.push(window);
@@ -467,6 +512,7 @@ export class WindowStore {
   }
 
   private sweep(): void {
+    this.headsEpoch++;
     for (const [tenant, devices] of this.tenants) {
       for (const [device, head] of devices) {
         let first: Series | undefined;
