@@ -23,6 +23,7 @@ export function createAggregatorMetrics(registry = new Registry()) {
     checkpointSeconds: new Histogram({ name: 'tp_agg_checkpoint_duration_seconds', help: 'Time to flush, checkpoint and commit', labelNames: labels, buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     checkpointBytes: new Gauge({ name: 'tp_agg_checkpoint_bytes', help: 'Size of the last checkpoint of all assigned partitions', labelNames: labels, registers: [registry] }),
     commitErrors: new Counter({ name: 'tp_agg_commit_errors_total', help: 'Offset commits refused (for example a fenced zombie)', labelNames: labels, registers: [registry] }),
+    restoreRetries: new Counter({ name: 'tp_agg_restore_retries_total', help: 'Attempts to restore assigned partitions (checkpoint load, seeks) that failed and were retried', labelNames: labels, registers: [registry] }),
     consumerLag: new Gauge({ name: 'tp_agg_consumer_lag', help: 'Records behind the partition high watermark', labelNames: [...labels, 'partition'], registers: [registry] }),
     watermark: new Gauge({ name: 'tp_agg_watermark_ms', help: 'Instance watermark: minimum over non-idle partitions (epoch ms)', labelNames: labels, registers: [registry] }),
     watermarkLag: new Gauge({ name: 'tp_agg_watermark_lag_seconds', help: 'Wall clock minus the instance watermark', labelNames: labels, registers: [registry] }),

@@ -1,6 +1,7 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
 import type { KafkaConsumer, LibrdKafkaError, Message, TopicPartition } from '@confluentinc/kafka-javascript';
 import { PipelineError, errorMessage } from '../core/errors.ts';
+import { withRetry, type RetryPolicy } from '../util/retry.ts';
 
 /**
  * A consumer-group member over librdkafka's raw consumer, as promises. Partitions are handed to
@@ -27,6 +28,8 @@ export class KafkaConsumerError extends PipelineError {
   }
 }
 
+const DEFAULT_RESTORE_RETRY: RetryPolicy = { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 200, maxDelayMs: 5000, maxElapsedMs: 120_000 };
+
 export interface ConsumerOptions {
   readonly brokers: readonly string[];
   readonly groupId: string;
@@ -46,6 +49,14 @@ export interface ConsumerOptions {
   /** The partitions were taken away: drop their state (the next owner restores from the committed checkpoint). */
   readonly onRevoked: (partitions: readonly number[]) => void;
   readonly onError: (error: PipelineError) => void;
+  /**
+   * How long restoring an assignment (committed offsets, onAssigned — a checkpoint load from
+   * ClickHouse — and the seeks) is retried while it stays current. Until it succeeds the partitions
+   * stay paused, so giving up must fail the pipeline, not leave them paused for good.
+   */
+  readonly restoreRetry?: RetryPolicy;
+  /** A restore attempt failed and will be tried again after delayMs. */
+  readonly onRestoreRetry?: (error: unknown, attempt: number, delayMs: number) => void;
 }
 
 export class ReadingsConsumer {
@@ -59,6 +70,8 @@ export class ReadingsConsumer {
   /** Partitions sought to their start offset (with the generation that settled them), resumed by the next consume call. */
   private readonly settled = new Map<number, number>();
   private readyEpoch = 0;
+  /** The partitions' epochs each delivered batch was read under (see stillCurrent). */
+  private readonly batchEpochs = new WeakMap<readonly Message[], ReadonlyMap<number, number>>();
   private generation = 0;
   private consuming = false;
 
@@ -120,9 +133,26 @@ export class ReadingsConsumer {
           reject(new KafkaConsumerError('KAFKA_CONSUME', `consume failed: ${error.message}`, { group: this.options.groupId }, error));
           return;
         }
-        resolve(messages.length === 0 || this.allDeliverable(messages, readyAtStart) ? messages : messages.filter((m) => this.deliverable(m.partition, readyAtStart)));
+        const delivered = messages.length === 0 || this.allDeliverable(messages, readyAtStart) ? messages : messages.filter((m) => this.deliverable(m.partition, readyAtStart));
+        this.batchEpochs.set(delivered, readyAtStart);
+        resolve(delivered);
       });
     });
+  }
+
+  /**
+   * The messages of a delivered batch that are still deliverable now. A batch read ahead (requested
+   * before the previous one was processed) can wait while a rebalance takes partitions away, or
+   * hands them back restored from a checkpoint: its messages of those partitions belong to the old
+   * assignment and must not be processed. Call it right before processing, with no await between.
+   */
+  stillCurrent(messages: Message[]): Message[] {
+    const readyAtStart = this.batchEpochs.get(messages);
+    if (readyAtStart === undefined) {
+      if (messages.length === 0) return messages;
+      throw new KafkaConsumerError('KAFKA_CONSUME', 'stillCurrent called with a batch this consumer did not deliver', { group: this.options.groupId }, undefined, false);
+    }
+    return this.allDeliverable(messages, readyAtStart) ? messages : messages.filter((m) => this.deliverable(m.partition, readyAtStart));
   }
 
   setConsumeTimeout(ms: number): void {
@@ -227,13 +257,7 @@ export class ReadingsConsumer {
       this.settled.clear();
       this.consumer.assign(assignment);
       this.consumer.pause(assignment);
-      void this.settleAssignment(generation, partitions).catch((cause: unknown) => {
-        this.options.onError(
-          cause instanceof PipelineError
-            ? cause
-            : new KafkaConsumerError('KAFKA_ASSIGN', `restoring assigned partitions failed: ${errorMessage(cause)}`, { group: this.options.groupId }, cause, false),
-        );
-      });
+      void this.restoreAssignment(generation, partitions);
     } else if (error.code === ERR_REVOKE_PARTITIONS) {
       this.generation++;
       for (const partition of partitions) {
@@ -244,6 +268,26 @@ export class ReadingsConsumer {
       this.consumer.unassign();
     } else {
       this.options.onError(new KafkaConsumerError('KAFKA_REBALANCE', `rebalance error: ${error.message}`, { group: this.options.groupId }, error));
+    }
+  }
+
+  /**
+   * Retries a failed restore (ClickHouse down while a checkpoint loads, a seek timing out) within
+   * the budget; a newer rebalance ends the attempts, as it restores on its own. Out of budget, the
+   * error is fatal (not retriable): the partitions are paused, and nothing else would resume them.
+   */
+  private async restoreAssignment(generation: number, partitions: number[]): Promise<void> {
+    const current = (): boolean => generation === this.generation;
+    try {
+      await withRetry(() => this.settleAssignment(generation, partitions), {
+        policy: this.options.restoreRetry ?? DEFAULT_RESTORE_RETRY,
+        operation: `restoring partitions ${partitions.join(',')} of group ${this.options.groupId}`,
+        shouldRetry: (error) => current() && (error instanceof PipelineError ? error.retriable : true),
+        onRetry: (error, attempt, delayMs) => this.options.onRestoreRetry?.(error, attempt, delayMs),
+      });
+    } catch (cause) {
+      if (!current()) return; // superseded: the newer assignment restores these partitions afresh
+      this.options.onError(new KafkaConsumerError('KAFKA_ASSIGN', `restoring assigned partitions failed: ${errorMessage(cause)}`, { group: this.options.groupId, partitions: partitions.join(',') }, cause, false));
     }
   }
 
