@@ -8,11 +8,25 @@
  *   {"bench":"aggregator","readings_per_s":…,"baseline_per_s":…,"ratio":…,"cpu_us_per_reading":…,"clickhouse_cpu_us_per_reading":…,"rss_mb":…,"open_windows_peak":…,"rows":…,…}
  * cpu_us_per_reading is the aggregator process's user + system CPU from its first reading to its last;
  * clickhouse_cpu_us_per_reading the server's query threads' CPU over the same span (server-wide).
+ *
+ * Then (unless `--memory-check false`) memory against readings and windows: the aggregator runs
+ * again, each time on a fresh topic with the same pipeline, over
+ *   A: M readings of D devices (`--memory-readings`, default 400,000; `--memory-devices`, 2,000),
+ *   B: 2M readings of D devices — twice the readings, the same windows at any moment,
+ *   C: 2M readings of 2D devices — the same readings as B, twice the windows at any moment.
+ * M/D is 200 s of event time, well past the 60 s allowed lateness (a window is kept that long after
+ * it is emitted, for corrections) and the adaptive watermark's 60 s horizon, so every run reaches
+ * its steady state of windows and then only adds readings. Reported for each: windows peak (open
+ * plus kept for lateness), live heap (what full garbage collections left, from --trace-gc: what the
+ * process really holds; the median over the second half of the run, and the peak), V8 heap used
+ * peak (sampled, garbage included), the processors' window-state estimate, and peak RSS. `memory_vs_readings` in the JSON line carries
+ * them with the live heap's growth per added reading (B − A) and per added window (C − B).
  */
 import { parseArgs } from 'node:util';
 import { cpus, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { ReadingsConsumer } from '../src/kafka/consumer.ts';
+import { deleteTopics } from '../src/kafka/admin.ts';
 import { AggregatorScenario } from '../test/support/aggregator-harness.ts';
 import { fillReadingsTopic } from './support/fill-topic.ts';
 
@@ -21,6 +35,9 @@ const { values: args } = parseArgs({
     readings: { type: 'string', default: '2000000' },
     devices: { type: 'string', default: '10000' },
     'raw-readings': { type: 'string', default: 'true' },
+    'memory-check': { type: 'string', default: 'true' },
+    'memory-readings': { type: 'string', default: '400000' },
+    'memory-devices': { type: 'string', default: '2000' },
   },
 });
 const N = Number(args.readings);
@@ -28,17 +45,22 @@ const DEVICES = Number(args.devices);
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 say(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-const scenario = new AggregatorScenario(
-  [
-    {
-      name: 'bench',
-      guarantee: 'exactly-once',
-      window: { kind: 'tumbling', sizeMs: 5000 },
-      watermark: { kind: 'adaptive', quantile: 0.99, marginMs: 500, floorMs: 200, ceilingMs: 30_000, horizonMs: 60_000 },
-    },
-  ],
-  { partitions: 12, aggregator: { flushIntervalMs: 1000, checkpointIntervalMs: 5000, writeRawReadings: args['raw-readings'] === 'true', maxRowsPerInsert: 100_000 } },
-);
+
+/** A fresh topic and database with the benchmark's one pipeline. */
+function benchScenario(): AggregatorScenario {
+  return new AggregatorScenario(
+    [
+      {
+        name: 'bench',
+        guarantee: 'exactly-once',
+        window: { kind: 'tumbling', sizeMs: 5000 },
+        watermark: { kind: 'adaptive', quantile: 0.99, marginMs: 500, floorMs: 200, ceilingMs: 30_000, horizonMs: 60_000 },
+      },
+    ],
+    { partitions: 12, aggregator: { flushIntervalMs: 1000, checkpointIntervalMs: 5000, writeRawReadings: args['raw-readings'] === 'true', maxRowsPerInsert: 100_000 } },
+  );
+}
+const scenario = benchScenario();
 await scenario.setUp();
 
 async function baseline(total: number, run: string): Promise<number> {
@@ -80,8 +102,8 @@ function cpuSeconds(pid: number): number {
  * CPU seconds ClickHouse's query threads have used so far (user + system, system.events). Server-wide:
  * anything else querying that server during the run counts too.
  */
-async function clickhouseCpuSeconds(): Promise<number> {
-  const rows = await scenario.query<{ value: string }>(
+async function clickhouseCpuSeconds(on: AggregatorScenario): Promise<number> {
+  const rows = await on.query<{ value: string }>(
     "SELECT value FROM system.events WHERE event IN ('UserTimeMicroseconds', 'SystemTimeMicroseconds')",
   );
   return rows.reduce((total, row) => total + Number(row.value), 0) / 1e6;
@@ -103,45 +125,191 @@ say(`filled ${scenario.topic}: ${N} readings over ${DEVICES} devices in ${((perf
 const baselineBeforePerS = await baseline(total, 'before');
 say(`baseline before (bare consumer): ${Math.round(baselineBeforePerS).toLocaleString()} readings/s`);
 
-const port = 19464 + (process.pid % 500);
-const aggregator = scenario.startAggregator('bench', { TP_AGGREGATOR__METRICS_PORT: String(port), LOG_LEVEL: 'warn' });
-let openPeak = 0;
-let heapPeak = 0;
-let first = 0;
-let cpuAtFirst = 0;
-let clickhouseCpuAtFirst = 0;
-let processed = 0;
-const deadline = Date.now() + 20 * 60_000;
-while (processed < N && Date.now() < deadline) {
-  await new Promise((resolve) => setTimeout(resolve, 250));
-  try {
-    processed = await metric(port, 'tp_agg_readings_total{');
-    openPeak = Math.max(openPeak, await metric(port, 'tp_agg_open_windows{'));
-    heapPeak = Math.max(heapPeak, await metric(port, 'tp_agg_process_nodejs_heap_size_used_bytes'));
-    if (processed > 0 && first === 0) {
-      first = performance.now();
-      cpuAtFirst = cpuSeconds(aggregator.pid);
-      clickhouseCpuAtFirst = await clickhouseCpuSeconds();
-    }
-  } catch {
-    // The ops endpoint answers once the aggregator has started.
-  }
+interface AggregatorRun {
+  readonly readingsPerS: number;
+  readonly processed: number;
+  readonly seconds: number;
+  readonly cpuPerReadingUs: number;
+  readonly clickhouseCpuPerReadingUs: number;
+  readonly rssMb: number;
+  readonly heapUsedPeakMb: number;
+  /**
+   * The heap full garbage collections left (from --trace-gc; null without it): the median over the
+   * second half of the processing, when the windows have reached their steady state, and the
+   * largest over all of it (which also catches transient data such as a checkpoint being written).
+   */
+  readonly liveHeapMb: number | null;
+  readonly liveHeapPeakMb: number | null;
+  readonly openWindowsPeak: number;
+  /** Open windows plus windows kept after emission for late corrections, at their largest. */
+  readonly windowsPeak: number;
+  readonly stateBytesPeakMb: number;
+  readonly stop: () => Promise<unknown>;
 }
-const aggregatorSeconds = (performance.now() - first) / 1000;
-const cpuPerReadingUs = ((cpuSeconds(aggregator.pid) - cpuAtFirst) / N) * 1e6;
-const clickhouseCpuPerReadingUs = ((await clickhouseCpuSeconds()) - clickhouseCpuAtFirst) / N * 1e6;
-const rss = readFileSync(`/proc/${aggregator.pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)?.[1];
-const rssMb = Math.round(Number(rss ?? 0) / 1024);
-const readingsPerS = N / aggregatorSeconds;
+
+/**
+ * Starts the aggregator on the scenario and polls its metrics until it has processed `readings`;
+ * the caller stops it (stop()). With traceGc, the service runs with --trace-gc and the live heap
+ * is read from its log.
+ */
+async function runAggregator(on: AggregatorScenario, readings: number, options: { traceGc: boolean }): Promise<AggregatorRun> {
+  const port = 19464 + (process.pid % 500);
+  const nodeArgs = process.env['SERVICE_NODE_ARGS'];
+  if (options.traceGc) process.env['SERVICE_NODE_ARGS'] = `${nodeArgs ?? ''} --trace-gc`;
+  const spawnedAt = performance.now();
+  const aggregator = on.startAggregator('bench', { TP_AGGREGATOR__METRICS_PORT: String(port), LOG_LEVEL: 'warn' });
+  if (nodeArgs === undefined) delete process.env['SERVICE_NODE_ARGS'];
+  else process.env['SERVICE_NODE_ARGS'] = nodeArgs;
+  let openPeak = 0;
+  let windowsPeak = 0;
+  let heapPeak = 0;
+  let stateBytesPeak = 0;
+  let first = 0;
+  let cpuAtFirst = 0;
+  let clickhouseCpuAtFirst = 0;
+  let processed = 0;
+  const deadline = Date.now() + 20 * 60_000;
+  while (processed < readings && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    try {
+      processed = await metric(port, 'tp_agg_readings_total{');
+      const open = await metric(port, 'tp_agg_open_windows{');
+      openPeak = Math.max(openPeak, open);
+      windowsPeak = Math.max(windowsPeak, open + (await metric(port, 'tp_agg_retained_windows{')));
+      heapPeak = Math.max(heapPeak, await metric(port, 'tp_agg_process_nodejs_heap_size_used_bytes'));
+      stateBytesPeak = Math.max(stateBytesPeak, await metric(port, 'tp_agg_state_bytes{'));
+      if (processed > 0 && first === 0) {
+        first = performance.now();
+        cpuAtFirst = cpuSeconds(aggregator.pid);
+        clickhouseCpuAtFirst = await clickhouseCpuSeconds(on);
+      }
+    } catch {
+      // The ops endpoint answers once the aggregator has started.
+    }
+  }
+  const end = performance.now();
+  const seconds = (end - first) / 1000;
+  const cpuPerReadingUs = ((cpuSeconds(aggregator.pid) - cpuAtFirst) / readings) * 1e6;
+  const clickhouseCpuPerReadingUs = (((await clickhouseCpuSeconds(on)) - clickhouseCpuAtFirst) / readings) * 1e6;
+  const rss = readFileSync(`/proc/${aggregator.pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)?.[1];
+  return {
+    readingsPerS: readings / seconds,
+    processed,
+    seconds,
+    cpuPerReadingUs,
+    clickhouseCpuPerReadingUs,
+    rssMb: Math.round(Number(rss ?? 0) / 1024),
+    heapUsedPeakMb: Math.round(heapPeak / 2 ** 20),
+    ...liveHeap(options.traceGc ? aggregator.log() : null, first - spawnedAt, end - spawnedAt),
+    openWindowsPeak: openPeak,
+    windowsPeak,
+    stateBytesPeakMb: Number((stateBytesPeak / 2 ** 20).toFixed(1)),
+    stop: async () => {
+      aggregator.signal('SIGTERM');
+      return aggregator.exited;
+    },
+  };
+}
+
+/**
+ * The heap full garbage collections left, from V8's --trace-gc lines
+ * ("[pid:0x…]  8314 ms: Mark-Compact 143.7 (170.2) -> 45.2 (160.5) MB, …", times since the process
+ * started): what the process really holds, which a sampled heap-used figure overstates by whatever
+ * garbage awaits the next collection. `from` and `to` bound the processing, in ms after the spawn.
+ */
+function liveHeap(log: string | null, from: number, to: number): { liveHeapMb: number | null; liveHeapPeakMb: number | null } {
+  if (log === null) return { liveHeapMb: null, liveHeapPeakMb: null };
+  const collections = [...log.matchAll(/ (\d+) ms: Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+) \(/g)].map((match) => ({ at: Number(match[1]), mb: Number(match[2]) }));
+  const during = collections.filter((gc) => gc.at >= from && gc.at <= to).map((gc) => gc.mb);
+  const steady = collections.filter((gc) => gc.at >= (from + to) / 2 && gc.at <= to).map((gc) => gc.mb).sort((a, b) => a - b);
+  const median = steady.length === 0 ? null : (steady[(steady.length - 1) >> 1]! + steady[steady.length >> 1]!) / 2;
+  return {
+    liveHeapMb: median === null ? null : Math.round(median * 10) / 10,
+    liveHeapPeakMb: during.length === 0 ? null : Math.round(Math.max(...during) * 10) / 10,
+  };
+}
+
+const run = await runAggregator(scenario, N, { traceGc: false });
+const { readingsPerS, processed, cpuPerReadingUs, clickhouseCpuPerReadingUs, rssMb } = run;
 const [rowsRow] = await new Promise<{ n: string }[]>((resolve) => setTimeout(async () => resolve(await scenario.query<{ n: string }>(`SELECT count() AS n FROM ${scenario.database}.agg_bench FINAL`)), 3000));
 const rows = Number(rowsRow?.n ?? 0);
-say(`aggregator: ${Math.round(readingsPerS).toLocaleString()} readings/s (${processed} processed in ${aggregatorSeconds.toFixed(1)} s), peak RSS ${rssMb} MB (V8 heap used peak ${Math.round(heapPeak / 2 ** 20)} MB), open windows peak ${openPeak}, rows ${rows}, ${cpuPerReadingUs.toFixed(1)} µs CPU per reading (ClickHouse: ${clickhouseCpuPerReadingUs.toFixed(1)} µs)`);
-aggregator.signal('SIGTERM');
-await aggregator.exited;
+say(`aggregator: ${Math.round(readingsPerS).toLocaleString()} readings/s (${processed} processed in ${run.seconds.toFixed(1)} s), peak RSS ${rssMb} MB (V8 heap used peak ${run.heapUsedPeakMb} MB), open windows peak ${run.openWindowsPeak}, rows ${rows}, ${cpuPerReadingUs.toFixed(1)} µs CPU per reading (ClickHouse: ${clickhouseCpuPerReadingUs.toFixed(1)} µs)`);
+await run.stop();
 const baselineAfterPerS = await baseline(total, 'after');
 const baselinePerS = (baselineBeforePerS + baselineAfterPerS) / 2;
 say(`baseline after (bare consumer): ${Math.round(baselineAfterPerS).toLocaleString()} readings/s`);
 await scenario.tearDown();
+await deleteTopics(scenario.config.kafka.brokers, [scenario.topic, `${scenario.topic}-late`]).catch(() => undefined);
+
+interface MemoryCase {
+  readonly readings: number;
+  readonly devices: number;
+  readonly open_windows_peak: number;
+  readonly windows_peak: number;
+  readonly live_heap_mb: number | null;
+  readonly live_heap_peak_mb: number | null;
+  readonly heap_used_peak_mb: number;
+  readonly state_bytes_peak_mb: number;
+  readonly rss_mb: number;
+}
+
+/** One aggregator over `readings` readings of `devices` devices on a fresh topic, measured for memory only. */
+async function memoryCase(readings: number, devices: number): Promise<MemoryCase> {
+  const on = benchScenario();
+  await on.setUp();
+  try {
+    await fillReadingsTopic({ brokers: on.config.kafka.brokers, topic: on.topic, partitions: on.partitions, readings, devices, tenant: 'bench' });
+    const measured = await runAggregator(on, readings, { traceGc: true });
+    await measured.stop();
+    if (measured.processed < readings) throw new Error(`memory check: the aggregator processed ${measured.processed} of ${readings} readings`);
+    const result: MemoryCase = {
+      readings,
+      devices,
+      open_windows_peak: measured.openWindowsPeak,
+      windows_peak: measured.windowsPeak,
+      live_heap_mb: measured.liveHeapMb,
+      live_heap_peak_mb: measured.liveHeapPeakMb,
+      heap_used_peak_mb: measured.heapUsedPeakMb,
+      state_bytes_peak_mb: measured.stateBytesPeakMb,
+      rss_mb: measured.rssMb,
+    };
+    say(
+      `memory: ${readings.toLocaleString()} readings of ${devices.toLocaleString()} devices: windows peak ${result.windows_peak} (open ${result.open_windows_peak}), ` +
+        `live heap ${result.live_heap_mb ?? '?'} MB (peak ${result.live_heap_peak_mb ?? '?'} MB), heap used peak ${result.heap_used_peak_mb} MB, window state ${result.state_bytes_peak_mb} MB, RSS ${result.rss_mb} MB`,
+    );
+    return result;
+  } finally {
+    await on.tearDown();
+    await deleteTopics(on.config.kafka.brokers, [on.topic, `${on.topic}-late`]).catch(() => undefined);
+  }
+}
+
+let memoryVsReadings: Record<string, unknown> | null = null;
+if (args['memory-check'] === 'true') {
+  const M = Number(args['memory-readings']);
+  const D = Number(args['memory-devices']);
+  const a = await memoryCase(M, D);
+  const b = await memoryCase(2 * M, D);
+  const c = await memoryCase(2 * M, 2 * D);
+  const growth = (from: MemoryCase, to: MemoryCase, per: number): number | null =>
+    from.live_heap_mb === null || to.live_heap_mb === null || per === 0 ? null : Math.round(((to.live_heap_mb - from.live_heap_mb) * 2 ** 20) / per);
+  const ratio = (from: number | null, to: number | null): number | null => (from === null || to === null || from === 0 ? null : Number((to / from).toFixed(2)));
+  memoryVsReadings = {
+    cases: [a, b, c],
+    // Twice the readings, the same windows: ~1× and ~0 bytes per added reading.
+    live_heap_ratio_2x_readings: ratio(a.live_heap_mb, b.live_heap_mb),
+    live_heap_bytes_per_added_reading: growth(a, b, b.readings - a.readings),
+    // The same readings, twice the windows: the heap grows by what a window holds.
+    live_heap_ratio_2x_windows: ratio(b.live_heap_mb, c.live_heap_mb),
+    live_heap_bytes_per_added_window: growth(b, c, c.windows_peak - b.windows_peak),
+  };
+  say(
+    `memory vs readings: 2× readings (same windows) → live heap ×${memoryVsReadings['live_heap_ratio_2x_readings'] ?? '?'} ` +
+      `(${memoryVsReadings['live_heap_bytes_per_added_reading'] ?? '?'} bytes per added reading); ` +
+      `2× windows (same readings) → live heap ×${memoryVsReadings['live_heap_ratio_2x_windows'] ?? '?'} (${memoryVsReadings['live_heap_bytes_per_added_window'] ?? '?'} bytes per added window)`,
+  );
+}
+
 say(
   JSON.stringify({
     bench: 'aggregator',
@@ -153,11 +321,12 @@ say(
     cpu_us_per_reading: Number(cpuPerReadingUs.toFixed(1)),
     clickhouse_cpu_us_per_reading: Number(clickhouseCpuPerReadingUs.toFixed(1)),
     rss_mb: rssMb,
-    heap_used_peak_mb: Math.round(heapPeak / 2 ** 20),
-    open_windows_peak: openPeak,
+    heap_used_peak_mb: run.heapUsedPeakMb,
+    open_windows_peak: run.openWindowsPeak,
     rows,
     readings: N,
     raw_readings: args['raw-readings'] === 'true',
+    memory_vs_readings: memoryVsReadings,
   }),
 );
 process.exit(processed >= N ? 0 : 1);

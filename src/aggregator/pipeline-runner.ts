@@ -6,7 +6,7 @@ import type { GuaranteeSettings } from '../core/failure-analysis.ts';
 import { guaranteeSettings } from '../config/guarantees.ts';
 import type { PartitionProcessor, ProcessorOutput } from '../core/processor.ts';
 import { decodeRecord, encodeReading, type ReadingRecord } from '../core/readings.ts';
-import type { AggregateRow, EmittedAggregateRow, RawReadingRow } from '../core/rows.ts';
+import type { AggregateRow, RawReadingRow } from '../core/rows.ts';
 import { FlushQueue } from './flush-queue.ts';
 import type { CheckpointStore } from '../clickhouse/checkpoints.ts';
 import type { AggregateSink } from '../clickhouse/sink.ts';
@@ -104,6 +104,12 @@ export class PipelineRunner {
       onAssigned: (partitions, committed, isCurrent) => this.partitions.assign(partitions, committed, isCurrent),
       onRevoked: (partitions) => this.partitions.revoke(partitions),
       onError: (error) => this.onConsumerError(error),
+      // Restoring reads the checkpoint from ClickHouse: it gets the same budget as an insert.
+      restoreRetry: { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 200, maxDelayMs: 5000, maxElapsedMs: deps.config.clickhouse.insertMaxElapsedMs },
+      onRestoreRetry: (error, attempt, delayMs) => {
+        this.deps.metrics.restoreRetries.inc(this.labels);
+        this.deps.logger.warn({ pipeline: this.name, err: error, attempt, delayMs }, 'restoring assigned partitions failed; retrying');
+      },
     });
     this.flushes = new FlushQueue((batch) => this.flush(batch), MAX_UNFINISHED_FLUSHES);
     this.pending = this.emptyBatch();
@@ -184,26 +190,48 @@ export class PipelineRunner {
     }
   }
 
+  /**
+   * The next batch is requested before this one is processed: librdkafka gathers it in a worker
+   * thread meanwhile, instead of the loop waiting for it afterwards. A batch read ahead may wait
+   * through a rebalance, so it is filtered again right before processing (stillCurrent). A batch
+   * requested is always processed (at stop too: at-most-once has its offsets stored as soon as it
+   * is read), except after a failure, which commits nothing more anyway.
+   */
   private async run(): Promise<void> {
-    while (this.state === 'running') {
-      if (this.fatal) throw this.fatal;
-      const messages = await this.consumer.consume(CONSUME_BATCH);
-      this.processBatch(messages);
-      const now = this.now();
-      const commitDue =
-        !this.settings.consumer.autoCommit &&
-        this.inFlightCommit === null &&
-        now - this.lastCheckpointAt >= this.deps.config.aggregator.checkpointIntervalMs;
-      if (commitDue) {
-        const commit = this.startCommit();
-        // A late reading produced during commitTransaction would join the transaction being
-        // committed (or be refused): with Kafka transactions nothing is processed until it ends.
-        if (this.transactional) await commit;
-      } else if (this.flushDue(now)) {
-        void this.startFlush().catch(() => undefined); // flush() recorded the failure; the loop stops on its next turn
+    let next: Promise<Message[]> | null = null;
+    try {
+      while (this.state === 'running') {
+        if (this.fatal) throw this.fatal;
+        const batch = await (next ?? this.consumer.consume(CONSUME_BATCH));
+        next = this.state === 'running' ? this.consumer.consume(CONSUME_BATCH) : null;
+        this.processBatch(this.consumer.stillCurrent(batch));
+        const now = this.now();
+        const commitDue =
+          !this.settings.consumer.autoCommit &&
+          this.inFlightCommit === null &&
+          now - this.lastCheckpointAt >= this.deps.config.aggregator.checkpointIntervalMs;
+        if (commitDue) {
+          const commit = this.startCommit();
+          // A late reading produced during commitTransaction would join the transaction being
+          // committed (or be refused): with Kafka transactions nothing is processed until it ends.
+          if (this.transactional) await commit;
+        } else if (this.flushDue(now)) {
+          void this.startFlush().catch(() => undefined); // flush() recorded the failure; the loop stops on its next turn
+        }
+        await this.flushes.room();
+        if (now - this.lastStatsAt >= 1000) this.publishGauges(now);
       }
-      await this.flushes.room();
-      if (now - this.lastStatsAt >= 1000) this.publishGauges(now);
+      // fail() (a flush or a consumer error) also ends the while above: the loop must end with the
+      // error, or whenAnyFails() resolves as if stopped and the process lives on, unready.
+      if (this.fatal) throw this.fatal;
+      if (next !== null) {
+        const last = await next;
+        next = null;
+        if (this.fatal === null) this.processBatch(this.consumer.stillCurrent(last));
+      }
+    } finally {
+      // Failing with a request in flight: let it finish (and drop it) before anyone disconnects.
+      if (next !== null) await next.catch(() => undefined);
     }
   }
 
@@ -294,19 +322,21 @@ export class PipelineRunner {
 
   /** Rows and raw readings into ClickHouse, and late readings acknowledged by Kafka. */
   private async flush(batch: FlushBatch): Promise<void> {
-    const { raw, late } = batch;
-    if (batch.rows.length === 0 && raw.size === 0 && late.length === 0) return;
+    const { rows, raw, late } = batch;
+    if (rows.length === 0 && raw.size === 0 && late.length === 0) return;
     if (this.fatal) throw this.fatal;
     // emitted_at is stamped as the insert starts, so that it tells when the row became queryable
     // (give or take the insert itself), not when it waited for the flush.
     const emittedAt = this.now();
-    const rows: EmittedAggregateRow[] = batch.rows.map((row) => ({ ...row, emittedAt }));
     this.deps.crashPoints?.reached('before-flush');
     const timer = this.deps.metrics.insertSeconds.startTimer(this.labels);
     try {
+      // Encoded straight to bytes with the flush's emittedAt (no copy of each row to add it).
+      const encoded = this.deps.sink.aggregateRowsBuffer(emittedAt);
+      for (const row of rows) encoded.push(row);
       if (raw.size > 0) await this.deps.sink.insertRawReadings(raw);
       this.deps.crashPoints?.reached('during-insert');
-      if (rows.length > 0) await this.deps.sink.insertAggregates(this.deps.pipeline.table, rows);
+      if (encoded.size > 0) await this.deps.sink.insertAggregates(this.deps.pipeline.table, encoded);
       await Promise.all(late);
     } catch (error) {
       this.deps.metrics.insertErrors.inc(this.labels);

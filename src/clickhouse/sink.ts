@@ -1,12 +1,13 @@
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../core/errors.ts';
-import type { EmittedAggregateRow, RawReadingRow } from '../core/rows.ts';
+import type { AggregateRow, EmittedAggregateRow, RawReadingRow } from '../core/rows.ts';
 import type { RetryPolicy } from '../util/retry.ts';
 import type { ClickHouseConnection } from './client.ts';
 import {
   AGGREGATE_COLUMNS,
   RAW_READING_COLUMNS,
   encodeAggregateRow,
+  encodeAggregateRowAt,
   encodeBatch,
   encodeRawReadingRow,
   EncodedRows,
@@ -23,10 +24,12 @@ import { sqlTable } from './sql.ts';
  * the same rows, which the tables collapse (ReplacingMergeTree on the window / reading key).
  */
 export interface AggregateSink {
-  insertAggregates(table: string, rows: readonly EmittedAggregateRow[]): Promise<InsertReport>;
+  insertAggregates(table: string, rows: readonly EmittedAggregateRow[] | EncodedRows<AggregateRow>): Promise<InsertReport>;
   insertRawReadings(rows: readonly RawReadingRow[] | EncodedRows<RawReadingRow>): Promise<InsertReport>;
   /** An empty buffer that encodes raw readings as they are collected, for insertRawReadings. */
   rawReadingsBuffer(): EncodedRows<RawReadingRow>;
+  /** An empty buffer that encodes aggregate rows emitted at `emittedAt`, for insertAggregates. */
+  aggregateRowsBuffer(emittedAt: number): EncodedRows<AggregateRow>;
 }
 
 export interface InsertReport {
@@ -57,8 +60,10 @@ export class ClickHouseSink implements AggregateSink {
     }
   }
 
-  insertAggregates(table: string, rows: readonly EmittedAggregateRow[]): Promise<InsertReport> {
-    return this.insertAll(sqlTable(this.options.database, table), AGGREGATE_COLUMNS, rows, encodeAggregateRow);
+  insertAggregates(table: string, rows: readonly EmittedAggregateRow[] | EncodedRows<AggregateRow>): Promise<InsertReport> {
+    const target = sqlTable(this.options.database, table);
+    if (rows instanceof EncodedRows) return this.insertEncoded(target, AGGREGATE_COLUMNS, rows);
+    return this.insertAll(target, AGGREGATE_COLUMNS, rows, encodeAggregateRow);
   }
 
   insertRawReadings(rows: readonly RawReadingRow[] | EncodedRows<RawReadingRow>): Promise<InsertReport> {
@@ -69,6 +74,10 @@ export class ClickHouseSink implements AggregateSink {
 
   rawReadingsBuffer(): EncodedRows<RawReadingRow> {
     return new EncodedRows(encodeRawReadingRow, this.options.maxRowsPerInsert);
+  }
+
+  aggregateRowsBuffer(emittedAt: number): EncodedRows<AggregateRow> {
+    return new EncodedRows((row: AggregateRow) => encodeAggregateRowAt(row, emittedAt), this.options.maxRowsPerInsert);
   }
 
   /** The buffer's batches were cut every maxRowsPerInsert rows, as insertAll cuts them. */

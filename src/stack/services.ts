@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './paths.ts';
+import { AGGREGATOR_NODE_FLAGS } from '../aggregator/node-flags.ts';
 
 /**
  * A pipeline service (bridge, aggregator) run as a real child process (by a test, the demo, a load
@@ -57,7 +58,9 @@ export function startService(name: string, script: string, env: NodeJS.ProcessEn
   const out = openSync(logFile, 'a');
   // SERVICE_NODE_ARGS (for example '--cpu-prof --cpu-prof-dir=.data/profiles') profiles the services of a benchmark.
   const nodeArgs = (process.env['SERVICE_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
-  const nodeCommand = [process.execPath, ...nodeArgs, '--import', 'tsx', script];
+  // A service's own V8 flags (src/aggregator/node-flags.ts) come first, so SERVICE_NODE_ARGS can override them.
+  const serviceFlags = script === 'src/aggregator/main.ts' ? AGGREGATOR_NODE_FLAGS : [];
+  const nodeCommand = [process.execPath, ...serviceFlags, ...nodeArgs, '--import', 'tsx', script];
   const [command, ...args] = options.namespace ? ['ip', 'netns', 'exec', options.namespace, ...nodeCommand] : nodeCommand;
   const child = spawn(command!, args, {
     cwd: REPO_ROOT,

@@ -69,3 +69,18 @@ test('ClickHouse stopped for 15 s mid-run: retries, nothing committed beyond wha
   assert.match(aggregator.log(), /ClickHouse insert failed; retrying/, 'inserts were retried while ClickHouse was down');
   assert.equal(aggregator.child.exitCode, null, 'the aggregator rode out the outage');
 });
+
+test('a pipeline that fails for good ends the process with exit code 1, for a supervisor to restart', async (t) => {
+  const scenario = new AggregatorScenario([{ name: 'main', guarantee: 'exactly-once', window: WINDOW }]);
+  t.after(() => scenario.tearDown());
+  await scenario.setUp();
+  const data = generateDataset({ seed: 16, devices: 10 });
+  const aggregator = scenario.startAggregator('a');
+  await aggregator.waitForLog(/aggregator started/);
+  // An insert into a table that does not exist is refused for good (not retried): the pipeline fails.
+  await scenario.clickhouse.command({ query: `DROP TABLE ${scenario.database}.agg_main` });
+  await streamInSlices(scenario, data, 4, 300);
+  const outcome = await Promise.race([aggregator.exited, sleep(60_000).then(() => 'still running')]);
+  assert.match(aggregator.log(), /pipeline failed/);
+  assert.equal(outcome, 1, 'the aggregator exits 1 once a pipeline failed (it used to stay up, unready)');
+});
