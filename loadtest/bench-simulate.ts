@@ -90,7 +90,7 @@ function processorOnly(trace: Trace, candidate: Candidate): number {
       record.device = trace.devices[device]!;
       record.eventTime = trace.eventTime[index]!;
       record.ingestTime = trace.ingestTime[index]!;
-      const number = numbers.numberOn(device, partition);
+      const number = numbers.numberAt(index);
       const processor = processors[partition]!;
       if (number >= 0) processor.processNumbered(record as unknown as ReadingRecord, number, offsets[partition]!++, out);
       else processor.process(record as unknown as ReadingRecord, offsets[partition]!++, out);

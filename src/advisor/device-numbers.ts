@@ -12,6 +12,11 @@ import type { Trace } from './trace.ts';
 export class DeviceNumbers {
   private readonly number: Int32Array;
   private readonly home: Int32Array;
+  /**
+   * Per trace entry: its device's number on the entry's partition, or -1. Read in trace order,
+   * where looking the device up would reach into per-device arrays at random.
+   */
+  private readonly numberOfEntry: Int32Array;
 
   constructor(trace: Trace, partitionOf: Int32Array, partitions: number) {
     const devices = trace.devices.length;
@@ -25,6 +30,13 @@ export class DeviceNumbers {
       this.home[device] = partition;
       this.number[device] = next[partition]!++;
     }
+    this.numberOfEntry = new Int32Array(trace.length);
+    for (let i = 0; i < trace.length; i++) this.numberOfEntry[i] = this.numberOn(trace.device[i]!, partitionOf[i]!);
+  }
+
+  /** `numberOn` for trace entry `index` on the partition it was numbered with (the constructor's partitionOf). */
+  numberAt(index: number): number {
+    return this.numberOfEntry[index]!;
   }
 
   /** The device's number on `partition`, or -1 when it is numbered on another one. */

@@ -223,7 +223,7 @@ class ReplayRun implements ProcessorOutput {
     const duplicatesBefore = stats.duplicates;
     const offset = this.offsets[partition]!;
     this.offsets[partition] = offset + 1;
-    const number = this.numbers.numberOn(device, partition);
+    const number = this.numbers.numberAt(index);
     if (number >= 0) processor.processNumbered(reading as unknown as ReadingRecord, number, offset, this);
     else processor.process(reading as unknown as ReadingRecord, offset, this);
     if (stats.duplicates !== duplicatesBefore) return;

@@ -82,32 +82,40 @@ export interface DeviceClockCounts {
   readonly beyondCeiling: number;
 }
 
+/** One device's state; in the DeviceClocks' map while `tracked`. Reusable: see `start`. */
 class DeviceClock {
   /** Applied shift: > 0 behind, < 0 ahead, 0 while a candidate. */
   shiftMs = 0;
-  /** Still in the map (false once forgotten): a numbered cache entry holding it may trust it. */
-  tracked = true;
+  /** Still in the map (false once forgotten): a cache holding it may trust it. */
+  tracked = false;
   samples = 1;
-  /** Which side of the partition's deadline this device is on (fixed for the entry's life). */
-  readonly ahead: boolean;
+  /** Which side of the partition's deadline this device is on (fixed until the state starts anew). */
+  ahead = false;
   /**
    * The delay closest to the partition (behind: minimum; ahead: maximum). Candidate: since
    * `since`. Shifted: within the current bucket.
    */
-  extremeMs: number;
+  extremeMs = Number.NaN;
   /** Shifted: the previous bucket's extreme (±Infinity when it saw no reading). */
-  prevExtremeMs: number;
+  prevExtremeMs = Number.NaN;
   bucket = 0;
   beyond = false;
+  since = Number.NaN;
+  lastSeen = Number.NaN;
 
-  constructor(
-    readonly since: number,
-    public lastSeen: number,
-    delayMs: number,
-  ) {
+  /** (Re)starts the state from one reading's delay, as tracked; returns it. */
+  start(since: number, lastSeen: number, delayMs: number): this {
+    this.shiftMs = 0;
+    this.tracked = true;
+    this.samples = 1;
     this.ahead = delayMs < 0;
     this.extremeMs = delayMs;
     this.prevExtremeMs = this.noReading();
+    this.bucket = 0;
+    this.beyond = false;
+    this.since = since;
+    this.lastSeen = lastSeen;
+    return this;
   }
 
   /** The extreme of a bucket without readings: never the closest to the partition. */
@@ -118,6 +126,23 @@ class DeviceClock {
   /** Whether `delay` lies closer to the partition's deadline than `than` (later for ahead, earlier for behind). */
   closer(delay: number, than: number): boolean {
     return this.ahead ? delay > than : delay < than;
+  }
+}
+
+/**
+ * A caller's cache of one device's state lookup in observe(), kept with the caller's other data
+ * of that device (one object, one cache miss): the state found (trusted while tracked), or none
+ * as of `clockCreated` (-1: look up). A new cache, or one reset, looks up. The cache is itself a
+ * state: when its device gets one and the cache is not in use as a state (of the device it stood
+ * for before), the cache becomes the device's state, so that reading it costs no further miss.
+ */
+export class DeviceClockCache extends DeviceClock {
+  clock: DeviceClock | undefined = undefined;
+  clockCreated = -1;
+
+  resetClockCache(): void {
+    this.clock = undefined;
+    this.clockCreated = -1;
   }
 }
 
@@ -158,15 +183,13 @@ export class DeviceClocks {
   private nextSweep = Number.NEGATIVE_INFINITY;
   /** The last observe() made its device shifted ahead (see takeEnteredAhead). */
   private enteredAhead = false;
-  /** Device states made so far: a numbered cache entry that found none before the next one was made still holds. */
-  private created = 0;
   /**
-   * observe() by device number (see bindNumber): the state the lookup found (while tracked), or
-   * none as of `numberedCreated[n]` states made (-1: look up). Arrays indexed by number, so that
-   * reaching the cache costs no miss of its own.
+   * Bumped when a state is made that a caller's cache (DeviceClockCache) cannot have seen: made
+   * without a cache (by name) or restored. A state made through a cache goes into that cache, so
+   * the other caches' "none" entries still hold (a cache stands for one (tenant, device), and a
+   * device has one cache at a time).
    */
-  private readonly numberedClock: Array<DeviceClock | undefined> = [];
-  private readonly numberedCreated: number[] = [];
+  private created = 0;
 
   constructor(options: DeviceClockOptions) {
     validateDeviceClockOffset(options.maxOffsetMs);
@@ -179,22 +202,22 @@ export class DeviceClocks {
 
   /**
    * Learns from one reading of (tenant, device) and returns the device's shift (0: none).
-   * Hot path: an ordinary reading with no device state costs two comparisons. `number` (bound to
-   * this (tenant, device) by bindNumber, or -1) spares the lookup of the device's state while it holds.
+   * Hot path: an ordinary reading with no device state costs two comparisons. `cache` (the
+   * caller's for this (tenant, device), or null) spares the lookup of the device's state while it holds.
    */
-  observe(tenant: string, device: string, eventTime: number, ingestTime: number, number = -1): number {
+  observe(tenant: string, device: string, eventTime: number, ingestTime: number, cache: DeviceClockCache | null = null): number {
     const delay = ingestTime - eventTime;
     if (this.count === 0 && delay <= this.coveredMs && delay >= this.aheadBelowMs) return 0;
     if (!this.enabled) return 0;
     if (ingestTime >= this.nextSweep) this.sweep(ingestTime);
     let clock: DeviceClock | undefined;
-    if (number < 0) clock = this.tenants.get(tenant)?.get(device);
+    if (cache === null) clock = this.tenants.get(tenant)?.get(device);
     else {
-      clock = this.numberedClock[number];
-      if (clock === undefined ? this.numberedCreated[number] !== this.created : !clock.tracked) {
+      clock = cache.clock;
+      if (clock === undefined ? cache.clockCreated !== this.created : !clock.tracked) {
         clock = this.tenants.get(tenant)?.get(device);
-        this.numberedClock[number] = clock;
-        this.numberedCreated[number] = this.created;
+        cache.clock = clock;
+        cache.clockCreated = this.created;
       }
     }
     if (clock === undefined) {
@@ -204,28 +227,19 @@ export class DeviceClocks {
         map = new Map();
         this.tenants.set(tenant, map);
       }
-      const made = new DeviceClock(ingestTime, ingestTime, delay);
+      const made = (cache !== null && !cache.tracked ? cache : new DeviceClock()).start(ingestTime, ingestTime, delay);
       map.set(device, made);
       this.count++;
-      this.created++;
-      if (number >= 0) {
-        this.numberedClock[number] = made;
-        this.numberedCreated[number] = this.created;
+      if (cache !== null) {
+        cache.clock = made;
+        cache.clockCreated = this.created;
+      } else {
+        this.created++;
       }
       return 0;
     }
     if (ingestTime > clock.lastSeen) clock.lastSeen = ingestTime;
     return clock.shiftMs === 0 ? this.observeCandidate(clock, tenant, device, delay, ingestTime) : this.observeShifted(clock, tenant, device, delay, ingestTime);
-  }
-
-  /** From now on `number` stands for another (tenant, device) in observe(): forget what it cached. */
-  bindNumber(number: number): void {
-    while (this.numberedClock.length <= number) {
-      this.numberedClock.push(undefined);
-      this.numberedCreated.push(-1);
-    }
-    this.numberedClock[number] = undefined;
-    this.numberedCreated[number] = -1;
   }
 
   /**
@@ -269,7 +283,7 @@ export class DeviceClocks {
     for (const tuple of state.devices) {
       const [tenant, device, shiftMs, samples, extremeMs, prevExtremeMs, bucket, since, lastSeen, beyond] = tuple;
       // The constructor reads the side from its delay argument: give it one with the right sign.
-      const clock = new DeviceClock(since, lastSeen, shiftMs !== 0 ? shiftMs : extremeMs);
+      const clock = new DeviceClock().start(since, lastSeen, shiftMs !== 0 ? shiftMs : extremeMs);
       clock.extremeMs = extremeMs;
       clock.shiftMs = shiftMs;
       clock.samples = samples;

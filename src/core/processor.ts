@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS, DeviceClocks, type DeviceClockCounts } from './device-clock.ts';
+import { DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS, DeviceClockCache, DeviceClocks, type DeviceClockCounts } from './device-clock.ts';
 import { PipelineError } from './errors.ts';
 import { hashId } from './hash.ts';
 import { isTick, type ReadingRecord, type ReadingsTopicRecord } from './readings.ts';
@@ -54,15 +54,8 @@ export class PartitionProcessor {
   private readonly bridged: WindowState[] = [];
   /** `aggregates: 'count'`: the one row object (see countRow). */
   private countRowScratch: Mutable<AggregateRow> | undefined;
-  /**
-   * processNumbered, by the caller's device number: the (tenant, device) it stands for and the
-   * device's head series as of store heads version numberedHeadsVersion (undefined: look up).
-   * Arrays indexed by number, so that reaching them costs no cache miss of their own.
-   */
-  private readonly numberedTenant: string[] = [];
-  private readonly numberedDevice: string[] = [];
-  private readonly numberedHead: Array<Series | undefined> = [];
-  private readonly numberedHeadsVersion: number[] = [];
+  /** processNumbered, by the caller's device number: what the processor keeps of that device. */
+  private readonly numbered: NumberedDevice[] = [];
 
   constructor(spec: ProcessorSpec) {
     validateProcessorSpec(spec);
@@ -86,7 +79,15 @@ export class PartitionProcessor {
     });
     const guardSpanMs = maxOffsetMs > 0 ? maxOffsetMs + quantumMs + this.allowedLatenessMs : 0;
     this.countOnly = spec.aggregates === 'count';
-    this.store = new WindowStore(this.kind !== Kind.Session, guardSpanMs, this.countOnly);
+    // Count-only aligned windows without 'reemit' are counted in their series (see assignAligned).
+    const countedInSeries = this.countOnly && this.late !== Late.Reemit;
+    this.store = new WindowStore(
+      this.kind !== Kind.Session,
+      guardSpanMs,
+      this.countOnly,
+      countedInSeries && this.kind === Kind.Sliding,
+      countedInSeries && this.kind === Kind.Tumbling,
+    );
   }
 
   /** Live counters (read-only view; they keep changing). */
@@ -116,8 +117,9 @@ export class PartitionProcessor {
   /**
    * `process` for a reading whose (tenant, device) the caller numbers `device` (dense from 0, one
    * number per pair, as a replay numbers its trace's devices): the same output, without looking
-   * the device up by name for every reading. A number seen with another pair is bound anew; the
-   * caches are sized by the largest number, so number each processor's devices from 0.
+   * the device up by name for every reading. A number seen with another pair is bound anew; a
+   * pair has one number at a time. The caches are sized by the largest number, so number each
+   * processor's devices from 0.
    */
   processNumbered(reading: ReadingRecord, device: number, offset: number, out: ProcessorOutput): void {
     if (this.next !== null && offset < this.next) {
@@ -125,22 +127,17 @@ export class PartitionProcessor {
       return;
     }
     this.next = offset + 1;
-    if (this.numberedDevice[device] !== reading.device || this.numberedTenant[device] !== reading.tenant) this.bindNumber(device, reading);
-    this.processReading(reading, offset, out, device);
+    let numbered = this.numbered[device];
+    if (numbered === undefined || numbered.device !== reading.device || numbered.tenant !== reading.tenant) numbered = this.bindNumber(device, reading);
+    this.processReading(reading, offset, out, numbered);
   }
 
-  private bindNumber(number: number, reading: ReadingRecord): void {
-    while (this.numberedDevice.length <= number) {
-      this.numberedTenant.push('');
-      this.numberedDevice.push('');
-      this.numberedHead.push(undefined);
-      this.numberedHeadsVersion.push(-1);
-    }
-    this.numberedTenant[number] = reading.tenant;
-    this.numberedDevice[number] = reading.device;
-    this.numberedHead[number] = undefined;
-    this.numberedHeadsVersion[number] = -1;
-    this.deviceClocks.bindNumber(number);
+  private bindNumber(number: number, reading: ReadingRecord): NumberedDevice {
+    // Made in number order, ahead of use: neighbours in number sit near each other in memory.
+    while (this.numbered.length <= number) this.numbered.push(new NumberedDevice());
+    const numbered = this.numbered[number]!;
+    numbered.bind(reading.tenant, reading.device);
+    return numbered;
   }
 
   /**
@@ -266,19 +263,19 @@ export class PartitionProcessor {
     return processor;
   }
 
-  /** The head of the reading's device's series list; `number`: the device's processNumbered number, or -1. */
-  private deviceHead(reading: ReadingRecord, number: number): Series | undefined {
-    if (number < 0) return this.store.deviceSeries(reading.tenant, reading.device);
+  /** The head of the reading's device's series list; `numbered`: the device's processNumbered record, or null. */
+  private deviceHead(reading: ReadingRecord, numbered: NumberedDevice | null): Series | undefined {
+    if (numbered === null) return this.store.deviceSeries(reading.tenant, reading.device);
     const version = this.store.headsVersion();
-    const cached = this.numberedHead[number];
-    if (cached !== undefined && this.numberedHeadsVersion[number] === version) return cached;
+    const cached = numbered.head;
+    if (cached !== undefined && numbered.headsVersion === version) return cached;
     const head = this.store.deviceSeries(reading.tenant, reading.device);
-    this.numberedHead[number] = head;
-    this.numberedHeadsVersion[number] = version;
+    numbered.head = head;
+    numbered.headsVersion = version;
     return head;
   }
 
-  private processReading(reading: ReadingRecord, offset: number, out: ProcessorOutput, number = -1): void {
+  private processReading(reading: ReadingRecord, offset: number, out: ProcessorOutput, numbered: NumberedDevice | null = null): void {
     const eventTime = reading.eventTime + 0;
     const ingestTime = reading.ingestTime;
     if (!Number.isFinite(eventTime) || !Number.isFinite(ingestTime)) {
@@ -291,12 +288,12 @@ export class PartitionProcessor {
     this.clock.observeReading(eventTime, ingestTime);
     this.closeDue(out);
     const watermark = this.clock.watermark();
-    const shiftMs = this.deviceClocks.observe(reading.tenant, reading.device, eventTime, ingestTime, number);
+    const shiftMs = this.deviceClocks.observe(reading.tenant, reading.device, eventTime, ingestTime, numbered);
     if (shiftMs < 0 && this.deviceClocks.takeEnteredAhead()) {
-      this.store.closeEarlier(this.deviceHead(reading, number), shiftMs);
+      this.store.closeEarlier(this.deviceHead(reading, numbered), shiftMs);
     }
     const idHash = this.countOnly ? 0 : hashId(reading.id);
-    let deviceHead: Series | undefined = this.deviceHead(reading, number);
+    let deviceHead: Series | undefined = this.deviceHead(reading, numbered);
     const metrics = reading.metrics;
     for (const metric in metrics) {
       const raw = metrics[metric];
@@ -314,7 +311,7 @@ export class PartitionProcessor {
         this.assignAligned(reading, metric, series, idHash, value, eventTime, offset, watermark, shiftMs, out);
       }
       // The device's first series starts its list.
-      deviceHead ??= this.deviceHead(reading, number);
+      deviceHead ??= this.deviceHead(reading, numbered);
     }
   }
 
@@ -348,13 +345,29 @@ export class PartitionProcessor {
     // Sliding: the series' windows ascend by start, as do the reading's: one cursor walks both.
     // Tumbling: the window the series touched last is nearly always the one.
     const sliding = this.windowsPerValue > 1;
+    // The store keeps counts in the series: a reading is counted there, and no window is read.
+    const countsInSeries = store.countsInSeries;
+    const countsInRecent = store.countsInRecent;
     let index = sliding && series !== undefined ? store.firstAlignedFrom(series, start) : 0;
     for (let i = 0; i < this.windowsPerValue; i++, start += this.slideMs) {
       const end = start + this.sizeMs;
       let window: WindowState | undefined;
       if (series !== undefined) {
-        if (!sliding) window = store.findAligned(series, start);
-        else if (series.starts[index] === start) window = series.windows[index++];
+        if (!sliding) {
+          if (countsInRecent && series.recent !== undefined && series.recentStart === start) {
+            // Count-only, never emitted while stored (no 'reemit'): counted in the series, no window read.
+            series.recentCount++;
+            continue;
+          }
+          window = store.findAligned(series, start);
+        } else if (series.starts[index] === start) {
+          if (countsInSeries) {
+            // Count-only, never emitted while stored (no 'reemit'): absorbing is counting.
+            series.counts[index++]!++;
+            continue;
+          }
+          window = series.windows[index++];
+        }
       }
       if (window === undefined) {
         const closesAt = end + shiftMs;
@@ -362,9 +375,10 @@ export class PartitionProcessor {
         if (closesAt > watermark && !reopens) {
           series ??= store.getOrCreateSeries(reading.tenant, reading.device, metric);
           window = store.addAligned(series, start, end, undefined, shiftMs);
+          if (countsInSeries) series.counts[index]!++;
+          else window.absorb(idHash, value, eventTime, ingestTime, offset);
           index++;
           this.counters.windowsOpened++;
-          window.absorb(idHash, value, eventTime, ingestTime, offset);
           continue;
         }
         const retainUntil = closesAt + this.allowedLatenessMs;
@@ -498,7 +512,7 @@ export class PartitionProcessor {
     this.counters.rowsEmitted++;
     if (update) this.counters.rowsUpdated++;
     if (this.countOnly) {
-      out.emitRow(this.countRow(window));
+      out.emitRow(this.countRow(this.store.settleCount(window)));
       return;
     }
     out.emitRow({
@@ -564,6 +578,26 @@ export class PartitionProcessor {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * One device of processNumbered: the (tenant, device) its number stands for, its head series as
+ * of store heads version `headsVersion` (undefined: look up), and its device-clock lookup. One
+ * object per device, so that a reading reaches all of it with one cache miss.
+ */
+class NumberedDevice extends DeviceClockCache {
+  tenant = '';
+  device = '';
+  head: Series | undefined = undefined;
+  headsVersion = -1;
+
+  bind(tenant: string, device: string): void {
+    this.tenant = tenant;
+    this.device = device;
+    this.head = undefined;
+    this.headsVersion = -1;
+    this.resetClockCache();
+  }
+}
 
 interface SnapshotShape {
   v: number;

@@ -49,10 +49,21 @@ export class Series {
    * reading's windows reads no window. (Sessions keep it only in step: their starts move.)
    */
   readonly starts: number[] = [];
+  /**
+   * Stores that keep counts in series (see WindowStore): `windows[i]`'s count, in step with
+   * `starts`, so that a reading counted in its windows reads no window (a sliding reading has
+   * several). The window's own `count` is brought up to date only when it is read.
+   */
+  readonly counts: number[] = [];
   /** The window a reading of this series touched last: usually the next one's too. */
   recent: WindowState | undefined = undefined;
   /** `recent`'s start, kept here so that a hit reads no window cells. */
   recentStart = Number.NaN;
+  /**
+   * Stores that keep counts in recent (see WindowStore): readings counted in `recent` but not yet
+   * added to its count, so that a reading counted in the window it touched last reads no window.
+   */
+  recentCount = 0;
   /** The device's next series (another metric): a device's series form a short list. */
   sibling: Series | undefined = undefined;
   /**
@@ -146,7 +157,29 @@ export class WindowStore {
     private readonly guardSpanMs = 0,
     /** Windows keep only their count (ProcessorSpec `aggregates: 'count'`). */
     private readonly countOnly = false,
+    /**
+     * Count-only aligned windows that are never emitted while stored (no 'reemit'): the caller
+     * counts a reading in `series.counts[i]` instead of absorbing it into `series.windows[i]`;
+     * `settleCount` brings a window's count up to date before it is read.
+     */
+    readonly countsInSeries = false,
+    /**
+     * The same for tumbling windows: the caller counts a reading of the series' `recent` window
+     * (while it is stored, see purge) in `series.recentCount`; it is added to the window when
+     * another becomes recent, or by `settleCount`.
+     */
+    readonly countsInRecent = false,
   ) {}
+
+  /** Brings a window's count up to date with what the caller counted in its series (countsInSeries, countsInRecent); returns the window. */
+  settleCount(window: WindowState): WindowState {
+    if (this.countsInRecent && window.series.recent === window) this.settleRecent(window.series);
+    if (!this.countsInSeries) return window;
+    const series = window.series;
+    const index = series.windows.indexOf(window);
+    if (index >= 0) window.count = series.counts[index]!;
+    return window;
+  }
 
   openCount(): number {
     return this.open;
@@ -202,6 +235,14 @@ export class WindowStore {
     }
   }
 
+  /** Adds the readings counted in `series.recent` to its count (countsInRecent). */
+  private settleRecent(series: Series): void {
+    const pending = series.recentCount;
+    if (pending === 0) return;
+    series.recent!.count += pending;
+    series.recentCount = 0;
+  }
+
   /** The aligned window of `series` starting at `start` (open or retained), if any. */
   findAligned(series: Series, start: number): WindowState | undefined {
     const recent = series.recent;
@@ -211,6 +252,7 @@ export class WindowStore {
       const at = starts[i]!;
       if (at === start) {
         const window = series.windows[i]!;
+        if (this.countsInRecent && recent !== undefined) this.settleRecent(series);
         series.recent = window;
         series.recentStart = start;
         return window;
@@ -220,11 +262,14 @@ export class WindowStore {
     return undefined;
   }
 
-  /** Index of the series' first window starting at or after `start` (windows.length: none). */
+  /**
+   * Index of the series' first window starting at or after `start` (windows.length: none). From
+   * the front: a sliding reading's first window is nearly always the series' oldest open one.
+   */
   firstAlignedFrom(series: Series, start: number): number {
     const starts = series.starts;
-    let index = starts.length;
-    while (index > 0 && starts[index - 1]! >= start) index--;
+    let index = 0;
+    while (index < starts.length && starts[index]! < start) index++;
     return index;
   }
 
@@ -245,10 +290,13 @@ export class WindowStore {
     if (index === windows.length) {
       windows.push(window);
       starts.push(start);
+      if (this.countsInSeries) series.counts.push(0);
     } else {
       windows.splice(index, 0, window);
       starts.splice(index, 0, start);
+      if (this.countsInSeries) series.counts.splice(index, 0, 0);
     }
+    if (this.countsInRecent && series.recent !== undefined) this.settleRecent(series);
     series.recent = window;
     series.recentStart = start;
     window.shiftMs = shiftMs;
@@ -379,7 +427,13 @@ export class WindowStore {
     let bytes = 0;
     for (const series of this.allSeries()) {
       bytes += 120 + (series.tenant.length + series.device.length + series.metric.length) * 2;
-      for (const window of series.windows) bytes += 48 + window.estimatedBytes();
+      const windows = series.windows;
+      for (let i = 0; i < windows.length; i++) {
+        const window = windows[i]!;
+        if (this.countsInSeries) window.count = series.counts[i]!;
+        if (this.countsInRecent && series.recent === window) this.settleRecent(series);
+        bytes += 48 + window.estimatedBytes();
+      }
     }
     return bytes + this.deadlines.size * 64;
   }
@@ -391,7 +445,7 @@ export class WindowStore {
       const guarded = this.guarded(one, watermark);
       if (one.windows.length === 0 && !guarded) continue;
       const windows = one.windows.map((window): WindowTuple => {
-        const tuple: WindowTuple = [window.start, window.end, window.emitted ? 1 : 0, window.seq, window.encode()];
+        const tuple: WindowTuple = [window.start, window.end, window.emitted ? 1 : 0, window.seq, this.settleCount(window).encode()];
         return window.shiftMs === 0 ? tuple : [...tuple, window.shiftMs];
       });
       series.push(guarded ? [one.tenant, one.device, one.metric, windows, one.purgedThrough] : [one.tenant, one.device, one.metric, windows]);
@@ -438,6 +492,7 @@ export class WindowStore {
         }
         series.windows.push(window);
         series.starts.push(start);
+        if (this.countsInSeries) series.counts.push(window.count);
         queued.push(window);
       }
       if (series.windows.length > 0) this.emptySeries--;
@@ -487,11 +542,16 @@ export class WindowStore {
     if (index === 0) {
       windows.shift();
       series.starts.shift();
+      if (this.countsInSeries) series.counts.shift();
     } else if (index > 0) {
       windows.splice(index, 1);
       series.starts.splice(index, 1);
+      if (this.countsInSeries) series.counts.splice(index, 1);
     }
-    if (series.recent === window) series.recent = undefined;
+    if (series.recent === window) {
+      if (this.countsInRecent) this.settleRecent(series);
+      series.recent = undefined;
+    }
     if (windows.length === 0) this.forget();
     if (this.pooling && this.pool.length < MAX_POOLED) this.pool.push(window);
   }

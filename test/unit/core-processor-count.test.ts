@@ -23,6 +23,13 @@ const SPECS: Record<string, Spec> = {
     latePolicy: { kind: 'reemit', allowedLatenessMs: 3000 },
     idleTimeoutMs: 5000,
   },
+  // Drop and late-topic: count-only aligned windows are counted in their series (no window read).
+  'tumbling, drop': {
+    window: { kind: 'tumbling', sizeMs: 5000 },
+    watermark: { kind: 'fixed', delayMs: 500 },
+    latePolicy: { kind: 'drop' },
+    idleTimeoutMs: 5000,
+  },
   'sliding, late topic': {
     window: { kind: 'sliding', sizeMs: 10_000, slideMs: 2000 },
     watermark: { kind: 'adaptive', quantile: 0.9, marginMs: 100, floorMs: 0, ceilingMs: 30_000, horizonMs: 60_000 },
@@ -201,4 +208,25 @@ test('readings of one device by number and by name mix: the device clock state i
   const result = run.finish();
   assert.equal(result.numberedState, result.plainState);
   assert.deepEqual(result.numbered, result.plain);
+});
+
+test('a number rebound while its cache is the former device\'s clock state: both devices keep their own state', () => {
+  const run = twin({ pipeline: 'p', partition: 0, ...SPECS['tumbling, drop']!, aggregates: 'count' });
+  const reading = (device: string, i: number, delayMs: number): ReadingRecord => {
+    const t = 100_000 + i * 500;
+    return { v: 1, tenant: 't', device, id: `${device}-${i}`, eventTime: t, ingestTime: t + delayMs, metrics: { value: 1 } };
+  };
+  // 'first' (8 s behind) gets a state through number 0; then number 0 stands for 'second' (12 s
+  // behind), which needs a state of its own while 'first', now by name, keeps its own.
+  let i = 0;
+  for (; i < 60; i++) run.reading(reading('first', i, 8000), 0);
+  for (; i < 200; i++) {
+    run.reading(reading('second', i, 12_000), 0);
+    run.reading(reading('first', i, i % 5 === 4 ? 100 : 8000), 0, true);
+  }
+  run.tick(400_000);
+  const result = run.finish();
+  assert.equal(result.numberedState, result.plainState);
+  assert.deepEqual(result.numbered, result.plain);
+  assert.ok(result.plainState.includes('"second"') && result.plainState.includes('"first"'), 'both devices have a clock state');
 });
