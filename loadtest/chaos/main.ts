@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { FAULT_KINDS, type FaultKind } from './schedule.ts';
-import { runChaos } from './run.ts';
+import { installInterruptTeardown, runChaos } from './run.ts';
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +28,7 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
+installInterruptTeardown(say);
 const result = await runChaos({
   readings: Number(values.readings),
   ratePerSecond: Number(values.rate),

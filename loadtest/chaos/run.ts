@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkaJs from '@confluentinc/kafka-javascript';
@@ -13,7 +14,8 @@ import { startClickhouse, stopClickhouse } from '../../src/stack/clickhouse.ts';
 import { isolatedBootstrapServers, startKafkaNode, stopKafkaNode, waitForKafkaNode, waitForBrokers } from '../../src/stack/kafka.ts';
 import { startMosquitto, stopMosquitto } from '../../src/stack/mosquitto.ts';
 import { createIsolatedHost, destroyIsolatedHost, heal, isolatedHostPlan, networkNamespacesUnavailable, partition, type IsolatedHost } from '../../src/stack/netns.ts';
-import { REPO_ROOT } from '../../src/stack/paths.ts';
+import { REPO_ROOT, stackPaths } from '../../src/stack/paths.ts';
+import { signalAllRecorded } from '../../src/stack/processes.ts';
 import { eventually, startService, type ServiceProcess } from '../../src/stack/services.ts';
 import { configForLocalStack, stackDown, stackUp } from '../../src/stack/stack.ts';
 import { STEADY_PATTERNS } from '../fleet/model.ts';
@@ -82,6 +84,24 @@ const SESSION_TIMEOUT_MS = 6000;
 const PARTITION_MS = 15_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** What an interrupted run must not leave behind (its private stack, its namespace): set while they exist. */
+let teardownOnInterrupt: (() => void) | null = null;
+
+/**
+ * Ctrl-C or SIGTERM during a run stops the private stack and removes the namespace before the
+ * process exits (the services it started are killed on exit by src/stack/services.ts). Install it
+ * before the run starts, so that it comes before any other handler of these signals.
+ */
+export function installInterruptTeardown(log: (line: string) => void): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping the private stack`);
+      teardownOnInterrupt?.();
+      process.exit(130);
+    });
+  }
+}
+
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log;
   const skippedFaults: string[] = [];
@@ -101,6 +121,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
   const isolation = isolatedHost ? { isolatedKafkaAddress: isolatedHost.kafkaAddress, isolatedClickhouseAddress: isolatedHost.clickhouseAddress } : {};
   const base = loadConfig({ overrides: { stack: { ...CHAOS_STACK, ...isolation }, kafka: { replicationFactor: 3, minInsyncReplicas: 2 } } });
+  const namespace = isolatedHost?.namespace;
+  teardownOnInterrupt = () => {
+    signalAllRecorded(stackPaths(base.stack).runDir);
+    try {
+      if (namespace) execFileSync('ip', ['netns', 'delete', namespace], { stdio: 'ignore' });
+    } catch {
+      // Already removed (the run was tearing down when interrupted): nothing left to do.
+    }
+  };
   log(`starting the private three-broker stack in ${CHAOS_STACK.dataDir}`);
   try {
     await stackUp(base, (line) => log(`  ${line}`));
@@ -184,6 +213,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await connection.close();
     if (!options.keepStack) await stackDown(base, (line) => log(`  ${line}`));
     if (isolatedHost && !options.keepStack) await destroyIsolatedHost(isolatedHost);
+    teardownOnInterrupt = null;
   }
 }
 

@@ -65,6 +65,24 @@ export async function stopAllRecorded(runDir: string, graceMs = 30_000): Promise
   return stopped;
 }
 
+/**
+ * Sends `signal` to every recorded process of a run directory (checked against its marker) and
+ * returns at once: for a process that is being interrupted and cannot wait. The pid files stay;
+ * the next start finds them stale.
+ */
+export function signalAllRecorded(runDir: string, signal: NodeJS.Signals = 'SIGTERM'): string[] {
+  if (!existsSync(runDir)) return [];
+  const signalled: string[] = [];
+  for (const file of readdirSync(runDir).filter((name) => name.endsWith('.pid'))) {
+    const record = readPidRecord(join(runDir, file));
+    if (record && isAlive(record.pid) && commandLine(record.pid).includes(record.marker)) {
+      process.kill(record.pid, signal);
+      signalled.push(file.replace(/\.pid$/, ''));
+    }
+  }
+  return signalled;
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
