@@ -133,7 +133,7 @@ export class ReadingsConsumer {
           reject(new KafkaConsumerError('KAFKA_CONSUME', `consume failed: ${error.message}`, { group: this.options.groupId }, error));
           return;
         }
-        const delivered = messages.length === 0 || this.allDeliverable(messages, readyAtStart) ? messages : messages.filter((m) => this.deliverable(m.partition, readyAtStart));
+        const delivered = this.deliverableOf(messages, readyAtStart);
         this.batchEpochs.set(delivered, readyAtStart);
         resolve(delivered);
       });
@@ -152,7 +152,12 @@ export class ReadingsConsumer {
       if (messages.length === 0) return messages;
       throw new KafkaConsumerError('KAFKA_CONSUME', 'stillCurrent called with a batch this consumer did not deliver', { group: this.options.groupId }, undefined, false);
     }
-    return this.allDeliverable(messages, readyAtStart) ? messages : messages.filter((m) => this.deliverable(m.partition, readyAtStart));
+    return this.deliverableOf(messages, readyAtStart);
+  }
+
+  /** The messages of partitions deliverable under `readyAtStart` (the batch itself when all are). */
+  private deliverableOf(messages: Message[], readyAtStart: ReadonlyMap<number, number>): Message[] {
+    return messages.length === 0 || this.allDeliverable(messages, readyAtStart) ? messages : messages.filter((m) => this.deliverable(m.partition, readyAtStart));
   }
 
   setConsumeTimeout(ms: number): void {
