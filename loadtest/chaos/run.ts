@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkaJs from '@confluentinc/kafka-javascript';
@@ -8,12 +7,13 @@ import { guaranteeSettings } from '../../src/config/guarantees.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { Auditor } from '../../src/clickhouse/audit.ts';
 import { connectClickHouse } from '../../src/clickhouse/client.ts';
+import { errorMessage } from '../../src/core/errors.ts';
 import { failureAnalysis, type Outcome } from '../../src/core/failure-analysis.ts';
 import { ensureTopics, pipelineTopics } from '../../src/kafka/admin.ts';
 import { startClickhouse, stopClickhouse } from '../../src/stack/clickhouse.ts';
 import { isolatedBootstrapServers, startKafkaNode, stopKafkaNode, waitForKafkaNode, waitForBrokers } from '../../src/stack/kafka.ts';
 import { startMosquitto, stopMosquitto } from '../../src/stack/mosquitto.ts';
-import { createIsolatedHost, destroyIsolatedHost, heal, isolatedHostPlan, networkNamespacesUnavailable, partition, type IsolatedHost } from '../../src/stack/netns.ts';
+import { createIsolatedHost, destroyIsolatedHost, destroyIsolatedHostNow, heal, isolatedHostPlan, partition, type IsolatedHost } from '../../src/stack/netns.ts';
 import { REPO_ROOT, stackPaths } from '../../src/stack/paths.ts';
 import { signalAllRecorded } from '../../src/stack/processes.ts';
 import { eventually, startService, type ServiceProcess } from '../../src/stack/services.ts';
@@ -108,12 +108,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let faults = options.faults;
   let isolatedHost: IsolatedHost | null = null;
   if (faults.includes('partition-aggregator-from-kafka')) {
-    const reason = await networkNamespacesUnavailable();
-    if (reason === null) {
-      isolatedHost = isolatedHostPlan('tpchaos');
-      await createIsolatedHost(isolatedHost);
-      log(`aggregator ${ISOLATED_AGGREGATOR} runs in network namespace ${isolatedHost.namespace} (${isolatedHost.guestAddress}; Kafka at ${isolatedHost.kafkaAddress}, ClickHouse at ${isolatedHost.clickhouseAddress})`);
-    } else {
+    const plan = isolatedHostPlan('tpchaos');
+    try {
+      await createIsolatedHost(plan);
+      isolatedHost = plan;
+      log(`aggregator ${ISOLATED_AGGREGATOR} runs in network namespace ${plan.namespace} (${plan.guestAddress}; Kafka at ${plan.kafkaAddress}, ClickHouse at ${plan.clickhouseAddress})`);
+    } catch (error) {
+      await destroyIsolatedHost(plan);
+      const reason = errorMessage(error);
       faults = faults.filter((fault) => fault !== 'partition-aggregator-from-kafka');
       skippedFaults.push(`partition-aggregator-from-kafka: no network namespace can be made here (${reason})`);
       log(`  ! skipping partition-aggregator-from-kafka: ${reason}`);
@@ -121,14 +123,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   }
   const isolation = isolatedHost ? { isolatedKafkaAddress: isolatedHost.kafkaAddress, isolatedClickhouseAddress: isolatedHost.clickhouseAddress } : {};
   const base = loadConfig({ overrides: { stack: { ...CHAOS_STACK, ...isolation }, kafka: { replicationFactor: 3, minInsyncReplicas: 2 } } });
-  const namespace = isolatedHost?.namespace;
+  const host = isolatedHost;
   teardownOnInterrupt = () => {
     signalAllRecorded(stackPaths(base.stack).runDir);
-    try {
-      if (namespace) execFileSync('ip', ['netns', 'delete', namespace], { stdio: 'ignore' });
-    } catch {
-      // Already removed (the run was tearing down when interrupted): nothing left to do.
-    }
+    if (host) destroyIsolatedHostNow(host);
   };
   log(`starting the private three-broker stack in ${CHAOS_STACK.dataDir}`);
   try {

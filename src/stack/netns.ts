@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { PipelineError } from '../core/errors.ts';
 
@@ -69,11 +69,25 @@ export async function createIsolatedHost(host: IsolatedHost): Promise<void> {
   await ip(['netns', 'exec', host.namespace, 'ip', 'link', 'set', 'lo', 'up']);
 }
 
-/** Removes the cut, the namespace and its link (deleting the namespace deletes both ends of the pair). */
+/** What removes the cut, the namespace and its link (deleting the namespace deletes both ends of the pair). */
+function teardownCommands(host: IsolatedHost): string[][] {
+  return [...cutRules(host).map((rule) => ['rule', 'delete', ...rule]), ['netns', 'delete', host.namespace], ['link', 'delete', host.hostInterface]];
+}
+
+// In both teardowns an absent piece (never cut, removed already, half made) is not an error.
 export async function destroyIsolatedHost(host: IsolatedHost): Promise<void> {
-  await heal(host);
-  await ip(['netns', 'delete', host.namespace]).catch(() => undefined);
-  await ip(['link', 'delete', host.hostInterface]).catch(() => undefined);
+  for (const args of teardownCommands(host)) await ip(args).catch(() => undefined);
+}
+
+/** The same, synchronously: for a process being interrupted, which cannot wait for promises. */
+export function destroyIsolatedHostNow(host: IsolatedHost): void {
+  for (const args of teardownCommands(host)) {
+    try {
+      execFileSync('ip', args, { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      // Absent already.
+    }
+  }
 }
 
 /** The two rules of the cut: every packet between the guest and Kafka's address, both ways. */
