@@ -4,7 +4,7 @@ import type { AggregateRow } from '../core/rows.ts';
 import { alignedStart, windowsPerReading } from '../core/windows.ts';
 import { describeCandidate, type Candidate } from './candidates.ts';
 import { DeviceNumbers } from './device-numbers.ts';
-import { firstTickAfter, walkReplayLog } from './replay-log.ts';
+import { PartitionedReplayLog, firstTickAfter } from './replay-log.ts';
 import { createLatencyTracker, type ReadingLatencyTracker } from './reading-latency.ts';
 import { LatencyHistogram, type LatencySummary } from './stats.ts';
 import { resolvePartitions, type Trace } from './trace.ts';
@@ -26,6 +26,13 @@ import { resolvePartitions, type Trace } from './trace.ts';
  *  - late-drop rate, peak open windows and state bytes (sampled at ticks), CPU time per reading.
  *
  * After the trace, ticks continue (no readings) until every window closed or `maxDrainMs` passed.
+ *
+ * Partitions are replayed one after another (PartitionedReplayLog): their processors share
+ * nothing, so the rows are those of the interleaved log, and one partition's devices stay in the
+ * CPU caches. What sums over partitions at an instant (open windows, state bytes) is kept per
+ * tick and its peak taken at the end. State bytes are sized per partition on schedule and when its
+ * windows held reach a new high; between sizings they are estimated from the windows opened or
+ * closed since (an estimate of the aggregator's state, within a few per cent of sizing every tick).
  */
 export interface ReplayOptions {
   readonly partitions: number;
@@ -76,24 +83,38 @@ export interface SimulationResult {
 
 const DEFAULTS = { tickIntervalMs: 1000, flushMs: 1000, stateSampleMs: 30_000, maxDrainMs: 3_600_000 } as const;
 export function simulate(trace: Trace, candidate: Candidate, options: ReplayOptions): SimulationResult {
-  const partitionOf = resolvePartitions(trace, options.partitions);
-  return new ReplayRun(trace, candidate, options, partitionOf, new DeviceNumbers(trace, partitionOf, options.partitions)).run();
+  return new ReplayRun(trace, candidate, options, prepareReplay(trace, options)).run();
 }
 
-/** Many candidates over one trace: the partition of each entry (and the device numbers) are resolved once. */
+/** Many candidates over one trace: the log (partitions, ticks) and the device numbers are resolved once. */
 export function simulateAll(
   trace: Trace,
   candidates: readonly Candidate[],
   options: ReplayOptions,
   onResult?: (result: SimulationResult, index: number) => void,
 ): SimulationResult[] {
-  const partitionOf = resolvePartitions(trace, options.partitions);
-  const numbers = new DeviceNumbers(trace, partitionOf, options.partitions);
+  const prepared = prepareReplay(trace, options);
   return candidates.map((candidate, index) => {
-    const result = new ReplayRun(trace, candidate, options, partitionOf, numbers).run();
+    const result = new ReplayRun(trace, candidate, options, prepared).run();
     onResult?.(result, index);
     return result;
   });
+}
+
+/** What every replay of a trace shares: each entry's partition, the log split by partition, device numbers. */
+export interface PreparedReplay {
+  readonly partitionOf: Int32Array;
+  readonly log: PartitionedReplayLog;
+  readonly numbers: DeviceNumbers;
+}
+
+export function prepareReplay(trace: Trace, options: Pick<ReplayOptions, 'partitions' | 'tickIntervalMs'>): PreparedReplay {
+  const partitionOf = resolvePartitions(trace, options.partitions);
+  return {
+    partitionOf,
+    log: new PartitionedReplayLog(trace, partitionOf, options.partitions, options.tickIntervalMs ?? DEFAULTS.tickIntervalMs),
+    numbers: new DeviceNumbers(trace, partitionOf, options.partitions),
+  };
 }
 
 interface MutableReading {
@@ -140,10 +161,23 @@ class ReplayRun implements ProcessorOutput {
   private countedOnTime = 0;
   private unresolved = 0;
   private rows = 0;
-  private peakOpenWindows = 0;
-  private peakStateBytes = 0;
-  private nextStateSample = Number.NEGATIVE_INFINITY;
-  private heldAtSizing = 0;
+  /**
+   * Per tick of the log (then per drain tick): open windows and estimated state bytes summed over
+   * the partitions, since partitions are replayed one after another. Peaks are taken at the end.
+   */
+  private openAtTick: Float64Array = new Float64Array(0);
+  private bytesAtTick: Float64Array = new Float64Array(0);
+  /**
+   * Per partition, the state-size sampling: sizing walks every window, so it runs on schedule and
+   * whenever the windows held (open + retained) grew past the most seen at a sizing; between
+   * samplings the bytes are scaled by the windows held.
+   */
+  private readonly nextStateSample: Float64Array;
+  private readonly heldAtSizing: Float64Array;
+  private readonly sampledBytes: Float64Array;
+  private readonly sampledHeld: Float64Array;
+  private readonly meanWindowBytes: Float64Array;
+  private readonly freshWindowBytes: Float64Array;
   private delaySum = 0;
   private delaySamples = 0;
   private maxDelay = 0;
@@ -153,8 +187,7 @@ class ReplayRun implements ProcessorOutput {
     private readonly trace: Trace,
     private readonly candidate: Candidate,
     options: ReplayOptions,
-    private readonly partitionOf: Int32Array,
-    private readonly numbers: DeviceNumbers,
+    private readonly prepared: PreparedReplay,
   ) {
     this.flushMs = options.flushMs ?? DEFAULTS.flushMs;
     this.tickIntervalMs = options.tickIntervalMs ?? DEFAULTS.tickIntervalMs;
@@ -172,6 +205,12 @@ class ReplayRun implements ProcessorOutput {
     });
     this.processors = Array.from({ length: options.partitions }, (_, partition) => new PartitionProcessor(spec(partition)));
     this.offsets = new Float64Array(options.partitions);
+    this.nextStateSample = new Float64Array(options.partitions).fill(Number.NEGATIVE_INFINITY);
+    this.heldAtSizing = new Float64Array(options.partitions);
+    this.sampledBytes = new Float64Array(options.partitions);
+    this.sampledHeld = new Float64Array(options.partitions);
+    this.meanWindowBytes = new Float64Array(options.partitions);
+    this.freshWindowBytes = new Float64Array(options.partitions);
     this.windowsPerValue = windowsPerReading(candidate.window);
     this.slidingSizeMs = candidate.window.kind === 'sliding' ? candidate.window.sizeMs : 0;
     this.slidingSlideMs = candidate.window.kind === 'sliding' ? candidate.window.slideMs : 0;
@@ -184,18 +223,25 @@ class ReplayRun implements ProcessorOutput {
     const cpuStart = process.cpuUsage();
     const wallStart = performance.now();
     const trace = this.trace;
-    let nextTick = walkReplayLog(trace, this.partitionOf, this.tickIntervalMs, {
-      reading: (index, partition) => this.processReading(index, partition),
-      tick: (time) => this.tickAll(time),
-    });
-    this.draining = true;
-    if (trace.length > 0) {
-      const lastIngest = trace.ingestTime[trace.length - 1]!;
-      nextTick = Math.max(nextTick, firstTickAfter(lastIngest, this.tickIntervalMs));
-      const drainEnd = lastIngest + this.maxDrainMs;
-      while (nextTick <= drainEnd && this.openWindows() > 0) {
-        this.tickAll(nextTick);
-        nextTick += this.tickIntervalMs;
+    const log = this.prepared.log;
+    const logTicks = log.tickTimes.length;
+    // After the trace, ticks continue (no readings) until the partition's windows closed or maxDrainMs passed.
+    const lastIngest = trace.length > 0 ? trace.ingestTime[trace.length - 1]! : 0;
+    const drainFrom = Math.max(log.nextTick, firstTickAfter(lastIngest, this.tickIntervalMs));
+    const drainEnd = lastIngest + this.maxDrainMs;
+    const drainTicks = trace.length > 0 && drainFrom <= drainEnd ? Math.floor((drainEnd - drainFrom) / this.tickIntervalMs) + 1 : 0;
+    this.openAtTick = new Float64Array(logTicks + drainTicks);
+    this.bytesAtTick = new Float64Array(logTicks + drainTicks);
+    for (let partition = 0; partition < this.processors.length; partition++) {
+      const processor = this.processors[partition]!;
+      this.draining = false;
+      log.walkPartition(partition, {
+        reading: (index) => this.processReading(index, partition),
+        tick: (time, number) => this.tickPartition(partition, time, number),
+      });
+      this.draining = true;
+      for (let k = 0; k < drainTicks && processor.openWindows() > 0; k++) {
+        this.tickPartition(partition, drainFrom + k * this.tickIntervalMs, logTicks + k);
       }
     }
     this.flushingAll = true;
@@ -223,7 +269,7 @@ class ReplayRun implements ProcessorOutput {
     const duplicatesBefore = stats.duplicates;
     const offset = this.offsets[partition]!;
     this.offsets[partition] = offset + 1;
-    const number = this.numbers.numberAt(index);
+    const number = this.prepared.numbers.numberAt(index);
     if (number >= 0) processor.processNumbered(reading as unknown as ReadingRecord, number, offset, this);
     else processor.process(reading as unknown as ReadingRecord, offset, this);
     if (stats.duplicates !== duplicatesBefore) return;
@@ -240,45 +286,42 @@ class ReplayRun implements ProcessorOutput {
     this.latencyTracker.held(partition, index, device, eventTime, ingestTime, processor.watermark());
   }
 
-  private tickAll(time: number): void {
+  /** Tick `number` (of the log, then of the drain) at `time` on one partition. */
+  private tickPartition(partition: number, time: number, number: number): void {
     this.now = time;
     const tick = this.tickRecord;
     tick.ingestTime = time;
-    const processors = this.processors;
-    let open = 0;
-    for (let p = 0; p < processors.length; p++) {
-      const processor = processors[p]!;
-      const offset = this.offsets[p]!;
-      this.offsets[p] = offset + 1;
-      processor.process(tick as unknown as TickRecord, offset, this);
-      open += processor.openWindows();
-      const lead = processor.watermark() - time;
-      if (lead > this.maxWatermarkLead) this.maxWatermarkLead = lead;
-      if (!this.draining && processor.stats.readings > 0) {
-        const delay = processor.currentDelayMs();
-        this.delaySum += delay;
-        this.delaySamples++;
-        if (delay > this.maxDelay) this.maxDelay = delay;
-      }
+    const processor = this.processors[partition]!;
+    const offset = this.offsets[partition]!;
+    this.offsets[partition] = offset + 1;
+    processor.process(tick as unknown as TickRecord, offset, this);
+    const open = processor.openWindows();
+    this.openAtTick[number]! += open;
+    const lead = processor.watermark() - time;
+    if (lead > this.maxWatermarkLead) this.maxWatermarkLead = lead;
+    if (!this.draining && processor.stats.readings > 0) {
+      const delay = processor.currentDelayMs();
+      this.delaySum += delay;
+      this.delaySamples++;
+      if (delay > this.maxDelay) this.maxDelay = delay;
     }
-    if (open > this.peakOpenWindows) this.peakOpenWindows = open;
-    // Sizing the state walks every window: do it on schedule, and whenever the windows held
-    // (open + retained) grew past the most seen at a sizing, so the peak is not missed between.
-    let held = open;
-    for (let p = 0; p < processors.length; p++) held += processors[p]!.retainedWindows();
-    if (time >= this.nextStateSample || held > this.heldAtSizing * 1.02) {
-      this.nextStateSample = time + this.stateSampleMs;
-      if (held > this.heldAtSizing) this.heldAtSizing = held;
-      let bytes = 0;
-      for (let p = 0; p < processors.length; p++) bytes += processors[p]!.estimatedStateBytes();
-      if (bytes > this.peakStateBytes) this.peakStateBytes = bytes;
+    const held = open + processor.retainedWindows();
+    if (time >= this.nextStateSample[partition]! || held > this.heldAtSizing[partition]! * 1.02) {
+      this.nextStateSample[partition] = time + this.stateSampleMs;
+      if (held > this.heldAtSizing[partition]!) this.heldAtSizing[partition] = held;
+      const estimate = processor.estimateState();
+      this.sampledBytes[partition] = estimate.bytes;
+      this.sampledHeld[partition] = held;
+      this.meanWindowBytes[partition] = held > 0 ? estimate.windowBytes / held : 0;
+      this.freshWindowBytes[partition] = estimate.freshWindowBytes;
+      this.bytesAtTick[number]! += estimate.bytes;
+      return;
     }
-  }
-
-  private openWindows(): number {
-    let open = 0;
-    for (const processor of this.processors) open += processor.openWindows();
-    return open;
+    // Between sizings: the last sizing, plus the windows opened since (fresh ones) or minus those
+    // closed since (at the mean size: the oldest, fullest windows close first).
+    const sinceSizing = held - this.sampledHeld[partition]!;
+    const perWindow = sinceSizing > 0 ? this.freshWindowBytes[partition]! : this.meanWindowBytes[partition]!;
+    this.bytesAtTick[number]! += Math.max(0, this.sampledBytes[partition]! + sinceSizing * perWindow);
   }
 
   emitRow(row: AggregateRow): void {
@@ -338,8 +381,8 @@ class ReplayRun implements ProcessorOutput {
       windowLatency: this.windowLatency.summary(),
       endToEndLatency: this.endToEndLatency.summary(),
       rows: this.rows,
-      peakOpenWindows: this.peakOpenWindows,
-      peakStateBytes: this.peakStateBytes,
+      peakOpenWindows: maxOf(this.openAtTick),
+      peakStateBytes: Math.round(maxOf(this.bytesAtTick)),
       meanDelayMs: this.delaySamples > 0 ? this.delaySum / this.delaySamples : 0,
       maxDelayMs: this.maxDelay,
       maxWatermarkLeadMs: this.maxWatermarkLead,
@@ -349,4 +392,10 @@ class ReplayRun implements ProcessorOutput {
       ...(this.finalRows ? { finalRows: this.finalRows } : {}),
     };
   }
+}
+
+function maxOf(values: Float64Array): number {
+  let max = 0;
+  for (let i = 0; i < values.length; i++) if (values[i]! > max) max = values[i]!;
+  return max;
 }

@@ -5,7 +5,7 @@ import { isTick, type ReadingRecord, type ReadingsTopicRecord } from './readings
 import type { AggregateRow } from './rows.ts';
 import { alignedStart, windowsPerReading } from './windows.ts';
 import { PartitionClock, createPartitionClock, type DelayQuantiles, type PartitionClockSnapshot } from './watermarks.ts';
-import { findSeries, WindowStore, type Series, type WindowState } from './window-store.ts';
+import { findSeries, WindowStore, type Series, type StateBytes, type WindowState } from './window-store.ts';
 import {
   emptyStats,
   validateProcessorSpec,
@@ -194,7 +194,13 @@ export class PartitionProcessor {
   }
 
   estimatedStateBytes(): number {
-    return this.store.estimatedBytes() + 32 * 1024;
+    return this.estimateState().bytes;
+  }
+
+  /** estimatedStateBytes, and the part of it that the windows make up (it walks every window: not per reading). */
+  estimateState(): StateBytes {
+    const estimate = this.store.estimateBytes();
+    return { ...estimate, bytes: estimate.bytes + 32 * 1024 };
   }
 
   /** The smallest offset whose reading is still in an open or retained window, or null. */

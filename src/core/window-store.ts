@@ -102,6 +102,14 @@ type WindowTuple =
   | [start: number, end: number, emitted: 0 | 1, seq: number, aggregate: AggregateTuple]
   | [start: number, end: number, emitted: 0 | 1, seq: number, aggregate: AggregateTuple, shiftMs: number];
 
+export interface StateBytes {
+  readonly bytes: number;
+  /** The part of `bytes` that the windows (with their deadline entries) make up. */
+  readonly windowBytes: number;
+  /** What a window adds when it opens, before it holds readings. */
+  readonly freshWindowBytes: number;
+}
+
 export interface StoreSnapshot {
   readonly seq: number;
   readonly series: SeriesTuple[];
@@ -147,6 +155,7 @@ export class WindowStore {
   private watermark = Number.NEGATIVE_INFINITY;
   /** Empty series tolerated before a sweep (grows when a sweep keeps guarded series). */
   private sweepSlack = EMPTY_SERIES_SLACK;
+  private freshWindowBytes: number | undefined;
 
   /**
    * `guardSpanMs`: how long after its last emitted window left the store a series' purgedThrough
@@ -424,18 +433,26 @@ export class WindowStore {
   }
 
   estimatedBytes(): number {
-    let bytes = 0;
+    return this.estimateBytes().bytes;
+  }
+
+  /** The estimate, and the part of it that the windows (with their deadline entries) make up. */
+  estimateBytes(): StateBytes {
+    let seriesBytes = 0;
+    let windowBytes = 0;
     for (const series of this.allSeries()) {
-      bytes += 120 + (series.tenant.length + series.device.length + series.metric.length) * 2;
+      seriesBytes += 120 + (series.tenant.length + series.device.length + series.metric.length) * 2;
       const windows = series.windows;
       for (let i = 0; i < windows.length; i++) {
         const window = windows[i]!;
         if (this.countsInSeries) window.count = series.counts[i]!;
         if (this.countsInRecent && series.recent === window) this.settleRecent(series);
-        bytes += 48 + window.estimatedBytes();
+        windowBytes += 48 + window.estimatedBytes();
       }
     }
-    return bytes + this.deadlines.size * 64;
+    windowBytes += this.deadlines.size * 64;
+    this.freshWindowBytes ??= 48 + new WindowAggregate(0, 0, this.countOnly).estimatedBytes() + 64;
+    return { bytes: seriesBytes + windowBytes, windowBytes, freshWindowBytes: this.freshWindowBytes };
   }
 
   /** `watermark`: the partition's, which decides whose purgedThrough still matters. */

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { candidateGrid, type Candidate } from '../../src/advisor/candidates.ts';
 import { recommend } from '../../src/advisor/recommend.ts';
-import { walkReplayLog } from '../../src/advisor/replay-log.ts';
+import { PartitionedReplayLog, walkReplayLog } from '../../src/advisor/replay-log.ts';
 import { simulate, simulateAll } from '../../src/advisor/simulate.ts';
 import { TraceBuilder, resolvePartitions, type Trace } from '../../src/advisor/trace.ts';
 import { generateTrace } from '../../src/advisor/traces.ts';
@@ -191,4 +191,39 @@ test('ticks every second of ingest time, and a long silence is shortened', () =>
   assert.deepEqual(ticks.slice(0, 3), [1000, 2000, 3000]);
   assert.ok(ticks.length <= 2 * 3600 + 10, `${ticks.length} ticks for a 30-day silence`);
   assert.equal(ticks[ticks.length - 1], 30 * 86_400_000);
+});
+
+test('the log split by partition gives each partition the records the interleaved log gives it, in the same order', () => {
+  const builder = new TraceBuilder();
+  const devices = Array.from({ length: 12 }, (_, n) => builder.deviceId(`device-${n}`));
+  let time = 0;
+  for (let i = 0; i < 400; i++) {
+    // Irregular arrivals, a three-hour silence in the middle (shortened by the log), readings at tick instants.
+    time += i === 200 ? 3 * 3_600_000 : i % 7 === 0 ? 1000 : 137;
+    builder.add(time - 300, time, devices[i % devices.length]!, -1);
+  }
+  const trace = builder.build();
+  const partitions = 3;
+  const partitionOf = resolvePartitions(trace, partitions);
+  const expected: string[][] = Array.from({ length: partitions }, () => []);
+  const lastTick = walkReplayLog(trace, partitionOf, 1000, {
+    reading: (index, partition) => expected[partition]!.push(`r${index}`),
+    tick: (at) => expected.forEach((records) => records.push(`t${at}`)),
+  });
+  const log = new PartitionedReplayLog(trace, partitionOf, partitions, 1000);
+  assert.equal(log.nextTick, lastTick);
+  for (let partition = 0; partition < partitions; partition++) {
+    const actual: string[] = [];
+    const tickNumbers: number[] = [];
+    log.walkPartition(partition, {
+      reading: (index) => actual.push(`r${index}`),
+      tick: (at, number) => {
+        actual.push(`t${at}`);
+        tickNumbers.push(number);
+      },
+    });
+    assert.deepEqual(actual, expected[partition], `partition ${partition}`);
+    assert.deepEqual(tickNumbers, Array.from({ length: log.tickTimes.length }, (_, k) => k));
+    assert.ok(actual.some((record) => record.startsWith('r')), `partition ${partition} has readings`);
+  }
 });
