@@ -12,6 +12,11 @@ import type { Trace } from './trace.ts';
  * processor's decision, read from its output.)
  */
 export interface ReadingLatencyTracker {
+  /**
+   * The replay goes on to `partition` (partitions are replayed one after another): readings still
+   * held belong to the previous partition's rows, none of which will come out any more.
+   */
+  startPartition(partition: number): void;
   /** Trace entry `index` joined an open window of `partition`; `watermark` is the partition's after it. */
   held(partition: number, index: number, device: number, eventTime: number, ingestTime: number, watermark: number): void;
   /** A window's first emission, visible at `visibleAt`. */
@@ -46,6 +51,10 @@ class AlignedLatency implements ReadingLatencyTracker {
     this.recentEnd = new Float64Array(partitions).fill(Number.NaN);
     this.recent = new Array(partitions).fill(undefined);
     this.settledEnd = new Float64Array(partitions).fill(Number.NEGATIVE_INFINITY);
+  }
+
+  startPartition(): void {
+    // Buckets are kept per partition already.
   }
 
   held(partition: number, _index: number, _device: number, eventTime: number, ingestTime: number, watermark: number): void {
@@ -88,26 +97,34 @@ class AlignedLatency implements ReadingLatencyTracker {
  * [start, end) settles every held reading of its device stamped before `end` (sessions of a series
  * do not overlap and close in end order, so an earlier one has settled its own already).
  *
- * A device's held readings are a list of trace entries linked through one array the size of the
- * trace (times are read back from the trace): holding one writes two array slots, where an
- * array per device would cost a cache miss on the array and its growth.
+ * A device's held readings are (event time, ingest time) pairs in chunks of one pool, the chunks
+ * linked per device: settling a device reads a few cache lines per 32 readings, where reading the
+ * times back from the trace (a device's entries lie thousands apart) costs a cache miss per
+ * reading, and sessions hold most readings of a trace until its end.
  */
+const CHUNK_READINGS = 32;
+const CHUNK_DOUBLES = CHUNK_READINGS * 2;
+
 class SessionLatency implements ReadingLatencyTracker {
-  /** Per trace entry: the next held entry of its device, or -1. */
-  private readonly next: Int32Array;
-  /** Per device: its first and last held entries, or -1. */
-  private readonly first: Int32Array;
-  private readonly last: Int32Array;
+  private pool = new Float64Array(CHUNK_DOUBLES * 1024);
+  /** Per chunk: the device's next chunk, or -1; on the free list, the next free chunk. */
+  private chunkNext = new Int32Array(1024);
+  private chunksMade = 0;
+  private freeChunk = -1;
+  /** Per device: its first and last chunks (-1: none) and the readings in the last. */
+  private readonly headChunk: Int32Array;
+  private readonly tailChunk: Int32Array;
+  private readonly tailFill: Int32Array;
   private readonly deviceIndex = new Map<string, Map<string, number>>();
 
   constructor(
-    private readonly trace: Trace,
+    trace: Trace,
     private readonly histogram: LatencyHistogram,
   ) {
     const devices = trace.devices.length;
-    this.next = new Int32Array(trace.length);
-    this.first = new Int32Array(devices).fill(-1);
-    this.last = new Int32Array(devices).fill(-1);
+    this.headChunk = new Int32Array(devices).fill(-1);
+    this.tailChunk = new Int32Array(devices).fill(-1);
+    this.tailFill = new Int32Array(devices);
     for (let d = 0; d < devices; d++) {
       const tenant = trace.tenants[d]!;
       let byDevice = this.deviceIndex.get(tenant);
@@ -116,32 +133,94 @@ class SessionLatency implements ReadingLatencyTracker {
     }
   }
 
-  held(_partition: number, index: number, device: number): void {
-    this.next[index] = -1;
-    const last = this.last[device]!;
-    if (last === -1) this.first[device] = index;
-    else this.next[last] = index;
-    this.last[device] = index;
+  startPartition(): void {
+    // A device whose readings the trace puts on several partitions: its rows on the next one hold none of these.
+    this.headChunk.fill(-1);
+    this.tailChunk.fill(-1);
+    this.tailFill.fill(0);
+    this.chunksMade = 0;
+    this.freeChunk = -1;
+  }
+
+  held(_partition: number, _index: number, device: number, eventTime: number, ingestTime: number): void {
+    let tail = this.tailChunk[device]!;
+    let fill = this.tailFill[device]!;
+    if (tail === -1 || fill === CHUNK_READINGS) {
+      const chunk = this.takeChunk();
+      if (tail === -1) this.headChunk[device] = chunk;
+      else this.chunkNext[tail] = chunk;
+      this.tailChunk[device] = tail = chunk;
+      fill = 0;
+    }
+    const at = tail * CHUNK_DOUBLES + fill * 2;
+    this.pool[at] = eventTime;
+    this.pool[at + 1] = ingestTime;
+    this.tailFill[device] = fill + 1;
   }
 
   emitted(row: AggregateRow, visibleAt: number): void {
     const device = this.deviceIndex.get(row.tenant)?.get(row.device);
     if (device === undefined) return;
-    const { next, trace } = this;
+    const head = this.headChunk[device]!;
+    if (head === -1) return;
+    const { pool, chunkNext, histogram } = this;
+    const tail = this.tailChunk[device]!;
+    const tailFill = this.tailFill[device]!;
     const end = row.windowEnd;
-    let keptFirst = -1;
-    let keptLast = -1;
-    for (let entry = this.first[device]!; entry !== -1; entry = next[entry]!) {
-      if (trace.eventTime[entry]! < end) {
-        this.histogram.record(visibleAt - trace.ingestTime[entry]!);
-        continue;
+    // Readings kept (stamped at or after `end`) are moved forward in place: the write position never passes the read one.
+    let keptChunk = head;
+    let keptFill = 0;
+    for (let chunk = head; chunk !== -1; chunk = chunk === tail ? -1 : chunkNext[chunk]!) {
+      const base = chunk * CHUNK_DOUBLES;
+      const fill = chunk === tail ? tailFill : CHUNK_READINGS;
+      for (let k = 0; k < fill; k++) {
+        const eventTime = pool[base + 2 * k]!;
+        const ingestTime = pool[base + 2 * k + 1]!;
+        if (eventTime < end) {
+          histogram.record(visibleAt - ingestTime);
+          continue;
+        }
+        if (keptFill === CHUNK_READINGS) {
+          keptChunk = chunkNext[keptChunk]!;
+          keptFill = 0;
+        }
+        const at = keptChunk * CHUNK_DOUBLES + keptFill * 2;
+        pool[at] = eventTime;
+        pool[at + 1] = ingestTime;
+        keptFill++;
       }
-      if (keptLast === -1) keptFirst = entry;
-      else next[keptLast] = entry;
-      keptLast = entry;
     }
-    if (keptLast !== -1) next[keptLast] = -1;
-    this.first[device] = keptFirst;
-    this.last[device] = keptLast;
+    const firstFree = keptFill === 0 ? head : keptChunk === tail ? -1 : chunkNext[keptChunk]!;
+    for (let chunk = firstFree; chunk !== -1; ) {
+      const next = chunk === tail ? -1 : chunkNext[chunk]!;
+      chunkNext[chunk] = this.freeChunk;
+      this.freeChunk = chunk;
+      chunk = next;
+    }
+    if (keptFill === 0) {
+      this.headChunk[device] = -1;
+      this.tailChunk[device] = -1;
+      this.tailFill[device] = 0;
+    } else {
+      this.tailChunk[device] = keptChunk;
+      this.tailFill[device] = keptFill;
+    }
+  }
+
+  private takeChunk(): number {
+    const free = this.freeChunk;
+    if (free !== -1) {
+      this.freeChunk = this.chunkNext[free]!;
+      return free;
+    }
+    if (this.chunksMade === this.chunkNext.length) {
+      const pool = new Float64Array(this.pool.length * 2);
+      pool.set(this.pool);
+      this.pool = pool;
+      const chunkNext = new Int32Array(this.chunkNext.length * 2);
+      chunkNext.set(this.chunkNext);
+      this.chunkNext = chunkNext;
+    }
+    return this.chunksMade++;
   }
 }

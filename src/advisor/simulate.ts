@@ -235,6 +235,7 @@ class ReplayRun implements ProcessorOutput {
     for (let partition = 0; partition < this.processors.length; partition++) {
       const processor = this.processors[partition]!;
       this.draining = false;
+      this.latencyTracker.startPartition(partition);
       log.walkPartition(partition, {
         reading: (index) => this.processReading(index, partition),
         tick: (time, number) => this.tickPartition(partition, time, number),
