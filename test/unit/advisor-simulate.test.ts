@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { candidateGrid, type Candidate } from '../../src/advisor/candidates.ts';
 import { recommend } from '../../src/advisor/recommend.ts';
 import { PartitionedReplayLog, walkReplayLog } from '../../src/advisor/replay-log.ts';
+import { createLatencyTracker } from '../../src/advisor/reading-latency.ts';
 import { simulate, simulateAll } from '../../src/advisor/simulate.ts';
+import { LatencyHistogram } from '../../src/advisor/stats.ts';
 import { TraceBuilder, resolvePartitions, type Trace } from '../../src/advisor/trace.ts';
 import { generateTrace } from '../../src/advisor/traces.ts';
 import { PartitionProcessor } from '../../src/core/processor.ts';
@@ -226,4 +228,43 @@ test('the log split by partition gives each partition the records the interleave
     assert.deepEqual(tickNumbers, Array.from({ length: log.tickTimes.length }, (_, k) => k));
     assert.ok(actual.some((record) => record.startsWith('r')), `partition ${partition} has readings`);
   }
+});
+
+test('session latency: a row settles exactly its device\'s held readings stamped before its end, over many chunks', () => {
+  const builder = new TraceBuilder();
+  const a = builder.deviceId('a');
+  const b = builder.deviceId('b');
+  builder.add(0, 0, a, 0);
+  builder.add(0, 0, b, 0);
+  const trace = builder.build();
+  const histogram = new LatencyHistogram();
+  const tracker = createLatencyTracker({ kind: 'session', gapMs: 10 }, trace, 1, histogram);
+  tracker.startPartition(0);
+  // 100 readings of each device, interleaved; ingest time i, event time i (device a) or i + 1000 (device b).
+  for (let i = 0; i < 100; i++) {
+    tracker.held(0, i, a, i, i, 0);
+    tracker.held(0, i, b, i + 1000, i, 0);
+  }
+  const row = (device: string, windowEnd: number): AggregateRow =>
+    ({ tenant: trace.tenants[0]!, device, windowEnd, partition: 0 }) as unknown as AggregateRow;
+  // Device a's readings 0..39: latency 1000 − i each.
+  tracker.emitted(row('a', 40), 1000);
+  let expectedSum = 0;
+  for (let i = 0; i < 40; i++) expectedSum += 1000 - i;
+  assert.equal(histogram.count, 40);
+  assert.equal(histogram.summary().mean, expectedSum / 40);
+  // A later row of a: the 60 kept readings (moved within their chunks) and no others.
+  tracker.emitted(row('a', 1_000_000), 2000);
+  for (let i = 40; i < 100; i++) expectedSum += 2000 - i;
+  assert.equal(histogram.count, 100);
+  assert.equal(histogram.summary().mean, expectedSum / 100);
+  tracker.emitted(row('a', 1_000_000), 3000);
+  assert.equal(histogram.count, 100, 'settled readings are not settled again');
+  // Device b was untouched; a new partition drops what is still held.
+  tracker.startPartition(1);
+  tracker.emitted(row('b', 1_000_000), 4000);
+  assert.equal(histogram.count, 100, 'held readings of the previous partition are not settled by this one');
+  tracker.held(1, 0, b, 5, 5, 0);
+  tracker.emitted(row('b', 10), 4000);
+  assert.equal(histogram.count, 101);
 });
