@@ -132,6 +132,9 @@ interface AggregatorRun {
   readonly cpuPerReadingUs: number;
   readonly clickhouseCpuPerReadingUs: number;
   readonly rssMb: number;
+  /** Resident memory when half the readings were processed, and at the end: flat if memory does not grow with readings. */
+  readonly rssAtHalfMb: number | null;
+  readonly rssAtEndMb: number | null;
   readonly heapUsedPeakMb: number;
   /**
    * The heap full garbage collections left (from --trace-gc; null without it): the median over the
@@ -168,6 +171,7 @@ async function runAggregator(on: AggregatorScenario, readings: number, options: 
   let cpuAtFirst = 0;
   let clickhouseCpuAtFirst = 0;
   let processed = 0;
+  let rssAtHalfMb: number | null = null;
   const deadline = Date.now() + 20 * 60_000;
   while (processed < readings && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 250));
@@ -177,6 +181,7 @@ async function runAggregator(on: AggregatorScenario, readings: number, options: 
       openPeak = Math.max(openPeak, open);
       windowsPeak = Math.max(windowsPeak, open + (await metric(port, 'tp_agg_retained_windows{')));
       heapPeak = Math.max(heapPeak, await metric(port, 'tp_agg_process_nodejs_heap_size_used_bytes'));
+      if (processed >= readings / 2 && rssAtHalfMb === null) rssAtHalfMb = vmRssMb(aggregator.pid);
       stateBytesPeak = Math.max(stateBytesPeak, await metric(port, 'tp_agg_state_bytes{'));
       if (processed > 0 && first === 0) {
         first = performance.now();
@@ -199,6 +204,8 @@ async function runAggregator(on: AggregatorScenario, readings: number, options: 
     cpuPerReadingUs,
     clickhouseCpuPerReadingUs,
     rssMb: Math.round(Number(rss ?? 0) / 1024),
+    rssAtHalfMb,
+    rssAtEndMb: vmRssMb(aggregator.pid),
     heapUsedPeakMb: Math.round(heapPeak / 2 ** 20),
     ...liveHeap(options.traceGc ? aggregator.log() : null, first - spawnedAt, end - spawnedAt),
     openWindowsPeak: openPeak,
@@ -209,6 +216,11 @@ async function runAggregator(on: AggregatorScenario, readings: number, options: 
       return aggregator.exited;
     },
   };
+}
+
+function vmRssMb(pid: number): number | null {
+  const kb = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1];
+  return kb === undefined ? null : Math.round(Number(kb) / 1024);
 }
 
 /**
@@ -233,7 +245,7 @@ const run = await runAggregator(scenario, N, { traceGc: false });
 const { readingsPerS, processed, cpuPerReadingUs, clickhouseCpuPerReadingUs, rssMb } = run;
 const [rowsRow] = await new Promise<{ n: string }[]>((resolve) => setTimeout(async () => resolve(await scenario.query<{ n: string }>(`SELECT count() AS n FROM ${scenario.database}.agg_bench FINAL`)), 3000));
 const rows = Number(rowsRow?.n ?? 0);
-say(`aggregator: ${Math.round(readingsPerS).toLocaleString()} readings/s (${processed} processed in ${run.seconds.toFixed(1)} s), peak RSS ${rssMb} MB (V8 heap used peak ${run.heapUsedPeakMb} MB), open windows peak ${run.openWindowsPeak}, rows ${rows}, ${cpuPerReadingUs.toFixed(1)} µs CPU per reading (ClickHouse: ${clickhouseCpuPerReadingUs.toFixed(1)} µs)`);
+say(`aggregator: ${Math.round(readingsPerS).toLocaleString()} readings/s (${processed} processed in ${run.seconds.toFixed(1)} s), peak RSS ${rssMb} MB (RSS at half the readings ${run.rssAtHalfMb ?? '?'} MB, at the end ${run.rssAtEndMb ?? '?'} MB; V8 heap used peak ${run.heapUsedPeakMb} MB), open windows peak ${run.openWindowsPeak}, rows ${rows}, ${cpuPerReadingUs.toFixed(1)} µs CPU per reading (ClickHouse: ${clickhouseCpuPerReadingUs.toFixed(1)} µs)`);
 await run.stop();
 const baselineAfterPerS = await baseline(total, 'after');
 const baselinePerS = (baselineBeforePerS + baselineAfterPerS) / 2;
@@ -321,6 +333,8 @@ say(
     cpu_us_per_reading: Number(cpuPerReadingUs.toFixed(1)),
     clickhouse_cpu_us_per_reading: Number(clickhouseCpuPerReadingUs.toFixed(1)),
     rss_mb: rssMb,
+    rss_at_half_mb: run.rssAtHalfMb,
+    rss_at_end_mb: run.rssAtEndMb,
     heap_used_peak_mb: run.heapUsedPeakMb,
     open_windows_peak: run.openWindowsPeak,
     rows,
