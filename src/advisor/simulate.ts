@@ -170,7 +170,7 @@ class ReplayRun implements ProcessorOutput {
   /**
    * Per partition, the state-size sampling: sizing walks every window, so it runs on schedule and
    * whenever the windows held (open + retained) grew past the most seen at a sizing; between
-   * samplings the bytes are scaled by the windows held.
+   * sizings the bytes follow the windows opened or closed since (see tickPartition).
    */
   private readonly nextStateSample: Float64Array;
   private readonly heldAtSizing: Float64Array;
