@@ -1,7 +1,7 @@
 import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { EdgeConfig, MqttConfig, ValidationConfig } from '../src/config/schema.ts';
 import { PipelineError, errorMessage } from '../src/core/errors.ts';
-import { parseTelemetryTopic, validateDeviceMessage, type ValidationResult } from '../src/core/validation.ts';
+import { parseTelemetryTopic, validateDeviceMessage, type DeviceOrigin, type ValidationResult } from '../src/core/validation.ts';
 import type { Logger } from '../src/util/log.ts';
 import { AckQueue, type AckTicket } from './ack-queue.ts';
 import type { FlowControl } from './flow.ts';
@@ -41,6 +41,12 @@ const CONNACK_NOT_AUTHORIZED = 135;
  * (any value) mqtt.js keeps its own.
  */
 const MQTT_CLIENT_LOG = process.env['DEBUG'] ? undefined : (): void => undefined;
+/**
+ * Topics parsed so far (null: not a telemetry topic). A device publishes on the same topic again
+ * and again, and parsing one (two slices, two regular expressions) cost more than the lookup; the
+ * cache is emptied when full, so that a fleet of many devices costs bounded memory.
+ */
+const TOPIC_CACHE_LIMIT = 10_000;
 
 export interface MqttIntakeOptions {
   readonly mqtt: MqttConfig;
@@ -72,6 +78,7 @@ export class MqttIntake {
   private forcedClose = false;
   private stopping = false;
   private subscribed = false;
+  private readonly origins = new Map<string, DeviceOrigin | null>();
 
   constructor(options: MqttIntakeOptions) {
     this.options = options;
@@ -197,7 +204,7 @@ export class MqttIntake {
       packet.qos > 0 && packet.messageId !== undefined ? this.acks.add(packet.messageId, this.connection, onReceipt ? undefined : this.settleTicket) : undefined;
     this.current = ticket;
     this.options.metrics.hot.mqtt.messages++;
-    const origin = parseTelemetryTopic(topic, this.options.mqtt.topicPrefix);
+    const origin = this.origin(topic);
     const result: ValidationResult = origin
       ? validateDeviceMessage(payload, origin, receivedAt, this.options.validation)
       : {
@@ -211,6 +218,16 @@ export class MqttIntake {
     );
     // At-most-once: acknowledged now, whatever Kafka will say (still in receipt order).
     if (ticket !== undefined && onReceipt) this.acks.settle(ticket, true);
+  }
+
+  private origin(topic: string): DeviceOrigin | undefined {
+    let origin = this.origins.get(topic);
+    if (origin === undefined) {
+      if (this.origins.size >= TOPIC_CACHE_LIMIT) this.origins.clear();
+      origin = parseTelemetryTopic(topic, this.options.mqtt.topicPrefix) ?? null;
+      this.origins.set(topic, origin);
+    }
+    return origin ?? undefined;
   }
 
   private onPuback(puback: { messageId?: number }): void {

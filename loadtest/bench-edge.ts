@@ -16,10 +16,13 @@
  * receipt → delivery-report histogram over the single-reading phase.
  *
  * Environment: BENCH_MESSAGES (single-reading messages, default 150000), BENCH_BATCHES (messages of
- * 50 readings, default 16000), BENCH_PROFILE=1 (the bridge writes a --cpu-prof profile to .data/).
+ * 50 readings, default 16000), BENCH_PROFILE=1 (the bridge writes a --cpu-prof profile to .data/),
+ * BENCH_THREADS=1 (CPU per reading by thread of the receiver, and of the Kafka broker and Mosquitto),
+ * BENCH_FLOOR=on-receipt|after-kafka (adds a phase with the floor subscriber, see runFloorSubscriber),
+ * BENCH_BRIDGE_NODE_ARGS (V8 flags for the bridge process, to try).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { cpus, totalmem, loadavg } from 'node:os';
 import KafkaLib from '@confluentinc/kafka-javascript';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -37,6 +40,7 @@ import {
   uniqueName,
   type BridgeProcess,
 } from '../test/integration/edge-harness.ts';
+import { hookPubacks } from '../edge/mqtt-puback-hook.ts';
 
 const SINGLE_MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 150_000);
 const BATCH_MESSAGES = Number(process.env['BENCH_BATCHES'] ?? 16_000);
@@ -46,6 +50,14 @@ const DEVICES = 1000;
 const PUBLISH_WINDOW = 1000;
 const PHASE_TIMEOUT_MS = 60_000;
 const POLL_MS = 100;
+/** Diagnostics (BENCH_THREADS=1): CPU by thread of the receiver, and of the co-located servers. */
+const THREADS = process.env['BENCH_THREADS'] === '1';
+/** Diagnostics: BENCH_FLOOR=on-receipt|after-kafka adds a phase with the floor subscriber (see runFloorSubscriber). */
+const FLOOR = process.env['BENCH_FLOOR'] === 'on-receipt' || process.env['BENCH_FLOOR'] === 'after-kafka' ? process.env['BENCH_FLOOR'] : undefined;
+const SERVERS: ReadonlyArray<readonly [label: string, pattern: RegExp]> = [
+  ['kafka', /kafka\.Kafka/],
+  ['mosquitto', /mosquitto/],
+];
 
 const config = testConfig();
 /**
@@ -58,6 +70,9 @@ let prefix = config.mqtt.topicPrefix;
 if (process.argv[2] === '--baseline-subscriber') {
   prefix = process.argv[5]!;
   await runBaselineSubscriber(process.argv[3]!, Number(process.argv[4]));
+} else if (process.argv[2] === '--floor-subscriber') {
+  prefix = process.argv[5]!;
+  await runFloorSubscriber(process.argv[3]!, process.argv[6]!, process.argv[7] === 'after-kafka');
 } else {
   await main();
 }
@@ -66,12 +81,13 @@ if (process.argv[2] === '--baseline-subscriber') {
 
 async function main(): Promise<void> {
   const run = uniqueName('bench-edge');
-  const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
+  const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter`, floor: `${run}.floor` };
   prefix = `${config.mqtt.topicPrefix}/${run}`;
   printMachine();
   await createTopics(config.kafka.brokers, [
     { topic: names.readings, partitions: config.kafka.partitions },
     { topic: names.deadLetter, partitions: 1 },
+    ...(FLOOR === undefined ? [] : [{ topic: names.floor, partitions: config.kafka.partitions }]),
   ]);
   const fleet = await connectFleet(config, `${run}-publisher`);
   try {
@@ -81,7 +97,11 @@ async function main(): Promise<void> {
     report(`baseline, ${BATCH_SIZE} readings/message`, baselineBatched);
 
     const bridge = await startBridge(bridgeEnv(config, names, { TP_MQTT__TOPIC_PREFIX: prefix }), {
-      nodeArgs: process.env['BENCH_PROFILE'] === '1' ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}.data/profiles`] : [],
+      nodeArgs: [
+        ...(process.env['BENCH_PROFILE'] === '1' ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}.data/profiles`] : []),
+        // Diagnostics: V8 flags to try on the bridge (space-separated), e.g. --max-semi-space-size=64.
+        ...(process.env['BENCH_BRIDGE_NODE_ARGS'] ?? '').split(' ').filter((flag) => flag !== ''),
+      ],
     });
     let bridgeSingle: Phase;
     let bridgeBatched: Phase;
@@ -90,10 +110,12 @@ async function main(): Promise<void> {
     try {
       await publishAndWait(fleet, single(`${run}-warm`, WARMUP_MESSAGES), () => publishedBy(bridge), WARMUP_MESSAGES);
       const before = await scrape(bridge);
+      const threadsBefore = cpuBreakdown(bridge.child.pid!);
       bridgeSingle = await measure(fleet, single(`${run}-s`, SINGLE_MESSAGES), 1, async () => (await publishedBy(bridge)) - before.published);
       const after = await scrape(bridge);
+      const bridgeMachineMicros = reportCpuBreakdown('bridge, 1 reading/message', threadsBefore, cpuBreakdown(bridge.child.pid!), bridgeSingle.readings);
       latency = histogramQuantiles(before.ack, after.ack);
-      bridgeSingle = { ...bridgeSingle, cpuMicros: cpuMicrosPerReading(before, after) };
+      bridgeSingle = { ...bridgeSingle, cpuMicros: cpuMicrosPerReading(before, after), machineMicros: bridgeMachineMicros };
       report('bridge, 1 reading/message', bridgeSingle, cpuNote(bridgeSingle.cpuMicros));
       const middle = await scrape(bridge);
       bridgeBatched = await measure(fleet, batched(`${run}-m`, BATCH_MESSAGES), BATCH_SIZE, async () => (await publishedBy(bridge)) - middle.published);
@@ -102,6 +124,12 @@ async function main(): Promise<void> {
     } finally {
       await bridge.stop();
     }
+
+    const floor =
+      FLOOR === undefined
+        ? undefined
+        : await measureBaseline(fleet, `${run}-floor`, single(`${run}-f`, SINGLE_MESSAGES), 1, ['--floor-subscriber', names.floor, FLOOR]);
+    if (floor) report(`floor (${FLOOR}), 1 reading/message`, floor);
 
     // The bare subscriber again, after the bridge: its rate moves from run to run (24k–41k/s seen),
     // so the ratio uses the mean of the two, as bench:aggregator does.
@@ -129,12 +157,25 @@ async function main(): Promise<void> {
         ack_p99_ms: Number(latency.p99.toFixed(1)),
         lost,
         rss_mb: Math.round(rssMb),
+        // Diagnostics (BENCH_THREADS=1): the machine's CPU per reading in each phase (receiver, publisher,
+        // Mosquitto, Kafka), and the ratio the phases would have if the two cores were the only limit.
+        ...(bridgeSingle.machineMicros === undefined || baselineSingle.machineMicros === undefined || baselineSingleAfter.machineMicros === undefined
+          ? {}
+          : {
+              machine_cpu_us_baseline: round1((baselineSingle.machineMicros + baselineSingleAfter.machineMicros) / 2),
+              machine_cpu_us_bridge: round1(bridgeSingle.machineMicros),
+              cpu_ratio: Number(((baselineSingle.machineMicros + baselineSingleAfter.machineMicros) / 2 / bridgeSingle.machineMicros).toFixed(3)),
+              ...(floor?.machineMicros === undefined ? {} : { machine_cpu_us_floor: round1(floor.machineMicros) }),
+            }),
+        ...(floor === undefined
+          ? {}
+          : { floor: FLOOR, floor_per_s: Math.round(floor.perSecond), floor_ratio: Number((floor.perSecond / baselinePerSecond).toFixed(3)), floor_cpu_us: round1(floor.cpuMicros) }),
       }),
     );
   } finally {
     fleet.end(true);
     await killAllBridges();
-    await deleteTopics(config.kafka.brokers, [names.readings, names.deadLetter]);
+    await deleteTopics(config.kafka.brokers, [names.readings, names.deadLetter, ...(FLOOR === undefined ? [] : [names.floor])]);
   }
 }
 
@@ -142,6 +183,8 @@ interface Phase {
   readonly cpuNote?: string;
   /** CPU time of the receiving process (bridge or bare subscriber) per reading, in µs. */
   readonly cpuMicros?: number;
+  /** BENCH_THREADS=1: CPU per reading of the receiver, the publisher, Mosquitto and Kafka together (µs). */
+  readonly machineMicros?: number;
   readonly readings: number;
   readonly seconds: number;
   readonly perSecond: number;
@@ -213,8 +256,10 @@ async function publishAndWait(client: MqttClient, messages: Messages, delivered:
 
 // ---- baseline: a bare subscriber in its own process ------------------------------------------
 
-async function measureBaseline(fleet: MqttClient, group: string, messages: Messages, perMessage: number): Promise<Phase> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/bench-edge.ts', '--baseline-subscriber', group, String(messages.length), prefix], {
+async function measureBaseline(fleet: MqttClient, group: string, messages: Messages, perMessage: number, floor?: readonly string[]): Promise<Phase> {
+  const mode = floor === undefined ? ['--baseline-subscriber'] : ['--floor-subscriber'];
+  const profile = floor !== undefined && process.env['BENCH_PROFILE'] === '1' ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}.data/profiles/floor`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'loadtest/bench-edge.ts', ...mode, group, String(messages.length), prefix, ...(floor ?? []).slice(1)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -238,24 +283,37 @@ async function measureBaseline(fleet: MqttClient, group: string, messages: Messa
     await publishAndWait(fleet, warmup, async () => received, warmup.length);
     const offset = received;
     const cpuBefore = processCpuSeconds(child.pid!);
+    const threadsBefore = cpuBreakdown(child.pid!);
     const phase = await measure(fleet, messages, perMessage, async () => (received - offset) * perMessage);
+    const machineMicros = reportCpuBreakdown(`${floor === undefined ? 'subscriber' : 'floor'} (${group.slice(group.lastIndexOf('-') + 1)})`, threadsBefore, cpuBreakdown(child.pid!), phase.readings);
     const cpuMicros = (1e6 * (processCpuSeconds(child.pid!) - cpuBefore)) / phase.readings;
-    return { ...phase, cpuMicros, cpuNote: `, subscriber CPU ${cpuMicros.toFixed(1)} µs/reading` };
+    return { ...phase, cpuMicros, machineMicros, cpuNote: `, subscriber CPU ${cpuMicros.toFixed(1)} µs/reading` };
   } finally {
-    child.kill('SIGKILL');
+    if (profile.length === 0) child.kill('SIGKILL');
+    else {
+      // A profile is written only on a normal exit.
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
   }
 }
 
-/** The bare subscriber: QoS 1, the same session settings as the bridge, counts and acknowledges. */
-async function runBaselineSubscriber(group: string, expected: number): Promise<void> {
-  const client = mqtt.connect(config.mqtt.url, {
+/** MQTT 5, the bridge's receive maximum; the broker's session is not kept (each phase has its own group). */
+function subscriberOptions(group: string): mqtt.IClientOptions {
+  return {
     protocolVersion: 5,
     clientId: group,
     username: config.mqtt.username,
     password: config.mqtt.password,
     clean: true,
     properties: { receiveMaximum: config.mqtt.receiveMaximum },
-  });
+  };
+}
+
+/** The bare subscriber: QoS 1, the same session settings as the bridge, counts and acknowledges. */
+async function runBaselineSubscriber(group: string, expected: number): Promise<void> {
+  const client = mqtt.connect(config.mqtt.url, subscriberOptions(group));
   let received = 0;
   client.on('message', () => {
     received++;
@@ -265,6 +323,62 @@ async function runBaselineSubscriber(group: string, expected: number): Promise<v
   process.stdout.write('ready\n');
   setInterval(() => process.stdout.write(`received ${received}\n`), 10);
   void expected;
+}
+
+/**
+ * The floor (BENCH_FLOOR=on-receipt|after-kafka): the least any bridge does — mqtt.js receives,
+ * librdkafka's raw produce() takes the payload as it is (key = the topic's device; the bridge's
+ * producer settings), no validation, no re-encoding, no metrics. `on-receipt`: mqtt.js sends the
+ * PUBACK at once; `after-kafka`: the PUBACK waits for the delivery report (the bridge's PUBACK
+ * hook, receipt order). It counts delivery reports, so its rate compares with the bridge's.
+ */
+async function runFloorSubscriber(group: string, topic: string, afterKafka: boolean): Promise<void> {
+  const producer = new KafkaLib.Producer({
+    'metadata.broker.list': config.kafka.brokers.join(','),
+    dr_cb: true,
+    'enable.idempotence': config.edge.producer.idempotence,
+    acks: config.edge.producer.acks,
+    'compression.type': config.edge.producer.compression,
+    'linger.ms': config.edge.producer.lingerMs,
+    'batch.size': 1_000_000,
+    'batch.num.messages': 10_000,
+    'queue.buffering.max.messages': 500_000,
+    partitioner: 'murmur2_random',
+  } as KafkaLib.ProducerGlobalConfig);
+  await new Promise<void>((resolve, reject) => producer.connect({}, (error) => (error ? reject(error) : resolve())));
+  producer.setPollInBackground(true);
+  const client = mqtt.connect(config.mqtt.url, { ...subscriberOptions(group), log: () => undefined });
+  let delivered = 0;
+  // after-kafka: PUBACKs kept in receipt order, each released once its report and all before it are in.
+  let pubacks: unknown[] = [];
+  let settled: boolean[] = [];
+  let base = 0; // sequence number of index 0
+  let next = 0; // index of the next PUBACK to release
+  let sent = 0;
+  const hook = afterKafka ? hookPubacks(client, (puback) => (pubacks[sent - 1 - base] = puback)) : undefined;
+  producer.on('delivery-report', (error, report) => {
+    if (error) throw error;
+    delivered++;
+    if (hook === undefined) return;
+    settled[(report.opaque as number) - base] = true;
+    while (next < settled.length && settled[next] === true && pubacks[next] !== undefined) hook.send(pubacks[next++]);
+    if (next > 4096) {
+      pubacks = pubacks.slice(next);
+      settled = settled.slice(next);
+      base += next;
+      next = 0;
+    }
+  });
+  client.on('message', (topicName, payload) => {
+    const device = topicName.slice(topicName.lastIndexOf('/') + 1);
+    sent++;
+    producer.produce(topic, null, payload, device, null, afterKafka ? sent - 1 : undefined);
+  });
+  process.once('SIGTERM', () => process.exit(0));
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  await client.subscribeAsync(`$share/${group}/${prefix}/+/+`, { qos: 1 });
+  process.stdout.write('ready\n');
+  setInterval(() => process.stdout.write(`received ${delivered}\n`), 10);
 }
 
 // ---- reading the bridge's metrics -------------------------------------------------------------
@@ -322,6 +436,53 @@ function histogramQuantiles(before: Map<number, number>, after: Map<number, numb
 function processCpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Diagnostics (BENCH_THREADS=1): CPU seconds by thread name of the receiving process, and of the
+ * co-located Kafka broker and Mosquitto (found by name in /proc) and of this process (the publisher
+ * and poller), to see where a phase's CPU went.
+ */
+function cpuBreakdown(pid: number): Map<string, number> {
+  const seconds = new Map<string, number>();
+  if (!THREADS) return seconds;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Node names all of its threads "node": the main thread is told apart by its id.
+      const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '#');
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      seconds.set(name, (seconds.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  const own = process.cpuUsage();
+  seconds.set('[publisher]', (own.user + own.system) / 1e6);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    const server = SERVERS.find(([, pattern]) => pattern.test(cmdline));
+    if (server) seconds.set(`[${server[0]}]`, (seconds.get(`[${server[0]}]`) ?? 0) + processCpuSeconds(Number(entry)));
+  }
+  return seconds;
+}
+
+/** Prints the breakdown; returns the CPU per reading of all of it together (µs), undefined without BENCH_THREADS. */
+function reportCpuBreakdown(name: string, before: Map<string, number>, after: Map<string, number>, readings: number): number | undefined {
+  if (!THREADS) return undefined;
+  const parts = [...after]
+    .map(([thread, seconds]) => [thread, (1e6 * (seconds - (before.get(thread) ?? 0))) / readings] as const)
+    .sort((a, b) => b[1] - a[1]);
+  const total = parts.reduce((sum, [, micros]) => sum + micros, 0);
+  const shown = parts.filter(([, micros]) => micros >= 0.05).map(([thread, micros]) => `${thread} ${micros.toFixed(1)}`);
+  console.log(`  cpu µs/reading, ${name}: total ${total.toFixed(1)} = ${shown.join(', ')}`);
+  return total;
 }
 
 function peakRssMb(pid: number): number {

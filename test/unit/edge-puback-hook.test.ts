@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
 import { hookPubacks } from '../../edge/mqtt-puback-hook.ts';
 
@@ -22,8 +23,62 @@ test('mqtt.js never writes a PUBACK itself: the hook takes it and resumes the pa
   assert.deepEqual(decided, [{ cmd: 'puback', messageId: 7 }]);
   assert.deepEqual(written, [], 'not written by mqtt.js');
   assert.equal(resumed, 1, 'the packet loop goes on without waiting for Kafka');
-  hook.send({ cmd: 'puback', messageId: 7 });
-  assert.deepEqual(written, [{ cmd: 'puback', messageId: 7 }], 'written when the bridge says so');
+  hook.send({ cmd: 'puback', messageId: 7, reasonCode: 0x83 });
+  assert.deepEqual(written, [{ cmd: 'puback', messageId: 7, reasonCode: 0x83 }], 'written when the bridge says so');
+});
+
+/** A client that looks connected, on a stream that records each write. */
+function connectedClient() {
+  const client = mqtt.connect('mqtt://127.0.0.1:1', { manualConnect: true, protocolVersion: 5 });
+  const writes: Buffer[] = [];
+  const packets: unknown[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      writes.push(chunk);
+      callback();
+    },
+  });
+  const internals = client as unknown as { stream: Writable; connected: boolean; _sendPacket: (packet: object, cb?: () => void) => void };
+  internals.stream = stream;
+  internals.connected = true;
+  internals._sendPacket = (packet) => void packets.push(packet);
+  return { client, writes, packets, internals };
+}
+
+test('plain PUBACKs released in one tick go out as one write, in order, as mqtt.js would write them', async () => {
+  const { client, writes, packets } = connectedClient();
+  const hook = hookPubacks(client, () => undefined);
+  for (const messageId of [1, 258, 65535]) hook.send({ cmd: 'puback', messageId, reasonCode: 0 });
+  assert.deepEqual(writes, [], 'written at the end of the tick');
+  await new Promise((resolve) => setImmediate(resolve));
+  // mqtt-packet's generate({ cmd: 'puback', messageId, reasonCode: 0 }, { protocolVersion: 5 }) for each.
+  const expected = Buffer.from([0x40, 2, 0, 1, 0x40, 2, 1, 2, 0x40, 2, 0xff, 0xff]);
+  assert.equal(writes.length, 1);
+  assert.deepEqual(writes[0], expected);
+  assert.deepEqual(packets, [], 'not through mqtt.js');
+});
+
+test('a PUBACK with a reason code goes through mqtt.js, after the plain ones released before it', async () => {
+  const { client, writes, packets } = connectedClient();
+  const hook = hookPubacks(client, () => undefined);
+  hook.send({ cmd: 'puback', messageId: 1, reasonCode: 0 });
+  hook.send({ cmd: 'puback', messageId: 2, reasonCode: 0x10 });
+  assert.equal(writes.length, 1, 'the plain one is written first');
+  assert.deepEqual(packets, [{ cmd: 'puback', messageId: 2, reasonCode: 0x10 }]);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(writes.length, 1, 'nothing written twice');
+});
+
+test('PUBACKs released for a connection that is gone by the end of the tick are not written', async () => {
+  const { client, writes, internals } = connectedClient();
+  const hook = hookPubacks(client, () => undefined);
+  hook.send({ cmd: 'puback', messageId: 1, reasonCode: 0 });
+  internals.stream = new Writable({ write: (_chunk, _encoding, callback) => callback() }); // a new connection
+  await new Promise((resolve) => setImmediate(resolve));
+  hook.send({ cmd: 'puback', messageId: 2, reasonCode: 0 });
+  internals.connected = false;
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(writes, []);
 });
 
 test('other packets pass through untouched', () => {
