@@ -1,13 +1,14 @@
 import mqtt, { type IConnackPacket, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { EdgeConfig, MqttConfig, ValidationConfig } from '../src/config/schema.ts';
 import { PipelineError, errorMessage } from '../src/core/errors.ts';
-import { parseTelemetryTopic, validateDeviceMessage, type DeviceOrigin, type ValidationResult } from '../src/core/validation.ts';
+import { readCompactReading } from '../src/core/compact-reading.ts';
+import { parseTelemetryTopic, validateDeviceMessageInFull, type DeviceOrigin, type ValidationResult } from '../src/core/validation.ts';
 import type { Logger } from '../src/util/log.ts';
 import { AckQueue, type AckTicket } from './ack-queue.ts';
 import type { FlowControl } from './flow.ts';
 import type { EdgeMetrics } from './metrics.ts';
 import { hookPubacks, type PubackHook } from './mqtt-puback-hook.ts';
-import type { ReadingPublisher } from './publisher.ts';
+import type { PublishListener, ReadingPublisher } from './publisher.ts';
 
 /**
  * MQTT intake: an MQTT 5 client of the broker with a persistent session (clean start off, a
@@ -205,19 +206,26 @@ export class MqttIntake {
     this.current = ticket;
     this.options.metrics.hot.mqtt.messages++;
     const origin = this.origin(topic);
+    const listener = ticket === undefined || onReceipt ? IGNORE_OUTCOME : ticket;
+    // Most messages are one reading in compact JSON: published without the general result objects.
+    const reading = origin ? readCompactReading(payload, origin, receivedAt, this.options.validation) : undefined;
+    if (reading !== undefined) {
+      this.options.publisher.publishReading(reading, 'mqtt', receivedAt, listener);
+    } else {
+      this.publishInFull(topic, payload, origin, receivedAt, listener);
+    }
+    // At-most-once: acknowledged now, whatever Kafka will say (still in receipt order).
+    if (ticket !== undefined && onReceipt) this.acks.settle(ticket, true);
+  }
+
+  private publishInFull(topic: string, payload: Buffer, origin: DeviceOrigin | undefined, receivedAt: number, listener: PublishListener): void {
     const result: ValidationResult = origin
-      ? validateDeviceMessage(payload, origin, receivedAt, this.options.validation)
+      ? validateDeviceMessageInFull(payload, origin, receivedAt, this.options.validation)
       : {
           readings: [],
           rejections: [{ index: null, reason: 'bad-topic', detail: `topic is not ${this.options.mqtt.topicPrefix}/<tenant>/<device> with safe names`, item: null }],
         };
-    this.options.publisher.publish(
-      result,
-      { source: 'mqtt', origin: topic, deadLetterKey: origin?.device ?? topic, payload, receivedAt },
-      ticket === undefined || onReceipt ? IGNORE_OUTCOME : ticket,
-    );
-    // At-most-once: acknowledged now, whatever Kafka will say (still in receipt order).
-    if (ticket !== undefined && onReceipt) this.acks.settle(ticket, true);
+    this.options.publisher.publish(result, { source: 'mqtt', origin: topic, deadLetterKey: origin?.device ?? topic, payload, receivedAt }, listener);
   }
 
   private origin(topic: string): DeviceOrigin | undefined {

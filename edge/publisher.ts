@@ -1,10 +1,14 @@
 import { READING_SCHEMA_VERSION, type DeadLetterRecord, type Reading } from '../src/core/readings.ts';
+import { writeValidatedReading } from '../src/core/reading-bytes.ts';
 import { encodeValidatedBatches, encodeValidatedReading, type Rejection, type ValidationResult } from '../src/core/validation.ts';
 import type { DeliveryCallback, DeliveryReceiver, KafkaProduceError } from '../src/kafka/producer.ts';
 import type { FlowControl } from './flow.ts';
 import type { EdgeMetrics, HotCounts, Source } from './metrics.ts';
 
-/** What the publisher needs from a producer: the callback form of produce(). */
+/**
+ * What the publisher needs from a producer: the callback form of produce(). `value` is the
+ * caller's again once send() returns (a Buffer may be overwritten by the next send).
+ */
 export interface RecordSink {
   send(topic: string, key: string | null, value: string | Buffer, partition: number | null, receiver: DeliveryCallback | DeliveryReceiver): void;
 }
@@ -28,6 +32,9 @@ export interface PublishOutcome {
   readonly error: KafkaProduceError | undefined;
 }
 
+const SCRATCH_BYTES = 64 * 1024;
+const SCRATCH_VIEW_LIMIT = 4096;
+
 /** Dead letters carry at most this much of the original bytes, to stay far below Kafka's record limit. */
 export const DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024;
 
@@ -48,6 +55,13 @@ export class ReadingPublisher {
   private readonly flow: FlowControl;
   private readonly metrics: EdgeMetrics;
   private readonly now: () => number;
+  /**
+   * A single reading's record is written here (writeValidatedReading) and sent as a view of it:
+   * the sink copies the bytes inside send() (RecordSink's contract), so one buffer serves every record.
+   */
+  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
+  /** Views of the scratch buffer's first n bytes, by n (a reading record is a few hundred bytes). */
+  private readonly scratchViews: Buffer[] = [];
 
   constructor(options: {
     sink: RecordSink;
@@ -80,7 +94,7 @@ export class ReadingPublisher {
     if (readings.length === 1) {
       const reading = readings[0]!;
       const publication = new Publication(1 + rejections.length, 1, total, envelope.receivedAt, counters, this.flow, this.now, onSettled);
-      this.sink.send(this.readingsTopic, reading.device, encodeValidatedReading(reading), null, publication);
+      this.sink.send(this.readingsTopic, reading.device, this.readingValue(reading), null, publication);
       this.publishRejections(rejections, envelope, publication);
       return;
     }
@@ -92,6 +106,26 @@ export class ReadingPublisher {
       for (const record of records) this.sink.send(this.readingsTopic, record.device, record.value, null, new RecordDelivery(publication, record.readings));
     }
     this.publishRejections(rejections, envelope, publication);
+  }
+
+  /** The record of a single reading: bytes in the scratch buffer, or a string when the writer declines it. */
+  private readingValue(reading: Reading): Buffer | string {
+    const length = writeValidatedReading(reading, this.scratch);
+    if (length < 0) return encodeValidatedReading(reading);
+    if (length > SCRATCH_VIEW_LIMIT) return this.scratch.subarray(0, length);
+    return (this.scratchViews[length] ??= this.scratch.subarray(0, length));
+  }
+
+  /**
+   * publish() for a message that is exactly one valid reading (the MQTT fast path): the same
+   * record, counts and outcome, without a ValidationResult and an Envelope per message.
+   */
+  publishReading(reading: Reading, source: Source, receivedAt: number, onSettled: PublishListener): void {
+    const counters = this.metrics.hot[source];
+    counters.readings++;
+    this.flow.add(1);
+    const publication = new Publication(1, 1, 1, receivedAt, counters, this.flow, this.now, onSettled);
+    this.sink.send(this.readingsTopic, reading.device, this.readingValue(reading), null, publication);
   }
 
   private publishRejections(rejections: readonly Rejection[], envelope: Envelope, publication: Publication): void {

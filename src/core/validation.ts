@@ -1,4 +1,5 @@
 import type { ValidationConfig } from '../config/schema.ts';
+import { isMetricName, readCompactReading } from './compact-reading.ts';
 import { MAX_BATCH_RECORD_CHARS, READING_SCHEMA_VERSION, type Reading, type RejectionReason } from './readings.ts';
 
 /**
@@ -8,8 +9,8 @@ import { MAX_BATCH_RECORD_CHARS, READING_SCHEMA_VERSION, type Reading, type Reje
  * beyond the results. A message may be partly valid: every valid reading goes on, every invalid
  * one comes back as a rejection carrying its index inside the message and the reason.
  *
- * The checks are hand-written for speed but kept in tables: `MESSAGE_LIMITS` (whole-message
- * guards, cheapest first) and `READING_FIELDS` (one rule per field of a reading).
+ * The checks are hand-written for speed: `MESSAGE_LIMITS` (whole-message guards, cheapest
+ * first), then `normalizeReading` (one check per field of a reading, in a fixed order).
  */
 
 export interface Rejection {
@@ -41,7 +42,7 @@ export const NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/;
 export const METRIC_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 /** ISO-8601 with a zone: without one, Date.parse would read the bridge's local time. */
 const ISO_TIME_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+export const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
 // ---------------------------------------------------------------------------------------------
 // Entry points
@@ -72,9 +73,20 @@ export function validateDeviceMessage(
   ingestTime: number,
   config: ValidationConfig,
 ): ValidationResult {
-  const parsed = parsePayload(payload, config, config.maxPayloadBytes);
-  if (!parsed.ok) return refuseWhole(parsed.reason, parsed.detail);
-  const root = parsed.value;
+  const reading = readCompactReading(payload, origin, ingestTime, config);
+  if (reading !== undefined) return { readings: [reading], rejections: [] };
+  return validateDeviceMessageInFull(payload, origin, ingestTime, config);
+}
+
+/** validateDeviceMessage without the compact fast path: every payload through JSON.parse (exported for tests). */
+export function validateDeviceMessageInFull(
+  payload: Uint8Array,
+  origin: DeviceOrigin,
+  ingestTime: number,
+  config: ValidationConfig,
+): ValidationResult {
+  const root = parsePayload(payload, config, config.maxPayloadBytes);
+  if (root instanceof Refusal) return refuseWhole(root.reason, root.detail);
 
   let items: unknown[];
   let batch: boolean;
@@ -131,9 +143,8 @@ export function validateGatewayBody(
   maxBodyBytes: number,
 ): ValidationResult {
   if (format === 'ndjson') return validateNdjson(body, tenant, ingestTime, config, maxBodyBytes);
-  const parsed = parsePayload(body, config, maxBodyBytes);
-  if (!parsed.ok) return refuseWhole(parsed.reason, parsed.detail);
-  const root = parsed.value;
+  const root = parsePayload(body, config, maxBodyBytes);
+  if (root instanceof Refusal) return refuseWhole(root.reason, root.detail);
   let items: unknown[];
   if (Array.isArray(root)) items = root;
   else if (isPlainObject(root) && Array.isArray(root['readings'])) items = root['readings'];
@@ -204,24 +215,31 @@ interface Failure {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Whole-message limits, cheapest first; each either passes (undefined) or names the failure. */
-const MESSAGE_LIMITS: ReadonlyArray<(bytes: Uint8Array, config: ValidationConfig, maxBytes: number) => Failure | undefined> = [
-  (bytes, _config, maxBytes) =>
+/** Whole-message limits checked before anything is decoded, cheapest first; each either passes (undefined) or names the failure. */
+const MESSAGE_LIMITS: ReadonlyArray<(bytes: Uint8Array, maxBytes: number) => Failure | undefined> = [
+  (bytes, maxBytes) =>
     bytes.length > maxBytes
       ? { reason: 'payload-too-large', detail: `${bytes.length} bytes exceed the limit of ${maxBytes}` }
       : undefined,
   (bytes) => (bytes.length === 0 ? { reason: 'malformed-json', detail: 'empty payload' } : undefined),
-  (bytes, config) => {
-    const depth = nestingDepthExceeds(bytes, config.maxNestingDepth);
-    return depth ? { reason: 'too-deeply-nested', detail: `JSON nesting deeper than ${config.maxNestingDepth}` } : undefined;
-  },
 ];
 
-function decodeChecked(bytes: Uint8Array, config: ValidationConfig, maxBytes: number): Parsed<string> {
+function checkMessageLimits(bytes: Uint8Array, maxBytes: number): Failure | undefined {
   for (let i = 0; i < MESSAGE_LIMITS.length; i++) {
-    const failure = MESSAGE_LIMITS[i]!(bytes, config, maxBytes);
-    if (failure) return { ok: false, ...failure };
+    const failure = MESSAGE_LIMITS[i]!(bytes, maxBytes);
+    if (failure) return failure;
   }
+  return undefined;
+}
+
+function tooDeep(config: ValidationConfig): Failure {
+  return { reason: 'too-deeply-nested', detail: `JSON nesting deeper than ${config.maxNestingDepth}` };
+}
+
+/** The whole text at once (NDJSON): size, emptiness, nesting (byte scan), then UTF-8. */
+function decodeChecked(bytes: Uint8Array, config: ValidationConfig, maxBytes: number): Parsed<string> {
+  const failure = checkMessageLimits(bytes, maxBytes) ?? (nestingDepthExceeds(bytes, config.maxNestingDepth) ? tooDeep(config) : undefined);
+  if (failure) return { ok: false, ...failure };
   try {
     return { ok: true, value: utf8.decode(bytes) };
   } catch {
@@ -229,10 +247,61 @@ function decodeChecked(bytes: Uint8Array, config: ValidationConfig, maxBytes: nu
   }
 }
 
-function parsePayload(bytes: Uint8Array, config: ValidationConfig, maxBytes: number): Parsed<unknown> {
-  const decoded = decodeChecked(bytes, config, maxBytes);
-  if (!decoded.ok) return decoded;
-  return parseJson(decoded.value);
+/**
+ * One JSON document: the parsed value, or the failure (a `Refusal`, so that the common case
+ * allocates no result object). The checks and their precedence are those of decodeChecked + JSON
+ * (size, emptiness, nesting, UTF-8, JSON), but the nesting limit is checked on the parsed value
+ * (a walk that stops at the limit) instead of a byte scan before parsing: V8's JSON.parse is
+ * iterative, so a hostile deep payload still costs linear time, and a valid payload skips the scan.
+ * A payload that fails to decode or parse is scanned, so that a too-deep one keeps its reason.
+ */
+function parsePayload(bytes: Uint8Array, config: ValidationConfig, maxBytes: number): unknown {
+  const failure = checkMessageLimits(bytes, maxBytes);
+  if (failure) return Refusal.of(failure);
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return nestingDepthExceeds(bytes, config.maxNestingDepth) ? Refusal.of(tooDeep(config)) : new Refusal('not-utf8', 'payload is not valid UTF-8');
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    if (nestingDepthExceeds(bytes, config.maxNestingDepth)) return Refusal.of(tooDeep(config));
+    return new Refusal('malformed-json', error instanceof Error ? error.message : 'not JSON');
+  }
+  return valueDepthExceeds(value, config.maxNestingDepth) ? Refusal.of(tooDeep(config)) : value;
+}
+
+/**
+ * A failure where a value is expected (a parsed payload, a metrics object): a class of its own, so
+ * that `instanceof` tells it apart from any JSON value (a metric may well be named "reason").
+ */
+class Refusal implements Failure {
+  constructor(
+    readonly reason: RejectionReason,
+    readonly detail: string,
+  ) {}
+
+  static of(failure: Failure): Refusal {
+    return new Refusal(failure.reason, failure.detail);
+  }
+}
+
+/**
+ * True when a parsed JSON value nests deeper than `remaining` levels: the same answer as
+ * nestingDepthExceeds on its text (every object or array is one level), visiting no deeper.
+ */
+function valueDepthExceeds(value: unknown, remaining: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (remaining === 0) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (valueDepthExceeds(value[i], remaining - 1)) return true;
+    return false;
+  }
+  for (const key in value) if (valueDepthExceeds((value as Record<string, unknown>)[key], remaining - 1)) return true;
+  return false;
 }
 
 function parseJson(text: string): Parsed<unknown> {
@@ -284,31 +353,11 @@ function refuseWhole(reason: RejectionReason, detail: string): ValidationResult 
 
 type RawReading = Record<string, unknown>;
 
-interface FieldContext {
-  readonly tenant: string;
-  readonly device: string;
-  readonly ingestTime: number;
-  readonly config: ValidationConfig;
-}
-
-/** The parts a reading is made of; each field rule fills one. */
-interface Draft {
-  id: string;
-  eventTime: number;
-  metrics: Record<string, number>;
-}
-
-type FieldRule = (raw: RawReading, context: FieldContext, draft: Draft) => Failure | undefined;
-
-/** One rule per field, in the order a person would check them; the first failure wins. */
-const READING_FIELDS: ReadonlyArray<FieldRule> = [
-  /* device  */ (raw, { device }) => checkNamedOrigin(raw, 'device', device, 'device-mismatch'),
-  /* tenant  */ (raw, { tenant }) => checkNamedOrigin(raw, 'tenant', tenant, 'tenant-mismatch'),
-  /* id, seq */ readId,
-  /* ts      */ readEventTime,
-  /* metrics, metric + value */ readMetrics,
-];
-
+/**
+ * One reading's fields, checked in the order a person would check them (device, tenant, id or
+ * seq, ts, metrics or metric + value); the first failure wins. Written out rather than as a table
+ * of rules over a draft object: this runs once per reading on the bridge's hot path.
+ */
 function normalizeReading(
   item: unknown,
   tenant: string,
@@ -317,13 +366,16 @@ function normalizeReading(
   config: ValidationConfig,
 ): Reading | Failure {
   if (!isPlainObject(item)) return { reason: 'schema', detail: `a reading must be a JSON object, got ${describeType(item)}` };
-  const context: FieldContext = { tenant, device, ingestTime, config };
-  const draft: Draft = { id: '', eventTime: 0, metrics: {} };
-  for (let i = 0; i < READING_FIELDS.length; i++) {
-    const failure = READING_FIELDS[i]!(item, context, draft);
-    if (failure) return failure;
-  }
-  return { tenant, device, id: draft.id, eventTime: draft.eventTime, ingestTime, metrics: draft.metrics };
+  const originFailure =
+    checkNamedOrigin(item, 'device', device, 'device-mismatch') ?? checkNamedOrigin(item, 'tenant', tenant, 'tenant-mismatch');
+  if (originFailure) return originFailure;
+  const id = readId(item, config);
+  if (typeof id !== 'string') return id;
+  const eventTime = readEventTime(item, ingestTime, config);
+  if (typeof eventTime !== 'number') return eventTime;
+  const metrics = readMetrics(item, config);
+  if (metrics instanceof Refusal) return metrics;
+  return { tenant, device, id, eventTime, ingestTime, metrics };
 }
 
 /** A gateway reading names its device; the gateway key decides the tenant. */
@@ -348,7 +400,7 @@ function checkOriginFields(envelope: RawReading, origin: DeviceOrigin): Failure 
   );
 }
 
-function readId(raw: RawReading, { config }: FieldContext, draft: Draft): Failure | undefined {
+function readId(raw: RawReading, config: ValidationConfig): string | Failure {
   const id = raw['id'];
   if (id !== undefined) {
     if (typeof id === 'string') {
@@ -356,24 +408,19 @@ function readId(raw: RawReading, { config }: FieldContext, draft: Draft): Failur
       if (id.length > config.maxIdLength) {
         return { reason: 'id-too-long', detail: `'id' has ${id.length} characters, the limit is ${config.maxIdLength}` };
       }
-      if (CONTROL_CHARACTERS.test(id)) return { reason: 'schema', detail: "'id' contains control characters" };
-      draft.id = id;
-      return undefined;
+      if (hasControlCharacters(id)) return { reason: 'schema', detail: "'id' contains control characters" };
+      return id;
     }
-    if (isSequenceNumber(id)) {
-      draft.id = String(id);
-      return undefined;
-    }
+    if (isSequenceNumber(id)) return String(id);
     return { reason: 'schema', detail: `'id' must be a string or a non-negative integer, got ${describeType(id)}` };
   }
   const seq = raw['seq'];
   if (seq === undefined) return { reason: 'schema', detail: "a reading needs 'id' or 'seq'" };
   if (!isSequenceNumber(seq)) return { reason: 'schema', detail: `'seq' must be a non-negative integer, got ${describeValue(seq)}` };
-  draft.id = String(seq);
-  return undefined;
+  return String(seq);
 }
 
-function readEventTime(raw: RawReading, { ingestTime, config }: FieldContext, draft: Draft): Failure | undefined {
+function readEventTime(raw: RawReading, ingestTime: number, config: ValidationConfig): number | Failure {
   const ts = raw['ts'];
   let eventTime: number;
   if (typeof ts === 'number') {
@@ -399,41 +446,47 @@ function readEventTime(raw: RawReading, { ingestTime, config }: FieldContext, dr
       detail: `'ts' is ${ingestTime - eventTime} ms behind the ingest time; the limit is ${config.maxPastAgeMs}`,
     };
   }
-  draft.eventTime = eventTime;
-  return undefined;
+  return eventTime;
 }
 
 /** `metrics: {name: number, ...}`, or the one-metric form `metric` + `value`. */
-function readMetrics(raw: RawReading, { config }: FieldContext, draft: Draft): Failure | undefined {
+function readMetrics(raw: RawReading, config: ValidationConfig): Record<string, number> | Refusal {
   const metrics = raw['metrics'];
   const single = raw['metric'];
   if (metrics !== undefined && single !== undefined) {
-    return { reason: 'schema', detail: "a reading has either 'metrics' or 'metric' + 'value', not both" };
+    return new Refusal('schema', "a reading has either 'metrics' or 'metric' + 'value', not both");
   }
   if (metrics === undefined) {
-    if (single === undefined) return { reason: 'schema', detail: "a reading needs 'metrics' or 'metric' + 'value'" };
-    if (typeof single !== 'string' || !METRIC_NAME_PATTERN.test(single)) {
-      return { reason: 'schema', detail: `'metric' ${quote(single)} does not match ${METRIC_NAME_PATTERN}` };
+    if (single === undefined) return new Refusal('schema', "a reading needs 'metrics' or 'metric' + 'value'");
+    if (typeof single !== 'string' || !isMetricName(single)) {
+      return new Refusal('schema', `'metric' ${quote(single)} does not match ${METRIC_NAME_PATTERN}`);
     }
     const failure = checkMetricValue(single, raw['value']);
-    if (failure) return failure;
-    draft.metrics = { [single]: raw['value'] as number };
-    return undefined;
+    if (failure) return Refusal.of(failure);
+    return { [single]: raw['value'] as number };
   }
-  if (!isPlainObject(metrics)) return { reason: 'schema', detail: `'metrics' must be an object, got ${describeType(metrics)}` };
+  if (!isPlainObject(metrics)) return new Refusal('schema', `'metrics' must be an object, got ${describeType(metrics)}`);
   let count = 0;
   for (const name in metrics) {
     if (++count > config.maxMetricsPerReading) {
-      return { reason: 'too-many-metrics', detail: `more than ${config.maxMetricsPerReading} metrics in one reading` };
+      return new Refusal('too-many-metrics', `more than ${config.maxMetricsPerReading} metrics in one reading`);
     }
-    if (!METRIC_NAME_PATTERN.test(name)) return { reason: 'schema', detail: `metric name ${quote(name)} does not match ${METRIC_NAME_PATTERN}` };
+    if (!isMetricName(name)) return new Refusal('schema', `metric name ${quote(name)} does not match ${METRIC_NAME_PATTERN}`);
     const failure = checkMetricValue(name, metrics[name]);
-    if (failure) return failure;
+    if (failure) return Refusal.of(failure);
   }
-  if (count === 0) return { reason: 'schema', detail: "'metrics' is empty" };
+  if (count === 0) return new Refusal('schema', "'metrics' is empty");
   // Every entry is a checked number, so the parsed object is used as it is (no copy on the hot path).
-  draft.metrics = metrics as Record<string, number>;
-  return undefined;
+  return metrics as Record<string, number>;
+}
+
+/** CONTROL_CHARACTERS.test(text), without the regular expression's call. */
+export function hasControlCharacters(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code <= 0x1f || code === 0x7f) return true;
+  }
+  return false;
 }
 
 function checkMetricValue(name: string, value: unknown): Failure | undefined {

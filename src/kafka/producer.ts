@@ -190,7 +190,8 @@ export class KafkaProducer {
 
   /**
    * The callback form of produce() for hot paths (no promise per record). The receiver is told
-   * exactly once, never synchronously inside send(). `value` may be reused once send() returns.
+   * exactly once, never synchronously inside send(). `value` (a string or a Buffer) may be reused
+   * once send() returns: librdkafka copies it inside produce(), the backlog keeps its own copy.
    */
   send(topic: string, key: string | null, value: string | Buffer, partition: number | null, receiver: DeliveryCallback | DeliveryReceiver): void {
     const buffer = typeof value === 'string' ? this.encode(value) : value;
@@ -206,7 +207,7 @@ export class KafkaProducer {
     }
     if (this.backlog.length > 0) {
       // Keep the order: once records wait, later ones wait behind them.
-      this.enqueueBacklog({ topic, key, value: ownCopy(buffer, this.scratch), partition, receiver, since: Date.now() });
+      this.enqueueBacklog({ topic, key, value: ownCopy(buffer), partition, receiver, since: Date.now() });
       return;
     }
     this.produceNow(topic, key, buffer, partition, receiver);
@@ -307,7 +308,7 @@ export class KafkaProducer {
     } catch (error) {
       this.pending.delete(opaque);
       if ((error as LibrdKafkaError).code === ERR.ERR__QUEUE_FULL) {
-        this.enqueueBacklog({ topic, key, value: ownCopy(value, this.scratch), partition, receiver, since: Date.now() });
+        this.enqueueBacklog({ topic, key, value: ownCopy(value), partition, receiver, since: Date.now() });
         return;
       }
       const code = codeName((error as LibrdKafkaError).code);
@@ -582,9 +583,12 @@ export function codeName(code: number | undefined): string {
   return (code !== undefined && CODE_NAMES.get(code)) || `CODE_${code}`;
 }
 
-/** A view of the shared scratch buffer is copied before it is kept; any other buffer is the caller's. */
-function ownCopy(value: Buffer, scratch: Buffer): Buffer {
-  return value.buffer === scratch.buffer ? Buffer.from(value) : value;
+/**
+ * A value kept past send() is copied: the caller may reuse its buffer once send() returns (and a
+ * view of the shared scratch buffer is overwritten by the next record). Only the backlog keeps one.
+ */
+function ownCopy(value: Buffer): Buffer {
+  return Buffer.from(value);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -144,3 +144,24 @@ test('metrics count published readings, dead letters and rejections by reason', 
   assert.match(text, /tp_edge_rejected_total\{source="mqtt",reason="device-mismatch"\} 1/);
   assert.match(text, /tp_edge_ack_latency_seconds_count\{source="mqtt"\} 1/);
 });
+
+test('publishReading sends what publish does for a message of one valid reading, with the same counts and outcome', async () => {
+  const viaPublish = setup();
+  const viaReading = setup();
+  const outcomes: Array<PublishOutcome[]> = [[], []];
+  viaPublish.publisher.publish({ readings: [reading('7')], rejections: [] }, envelope, (outcome) => outcomes[0]!.push(outcome));
+  viaReading.publisher.publishReading(reading('7'), 'mqtt', envelope.receivedAt, (outcome) => outcomes[1]!.push(outcome));
+  for (const { sink, flow } of [viaPublish, viaReading]) {
+    assert.deepEqual(sink.sent.map((record) => [record.topic, record.key, record.value]), [['r', 'd1', encodeReading(reading('7'))]]);
+    assert.equal(flow.recordsInFlight, 1);
+    sink.sent[0]!.callback(undefined);
+    assert.equal(flow.recordsInFlight, 0);
+  }
+  assert.deepEqual(outcomes[0], outcomes[1]);
+  assert.deepEqual(outcomes[1], [{ ok: true, error: undefined }]);
+  const counts = ({ metrics }: ReturnType<typeof setup>) => {
+    const { ackLatency, ...hot } = metrics.hot.mqtt;
+    return { ...hot, latencyCount: ackLatency.count, latencySum: ackLatency.sum };
+  };
+  assert.deepEqual(counts(viaReading), counts(viaPublish));
+});
