@@ -16,10 +16,10 @@
 import { parseArgs } from 'node:util';
 import { cpus, totalmem, loadavg } from 'node:os';
 import type { Candidate } from '../src/advisor/candidates.ts';
-import { prepareReplay, simulateAll } from '../src/advisor/simulate.ts';
+import { feedReading, pooledReading, prepareReplay, simulateAll } from '../src/advisor/simulate.ts';
 import type { Trace } from '../src/advisor/trace.ts';
 import { PartitionProcessor, type ProcessorOutput } from '../src/core/processor.ts';
-import type { ReadingRecord, TickRecord } from '../src/core/readings.ts';
+import type { TickRecord } from '../src/core/readings.ts';
 import { TRACE_KINDS, generateTrace, type TraceKind } from '../src/advisor/traces.ts';
 
 const { values: args } = parseArgs({
@@ -75,7 +75,7 @@ function processorOnly(trace: Trace, candidate: Candidate): number {
     { length: partitions },
     (_, partition) => new PartitionProcessor({ pipeline: 'bare', partition, ...candidate, aggregates: 'count' }),
   );
-  const record = { v: 1, tenant: 'trace', device: '', id: '', eventTime: 0, ingestTime: 0, metrics: { value: 1 } };
+  const record = pooledReading();
   const tick = { v: 1, tick: true, ingestTime: 0, source: 'bench' };
   const out: ProcessorOutput = { emitRow: () => undefined, emitLate: () => undefined };
   const cpuStart = process.cpuUsage();
@@ -83,16 +83,7 @@ function processorOnly(trace: Trace, candidate: Candidate): number {
     const processor = processors[partition]!;
     let offset = 0;
     log.walkPartition(partition, {
-      reading: (index) => {
-        const device = trace.device[index]!;
-        record.tenant = trace.tenants[device]!;
-        record.device = trace.devices[device]!;
-        record.eventTime = trace.eventTime[index]!;
-        record.ingestTime = trace.ingestTime[index]!;
-        const number = numbers.numberAt(index);
-        if (number >= 0) processor.processNumbered(record as unknown as ReadingRecord, number, offset++, out);
-        else processor.process(record as unknown as ReadingRecord, offset++, out);
-      },
+      reading: (index) => feedReading(processor, trace, numbers, record, index, offset++, out),
       tick: (time) => {
         tick.ingestTime = time;
         processor.process(tick as unknown as TickRecord, offset++, out);

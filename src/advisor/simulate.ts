@@ -117,7 +117,11 @@ export function prepareReplay(trace: Trace, options: Pick<ReplayOptions, 'partit
   };
 }
 
-interface MutableReading {
+/**
+ * The record pool of a replay: the processor keeps no reference to a record, so one object serves
+ * every trace entry. Its id stays empty: processors that count only (aggregates 'count') read no id.
+ */
+export interface PooledReading {
   v: 1;
   tenant: string;
   device: string;
@@ -125,6 +129,33 @@ interface MutableReading {
   eventTime: number;
   ingestTime: number;
   metrics: { value: number };
+}
+
+export function pooledReading(): PooledReading {
+  return { v: 1, tenant: '', device: '', id: '', eventTime: 0, ingestTime: 0, metrics: { value: 1 } };
+}
+
+/**
+ * Trace entry `index` into `processor` at `offset` through the pooled `record`, by its device
+ * number where it has one: the one way a replay feeds a processor (the benchmark's bare peer too).
+ */
+export function feedReading(
+  processor: PartitionProcessor,
+  trace: Trace,
+  numbers: DeviceNumbers,
+  record: PooledReading,
+  index: number,
+  offset: number,
+  out: ProcessorOutput,
+): void {
+  const device = trace.device[index]!;
+  record.tenant = trace.tenants[device]!;
+  record.device = trace.devices[device]!;
+  record.eventTime = trace.eventTime[index]!;
+  record.ingestTime = trace.ingestTime[index]!;
+  const number = numbers.numberAt(index);
+  if (number >= 0) processor.processNumbered(record as unknown as ReadingRecord, number, offset, out);
+  else processor.process(record as unknown as ReadingRecord, offset, out);
 }
 
 interface MutableTick {
@@ -144,11 +175,7 @@ class ReplayRun implements ProcessorOutput {
   private readonly windowsPerValue: number;
   private readonly slidingSizeMs: number;
   private readonly slidingSlideMs: number;
-  /**
-   * The record pool: the processor keeps no reference to a record, so one object serves all. Its
-   * id stays empty: processors that count only (aggregates 'count') read no id.
-   */
-  private readonly reading: MutableReading;
+  private readonly reading = pooledReading();
   private readonly tickRecord: MutableTick = { v: 1, tick: true, ingestTime: 0, source: 'replay' };
   private readonly windowLatency = new LatencyHistogram();
   private readonly endToEndLatency = new LatencyHistogram();
@@ -214,7 +241,6 @@ class ReplayRun implements ProcessorOutput {
     this.windowsPerValue = windowsPerReading(candidate.window);
     this.slidingSizeMs = candidate.window.kind === 'sliding' ? candidate.window.sizeMs : 0;
     this.slidingSlideMs = candidate.window.kind === 'sliding' ? candidate.window.slideMs : 0;
-    this.reading = { v: 1, tenant: '', device: '', id: '', eventTime: 0, ingestTime: 0, metrics: { value: 1 } };
     this.latencyTracker = createLatencyTracker(candidate.window, trace, options.partitions, this.endToEndLatency);
     this.finalRows = options.collectRows ? new Map() : undefined;
   }
@@ -254,15 +280,9 @@ class ReplayRun implements ProcessorOutput {
 
   private processReading(index: number, partition: number): void {
     const trace = this.trace;
-    const device = trace.device[index]!;
-    const eventTime = trace.eventTime[index]!;
-    const ingestTime = trace.ingestTime[index]!;
+    // Rows this reading closes become visible from its ingest time.
+    this.now = trace.ingestTime[index]!;
     const reading = this.reading;
-    reading.tenant = trace.tenants[device]!;
-    reading.device = trace.devices[device]!;
-    reading.eventTime = eventTime;
-    reading.ingestTime = ingestTime;
-    this.now = ingestTime;
     const processor = this.processors[partition]!;
     const stats = processor.stats;
     const missedBefore = stats.lateDropped + stats.lateToTopic;
@@ -270,9 +290,8 @@ class ReplayRun implements ProcessorOutput {
     const duplicatesBefore = stats.duplicates;
     const offset = this.offsets[partition]!;
     this.offsets[partition] = offset + 1;
-    const number = this.prepared.numbers.numberAt(index);
-    if (number >= 0) processor.processNumbered(reading as unknown as ReadingRecord, number, offset, this);
-    else processor.process(reading as unknown as ReadingRecord, offset, this);
+    feedReading(processor, trace, this.prepared.numbers, reading, index, offset, this);
+    const { eventTime, ingestTime } = reading;
     if (stats.duplicates !== duplicatesBefore) return;
     if (stats.lateAbsorbed !== absorbedBefore) {
       this.endToEndLatency.record(this.flushMs);
@@ -284,7 +303,7 @@ class ReplayRun implements ProcessorOutput {
       const lastEnd = alignedStart(eventTime, this.slidingSlideMs) + this.slidingSizeMs;
       if (lastEnd <= processor.watermark()) return;
     }
-    this.latencyTracker.held(partition, index, device, eventTime, ingestTime, processor.watermark());
+    this.latencyTracker.held(partition, index, trace.device[index]!, eventTime, ingestTime, processor.watermark());
   }
 
   /** Tick `number` (of the log, then of the drain) at `time` on one partition. */
