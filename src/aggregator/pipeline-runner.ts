@@ -11,7 +11,7 @@ import { FlushQueue } from './flush-queue.ts';
 import type { CheckpointStore } from '../clickhouse/checkpoints.ts';
 import type { AggregateSink } from '../clickhouse/sink.ts';
 import type { EncodedRows } from '../clickhouse/encode.ts';
-import { ReadingsConsumer } from '../kafka/consumer.ts';
+import { DEFAULT_RESTORE_RETRY, ReadingsConsumer } from '../kafka/consumer.ts';
 import type { KafkaProducer } from '../kafka/producer.ts';
 import { TransactionalProducer } from '../kafka/transactional-producer.ts';
 import type { Logger } from '../util/log.ts';
@@ -105,7 +105,7 @@ export class PipelineRunner {
       onRevoked: (partitions) => this.partitions.revoke(partitions),
       onError: (error) => this.onConsumerError(error),
       // Restoring reads the checkpoint from ClickHouse: it gets the same budget as an insert.
-      restoreRetry: { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 200, maxDelayMs: 5000, maxElapsedMs: deps.config.clickhouse.insertMaxElapsedMs },
+      restoreRetry: { ...DEFAULT_RESTORE_RETRY, maxElapsedMs: deps.config.clickhouse.insertMaxElapsedMs },
       onRestoreRetry: (error, attempt, delayMs) => {
         this.deps.metrics.restoreRetries.inc(this.labels);
         this.deps.logger.warn({ pipeline: this.name, err: error, attempt, delayMs }, 'restoring assigned partitions failed; retrying');

@@ -28,7 +28,8 @@ export class KafkaConsumerError extends PipelineError {
   }
 }
 
-const DEFAULT_RESTORE_RETRY: RetryPolicy = { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 200, maxDelayMs: 5000, maxElapsedMs: 120_000 };
+/** Restoring an assignment: retried until it succeeds or two minutes pass (callers may set their own budget). */
+export const DEFAULT_RESTORE_RETRY: RetryPolicy = { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 200, maxDelayMs: 5000, maxElapsedMs: 120_000 };
 
 export interface ConsumerOptions {
   readonly brokers: readonly string[];
