@@ -92,9 +92,7 @@ export class ReadingPublisher {
     // The bound is on readings (memory), whatever number of records carries them.
     this.flow.add(total);
     if (readings.length === 1) {
-      const reading = readings[0]!;
-      const publication = new Publication(1 + rejections.length, 1, total, envelope.receivedAt, counters, this.flow, this.now, onSettled);
-      this.sink.send(this.readingsTopic, reading.device, this.readingValue(reading), null, publication);
+      const publication = this.sendReading(readings[0]!, 1 + rejections.length, total, envelope.receivedAt, counters, onSettled);
       this.publishRejections(rejections, envelope, publication);
       return;
     }
@@ -106,6 +104,13 @@ export class ReadingPublisher {
       for (const record of records) this.sink.send(this.readingsTopic, record.device, record.value, null, new RecordDelivery(publication, record.readings));
     }
     this.publishRejections(rejections, envelope, publication);
+  }
+
+  /** One reading as one record; its publication settles after `deliveries` (the record and the dead letters beside it). */
+  private sendReading(reading: Reading, deliveries: number, total: number, receivedAt: number, counters: HotCounts, onSettled: PublishListener): Publication {
+    const publication = new Publication(deliveries, 1, total, receivedAt, counters, this.flow, this.now, onSettled);
+    this.sink.send(this.readingsTopic, reading.device, this.readingValue(reading), null, publication);
+    return publication;
   }
 
   /** The record of a single reading: bytes in the scratch buffer, or a string when the writer declines it. */
@@ -124,8 +129,7 @@ export class ReadingPublisher {
     const counters = this.metrics.hot[source];
     counters.readings++;
     this.flow.add(1);
-    const publication = new Publication(1, 1, 1, receivedAt, counters, this.flow, this.now, onSettled);
-    this.sink.send(this.readingsTopic, reading.device, this.readingValue(reading), null, publication);
+    this.sendReading(reading, 1, 1, receivedAt, counters, onSettled);
   }
 
   private publishRejections(rejections: readonly Rejection[], envelope: Envelope, publication: Publication): void {
