@@ -24,11 +24,11 @@
  */
 import { parseArgs } from 'node:util';
 import { cpus, totalmem } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { ReadingsConsumer } from '../src/kafka/consumer.ts';
 import { deleteTopics } from '../src/kafka/admin.ts';
 import { AggregatorScenario } from '../test/support/aggregator-harness.ts';
 import { fillReadingsTopic } from './support/fill-topic.ts';
+import { sampleProcess } from './e2e/process-stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -92,10 +92,9 @@ async function baseline(total: number, run: string): Promise<number> {
   return N / seconds;
 }
 
-/** User + system CPU seconds the process has used so far (Linux /proc; clock ticks are 100 Hz). */
+/** User + system CPU seconds the process has used so far (NaN once it is gone). */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return sampleProcess(pid)?.cpuSeconds ?? Number.NaN;
 }
 
 /**
@@ -181,7 +180,7 @@ async function runAggregator(on: AggregatorScenario, readings: number, options: 
       openPeak = Math.max(openPeak, open);
       windowsPeak = Math.max(windowsPeak, open + (await metric(port, 'tp_agg_retained_windows{')));
       heapPeak = Math.max(heapPeak, await metric(port, 'tp_agg_process_nodejs_heap_size_used_bytes'));
-      if (processed >= readings / 2 && rssAtHalfMb === null) rssAtHalfMb = vmRssMb(aggregator.pid);
+      if (processed >= readings / 2 && rssAtHalfMb === null) rssAtHalfMb = sampleProcess(aggregator.pid)?.rssMb ?? null;
       stateBytesPeak = Math.max(stateBytesPeak, await metric(port, 'tp_agg_state_bytes{'));
       if (processed > 0 && first === 0) {
         first = performance.now();
@@ -196,16 +195,16 @@ async function runAggregator(on: AggregatorScenario, readings: number, options: 
   const seconds = (end - first) / 1000;
   const cpuPerReadingUs = ((cpuSeconds(aggregator.pid) - cpuAtFirst) / readings) * 1e6;
   const clickhouseCpuPerReadingUs = (((await clickhouseCpuSeconds(on)) - clickhouseCpuAtFirst) / readings) * 1e6;
-  const rss = readFileSync(`/proc/${aggregator.pid}/status`, 'utf8').match(/VmHWM:\s+(\d+)/)?.[1];
+  const atEnd = sampleProcess(aggregator.pid);
   return {
     readingsPerS: readings / seconds,
     processed,
     seconds,
     cpuPerReadingUs,
     clickhouseCpuPerReadingUs,
-    rssMb: Math.round(Number(rss ?? 0) / 1024),
+    rssMb: atEnd?.peakRssMb ?? 0,
     rssAtHalfMb,
-    rssAtEndMb: vmRssMb(aggregator.pid),
+    rssAtEndMb: atEnd?.rssMb ?? null,
     heapUsedPeakMb: Math.round(heapPeak / 2 ** 20),
     ...liveHeap(options.traceGc ? aggregator.log() : null, first - spawnedAt, end - spawnedAt),
     openWindowsPeak: openPeak,
@@ -216,11 +215,6 @@ async function runAggregator(on: AggregatorScenario, readings: number, options: 
       return aggregator.exited;
     },
   };
-}
-
-function vmRssMb(pid: number): number | null {
-  const kb = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1];
-  return kb === undefined ? null : Math.round(Number(kb) / 1024);
 }
 
 /**

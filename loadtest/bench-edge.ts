@@ -41,6 +41,7 @@ import {
   type BridgeProcess,
 } from '../test/integration/edge-harness.ts';
 import { hookPubacks } from '../edge/mqtt-puback-hook.ts';
+import { cpuSecondsOfStat, sampleProcess } from './e2e/process-stats.ts';
 
 const SINGLE_MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 150_000);
 const BATCH_MESSAGES = Number(process.env['BENCH_BATCHES'] ?? 16_000);
@@ -120,7 +121,7 @@ async function main(): Promise<void> {
       const middle = await scrape(bridge);
       bridgeBatched = await measure(fleet, batched(`${run}-m`, BATCH_MESSAGES), BATCH_SIZE, async () => (await publishedBy(bridge)) - middle.published);
       report(`bridge, ${BATCH_SIZE} readings/message`, bridgeBatched, cpuNote(cpuMicrosPerReading(middle, await scrape(bridge))));
-      rssMb = peakRssMb(bridge.child.pid!);
+      rssMb = sampleProcess(bridge.child.pid!)?.peakRssMb ?? 0;
     } finally {
       await bridge.stop();
     }
@@ -432,10 +433,9 @@ function histogramQuantiles(before: Map<number, number>, after: Map<number, numb
   return { p50: quantile(0.5), p99: quantile(0.99) };
 }
 
-/** utime + stime of a process from /proc (clock ticks of 10 ms). */
+/** utime + stime of a process (0 once it is gone). */
 function processCpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return sampleProcess(pid)?.cpuSeconds ?? 0;
 }
 
 /**
@@ -451,8 +451,7 @@ function cpuBreakdown(pid: number): Map<string, number> {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       // Node names all of its threads "node": the main thread is told apart by its id.
       const name = tid === String(pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '#');
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      seconds.set(name, (seconds.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+      seconds.set(name, (seconds.get(name) ?? 0) + cpuSecondsOfStat(stat));
     } catch {
       // the thread ended meanwhile
     }
@@ -483,11 +482,6 @@ function reportCpuBreakdown(name: string, before: Map<string, number>, after: Ma
   const shown = parts.filter(([, micros]) => micros >= 0.05).map(([thread, micros]) => `${thread} ${micros.toFixed(1)}`);
   console.log(`  cpu µs/reading, ${name}: total ${total.toFixed(1)} = ${shown.join(', ')}`);
   return total;
-}
-
-function peakRssMb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
 }
 
 // ---- checking for loss -------------------------------------------------------------------------
