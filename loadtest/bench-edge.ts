@@ -3,25 +3,31 @@
  * Kafka, against a baseline measured in the same run: the same publisher, through the same
  * Mosquitto, to a bare mqtt.js subscriber that does nothing but acknowledge (QoS 1, child process).
  *
- * Phases: baseline (1 reading per message), baseline (batches of 50), bridge (1 per message),
- * bridge (batches of 50), baseline again (1 per message); each with a warm-up. Then every id is read back from Kafka (lost), through
- * decodeRecord (single-reading and batch records: a message of 50 readings is one Kafka record).
- * Ends with one JSON line:
- *   {"bench":"edge","readings_per_s":…,"baseline_per_s":…,"ratio":…,"bridge_cpu_us":…,"baseline_cpu_us":…,
- *    "batched_readings_per_s":…,
- *    "ack_p50_ms":…,"ack_p99_ms":…,"lost":…,"rss_mb":…}
- * ratio = readings_per_s / baseline_per_s (one reading per message; baseline_per_s is the mean of
- * the runs before and after the bridge); *_cpu_us = CPU time per reading of
- * the bridge and of the bare subscriber in that phase (µs, all threads). ack_* come from the bridge's
- * receipt → delivery-report histogram over the single-reading phase.
+ * Phases: baseline (batches of 50); the bridge starts and warms up (rounds of 50,000 messages until
+ * the Kafka broker's JIT compiler is quiet, see warmUpBridge); then BENCH_ROUNDS rounds of baseline
+ * and bridge (1 reading per message) and a last baseline; bridge (batches of 50) before that last
+ * baseline. The baselines publish to topics beside the bridge's, which the idle bridge does not
+ * receive. Then every id is read back from Kafka (lost), through decodeRecord (single-reading and
+ * batch records: a message of 50 readings is one Kafka record). Ends with one JSON line:
+ *   {"bench":"edge","readings_per_s":…,"baseline_per_s":…,"ratio":…,"ratios":[…],"bridge_cpu_us":…,
+ *    "baseline_cpu_us":…,"batched_readings_per_s":…,"ack_p50_ms":…,"ack_p99_ms":…,"lost":…,"rss_mb":…,
+ *    "warmup_messages":…}
+ * ratios = each bridge round's rate over the mean of the two baselines beside it (one reading per
+ * message); ratio = their median; readings_per_s and baseline_per_s are medians of the phases.
+ * The machine's speed drifts by tens of percent within minutes here, so a bridge phase is compared
+ * only with its neighbours. *_cpu_us = CPU time per reading of the bridge and of the bare subscriber
+ * (µs, all threads, medians). ack_* come from the bridge's receipt → delivery-report histogram over
+ * the single-reading rounds.
  *
- * Environment: BENCH_MESSAGES (single-reading messages, default 150000), BENCH_BATCHES (messages of
- * 50 readings, default 16000), BENCH_PROFILE=1 (the bridge writes a --cpu-prof profile to .data/),
+ * Environment: BENCH_MESSAGES (single-reading messages per phase, default 150000), BENCH_BATCHES
+ * (messages of 50 readings, default 16000), BENCH_ROUNDS (default 3), BENCH_WARMUP_ROUND,
+ * BENCH_WARMUP_MIN_ROUNDS, BENCH_WARMUP_MAX_ROUNDS (warm-up rounds: messages, fewest, most),
+ * BENCH_PROFILE=1 (the bridge writes a --cpu-prof profile to .data/),
  * BENCH_THREADS=1 (CPU per reading by thread of the receiver, and of the Kafka broker and Mosquitto),
  * BENCH_FLOOR=on-receipt|after-kafka (adds a phase with the floor subscriber, see runFloorSubscriber),
  * BENCH_BRIDGE_NODE_ARGS (V8 flags for the bridge process, to try).
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpus, totalmem, loadavg } from 'node:os';
 import KafkaLib from '@confluentinc/kafka-javascript';
@@ -47,9 +53,20 @@ const SINGLE_MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 150_000);
 const BATCH_MESSAGES = Number(process.env['BENCH_BATCHES'] ?? 16_000);
 const BATCH_SIZE = 50;
 const WARMUP_MESSAGES = 10_000;
+/**
+ * The bridge's warm-up is in rounds of this many messages, until the Kafka broker's JIT compiler is
+ * quiet (see warmUpBridge); at least WARMUP_MIN_ROUNDS, at most WARMUP_MAX_ROUNDS.
+ */
+const WARMUP_ROUND_MESSAGES = Number(process.env['BENCH_WARMUP_ROUND'] ?? 50_000);
+const WARMUP_MIN_ROUNDS = Number(process.env['BENCH_WARMUP_MIN_ROUNDS'] ?? 2);
+const WARMUP_MAX_ROUNDS = Number(process.env['BENCH_WARMUP_MAX_ROUNDS'] ?? 24);
+/** A round in which the broker's JVM compiled for less than this is quiet; two quiet rounds in a row end the warm-up. */
+const JIT_QUIET_SECONDS = 0.05;
 const DEVICES = 1000;
 const PUBLISH_WINDOW = 1000;
 const PHASE_TIMEOUT_MS = 60_000;
+/** Rounds of baseline then bridge (single-reading messages), and a last baseline. */
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const POLL_MS = 100;
 /** Diagnostics (BENCH_THREADS=1): CPU by thread of the receiver, and of the co-located servers. */
 const THREADS = process.env['BENCH_THREADS'] === '1';
@@ -67,6 +84,8 @@ const config = testConfig();
  * publishes to the same broker at the time (which would count as throughput and as ids).
  */
 let prefix = config.mqtt.topicPrefix;
+/** The baseline's topics: beside the bridge's, so that the (idle) bridge does not receive them. */
+let baselinePrefix = prefix;
 
 if (process.argv[2] === '--baseline-subscriber') {
   prefix = process.argv[5]!;
@@ -84,6 +103,7 @@ async function main(): Promise<void> {
   const run = uniqueName('bench-edge');
   const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter`, floor: `${run}.floor` };
   prefix = `${config.mqtt.topicPrefix}/${run}`;
+  baselinePrefix = `${prefix}-base`;
   printMachine();
   await createTopics(config.kafka.brokers, [
     { topic: names.readings, partitions: config.kafka.partitions },
@@ -92,9 +112,7 @@ async function main(): Promise<void> {
   ]);
   const fleet = await connectFleet(config, `${run}-publisher`);
   try {
-    const baselineSingle = await measureBaseline(fleet, `${run}-base1`, single(`${run}-b1`, SINGLE_MESSAGES), 1);
-    const baselineBatched = await measureBaseline(fleet, `${run}-base50`, batched(`${run}-b50`, BATCH_MESSAGES), BATCH_SIZE);
-    report('baseline, 1 reading/message', baselineSingle);
+    const baselineBatched = await measureBaseline(fleet, `${run}-base50`, batched(baselinePrefix, `${run}-b50`, BATCH_MESSAGES), BATCH_SIZE);
     report(`baseline, ${BATCH_SIZE} readings/message`, baselineBatched);
 
     const bridge = await startBridge(bridgeEnv(config, names, { TP_MQTT__TOPIC_PREFIX: prefix }), {
@@ -104,24 +122,37 @@ async function main(): Promise<void> {
         ...(process.env['BENCH_BRIDGE_NODE_ARGS'] ?? '').split(' ').filter((flag) => flag !== ''),
       ],
     });
-    let bridgeSingle: Phase;
+    const baselines: Phase[] = [];
+    const bridges: Phase[] = [];
     let bridgeBatched: Phase;
     let latency: { p50: number; p99: number };
     let rssMb: number;
+    let warmupMessages = 0;
     try {
-      await publishAndWait(fleet, single(`${run}-warm`, WARMUP_MESSAGES), () => publishedBy(bridge), WARMUP_MESSAGES);
-      const before = await scrape(bridge);
-      const threadsBefore = cpuBreakdown(bridge.child.pid!);
-      bridgeSingle = await measure(fleet, single(`${run}-s`, SINGLE_MESSAGES), 1, async () => (await publishedBy(bridge)) - before.published);
-      const after = await scrape(bridge);
-      const bridgeMachineMicros = reportCpuBreakdown('bridge, 1 reading/message', threadsBefore, cpuBreakdown(bridge.child.pid!), bridgeSingle.readings);
-      latency = histogramQuantiles(before.ack, after.ack);
-      bridgeSingle = { ...bridgeSingle, cpuMicros: cpuMicrosPerReading(before, after), machineMicros: bridgeMachineMicros };
-      report('bridge, 1 reading/message', bridgeSingle, cpuNote(bridgeSingle.cpuMicros));
-      const middle = await scrape(bridge);
-      bridgeBatched = await measure(fleet, batched(`${run}-m`, BATCH_MESSAGES), BATCH_SIZE, async () => (await publishedBy(bridge)) - middle.published);
-      report(`bridge, ${BATCH_SIZE} readings/message`, bridgeBatched, cpuNote(cpuMicrosPerReading(middle, await scrape(bridge))));
+      warmupMessages = await warmUpBridge(fleet, run, bridge);
+      // Baseline and bridge take turns, and each bridge phase is compared with the baselines on
+      // either side of it: the machine's speed drifts by tens of percent within minutes here. The
+      // bridge stays up (idle) during a baseline, whose topics it does not subscribe to.
+      const first = await scrape(bridge);
+      let last = first;
+      for (let round = 1; round <= ROUNDS; round++) {
+        baselines.push(await measureBaseline(fleet, `${run}-base1-${round}`, single(baselinePrefix, `${run}-b1-${round}`, SINGLE_MESSAGES), 1));
+        report(`baseline ${round}, 1 reading/message`, baselines.at(-1)!);
+        const messages = single(prefix, `${run}-s${round}`, SINGLE_MESSAGES);
+        const before = await scrape(bridge);
+        const threadsBefore = cpuBreakdown(bridge.child.pid!);
+        const phase = await measure(fleet, messages, 1, async () => (await publishedBy(bridge)) - before.published);
+        last = await scrape(bridge);
+        const machineMicros = reportCpuBreakdown(`bridge ${round}, 1 reading/message`, threadsBefore, cpuBreakdown(bridge.child.pid!), phase.readings);
+        bridges.push({ ...phase, cpuMicros: cpuMicrosPerReading(before, last), machineMicros });
+        report(`bridge ${round}, 1 reading/message`, bridges.at(-1)!, cpuNote(bridges.at(-1)!.cpuMicros));
+      }
+      latency = histogramQuantiles(first.ack, last.ack);
+      bridgeBatched = await measure(fleet, batched(prefix, `${run}-m`, BATCH_MESSAGES), BATCH_SIZE, async () => (await publishedBy(bridge)) - last.published);
+      report(`bridge, ${BATCH_SIZE} readings/message`, bridgeBatched, cpuNote(cpuMicrosPerReading(last, await scrape(bridge))));
       rssMb = sampleProcess(bridge.child.pid!)?.peakRssMb ?? 0;
+      baselines.push(await measureBaseline(fleet, `${run}-base1-last`, single(baselinePrefix, `${run}-b1-last`, SINGLE_MESSAGES), 1));
+      report(`baseline ${ROUNDS + 1}, 1 reading/message`, baselines.at(-1)!);
     } finally {
       await bridge.stop();
     }
@@ -129,45 +160,35 @@ async function main(): Promise<void> {
     const floor =
       FLOOR === undefined
         ? undefined
-        : await measureBaseline(fleet, `${run}-floor`, single(`${run}-f`, SINGLE_MESSAGES), 1, ['--floor-subscriber', names.floor, FLOOR]);
+        : await measureBaseline(fleet, `${run}-floor`, single(baselinePrefix, `${run}-f`, SINGLE_MESSAGES), 1, ['--floor-subscriber', names.floor, FLOOR]);
     if (floor) report(`floor (${FLOOR}), 1 reading/message`, floor);
 
-    // The bare subscriber again, after the bridge: its rate moves from run to run (24k–41k/s seen),
-    // so the ratio uses the mean of the two, as bench:aggregator does.
-    const baselineSingleAfter = await measureBaseline(fleet, `${run}-base1-after`, single(`${run}-b1a`, SINGLE_MESSAGES), 1);
-    report('baseline again, 1 reading/message', baselineSingleAfter);
-    const baselinePerSecond = (baselineSingle.perSecond + baselineSingleAfter.perSecond) / 2;
-    const expected = WARMUP_MESSAGES + SINGLE_MESSAGES + BATCH_MESSAGES * BATCH_SIZE;
+    const ratios = bridges.map((phase, i) => phase.perSecond / ((baselines[i]!.perSecond + baselines[i + 1]!.perSecond) / 2));
+    const ratio = median(ratios);
+    const baselinePerSecond = median(baselines.map((phase) => phase.perSecond));
+    const expected = warmupMessages + ROUNDS * SINGLE_MESSAGES + BATCH_MESSAGES * BATCH_SIZE;
     const { lost, records } = await countLost(names.readings, expected);
-    const ratio = bridgeSingle.perSecond / baselinePerSecond;
+    const machine = machineMicros(baselines, bridges, floor);
+    console.log(`ratio by round (bridge / mean of the baselines beside it): ${ratios.map((value) => value.toFixed(3)).join(', ')}; median ${ratio.toFixed(3)}`);
     console.log(`ack latency (receipt → Kafka ack): p50 ${latency.p50.toFixed(1)} ms, p99 ${latency.p99.toFixed(1)} ms`);
     console.log(`bridge peak RSS ${rssMb.toFixed(0)} MB; readings lost: ${lost} of ${expected}, carried by ${records} Kafka records`);
     console.log(`targets: ratio ≥ 0.8 (${ratio.toFixed(2)}), lost = 0 (${lost}), batched ≥ 200000/s (${Math.round(bridgeBatched.perSecond)})`);
     console.log(
       JSON.stringify({
         bench: 'edge',
-        readings_per_s: Math.round(bridgeSingle.perSecond),
+        readings_per_s: Math.round(median(bridges.map((phase) => phase.perSecond))),
         baseline_per_s: Math.round(baselinePerSecond),
-        baseline_before_per_s: Math.round(baselineSingle.perSecond),
-        baseline_after_per_s: Math.round(baselineSingleAfter.perSecond),
         ratio: Number(ratio.toFixed(3)),
-        bridge_cpu_us: round1(bridgeSingle.cpuMicros),
-        baseline_cpu_us: round1(baselineSingle.cpuMicros),
+        ratios: ratios.map((value) => Number(value.toFixed(3))),
+        bridge_cpu_us: round1(median(bridges.map((phase) => phase.cpuMicros ?? Number.NaN))),
+        baseline_cpu_us: round1(median(baselines.map((phase) => phase.cpuMicros ?? Number.NaN))),
         batched_readings_per_s: Math.round(bridgeBatched.perSecond),
         ack_p50_ms: Number(latency.p50.toFixed(1)),
         ack_p99_ms: Number(latency.p99.toFixed(1)),
         lost,
         rss_mb: Math.round(rssMb),
-        // Diagnostics (BENCH_THREADS=1): the machine's CPU per reading in each phase (receiver, publisher,
-        // Mosquitto, Kafka), and the ratio the phases would have if the two cores were the only limit.
-        ...(bridgeSingle.machineMicros === undefined || baselineSingle.machineMicros === undefined || baselineSingleAfter.machineMicros === undefined
-          ? {}
-          : {
-              machine_cpu_us_baseline: round1((baselineSingle.machineMicros + baselineSingleAfter.machineMicros) / 2),
-              machine_cpu_us_bridge: round1(bridgeSingle.machineMicros),
-              cpu_ratio: Number(((baselineSingle.machineMicros + baselineSingleAfter.machineMicros) / 2 / bridgeSingle.machineMicros).toFixed(3)),
-              ...(floor?.machineMicros === undefined ? {} : { machine_cpu_us_floor: round1(floor.machineMicros) }),
-            }),
+        warmup_messages: warmupMessages,
+        ...machine,
         ...(floor === undefined
           ? {}
           : { floor: FLOOR, floor_per_s: Math.round(floor.perSecond), floor_ratio: Number((floor.perSecond / baselinePerSecond).toFixed(3)), floor_cpu_us: round1(floor.cpuMicros) }),
@@ -178,6 +199,28 @@ async function main(): Promise<void> {
     await killAllBridges();
     await deleteTopics(config.kafka.brokers, [names.readings, names.deadLetter, ...(FLOOR === undefined ? [] : [names.floor])]);
   }
+}
+
+/**
+ * Diagnostics (BENCH_THREADS=1): the machine's CPU per reading (receiver, publisher, Mosquitto,
+ * Kafka; medians over the phases), and the ratio the phases would have if the two cores were the only limit.
+ */
+function machineMicros(baselines: readonly Phase[], bridges: readonly Phase[], floor: Phase | undefined): Record<string, number | null> {
+  if (!THREADS) return {};
+  const baseline = median(baselines.map((phase) => phase.machineMicros ?? Number.NaN));
+  const bridge = median(bridges.map((phase) => phase.machineMicros ?? Number.NaN));
+  return {
+    machine_cpu_us_baseline: round1(baseline),
+    machine_cpu_us_bridge: round1(bridge),
+    cpu_ratio: Number((baseline / bridge).toFixed(3)),
+    ...(floor?.machineMicros === undefined ? {} : { machine_cpu_us_floor: round1(floor.machineMicros) }),
+  };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 interface Phase {
@@ -194,19 +237,19 @@ interface Phase {
 
 type Messages = ReadonlyArray<{ topic: string; payload: string }>;
 
-function single(tag: string, count: number): Messages {
+function single(topicPrefix: string, tag: string, count: number): Messages {
   const ts = Date.now();
   return Array.from({ length: count }, (_, i) => ({
-    topic: `${prefix}/bench/dev-${i % DEVICES}`,
+    topic: `${topicPrefix}/bench/dev-${i % DEVICES}`,
     payload: `{"id":"${tag}-${i}","ts":${ts},"metrics":{"temperature":${(20 + (i % 100) / 10).toFixed(1)},"humidity":40}}`,
   }));
 }
 
-function batched(tag: string, count: number): Messages {
+function batched(topicPrefix: string, tag: string, count: number): Messages {
   const ts = Date.now();
   return Array.from({ length: count }, (_, i) => {
     const readings = Array.from({ length: BATCH_SIZE }, (_, j) => `{"id":"${tag}-${i}-${j}","ts":${ts + j},"metrics":{"temperature":${20 + j / 10},"humidity":40}}`);
-    return { topic: `${prefix}/bench/dev-${i % DEVICES}`, payload: `{"readings":[${readings.join(',')}]}` };
+    return { topic: `${topicPrefix}/bench/dev-${i % DEVICES}`, payload: `{"readings":[${readings.join(',')}]}` };
   });
 }
 
@@ -228,9 +271,9 @@ function publish(client: MqttClient, messages: Messages): Promise<void> {
 }
 
 /**
- * Time from the first publish until `delivered()` reports every reading. Polled every 100 ms: a
- * /metrics scrape costs the bridge a few ms of CPU (process metrics read /proc), so polling faster
- * would measure the poller; 100 ms is about 1 % of a phase.
+ * Time from the first publish until `delivered()` reports every reading. Polled every 100 ms
+ * (the bridge's count is one metric of its /metrics, `?name=` keeps that cheap), and every 10 ms
+ * once the end is expected within 100 ms.
  */
 async function measure(client: MqttClient, messages: Messages, perMessage: number, delivered: () => Promise<number>): Promise<Phase> {
   const readings = messages.length * perMessage;
@@ -242,11 +285,73 @@ async function measure(client: MqttClient, messages: Messages, perMessage: numbe
     count = await delivered();
     finished = performance.now();
     if (count >= readings) break;
-    await sleep(POLL_MS);
+    // Close to the end, poll as often as the baseline's child reports (10 ms), so that the
+    // polling interval does not lengthen the bridge's phases more than the baseline's.
+    const remainingMs = count > 0 ? ((readings - count) * (finished - started)) / count : POLL_MS;
+    await sleep(Math.max(10, Math.min(POLL_MS, remainingMs)));
   }
   await publishing;
   const seconds = (finished - started) / 1000;
   return { readings, seconds, perSecond: Math.min(count, readings) / seconds, delivered: count };
+}
+
+/**
+ * Warms the bridge's path up until the Kafka broker is warm, and returns the messages it published.
+ * A broker started minutes ago spends several times more CPU per record while its JVM compiles the
+ * produce path (seen here after a restart: 41, 17, 18, 15, 9 µs per record in the first rounds of
+ * 50,000, with bursts of compilation up to the 17th round, then 3–4 µs), and that CPU is taken from
+ * the two cores everything shares. So rounds go through the bridge until the JVM compiled for less
+ * than JIT_QUIET_SECONDS in two rounds in a row (jstat -compiler); without jstat, all
+ * WARMUP_MAX_ROUNDS rounds. Each round's figures are printed.
+ */
+async function warmUpBridge(fleet: MqttClient, run: string, bridge: BridgeProcess): Promise<number> {
+  const kafka = serverPids(/kafka\.Kafka/);
+  let quietRounds = 0;
+  let published = 0;
+  for (let round = 1; round <= WARMUP_MAX_ROUNDS; round++) {
+    const before = await publishedBy(bridge);
+    const kafkaBefore = cpuSecondsOf(kafka);
+    const compileBefore = jitSecondsOf(kafka);
+    const phase = await measure(fleet, single(prefix, `${run}-warm${round}`, WARMUP_ROUND_MESSAGES), 1, async () => (await publishedBy(bridge)) - before);
+    published += WARMUP_ROUND_MESSAGES;
+    const kafkaMicros = (1e6 * (cpuSecondsOf(kafka) - kafkaBefore)) / WARMUP_ROUND_MESSAGES;
+    const compileSeconds = jitSecondsOf(kafka) - compileBefore;
+    console.log(
+      `  warm-up ${String(round).padStart(2)}: ${Math.round(phase.perSecond).toString().padStart(6)} readings/s, Kafka broker CPU ${kafkaMicros.toFixed(1)} µs/record, compiling ${compileSeconds.toFixed(2)} s`,
+    );
+    quietRounds = compileSeconds < JIT_QUIET_SECONDS ? quietRounds + 1 : 0;
+    if (round >= WARMUP_MIN_ROUNDS && quietRounds >= 2) break;
+  }
+  return published;
+}
+
+/** Processes whose command line matches (the co-located servers, found in /proc). */
+function serverPids(pattern: RegExp): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (pattern.test(readFileSync(`/proc/${entry}/cmdline`, 'utf8'))) pids.push(Number(entry));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return pids;
+}
+
+/** Seconds the JVMs spent compiling (the Time column of `jstat -compiler`); NaN without jstat. */
+function jitSecondsOf(pids: readonly number[]): number {
+  let seconds = 0;
+  for (const pid of pids) {
+    const result = spawnSync('jstat', ['-compiler', String(pid)], { encoding: 'utf8' });
+    // Compiled Failed Invalid Time FailedType FailedMethod, then one line of values.
+    seconds += Number(result.stdout?.split('\n')[1]?.trim().split(/\s+/)[3]);
+  }
+  return seconds;
+}
+
+function cpuSecondsOf(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
 }
 
 async function publishAndWait(client: MqttClient, messages: Messages, delivered: () => Promise<number>, target: number): Promise<void> {
@@ -260,7 +365,7 @@ async function publishAndWait(client: MqttClient, messages: Messages, delivered:
 async function measureBaseline(fleet: MqttClient, group: string, messages: Messages, perMessage: number, floor?: readonly string[]): Promise<Phase> {
   const mode = floor === undefined ? ['--baseline-subscriber'] : ['--floor-subscriber'];
   const profile = floor !== undefined && process.env['BENCH_PROFILE'] === '1' ? ['--cpu-prof', `--cpu-prof-dir=${ROOT}.data/profiles/floor`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'loadtest/bench-edge.ts', ...mode, group, String(messages.length), prefix, ...(floor ?? []).slice(1)], {
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'loadtest/bench-edge.ts', ...mode, group, String(messages.length), baselinePrefix, ...(floor ?? []).slice(1)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -458,17 +563,7 @@ function cpuBreakdown(pid: number): Map<string, number> {
   }
   const own = process.cpuUsage();
   seconds.set('[publisher]', (own.user + own.system) / 1e6);
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let cmdline: string;
-    try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-    } catch {
-      continue;
-    }
-    const server = SERVERS.find(([, pattern]) => pattern.test(cmdline));
-    if (server) seconds.set(`[${server[0]}]`, (seconds.get(`[${server[0]}]`) ?? 0) + processCpuSeconds(Number(entry)));
-  }
+  for (const [label, pattern] of SERVERS) seconds.set(`[${label}]`, cpuSecondsOf(serverPids(pattern)));
   return seconds;
 }
 
