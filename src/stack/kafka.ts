@@ -53,7 +53,9 @@ export function kafkaNodes(stack: StackConfig): KafkaNode[] {
         name: `kafka-${id}`,
         command: 'java',
         args: [
-          `-Xms${Math.min(256, stack.kafkaHeapMb)}m`,
+          // The whole heap from the start, as Kafka's operations guide advises: a heap that starts
+          // small and grows runs G1's concurrent cycles again and again while it fills.
+          `-Xms${stack.kafkaHeapMb}m`,
           `-Xmx${stack.kafkaHeapMb}m`,
           '-XX:+UseG1GC',
           '-XX:MaxGCPauseMillis=20',
