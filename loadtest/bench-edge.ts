@@ -72,8 +72,10 @@ const POLL_MS = 100;
 const THREADS = process.env['BENCH_THREADS'] === '1';
 /** Diagnostics: BENCH_FLOOR=on-receipt|after-kafka adds a phase with the floor subscriber (see runFloorSubscriber). */
 const FLOOR = process.env['BENCH_FLOOR'] === 'on-receipt' || process.env['BENCH_FLOOR'] === 'after-kafka' ? process.env['BENCH_FLOOR'] : undefined;
+/** The Kafka broker's command line (a JVM running kafka.Kafka). */
+const KAFKA_PROCESS = /kafka\.Kafka/;
 const SERVERS: ReadonlyArray<readonly [label: string, pattern: RegExp]> = [
-  ['kafka', /kafka\.Kafka/],
+  ['kafka', KAFKA_PROCESS],
   ['mosquitto', /mosquitto/],
 ];
 
@@ -305,7 +307,7 @@ async function measure(client: MqttClient, messages: Messages, perMessage: numbe
  * WARMUP_MAX_ROUNDS rounds. Each round's figures are printed.
  */
 async function warmUpBridge(fleet: MqttClient, run: string, bridge: BridgeProcess): Promise<number> {
-  const kafka = serverPids(/kafka\.Kafka/);
+  const kafka = serverPids(KAFKA_PROCESS);
   let quietRounds = 0;
   let published = 0;
   for (let round = 1; round <= WARMUP_MAX_ROUNDS; round++) {
