@@ -53,8 +53,8 @@ export function kafkaNodes(stack: StackConfig): KafkaNode[] {
         name: `kafka-${id}`,
         command: 'java',
         args: [
-          // The whole heap from the start, as Kafka's operations guide advises: a heap that starts
-          // small and grows runs G1's concurrent cycles again and again while it fills.
+          // The whole heap from the start, as Kafka's operations guide advises: sized once, rather
+          // than grown by G1 step by step while the broker serves.
           `-Xms${stack.kafkaHeapMb}m`,
           `-Xmx${stack.kafkaHeapMb}m`,
           '-XX:+UseG1GC',

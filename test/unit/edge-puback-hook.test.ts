@@ -49,13 +49,25 @@ test('plain PUBACKs released in one tick go out as one write, in order, as mqtt.
   const { client, writes, packets } = connectedClient();
   const hook = hookPubacks(client, () => undefined);
   for (const messageId of [1, 258, 65535]) hook.send({ cmd: 'puback', messageId, reasonCode: 0 });
-  assert.deepEqual(writes, [], 'written at the end of the tick');
+  assert.deepEqual(writes, [], 'written after this turn of the event loop');
   await new Promise((resolve) => setImmediate(resolve));
   // mqtt-packet's generate({ cmd: 'puback', messageId, reasonCode: 0 }, { protocolVersion: 5 }) for each.
   const expected = Buffer.from([0x40, 2, 0, 1, 0x40, 2, 1, 2, 0x40, 2, 0xff, 0xff]);
   assert.equal(writes.length, 1);
   assert.deepEqual(writes[0], expected);
   assert.deepEqual(packets, [], 'not through mqtt.js');
+});
+
+test('PUBACKs released with the nextTick queue drained between them (as Node does after each delivery report) still go out as one write', async () => {
+  const { client, writes } = connectedClient();
+  const hook = hookPubacks(client, () => undefined);
+  for (const messageId of [1, 2, 3]) {
+    hook.send({ cmd: 'puback', messageId, reasonCode: 0 });
+    await new Promise((resolve) => process.nextTick(resolve));
+  }
+  assert.deepEqual(writes, [], 'not written while the same turn of the event loop goes on');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(writes, [Buffer.from([0x40, 2, 0, 1, 0x40, 2, 0, 2, 0x40, 2, 0, 3])]);
 });
 
 test('a PUBACK with a reason code goes through mqtt.js, after the plain ones released before it', async () => {
