@@ -2,6 +2,7 @@ import { READING_SCHEMA_VERSION, type DeadLetterRecord, type Reading } from '../
 import { writeValidatedReading } from '../src/core/reading-bytes.ts';
 import { encodeValidatedBatches, encodeValidatedReading, type Rejection, type ValidationResult } from '../src/core/validation.ts';
 import type { DeliveryCallback, DeliveryReceiver, KafkaProduceError } from '../src/kafka/producer.ts';
+import { ScratchBuffer } from '../src/util/scratch-buffer.ts';
 import type { FlowControl } from './flow.ts';
 import type { EdgeMetrics, HotCounts, Source } from './metrics.ts';
 
@@ -33,7 +34,6 @@ export interface PublishOutcome {
 }
 
 const SCRATCH_BYTES = 64 * 1024;
-const SCRATCH_VIEW_LIMIT = 4096;
 
 /** Dead letters carry at most this much of the original bytes, to stay far below Kafka's record limit. */
 export const DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024;
@@ -59,9 +59,7 @@ export class ReadingPublisher {
    * A single reading's record is written here (writeValidatedReading) and sent as a view of it:
    * the sink copies the bytes inside send() (RecordSink's contract), so one buffer serves every record.
    */
-  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
-  /** Views of the scratch buffer's first n bytes, by n (a reading record is a few hundred bytes). */
-  private readonly scratchViews: Buffer[] = [];
+  private readonly scratch = new ScratchBuffer(SCRATCH_BYTES);
 
   constructor(options: {
     sink: RecordSink;
@@ -115,10 +113,8 @@ export class ReadingPublisher {
 
   /** The record of a single reading: bytes in the scratch buffer, or a string when the writer declines it. */
   private readingValue(reading: Reading): Buffer | string {
-    const length = writeValidatedReading(reading, this.scratch);
-    if (length < 0) return encodeValidatedReading(reading);
-    if (length > SCRATCH_VIEW_LIMIT) return this.scratch.subarray(0, length);
-    return (this.scratchViews[length] ??= this.scratch.subarray(0, length));
+    const length = writeValidatedReading(reading, this.scratch.bytes);
+    return length < 0 ? encodeValidatedReading(reading) : this.scratch.view(length);
   }
 
   /**

@@ -2,6 +2,7 @@ import KafkaLib from '@confluentinc/kafka-javascript';
 import type { DeliveryReport, LibrdKafkaError, Metadata, ProducerGlobalConfig } from '@confluentinc/kafka-javascript';
 import { PipelineError, errorMessage } from '../core/errors.ts';
 import { backoffDelayMs, withRetry, type RetryPolicy } from '../util/retry.ts';
+import { ScratchBuffer } from '../util/scratch-buffer.ts';
 import type { Logger } from '../util/log.ts';
 
 /**
@@ -131,8 +132,6 @@ const DEFAULT_CONNECT_POLICY: RetryPolicy = {
   maxElapsedMs: Number.POSITIVE_INFINITY,
 };
 const SCRATCH_BYTES = 256 * 1024;
-/** Record sizes up to which encode() keeps a view per size (at most this many small objects). */
-const SCRATCH_VIEW_LIMIT = 4096;
 const QUEUE_FULL_POLICY: RetryPolicy = { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 2, maxDelayMs: 100, maxElapsedMs: 0 };
 
 export class KafkaProducer {
@@ -147,9 +146,8 @@ export class KafkaProducer {
   private backlogAttempt = 0;
   private available = false;
   private readonly closing = new AbortController();
-  private readonly scratch = Buffer.allocUnsafe(SCRATCH_BYTES);
-  /** Views of the scratch buffer's first n bytes, by n: reused, so that encode() allocates nothing. */
-  private readonly scratchViews: Buffer[] = [];
+  /** Where encode() writes a string value, so that it allocates nothing. */
+  private readonly scratch = new ScratchBuffer(SCRATCH_BYTES);
 
   constructor(options: ProducerOptions) {
     if (options.brokers.length === 0) throw new PipelineError('CONFIG_INVALID', 'a producer needs at least one broker');
@@ -293,10 +291,8 @@ export class KafkaProducer {
    * Only a record that has to wait (backlog) gets its own copy.
    */
   private encode(value: string): Buffer {
-    if (value.length * 3 > this.scratch.length) return Buffer.from(value);
-    const length = this.scratch.write(value, 0);
-    if (length > SCRATCH_VIEW_LIMIT) return this.scratch.subarray(0, length);
-    return (this.scratchViews[length] ??= this.scratch.subarray(0, length));
+    if (value.length * 3 > this.scratch.bytes.length) return Buffer.from(value);
+    return this.scratch.view(this.scratch.bytes.write(value, 0));
   }
 
   private produceNow(topic: string, key: string | null, value: Buffer, partition: number | null, receiver: Receiver): void {
