@@ -1,0 +1,6 @@
+import { coreProperties } from './core-properties.ts';
+import type { AnyFuzzProperty } from './property.ts';
+import { validatorProperties } from './validator-properties.ts';
+
+/** Every property of the fuzz harness, in the order `npm run fuzz` runs them. */
+export const fuzzProperties: readonly AnyFuzzProperty[] = [...coreProperties, ...validatorProperties];
