@@ -138,11 +138,22 @@ const LOG4J2 = [
   '',
 ].join('\n');
 
+/**
+ * A KRaft cluster id: 16 random bytes in URL-safe base64 without padding. Like Kafka's own
+ * Uuid.randomUuid, it never starts with '-' (one id in 64 would), which a command line would read
+ * as an option.
+ */
+export function newClusterId(random: (size: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const id = random(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 function clusterId(stack: StackConfig): string {
   const file = join(stackPaths(stack).dataDir, 'kafka', `cluster-id-${stack.kafkaNodes}`);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  // A KRaft cluster id is 16 random bytes in URL-safe base64 without padding.
-  const id = randomBytes(16).toString('base64url');
+  const id = newClusterId();
   mkdirSync(join(stackPaths(stack).dataDir, 'kafka'), { recursive: true });
   writeFileSync(file, `${id}\n`);
   return id;
@@ -176,8 +187,8 @@ function formatStorage(stack: StackConfig, node: KafkaNode): void {
       'kafka.tools.StorageTool',
       'format',
       '--ignore-formatted',
-      '-t',
-      clusterId(stack),
+      // One argument with '=': an id saved by an older version may start with '-'.
+      `--cluster-id=${clusterId(stack)}`,
       '-c',
       node.configFile,
     ],
