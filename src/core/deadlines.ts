@@ -1,22 +1,32 @@
+/** One deadline's entries: `tickets[i]` is the ticket `items[i]` was queued with (parallel arrays: no object per entry). */
+export interface DeadlineBucket<T> {
+  readonly items: T[];
+  readonly tickets: number[];
+}
+
 /**
  * Items grouped by a numeric deadline, taken out in deadline order: a binary min-heap of the
  * distinct deadlines plus one bucket per deadline. Tumbling windows of one period share one end,
  * so the heap stays tiny however many series there are.
  *
- * Items are never removed from a bucket; the owner marks them stale (a session that grew, a
- * window that was merged away) and skips them when their bucket comes due.
+ * Items are never removed from a bucket; each entry carries the owner's `ticket` for it, and the
+ * owner skips an entry whose ticket is no longer the item's current one (a session that grew, a
+ * window moved earlier, merged away, or purged and reused for another series). The item alone
+ * cannot say which of its entries is live: a pooled object is queued again as a new window, and
+ * possibly at a deadline where an entry of its previous life still waits.
  */
 export class DeadlineQueue<T> {
   private readonly heap: number[] = [];
-  private readonly buckets = new Map<number, T[]>();
+  private readonly buckets = new Map<number, DeadlineBucket<T>>();
 
-  add(deadline: number, item: T): void {
+  add(deadline: number, item: T, ticket: number): void {
     const bucket = this.buckets.get(deadline);
     if (bucket) {
-      bucket.push(item);
+      bucket.items.push(item);
+      bucket.tickets.push(ticket);
       return;
     }
-    this.buckets.set(deadline, [item]);
+    this.buckets.set(deadline, { items: [item], tickets: [ticket] });
     this.push(deadline);
   }
 
@@ -25,10 +35,10 @@ export class DeadlineQueue<T> {
     return this.heap.length === 0 ? Number.POSITIVE_INFINITY : this.heap[0]!;
   }
 
-  /** Removes and returns the bucket of the smallest deadline. */
-  takeNext(): T[] {
+  /** Removes and returns the bucket of the smallest deadline: entries in the order they were added. */
+  takeNext(): DeadlineBucket<T> {
     const deadline = this.pop();
-    const bucket = this.buckets.get(deadline) ?? [];
+    const bucket = this.buckets.get(deadline) ?? { items: [], tickets: [] };
     this.buckets.delete(deadline);
     return bucket;
   }

@@ -1,95 +1,10 @@
 import { WindowAggregate, type AggregateTuple } from './aggregate.ts';
 import { DeadlineQueue } from './deadlines.ts';
-import { PipelineError } from './errors.ts';
+import { PipelineError, type ErrorContext } from './errors.ts';
+import { SeriesIndex } from './series-index.ts';
+import { WindowState, type Series } from './window-state.ts';
 
-/**
- * The windows of one partition, indexed by series (tenant, device, metric) and by deadline.
- *
- * A window is OPEN until the watermark passes its end; then it is emitted and either dropped or
- * RETAINED (late policy 'reemit') until the watermark passes end + allowed lateness. Its
- * `deadline` is whichever of those instants comes next; the deadline queue hands windows back
- * when the watermark reaches it.
- */
-export class WindowState extends WindowAggregate {
-  /** Stamp of the window's latest entry into the deadline queue: orders windows due together. */
-  seq = 0;
-  emitted = false;
-  /** Merged away or purged: its entries left in the deadline queue are stale. */
-  dead = false;
-  /** The device's clock shift when the window opened: it closes at end + shiftMs (see device-clock.ts). */
-  shiftMs = 0;
-  /** Deadline of the window's live entry in the deadline queue (+Infinity: none); see extendSession. */
-  queuedAt = Number.POSITIVE_INFINITY;
-
-  constructor(
-    public series: Series,
-    start: number,
-    end: number,
-    countOnly = false,
-  ) {
-    super(start, end, countOnly);
-  }
-
-  /** Makes a purged window new again, for another series or period (see WindowStore's pool). */
-  reuse(series: Series, start: number, end: number): void {
-    this.reset(start, end);
-    this.series = series;
-    this.emitted = false;
-    this.dead = false;
-    this.shiftMs = 0;
-    this.queuedAt = Number.POSITIVE_INFINITY;
-  }
-}
-
-export class Series {
-  /** Aligned windows: ascending start. Sessions: creation order (kept across snapshots). */
-  readonly windows: WindowState[] = [];
-  /**
-   * Aligned windows: `windows[i].start`, as unboxed doubles in one array, so that finding a
-   * reading's windows reads no window. (Sessions keep it only in step: their starts move.)
-   */
-  readonly starts: number[] = [];
-  /**
-   * Stores that keep counts in series (see WindowStore): `windows[i]`'s count, in step with
-   * `starts`, so that a reading counted in its windows reads no window (a sliding reading has
-   * several). The window's own `count` is brought up to date only when it is read.
-   */
-  readonly counts: number[] = [];
-  /** The window a reading of this series touched last: usually the next one's too. */
-  recent: WindowState | undefined = undefined;
-  /** `recent`'s start, kept here so that a hit reads no window cells. */
-  recentStart = Number.NaN;
-  /**
-   * Stores that keep counts in recent (see WindowStore): readings counted in `recent` but not yet
-   * added to its count, so that a reading counted in the window it touched last reads no window.
-   */
-  recentCount = 0;
-  /** The device's next series (another metric): a device's series form a short list. */
-  sibling: Series | undefined = undefined;
-  /**
-   * The largest end of this series' emitted windows that have left the store. A window ending
-   * there or before may have been emitted already, so it must not be opened again from scratch
-   * (a second row for the same key) when the device's clock shift grew since, or its clock was set
-   * back (a device ahead whose clock was fixed).
-   */
-  purgedThrough = Number.NEGATIVE_INFINITY;
-
-  constructor(
-    readonly tenant: string,
-    readonly device: string,
-    readonly metric: string,
-  ) {}
-}
-
-/**
- * The series of a device's `metric`, from the head of its list. Metric names are property keys
- * of the decoded reading, which V8 interns, so `===` compares pointers.
- */
-export function findSeries(head: Series | undefined, metric: string): Series | undefined {
-  let series = head;
-  while (series !== undefined && series.metric !== metric) series = series.sibling;
-  return series;
-}
+export { findSeries, Series, WindowState } from './window-state.ts';
 
 /**
  * A series in a snapshot: [tenant, device, metric, windows as [start, end, emitted, seq, aggregate,
@@ -115,10 +30,14 @@ export interface StoreSnapshot {
   readonly series: SeriesTuple[];
 }
 
-/** Empty series kept indexed before a sweep is considered. */
-const EMPTY_SERIES_SLACK = 4096;
 /** Purged windows kept for reuse. */
 const MAX_POOLED = 65_536;
+
+/** Where a window is, for an error about it. */
+function windowContext(window: WindowState): ErrorContext {
+  const series = window.series;
+  return { tenant: series.tenant, device: series.device, metric: series.metric, windowStart: window.start, windowEnd: window.end };
+}
 
 /**
  * Emission order: by deadline, then by when the window entered the queue. That is a function of
@@ -129,21 +48,19 @@ export function compareQueued(a: WindowState, b: WindowState): number {
   return a.deadline - b.deadline || a.seq - b.seq;
 }
 
+/**
+ * The windows of one partition, indexed by series (tenant, device, metric) and by deadline.
+ *
+ * A window is OPEN until the watermark passes its end; then it is emitted and either dropped or
+ * RETAINED (late policy 'reemit') until the watermark passes end + allowed lateness. Its
+ * `deadline` is whichever of those instants comes next; the deadline queue hands windows back
+ * when the watermark reaches it.
+ */
 export class WindowStore {
-  /**
-   * tenant → device → the device's series list. Nested maps look up the strings of a decoded
-   * record as they are (their hashes are cached), where one composite key would be built and
-   * hashed anew for every reading.
-   */
-  private readonly tenants = new Map<string, Map<string, Series>>();
-  /** Counts changes that may move a device's head series other than by creating it (sweep, clear, decode). */
-  private headsEpoch = 0;
+  private readonly index: SeriesIndex;
   private readonly deadlines = new DeadlineQueue<WindowState>();
   private open = 0;
   private retained = 0;
-  /** Indexed series, and how many of them hold no window. */
-  private seriesTotal = 0;
-  private emptySeries = 0;
   /**
    * Purged aligned windows, reused for new ones: a window lives through many young-generation
    * collections, so allocating one per series and period is what made the GC expensive.
@@ -151,10 +68,10 @@ export class WindowStore {
    */
   private readonly pool: WindowState[] = [];
   private nextSeq = 0;
+  /** The next deadline-queue ticket (see WindowState.ticket). */
+  private nextTicket = 1;
   /** The watermark of the last takeDue: empty series purged after watermark − guardSpanMs stay indexed. */
   private watermark = Number.NEGATIVE_INFINITY;
-  /** Empty series tolerated before a sweep (grows when a sweep keeps guarded series). */
-  private sweepSlack = EMPTY_SERIES_SLACK;
   private freshWindowBytes: number | undefined;
 
   /**
@@ -163,7 +80,7 @@ export class WindowStore {
    */
   constructor(
     private readonly pooling: boolean,
-    private readonly guardSpanMs = 0,
+    guardSpanMs = 0,
     /** Windows keep only their count (ProcessorSpec `aggregates: 'count'`). */
     private readonly countOnly = false,
     /**
@@ -178,7 +95,9 @@ export class WindowStore {
      * another becomes recent, or by `settleCount`.
      */
     readonly countsInRecent = false,
-  ) {}
+  ) {
+    this.index = new SeriesIndex(guardSpanMs);
+  }
 
   /** Brings a window's count up to date with what the caller counted in its series (countsInSeries, countsInRecent); returns the window. */
   settleCount(window: WindowState): WindowState {
@@ -203,45 +122,23 @@ export class WindowStore {
     return this.deadlines.next();
   }
 
-  /** Changes when a head returned by deviceSeries may no longer be the device's head (see headsEpoch). */
+  /** Changes when a head returned by deviceSeries may no longer be the device's head. */
   headsVersion(): number {
-    return this.headsEpoch;
+    return this.index.headsVersion();
   }
 
   /** The head of a device's series list. */
   deviceSeries(tenant: string, device: string): Series | undefined {
-    return this.tenants.get(tenant)?.get(device);
+    return this.index.device(tenant, device);
   }
 
   getOrCreateSeries(tenant: string, device: string, metric: string): Series {
-    let devices = this.tenants.get(tenant);
-    if (devices === undefined) {
-      devices = new Map();
-      this.tenants.set(tenant, devices);
-    }
-    const head = devices.get(device);
-    let series = findSeries(head, metric);
-    if (series === undefined) {
-      series = new Series(tenant, device, metric);
-      if (head === undefined) devices.set(device, series);
-      else {
-        let tail = head;
-        while (tail.sibling !== undefined) tail = tail.sibling;
-        tail.sibling = series;
-      }
-      this.seriesTotal++;
-      this.emptySeries++;
-    }
-    return series;
+    return this.index.getOrCreate(tenant, device, metric);
   }
 
   /** Every series, in insertion order. */
-  *allSeries(): IterableIterator<Series> {
-    for (const devices of this.tenants.values()) {
-      for (const head of devices.values()) {
-        for (let series: Series | undefined = head; series !== undefined; series = series.sibling) yield series;
-      }
-    }
+  allSeries(): IterableIterator<Series> {
+    return this.index.all();
   }
 
   /** Adds the readings counted in `series.recent` to its count (countsInRecent). */
@@ -292,7 +189,7 @@ export class WindowStore {
       window = pooled;
     }
     const windows = series.windows;
-    if (windows.length === 0) this.emptySeries--;
+    if (windows.length === 0) this.index.filled();
     const starts = series.starts;
     let index = windows.length;
     while (index > 0 && starts[index - 1]! > start) index--;
@@ -316,7 +213,7 @@ export class WindowStore {
   addSession(series: Series, start: number, end: number, shiftMs = 0): WindowState {
     const window = new WindowState(series, start, end, this.countOnly);
     window.shiftMs = shiftMs;
-    if (series.windows.length === 0) this.emptySeries--;
+    if (series.windows.length === 0) this.index.filled();
     series.windows.push(window);
     series.starts.push(start);
     this.schedule(window, undefined);
@@ -339,6 +236,8 @@ export class WindowStore {
 
   /** Folds open session `other` into open session `target` (same series). */
   mergeSessions(target: WindowState, other: WindowState): void {
+    // Checked before anything changes: folding a released session in would count its readings twice.
+    if (other.dead || other === target) this.releasedTwice(other);
     target.merge(other);
     if (other.start < target.start) target.start = other.start;
     if (other.end > target.end) target.end = other.end;
@@ -349,7 +248,8 @@ export class WindowStore {
   /**
    * A device's clock was found to run ahead: its open windows due later than end + `shiftMs`
    * (opened while it was learned) become due then. Only ever earlier, so no reading they could
-   * still take on the device's clock arrives after them.
+   * still take on the device's clock arrives after them. The entry at the old deadline stays
+   * queued, stale by its ticket.
    */
   closeEarlier(head: Series | undefined, shiftMs: number): void {
     for (let series = head; series !== undefined; series = series.sibling) {
@@ -373,8 +273,11 @@ export class WindowStore {
       const deadline = deadlines.next();
       const from = due.length;
       let inStampOrder = true;
-      for (const window of deadlines.takeNext()) {
-        if (window.dead || window.queuedAt !== deadline) continue;
+      const { items, tickets } = deadlines.takeNext();
+      for (let i = 0; i < items.length; i++) {
+        const window = items[i]!;
+        // A stale entry: the window was queued again since, or purged (and maybe reused).
+        if (tickets[i] !== window.ticket) continue;
         if (window.deadline !== deadline) {
           // A session that grew since it was queued: queued again at its current end.
           this.queue(window, window.deadline);
@@ -396,6 +299,11 @@ export class WindowStore {
 
   /** An open window was emitted: retain it until `retainUntil`, or drop it (undefined). */
   closed(window: WindowState, retainUntil: number | undefined): void {
+    if (window.emitted || window.dead) {
+      throw new PipelineError('CORE_WINDOW_CLOSED_TWICE', 'a window was closed that is not open: it would be counted, retained or pooled twice', {
+        context: windowContext(window),
+      });
+    }
     this.open--;
     window.emitted = true;
     if (retainUntil === undefined) {
@@ -414,10 +322,7 @@ export class WindowStore {
   }
 
   clear(): void {
-    this.headsEpoch++;
-    this.tenants.clear();
-    this.seriesTotal = 0;
-    this.emptySeries = 0;
+    this.index.clear();
     this.deadlines.clear();
     this.open = 0;
     this.retained = 0;
@@ -459,7 +364,7 @@ export class WindowStore {
   encode(watermark: number): StoreSnapshot {
     const series: SeriesTuple[] = [];
     for (const one of this.allSeries()) {
-      const guarded = this.guarded(one, watermark);
+      const guarded = this.index.guarded(one, watermark);
       if (one.windows.length === 0 && !guarded) continue;
       const windows = one.windows.map((window): WindowTuple => {
         const tuple: WindowTuple = [window.start, window.end, window.emitted ? 1 : 0, window.seq, this.settleCount(window).encode()];
@@ -480,7 +385,7 @@ export class WindowStore {
     if (typeof state !== 'object' || state === null || typeof state.seq !== 'number' || !Array.isArray(state.series)) {
       throw new PipelineError('CORE_SNAPSHOT_INVALID', 'snapshot windows are malformed');
     }
-    this.headsEpoch++;
+    this.index.headsMoved();
     const queued: WindowState[] = [];
     for (const tuple of state.series) {
       if (!Array.isArray(tuple) || (tuple.length !== 4 && tuple.length !== 5) || !Array.isArray(tuple[3])) {
@@ -512,7 +417,7 @@ export class WindowStore {
         if (this.countsInSeries) series.counts.push(window.count);
         queued.push(window);
       }
-      if (series.windows.length > 0) this.emptySeries--;
+      if (series.windows.length > 0) this.index.filled();
     }
     // Queue in stamp order: windows due together come out in the order they did before.
     queued.sort((a, b) => a.seq - b.seq);
@@ -539,7 +444,8 @@ export class WindowStore {
 
   private queue(window: WindowState, deadline: number): void {
     window.queuedAt = deadline;
-    this.deadlines.add(deadline, window);
+    window.ticket = this.nextTicket++;
+    this.deadlines.add(deadline, window, window.ticket);
   }
 
   /** Drops a live window (an expired retained one, or a session merged away). */
@@ -550,7 +456,10 @@ export class WindowStore {
   }
 
   private purge(window: WindowState): void {
+    // Released twice, a pooled window would be handed to two series: one object, two windows' readings.
+    if (window.dead) this.releasedTwice(window);
     window.dead = true;
+    window.ticket = 0;
     const series = window.series;
     if (window.emitted && window.end > series.purgedThrough) series.purgedThrough = window.end;
     const windows = series.windows;
@@ -569,48 +478,13 @@ export class WindowStore {
       if (this.countsInRecent) this.settleRecent(series);
       series.recent = undefined;
     }
-    if (windows.length === 0) this.forget();
+    if (windows.length === 0) this.index.emptied(this.watermark);
     if (this.pooling && this.pool.length < MAX_POOLED) this.pool.push(window);
   }
 
-  /**
-   * A series without windows stays indexed (its device will most likely send again soon), until
-   * empty series outnumber live ones: then they are swept. Which series are indexed never
-   * changes the output, only memory.
-   */
-  private forget(): void {
-    this.emptySeries++;
-    if (this.emptySeries > this.sweepSlack && this.emptySeries * 2 > this.seriesTotal) this.sweep();
-  }
-
-  /** Whether an empty series must stay indexed: its purgedThrough can still refuse a reading. */
-  private guarded(series: Series, watermark: number): boolean {
-    return this.guardSpanMs > 0 && series.purgedThrough > watermark - this.guardSpanMs;
-  }
-
-  private sweep(): void {
-    this.headsEpoch++;
-    for (const [tenant, devices] of this.tenants) {
-      for (const [device, head] of devices) {
-        let first: Series | undefined;
-        let last: Series | undefined;
-        for (let series: Series | undefined = head; series !== undefined; series = series.sibling) {
-          if (series.windows.length === 0 && !this.guarded(series, this.watermark)) continue;
-          if (last === undefined) first = series;
-          else last.sibling = series;
-          last = series;
-        }
-        if (last !== undefined) last.sibling = undefined;
-        if (first === undefined) devices.delete(device);
-        else if (first !== head) devices.set(device, first);
-      }
-      if (devices.size === 0) this.tenants.delete(tenant);
-    }
-    let kept = 0;
-    for (const series of this.allSeries()) if (series.windows.length === 0) kept++;
-    this.seriesTotal -= this.emptySeries - kept;
-    this.emptySeries = kept;
-    // Guarded series expire with the watermark; until then, do not sweep again at every purge.
-    this.sweepSlack = Math.max(EMPTY_SERIES_SLACK, 2 * kept);
+  private releasedTwice(window: WindowState): never {
+    throw new PipelineError('CORE_WINDOW_RELEASED_TWICE', 'a window was released that is not live: it would be pooled or counted twice', {
+      context: windowContext(window),
+    });
   }
 }
