@@ -172,7 +172,8 @@ export class HttpIntake {
     const result = validateGatewayBody(body, format, gateway.tenant, receivedAt, edge.validation, edge.maxHttpBodyBytes);
     const foreign = result.rejections.find((rejection) => rejection.reason === 'tenant-mismatch');
     if (foreign !== undefined) {
-      return forbidden(`gateway ${gateway.gateway} may write tenant ${gateway.tenant} only (reading ${foreign.index}: ${foreign.detail})`);
+      const where = foreign.index === null ? 'the body' : `reading ${foreign.index}`;
+      return forbidden(`gateway ${gateway.gateway} may write tenant ${gateway.tenant} only (${where}: ${foreign.detail})`);
     }
 
     const envelope = { source: 'http', origin: gateway.gateway, deadLetterKey: gateway.gateway, payload: body, receivedAt } as const;
