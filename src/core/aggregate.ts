@@ -1,4 +1,4 @@
-import { addExact, roundExact } from './exact-sum.ts';
+import { addExact, isLargeSummand, LARGE_UNIT, midpoint, roundExact, roundSplitExact } from './exact-sum.ts';
 import { HashSet53, zeroDoubles } from './hash.ts';
 import { PipelineError } from './errors.ts';
 
@@ -10,6 +10,13 @@ import { PipelineError } from './errors.ts';
  * the sum is exact (rounded once), first/last break event-time ties by value, and the median
  * comes from a bottom-k sample chosen by id hash. A reading id seen before in this window is a
  * duplicate (a redelivery) and changes nothing.
+ *
+ * At the limits of a double (any finite value is valid input): no aggregate is ever NaN or
+ * ±Infinity, since a row that cannot be stored would stop the pipeline on every replay. The sum
+ * is exact however large the values (those of 2^960 or more are summed apart, see exact-sum.ts)
+ * and rounds once, to ±Number.MAX_VALUE when the exact sum lies beyond the largest double: a sum
+ * of ±MAX_VALUE reads "at least this large". min/max/first/last are readings' values; the median
+ * of an even count is the correctly rounded midpoint, never the overflowing a + b.
  *
  * Memory layout, chosen for the replay rate (a reading's cost is mostly cache misses): every
  * number of the window lives in ONE array of unboxed doubles — interval, scalars, the first
@@ -45,6 +52,9 @@ export class WindowAggregate {
   /** Partials of the exact sum: cells[PARTIALS ..] until more than INLINE_PARTIALS are needed. */
   private partialCount = 0;
   private overflowPartials: number[] | null = null;
+  /** The exact sum of the values of 2^960 or more, in units of LARGE_UNIT; null until the first. */
+  private largePartials: number[] | null = null;
+  private largeCount = 0;
   /** Ids absorbed, once count > SAMPLE_SIZE; before that the sample holds them all. */
   private ids: HashSet53 | null = null;
   /** Bottom-k sample: (hash, value) pairs at cells[SAMPLE ..]. */
@@ -129,6 +139,8 @@ export class WindowAggregate {
     cells[MIN_OFFSET] = Number.POSITIVE_INFINITY;
     this.partialCount = 0;
     this.overflowPartials = null;
+    this.largePartials = null;
+    this.largeCount = 0;
     this.ids = null;
     this.sampleSize = 0;
     this.sampleMax = 0;
@@ -151,7 +163,8 @@ export class WindowAggregate {
     }
     if (!this.rememberId(idHash)) return false;
     this.count++;
-    this.addToSum(value);
+    if (isLargeSummand(value)) this.addToLarge(value / LARGE_UNIT);
+    else this.addToSum(value);
     this.addScalars(value, value, value, eventTime, value, eventTime, ingestTime, offset);
     this.addToSample(idHash, value);
     return true;
@@ -174,12 +187,18 @@ export class WindowAggregate {
     this.count += other.count;
     this.lateReadings += other.lateReadings;
     for (const partial of other.partialValues()) this.addToSum(partial);
+    for (const partial of other.largeValues()) this.addToLarge(partial);
     this.addScalars(other.min, other.max, other.first, other.firstTime, other.last, other.lastTime, other.maxIngestTime, other.minOffset);
     const from = other.cells;
     for (let i = 0; i < other.sampleSize; i++) this.addToSample(from[SAMPLE + 2 * i]!, from[SAMPLE + 2 * i + 1]!);
   }
 
   sum(): number {
+    if (this.largePartials !== null) {
+      return this.overflowPartials === null
+        ? roundSplitExact(this.largePartials, this.largeCount, this.cells, PARTIALS, this.partialCount)
+        : roundSplitExact(this.largePartials, this.largeCount, this.overflowPartials, 0, this.partialCount);
+    }
     return this.overflowPartials === null
       ? roundExact(this.cells, PARTIALS, this.partialCount)
       : roundExact(this.overflowPartials, 0, this.partialCount);
@@ -201,12 +220,12 @@ export class WindowAggregate {
       sorted[j] = value;
     }
     const mid = n >> 1;
-    return n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    return n % 2 === 1 ? sorted[mid]! : midpoint(sorted[mid - 1]!, sorted[mid]!);
   }
 
   /** Compact JSON form of the aggregate (not the interval); `restore` reads it back. Non-empty windows only. */
   encode(): AggregateTuple {
-    return [
+    const tuple: AggregateTuple = [
       this.count,
       this.partialValues(),
       this.min,
@@ -222,6 +241,9 @@ export class WindowAggregate {
       this.ids === null ? [] : this.ids.values(),
       this.cells.slice(SAMPLE, SAMPLE + 2 * this.sampleSize),
     ];
+    // Only windows that absorbed a value of 2^960 or more: every other snapshot stays as it was.
+    if (this.largePartials !== null) tuple.push(this.largeValues());
+    return tuple;
   }
 
   /** Fills this empty aggregate from `encode()`'s output. */
@@ -233,7 +255,7 @@ export class WindowAggregate {
     this.count = tuple[0];
     this.lateReadings = tuple[9];
     if (this.countOnly) return;
-    for (const partial of tuple[1]) this.addToSum(partial);
+    this.restoreSum(tuple);
     this.addScalars(tuple[2], tuple[3], tuple[4], tuple[5], tuple[6], tuple[7], tuple[8], tuple[10]);
     if (this.count > SAMPLE_SIZE) {
       const ids = tuple[11];
@@ -252,6 +274,7 @@ export class WindowAggregate {
       96 +
       CELLS * 8 +
       (this.overflowPartials === null ? 0 : 32 + this.overflowPartials.length * 8) +
+      (this.largePartials === null ? 0 : 32 + this.largePartials.length * 8) +
       (this.ids === null ? 0 : 32 + this.ids.byteLength)
     );
   }
@@ -297,6 +320,40 @@ export class WindowAggregate {
     const moved = this.cells.slice(PARTIALS, PARTIALS + this.partialCount);
     this.overflowPartials = moved;
     this.partialCount = addExact(moved, 0, this.partialCount, value);
+  }
+
+  private addToLarge(scaled: number): void {
+    const large = (this.largePartials ??= []);
+    this.largeCount = addExact(large, 0, this.largeCount, scaled);
+  }
+
+  private largeValues(): number[] {
+    return this.largePartials === null ? [] : this.largePartials.slice(0, this.largeCount);
+  }
+
+  /**
+   * The sum's partials from a snapshot. One written before sums were split could hold an overflowed
+   * pair (±Infinity, stored by JSON as null): while the window held at most SAMPLE_SIZE readings
+   * the sample has every value and the exact sum is rebuilt from it; otherwise it is lost.
+   */
+  private restoreSum(tuple: AggregateTuple): void {
+    const large = tuple[13] ?? [];
+    if (tuple[1].every(Number.isFinite) && large.every(Number.isFinite)) {
+      for (const partial of tuple[1]) this.addToSum(partial);
+      for (const partial of large) this.addToLarge(partial);
+      return;
+    }
+    const sample = tuple[12];
+    if (this.count > SAMPLE_SIZE || sample.length !== 2 * this.count || !sample.every(Number.isFinite)) {
+      throw new PipelineError('CORE_SNAPSHOT_INVALID', 'window aggregate in snapshot has a non-finite sum that its sample cannot rebuild', {
+        context: { start: this.start, end: this.end, count: this.count },
+      });
+    }
+    for (let i = 1; i < sample.length; i += 2) {
+      const value = sample[i]!;
+      if (isLargeSummand(value)) this.addToLarge(value / LARGE_UNIT);
+      else this.addToSum(value);
+    }
   }
 
   private partialValues(): number[] {
@@ -381,12 +438,14 @@ export type AggregateTuple = [
   /** Every id hash when count > SAMPLE_SIZE; empty otherwise (the sample holds them). */
   ids: number[],
   sample: number[],
+  /** The sum of the values of 2^960 or more, in units of 2^960 (exact-sum.ts); only when there are any. */
+  large?: number[],
 ];
 
 function isAggregateTuple(value: unknown): value is AggregateTuple {
   return (
     Array.isArray(value) &&
-    value.length === 13 &&
+    (value.length === 13 || (value.length === 14 && Array.isArray(value[13]))) &&
     typeof value[0] === 'number' &&
     value[0] > 0 &&
     Array.isArray(value[1]) &&

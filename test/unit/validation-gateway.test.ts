@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.ts';
-import { validateGatewayBody } from '../../src/core/validation.ts';
+import { encodeValidatedBatches, validateGatewayBody } from '../../src/core/validation.ts';
+import { decodeRecord } from '../../src/core/readings.ts';
 
 const config = parseConfig({}).edge.validation;
 const NOW = 1_764_100_000_000;
@@ -67,4 +68,19 @@ test('whole-body refusals: too large, not an array, too many readings, empty NDJ
   assert.equal(validateGatewayBody(manyLines, 'ndjson', 'acme', NOW, limited, MAX_BODY).rejections[0]?.reason, 'too-many-readings');
   const blank = validateGatewayBody(encode('\n\n'), 'ndjson', 'acme', NOW, config, MAX_BODY);
   assert.deepEqual([blank.readings.length, blank.rejections[0]?.reason, blank.rejections[0]?.index], [0, 'schema', null]);
+});
+
+test('every finite double is a valid metric value, the limits included, and reaches the readings topic unchanged', () => {
+  // Issue 16: the aggregates must cope with these (a refusal here would only hide the problem).
+  const extremes = [1e308, -1e308, Number.MAX_VALUE, -Number.MAX_VALUE, Number.MIN_VALUE, -Number.MIN_VALUE, 2.2250738585072014e-308, -0];
+  const body = JSON.stringify(extremes.map((value, i) => ({ device: 'ovf-1', id: `x${i}`, ts: NOW, metrics: { t: value } }))).replace('"t":0}', '"t":-0}');
+  const result = validateGatewayBody(encode(body), 'json', 'acme', NOW, config, MAX_BODY);
+  assert.deepEqual(result.rejections, []);
+  const decoded = encodeValidatedBatches(result.readings).flatMap((batch) => {
+    const record = decodeRecord(batch.value);
+    assert.ok(record.ok);
+    return record.readings.map((reading) => reading.metrics['t']);
+  });
+  // -0 travels as JSON's 0 (the aggregates fold it into 0 anyway).
+  assert.deepEqual(decoded, extremes.map((value) => value + 0));
 });
