@@ -1,46 +1,191 @@
 import type { TSchema } from '@sinclair/typebox';
+import { stringify as stringifyYaml } from 'yaml';
 import { ConfigSchema } from './schema.ts';
 
 /**
- * The configuration reference as a Markdown table, generated from the schema itself so that
- * README's reference cannot drift from what the loader accepts.
+ * The configuration reference, generated from the schema itself so that the documentation cannot
+ * drift from what the loader accepts: `npm run cli -- config --reference` prints the table, and
+ * docs/render.ts writes the whole page to CONFIG_REFERENCE_PAGE (a unit test holds the committed
+ * page equal to this output, and fails on a key without a description).
  */
-export function configReference(): string {
-  const rows: string[] = ['| key | type | default | meaning |', '| --- | --- | --- | --- |'];
-  walk(ConfigSchema, '', rows);
-  return rows.join('\n');
+export const CONFIG_REFERENCE_PAGE = 'docs/reference/configuration.md';
+
+export interface ConfigKey {
+  /** Dotted path as written in YAML; `[]` marks the items of a list (one entry per pipeline). */
+  readonly path: string;
+  readonly type: string;
+  readonly default: string;
+  readonly meaning: string;
 }
 
-function walk(schema: TSchema, prefix: string, rows: string[]): void {
+/** A default longer than this is shown below the table, as YAML, instead of in its cell. */
+const LONG_DEFAULT = 60;
+/**
+ * `description: 'secret'` is the schema's marker for secrets (deploy/render.ts leaves them out of
+ * rendered files, the loader never echoes them), so their meaning is kept here. A secret without
+ * an entry counts as undocumented.
+ */
+const SECRET = 'secret';
+const SECRET_MEANINGS: Readonly<Record<string, string>> = {
+  'mqtt.password': 'Secret: password of the MQTT user; set it from the environment (TP_MQTT__PASSWORD).',
+  'edge.gatewayKeys[].key': 'Secret: the bearer key a gateway sends (at least 16 characters).',
+  'clickhouse.password': 'Secret: password of the ClickHouse user; set it from the environment (TP_CLICKHOUSE__PASSWORD).',
+};
+
+export function configKeys(schema: TSchema = ConfigSchema): ConfigKey[] {
+  const keys: ConfigKey[] = [];
+  walk(schema, '', keys);
+  return keys;
+}
+
+/** Paths of keys whose meaning is missing: each one is a documentation defect. */
+export function undocumentedKeys(schema: TSchema = ConfigSchema): string[] {
+  return configKeys(schema)
+    .filter((key) => key.meaning.trim() === '')
+    .map((key) => key.path);
+}
+
+export function configReference(): string {
+  const rows = configKeys().map((key) => `| \`${key.path}\` | ${key.type} | ${key.default} | ${cell(key.meaning)} |`);
+  return ['| key | type | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}
+
+export function configReferencePage(): string {
+  const long = longDefaults(ConfigSchema, '');
+  const sections = long.map(({ path, value }) => {
+    const yaml = stringifyYaml(nest(path, value), { lineWidth: 0 }).trimEnd();
+    return `### Default of \`${path}\`\n\n\`\`\`yaml\n${yaml}\n\`\`\``;
+  });
+  return [
+    '# Configuration reference',
+    '',
+    '<!-- Generated from src/config/schema.ts by src/config/reference.ts (node --import tsx docs/render.ts); do not edit by hand. -->',
+    '',
+    'One YAML file (`--config <file>` or `TP_CONFIG`), overridden by environment variables',
+    '`TP_<SECTION>__<KEY>` (for example `TP_KAFKA__BROKERS=10.0.0.1:9092,10.0.0.2:9092`), validated at',
+    'start-up: an unknown key, a bad value or two settings that contradict each other stop the service',
+    'with a message that names the key, the value and what is expected. `npm run cli -- config` prints',
+    'the resolved configuration (secrets hidden); `npm run cli -- config --reference` prints the table below.',
+    '',
+    'Examples that the loader accepts (a unit test loads them):',
+    '[`config/pipelines.example.yaml`](../../config/pipelines.example.yaml) (three pipelines, one per',
+    'delivery tier) and [`deploy/config/pipeline.example.yaml`](../../deploy/config/pipeline.example.yaml)',
+    '(what the deployments are rendered from).',
+    '',
+    '`aggregator.pipelines[]` keys belong to each entry of the pipeline list. A `window`, `watermark` or',
+    '`latePolicy` is chosen by its `kind`; a key marked "kind …" belongs to those kinds only. "required"',
+    'means the key has no default and must be given.',
+    '',
+    configReference(),
+    '',
+    '## Long defaults',
+    '',
+    ...sections.flatMap((section) => [section, '']),
+  ].join('\n');
+}
+
+function walk(schema: TSchema, prefix: string, keys: ConfigKey[]): void {
   const properties = schema['properties'] as Record<string, TSchema> | undefined;
   if (!properties) return;
-  for (const [key, child] of Object.entries(properties)) {
-    const path = prefix ? `${prefix}.${key}` : key;
+  for (const [name, child] of Object.entries(properties)) {
+    const path = prefix ? `${prefix}.${name}` : name;
     if (child['type'] === 'object' && child['properties']) {
-      walk(child, path, rows);
+      walk(child, path, keys);
       continue;
     }
-    rows.push(`| \`${path}\` | ${typeOf(child)} | ${defaultOf(child)} | ${(child['description'] as string | undefined) ?? ''} |`);
+    const variants = objectVariants(child);
+    if (variants) {
+      walkVariants(child, variants, path, keys);
+      continue;
+    }
+    keys.push(row(path, child, typeOf(child)));
+    const items = child['items'] as TSchema | undefined;
+    if (child['type'] === 'array' && items?.['type'] === 'object') walk(items, `${path}[]`, keys);
   }
+}
+
+/** A union of objects told apart by `kind`: the union's description is the meaning of `kind`. */
+function walkVariants(union: TSchema, variants: readonly TSchema[], path: string, keys: ConfigKey[]): void {
+  const kinds = variants.map(kindOf);
+  keys.push(row(`${path}.kind`, union, kinds.map((kind) => `\`${JSON.stringify(kind)}\``).join(' \\| ')));
+  const seen = new Map<string, { schema: TSchema; kinds: string[] }>();
+  for (const variant of variants) {
+    for (const [name, child] of Object.entries(variant['properties'] as Record<string, TSchema>)) {
+      if (name === 'kind') continue;
+      const entry = seen.get(name) ?? { schema: child, kinds: [] };
+      entry.kinds.push(kindOf(variant));
+      // A key shared by several kinds must mean the same in each; a missing description in any of them counts.
+      if (!child['description']) entry.schema = child;
+      seen.set(name, entry);
+    }
+  }
+  for (const [name, { schema, kinds: of }] of seen) keys.push(row(`${path}.${name}`, schema, `${typeOf(schema)}, kind ${of.join(', ')}`));
+}
+
+function row(path: string, schema: TSchema, type: string): ConfigKey {
+  const description = (schema['description'] as string | undefined) ?? '';
+  const meaning = description === SECRET ? (SECRET_MEANINGS[path] ?? '') : description;
+  return { path, type, default: defaultOf(path, schema), meaning };
+}
+
+function objectVariants(schema: TSchema): TSchema[] | undefined {
+  const options = schema['anyOf'] as TSchema[] | undefined;
+  if (!Array.isArray(options) || !options.every((option) => option['type'] === 'object' && option['properties']?.['kind'])) return undefined;
+  return options;
+}
+
+function kindOf(variant: TSchema): string {
+  return String((variant['properties'] as Record<string, TSchema>)['kind']?.['const']);
 }
 
 function typeOf(schema: TSchema): string {
   if (Array.isArray(schema['anyOf'])) {
-    const options = (schema['anyOf'] as TSchema[]).map((option) =>
-      option['const'] !== undefined ? `\`${JSON.stringify(option['const'])}\`` : `{kind: ${JSON.stringify((option['properties'] as Record<string, TSchema> | undefined)?.['kind']?.['const'])}}`,
-    );
-    return options.join(' \\| ');
+    return (schema['anyOf'] as TSchema[]).map((option) => (option['const'] !== undefined ? `\`${JSON.stringify(option['const'])}\`` : typeOf(option))).join(' \\| ');
   }
   if (schema['type'] === 'array') return `list of ${typeOf(schema['items'] as TSchema)}`;
-  const bounds = [schema['minimum'] !== undefined ? `≥ ${schema['minimum']}` : '', schema['maximum'] !== undefined ? `≤ ${schema['maximum']}` : '']
+  const bounds = [
+    schema['minimum'] !== undefined ? `≥ ${schema['minimum']}` : '',
+    schema['exclusiveMinimum'] !== undefined ? `> ${schema['exclusiveMinimum']}` : '',
+    schema['maximum'] !== undefined ? `≤ ${schema['maximum']}` : '',
+    schema['exclusiveMaximum'] !== undefined ? `< ${schema['exclusiveMaximum']}` : '',
+  ]
     .filter(Boolean)
     .join(', ');
   return `${String(schema['type'] ?? 'object')}${bounds ? ` (${bounds})` : ''}`;
 }
 
-function defaultOf(schema: TSchema): string {
-  if (schema['default'] === undefined) return '—';
-  if (schema['description'] === 'secret' && schema['default']) return '(secret)';
-  const text = JSON.stringify(schema['default']);
-  return text.length > 60 ? '(see config/pipeline.example.yaml)' : `\`${text.replace(/\|/g, '\\|')}\``;
+function defaultOf(path: string, schema: TSchema): string {
+  const value: unknown = schema['default'];
+  if (value === undefined) return 'required';
+  if (schema['description'] === SECRET && value) return '(secret)';
+  const text = JSON.stringify(value);
+  if (text.length > LONG_DEFAULT) return `[see below](#${anchorOf(path)})`;
+  return `\`${text.replace(/\|/g, '\\|')}\``;
+}
+
+function longDefaults(schema: TSchema, prefix: string): Array<{ path: string; value: unknown }> {
+  const found: Array<{ path: string; value: unknown }> = [];
+  for (const [name, child] of Object.entries((schema['properties'] as Record<string, TSchema> | undefined) ?? {})) {
+    const path = prefix ? `${prefix}.${name}` : name;
+    if (child['type'] === 'object' && child['properties']) found.push(...longDefaults(child, path));
+    else if (child['default'] !== undefined && JSON.stringify(child['default']).length > LONG_DEFAULT) found.push({ path, value: child['default'] });
+  }
+  return found;
+}
+
+/** GitHub's heading anchor for "Default of `<path>`": lower case, punctuation dropped, spaces to dashes. */
+function anchorOf(path: string): string {
+  return `default-of-${path.toLowerCase().replace(/[^a-z0-9_-]/g, '')}`;
+}
+
+function nest(path: string, value: unknown): unknown {
+  return path
+    .split('.')
+    .reverse()
+    .reduce<unknown>((inner, segment) => ({ [segment]: inner }), value);
+}
+
+/** Table cells: a pipe would end the cell, and `<name>` would be read as an HTML tag and vanish. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/</g, '&lt;');
 }

@@ -14,44 +14,49 @@ const Strict = { additionalProperties: false } as const;
 export const KafkaSchema = Type.Object(
   {
     brokers: Type.Array(HostPort, { minItems: 1, default: ['127.0.0.1:9092'], description: 'bootstrap brokers' }),
-    clientId: Type.String({ minLength: 1, default: 'telemetry-pipeline' }),
-    readingsTopic: Type.String({ minLength: 1, default: 'telemetry.readings' }),
-    deadLetterTopic: Type.String({ minLength: 1, default: 'telemetry.dead-letter' }),
-    lateTopic: Type.String({ minLength: 1, default: 'telemetry.late' }),
-    partitions: Type.Integer({ minimum: 1, maximum: 1024, default: 12 }),
-    replicationFactor: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
-    minInsyncReplicas: Type.Integer({ minimum: 1, maximum: 5, default: 1 }),
+    clientId: Type.String({ minLength: 1, default: 'telemetry-pipeline', description: 'Kafka client id prefix of the bridges and aggregators (each adds its own suffix); shows in broker logs and quotas.' }),
+    readingsTopic: Type.String({ minLength: 1, default: 'telemetry.readings', description: 'Topic the bridges write readings and ticks to, keyed by device; every pipeline reads it.' }),
+    deadLetterTopic: Type.String({ minLength: 1, default: 'telemetry.dead-letter', description: 'Topic of refused input: reason, detail and the original bytes (created with at most 3 partitions).' }),
+    lateTopic: Type.String({ minLength: 1, default: 'telemetry.late', description: "Topic that pipelines with latePolicy 'late-topic' write late readings to." }),
+    partitions: Type.Integer({ minimum: 1, maximum: 1024, default: 12, description: 'Partitions of the readings and late topics when they are created; the most aggregator instances a pipeline can use.' }),
+    replicationFactor: Type.Integer({ minimum: 1, maximum: 5, default: 1, description: 'Replication factor of the topics created; 3 in production, so that a broker can fail without losing acknowledged readings.' }),
+    minInsyncReplicas: Type.Integer({ minimum: 1, maximum: 5, default: 1, description: 'min.insync.replicas of the topics created: replicas that must have a record before acks=all succeeds (2 with replicationFactor 3).' }),
+    ingestClock: Type.Union([Type.Literal('broker'), Type.Literal('bridge')], {
+      default: 'broker',
+      description:
+        "Whose clock a reading's ingest time is (watermarks, late decisions, device-clock learning, latency): 'broker' (the readings topic's record timestamp, which needs message.timestamp.type=LogAppendTime on it: the aggregator refuses to start otherwise) or 'bridge' (each bridge host's clock as written in the record; only where the topic cannot be changed).",
+    }),
   },
   { ...Strict, default: {} },
 );
 
 export const MqttSchema = Type.Object(
   {
-    url: Type.String({ pattern: '^mqtts?://', default: 'mqtt://127.0.0.1:1883' }),
-    username: Type.String({ default: 'bridge' }),
+    url: Type.String({ pattern: '^mqtts?://', default: 'mqtt://127.0.0.1:1883', description: 'MQTT 5 broker the bridges subscribe to (mqtt:// or mqtts://).' }),
+    username: Type.String({ default: 'bridge', description: 'MQTT user of the bridges; it must be allowed to read <topicPrefix>/#.' }),
     password: Type.String({ default: 'bridge-secret', description: 'secret' }),
     /** Topic scheme: telemetry/<tenant>/<device>. */
     topicPrefix: Type.String({ description: 'Topic scheme: telemetry/<tenant>/<device>.', minLength: 1, pattern: '^[^#+]+$', default: 'telemetry' }),
     /** Bridges in one share group split the devices' messages between them. */
     shareGroup: Type.String({ description: 'Bridges in one share group split the devices\' messages between them.', minLength: 1, pattern: '^[^/#+]+$', default: 'bridges' }),
-    clientIdPrefix: Type.String({ minLength: 1, default: 'bridge' }),
-    sessionExpirySeconds: Type.Integer({ minimum: 0, default: 3600 }),
+    clientIdPrefix: Type.String({ minLength: 1, default: 'bridge', description: "MQTT client id is '<prefix>-<hostname>', stable across restarts so the broker resumes the session; two bridges on one host need different prefixes." }),
+    sessionExpirySeconds: Type.Integer({ minimum: 0, default: 3600, description: "How long the broker keeps a disconnected bridge's persistent session and queued messages (seconds)." }),
     /**
      * MQTT 5 receive maximum: how many unacknowledged QoS 1 messages the broker may send us. The
      * bridge acknowledges after Kafka did, so this must cover throughput × Kafka's ack latency
      * (25k messages/s × 100 ms = 2500); memory is bounded by edge.maxInFlightReadings, not by this.
      */
-    receiveMaximum: Type.Integer({ minimum: 1, maximum: 65535, default: 20000 }),
+    receiveMaximum: Type.Integer({ minimum: 1, maximum: 65535, default: 20000, description: "MQTT 5 receive maximum: unacknowledged QoS 1 messages the broker may send a bridge; must cover throughput × Kafka's ack latency." }),
   },
   { ...Strict, default: {} },
 );
 
 export const ValidationSchema = Type.Object(
   {
-    maxPayloadBytes: Type.Integer({ minimum: 64, default: 256 * 1024 }),
-    maxReadingsPerMessage: Type.Integer({ minimum: 1, default: 1000 }),
-    maxMetricsPerReading: Type.Integer({ minimum: 1, default: 64 }),
-    maxIdLength: Type.Integer({ minimum: 1, default: 128 }),
+    maxPayloadBytes: Type.Integer({ minimum: 64, default: 256 * 1024, description: 'Largest MQTT message accepted (bytes); larger ones are dead-lettered.' }),
+    maxReadingsPerMessage: Type.Integer({ minimum: 1, default: 1000, description: 'Most readings in one MQTT message or HTTP request.' }),
+    maxMetricsPerReading: Type.Integer({ minimum: 1, default: 64, description: 'Most metrics in one reading.' }),
+    maxIdLength: Type.Integer({ minimum: 1, default: 128, description: 'Longest reading id (characters).' }),
     /** Deepest JSON nesting a payload may have; a valid batch needs 4 ({"readings":[{"metrics":{}}]}). */
     maxNestingDepth: Type.Integer({ description: 'Deepest JSON nesting a payload may have; a valid batch needs 4 ({"readings":[{"metrics":{}}]}).', minimum: 4, maximum: 64, default: 8 }),
     maxFutureSkewMs: Millis(5 * 60_000, 'how far ahead of the ingest clock an event time may be'),
@@ -63,19 +68,20 @@ export const ValidationSchema = Type.Object(
 export const GatewayKeySchema = Type.Object(
   {
     key: Type.String({ minLength: 16, description: 'secret' }),
-    gateway: Type.String({ minLength: 1 }),
-    tenant: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' }),
+    gateway: Type.String({ minLength: 1, description: 'Name of the gateway holding the key (dead letters and logs name it).' }),
+    tenant: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: "The only tenant the key may write; a request naming another gets 403." }),
   },
   Strict,
 );
 
 export const EdgeSchema = Type.Object(
   {
-    httpHost: Type.String({ default: '127.0.0.1' }),
-    httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
-    maxHttpBodyBytes: Type.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
+    httpHost: Type.String({ default: '127.0.0.1', description: "Address the bridge's HTTP server (intake, /metrics, /healthz, /readyz) listens on." }),
+    httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: "Port of the bridge's HTTP server (0: any free port)." }),
+    maxHttpBodyBytes: Type.Integer({ minimum: 1024, default: 4 * 1024 * 1024, description: 'Largest POST /v1/readings body (bytes); a larger one gets 413.' }),
     gatewayKeys: Type.Array(GatewayKeySchema, {
       default: [{ key: 'demo-gateway-key-0123456789', gateway: 'gw-demo', tenant: 'demo' }],
+      description: 'API keys of the HTTP gateways, each bound to one gateway name and tenant (set them with TP_EDGE__GATEWAY_KEYS; the default is a demo key).',
     }),
     /** Readings in flight to Kafka before intake pauses (MQTT) or answers 503 (HTTP). */
     maxInFlightReadings: Type.Integer({ description: 'Readings in flight to Kafka before intake pauses (MQTT) or answers 503 (HTTP).', minimum: 1, default: 200_000 }),
@@ -84,11 +90,11 @@ export const EdgeSchema = Type.Object(
     /** Watermark ticks per partition so that an idle partition's event time still advances. */
     tickIntervalMs: Millis(1000, 'interval of idle-partition ticks', 100),
     /** When a device's message is acknowledged: after Kafka's delivery report (no loss) or on receipt (at-most-once, lowest latency). */
-    ackMode: Type.Union([Type.Literal('after-kafka'), Type.Literal('on-receipt')], { default: 'after-kafka' }),
+    ackMode: Type.Union([Type.Literal('after-kafka'), Type.Literal('on-receipt')], { default: 'after-kafka', description: "When a device is acknowledged: 'after-kafka' (after Kafka's delivery report, no loss) or 'on-receipt' (once validated; at-most-once pipelines only)." }),
     producer: Type.Object(
       {
-        acks: Type.Union([Type.Literal('all'), Type.Literal('1'), Type.Literal('0')], { default: 'all' }),
-        idempotence: Type.Boolean({ default: true }),
+        acks: Type.Union([Type.Literal('all'), Type.Literal('1'), Type.Literal('0')], { default: 'all', description: "librdkafka acks of the bridge's producer; at-least-once and exactly-once pipelines need 'all'." }),
+        idempotence: Type.Boolean({ default: true, description: 'Idempotent producer (no duplicates or reordering from producer retries); needs acks all.' }),
         /**
          * librdkafka linger.ms. Keyed records spread over all partitions, so at 10k messages/s and
          * 12 partitions 5 ms gave batches of ~4 records; 20 ms cut the bridge's CPU per reading by
@@ -96,54 +102,54 @@ export const EdgeSchema = Type.Object(
          */
         lingerMs: Millis(20, 'producer linger before a batch is sent', 0),
         /** librdkafka compression.type of the bridge's records. */
-        compression: Type.Union([Type.Literal('lz4'), Type.Literal('zstd'), Type.Literal('snappy'), Type.Literal('gzip'), Type.Literal('none')], { default: 'lz4' }),
+        compression: Type.Union([Type.Literal('lz4'), Type.Literal('zstd'), Type.Literal('snappy'), Type.Literal('gzip'), Type.Literal('none')], { default: 'lz4', description: "Compression of the bridge's Kafka records." }),
       },
       { ...Strict, default: {} },
     ),
-    mqttEnabled: Type.Boolean({ default: true }),
-    httpEnabled: Type.Boolean({ default: true }),
+    mqttEnabled: Type.Boolean({ default: true, description: 'Run the MQTT intake.' }),
+    httpEnabled: Type.Boolean({ default: true, description: 'Serve POST /v1/readings; when false only the operational endpoints answer and the intake path is 404.' }),
     validation: ValidationSchema,
   },
   { ...Strict, default: {} },
 );
 
 export const WindowSchema = Type.Union([
-  Type.Object({ kind: Type.Literal('tumbling'), sizeMs: Type.Integer({ minimum: 1 }) }, Strict),
+  Type.Object({ kind: Type.Literal('tumbling'), sizeMs: Type.Integer({ minimum: 1, description: 'Window length (milliseconds of event time).' }) }, Strict),
   Type.Object(
-    { kind: Type.Literal('sliding'), sizeMs: Type.Integer({ minimum: 1 }), slideMs: Type.Integer({ minimum: 1 }) },
+    { kind: Type.Literal('sliding'), sizeMs: Type.Integer({ minimum: 1, description: 'Window length (milliseconds of event time).' }), slideMs: Type.Integer({ minimum: 1, description: 'A sliding window starts every slideMs; a reading joins sizeMs / slideMs windows.' }) },
     Strict,
   ),
-  Type.Object({ kind: Type.Literal('session'), gapMs: Type.Integer({ minimum: 1 }) }, Strict),
-]);
+  Type.Object({ kind: Type.Literal('session'), gapMs: Type.Integer({ minimum: 1, description: "A device's session closes after this much event time without a reading (milliseconds)." }) }, Strict),
+], { description: "Event-time windows per device and metric: 'tumbling', 'sliding' or 'session'." });
 
 export const WatermarkSchema = Type.Union([
-  Type.Object({ kind: Type.Literal('fixed'), delayMs: Type.Integer({ minimum: 0 }) }, Strict),
+  Type.Object({ kind: Type.Literal('fixed'), delayMs: Type.Integer({ minimum: 0, description: 'The watermark trails the newest event time of the partition by this much (milliseconds).' }) }, Strict),
   Type.Object(
     {
       kind: Type.Literal('adaptive'),
       /** The arrival-delay quantile the delay follows, for example 0.99. */
       quantile: Type.Number({ description: 'The arrival-delay quantile the delay follows, for example 0.99.', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.99 }),
-      marginMs: Type.Integer({ minimum: 0, default: 500 }),
-      floorMs: Type.Integer({ minimum: 0, default: 200 }),
-      ceilingMs: Type.Integer({ minimum: 0, default: 30_000 }),
+      marginMs: Type.Integer({ minimum: 0, default: 500, description: 'Added to the delay quantile (milliseconds).' }),
+      floorMs: Type.Integer({ minimum: 0, default: 200, description: 'Smallest delay the adaptive watermark uses (milliseconds).' }),
+      ceilingMs: Type.Integer({ minimum: 0, default: 30_000, description: 'Largest delay the adaptive watermark uses (milliseconds); devices behind by more are handled by their clock offset.' }),
       /** How far back (in ingest time) the delay estimate looks; a shift is followed within it. */
       horizonMs: Type.Integer({ description: 'How far back (in ingest time) the delay estimate looks; a shift is followed within it.', minimum: 1000, default: 60_000 }),
     },
     Strict,
   ),
-]);
+], { description: "When a partition's windows close: 'fixed' trails the newest event time by delayMs; 'adaptive' follows a quantile of the observed arrival delays." });
 
 export const LatePolicySchema = Type.Union([
   Type.Object({ kind: Type.Literal('drop') }, Strict),
   Type.Object({ kind: Type.Literal('late-topic') }, Strict),
-  Type.Object({ kind: Type.Literal('reemit'), allowedLatenessMs: Type.Integer({ minimum: 0 }) }, Strict),
-]);
+  Type.Object({ kind: Type.Literal('reemit'), allowedLatenessMs: Type.Integer({ minimum: 0, description: 'How long an emitted window is kept to absorb late readings and be re-emitted with a higher version (milliseconds of watermark time).' }) }, Strict),
+], { description: "What happens to a reading whose window was already emitted: 'drop' (counted), 'late-topic' (written to kafka.lateTopic) or 'reemit' (the window is corrected within allowedLatenessMs)." });
 
 export const GuaranteeSchema = Type.Union([
   Type.Literal('at-most-once'),
   Type.Literal('at-least-once'),
   Type.Literal('exactly-once'),
-]);
+], { description: 'Delivery guarantee of the pipeline; settings that contradict it are refused at start-up.' });
 
 export const PipelineSchema = Type.Object(
   {
@@ -159,8 +165,8 @@ export const PipelineSchema = Type.Object(
     /** Explicit consumer settings; null takes the guarantee profile's. A setting that breaks the guarantee is refused. */
     consumer: Type.Object(
       {
-        autoCommit: Type.Union([Type.Boolean(), Type.Null()], { default: null }),
-        isolationLevel: Type.Union([Type.Literal('read_committed'), Type.Literal('read_uncommitted'), Type.Null()], { default: null }),
+        autoCommit: Type.Union([Type.Boolean(), Type.Null()], { default: null, description: "Kafka auto-commit of the pipeline's consumer; null takes the guarantee's profile (on only for at-most-once)." }),
+        isolationLevel: Type.Union([Type.Literal('read_committed'), Type.Literal('read_uncommitted'), Type.Null()], { default: null, description: "Consumer isolation level; null takes the guarantee's profile (read_committed except for at-most-once)." }),
       },
       { ...Strict, default: {} },
     ),
@@ -186,22 +192,30 @@ export const AggregatorSchema = Type.Object(
           table: '',
         },
       ],
+      description: 'The pipelines this aggregator runs over the same readings, each with its own consumer group, table, guarantee, window, watermark and late policy.',
     }),
     /** How often emitted rows are inserted into ClickHouse. */
     flushIntervalMs: Millis(1000, 'sink flush interval', 50),
-    maxRowsPerInsert: Type.Integer({ minimum: 1, default: 50_000 }),
+    maxRowsPerInsert: Type.Integer({ minimum: 1, default: 50_000, description: 'A flush starts early once this many aggregate rows or raw readings are pending.' }),
     /** How often window state is checkpointed and offsets committed (exactly-once tiers). */
     checkpointIntervalMs: Millis(5000, 'checkpoint interval', 100),
-    writeRawReadings: Type.Boolean({ default: true }),
+    writeRawReadings: Type.Boolean({ default: true, description: 'Also write every reading to readings_raw (one row per reading and metric, deduplicated by id); used by audits and the load test.' }),
     sessionTimeoutMs: Millis(10_000, 'consumer group session timeout', 1000),
     /** Names this instance in client ids and its transactional id; defaults to '<hostname>-<pid>'. */
     instanceId: Type.String({ description: 'Names this instance in client ids and its transactional id; defaults to \'<hostname>-<pid>\'.', pattern: '^[A-Za-z0-9_.-]*$', default: '' }),
     /** Fault injection for failure tests: '<point>:<n>' SIGKILLs the process the n-th time it reaches the point. */
     crashAt: Type.String({ description: 'Fault injection for failure tests: \'<point>:<n>\' SIGKILLs the process the n-th time it reaches the point.', default: '' }),
-    metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 9464 }),
-    metricsHost: Type.String({ default: '127.0.0.1' }),
+    instances: Type.Integer({
+      minimum: 0,
+      maximum: 256,
+      default: 0,
+      description:
+        "Worker processes of this aggregator service, all in each pipeline's consumer group and supervised by one parent (a worker that dies is restarted with backoff); 0 means one per core this process may use (os.availableParallelism(), capped by a cgroup CPU limit). 1 runs the pipelines in this process, without a parent. Also the --instances flag.",
+    }),
+    metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 9464, description: "Port of the aggregator's /metrics, /healthz, /readyz and /status." }),
+    metricsHost: Type.String({ default: '127.0.0.1', description: "Address the aggregator's operations server listens on." }),
     /** Base URLs of the bridges whose GET /metrics the status page (GET /status/) shows, e.g. 'http://127.0.0.1:8080'. */
-    statusBridges: Type.Array(Type.String({ pattern: '^https?://' }), { default: [] }),
+    statusBridges: Type.Array(Type.String({ pattern: '^https?://' }), { default: [], description: "Base URLs of the bridges whose /metrics the status page shows, e.g. 'http://127.0.0.1:8080'." }),
     /** The end-to-end latency objective the status page draws the P95 against (milliseconds). */
     slaP95Ms: Millis(10_000, 'end-to-end P95 objective', 1),
   },
@@ -210,12 +224,12 @@ export const AggregatorSchema = Type.Object(
 
 export const ClickHouseSchema = Type.Object(
   {
-    url: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8123' }),
-    database: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', default: 'telemetry' }),
-    username: Type.String({ default: 'default' }),
+    url: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8123', description: 'HTTP interface of ClickHouse (of the first replica when clickhouse.cluster is set).' }),
+    database: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', default: 'telemetry', description: 'Database of the agg_<pipeline>, readings_raw and checkpoints tables (created by migrate).' }),
+    username: Type.String({ default: 'default', description: 'ClickHouse user.' }),
     password: Type.String({ default: '', description: 'secret' }),
     requestTimeoutMs: Millis(30_000, 'request timeout', 100),
-    insertMaxAttempts: Type.Integer({ minimum: 1, default: 60 }),
+    insertMaxAttempts: Type.Integer({ minimum: 1, default: 60, description: 'Attempts per insert before the flush fails and the aggregator stops (also bounded by insertMaxElapsedMs).' }),
     insertMaxElapsedMs: Millis(120_000, 'total insert retry budget', 100),
     /** A <remote_servers> cluster (one shard, its replicas); '' is one server with non-replicated tables. */
     cluster: Type.String({
@@ -236,12 +250,12 @@ export const StackSchema = Type.Object(
   {
     /** Where the local stack keeps data, logs and pid files (git-ignored). */
     dataDir: Type.String({ description: 'Where the local stack keeps data, logs and pid files (git-ignored).', default: '.data' }),
-    kafkaNodes: Type.Union([Type.Literal(1), Type.Literal(3)], { default: 1 }),
-    kafkaBasePort: Type.Integer({ minimum: 1024, maximum: 65000, default: 9092 }),
-    kafkaHeapMb: Type.Integer({ minimum: 128, default: 768 }),
-    clickhouseHttpPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 8123 }),
-    clickhouseTcpPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 9000 }),
-    mosquittoPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 1883 }),
+    kafkaNodes: Type.Union([Type.Literal(1), Type.Literal(3)], { default: 1, description: 'Local Kafka: 1 node, or 3 (topics with replication factor 3, min.insync.replicas 2).' }),
+    kafkaBasePort: Type.Integer({ minimum: 1024, maximum: 65000, default: 9092, description: 'Broker port of local Kafka node 1; node i uses base + 2(i − 1), its controller the next port.' }),
+    kafkaHeapMb: Type.Integer({ minimum: 128, default: 768, description: 'JVM heap of each local Kafka node (MB), reserved at start.' }),
+    clickhouseHttpPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 8123, description: 'HTTP port of the local ClickHouse (replica 1).' }),
+    clickhouseTcpPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 9000, description: 'Native TCP port of the local ClickHouse (replica 1), used by clickhouse-client.' }),
+    mosquittoPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 1883, description: 'Port of the local Mosquitto.' }),
     /** ClickHouse servers: 1, or 2 replicas coordinated by ZooKeeper (replica i listens on each ClickHouse port + i − 1). */
     clickhouseReplicas: Type.Union([Type.Literal(1), Type.Literal(2)], {
       description: 'ClickHouse servers: 1, or 2 replicas of one shard coordinated by ZooKeeper (replica i listens on each ClickHouse port + i − 1).',
@@ -250,8 +264,8 @@ export const StackSchema = Type.Object(
     clickhouseInterserverPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 9009, description: 'replication (interserver HTTP) port of replica 1' }),
     zookeeperPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 2181, description: 'ZooKeeper client port (started only with 2 ClickHouse replicas)' }),
     /** Use a ClickHouse or MQTT broker that is already running instead of starting one. */
-    useExistingClickhouse: Type.Boolean({ description: 'Use a ClickHouse or MQTT broker that is already running instead of starting one.', default: false }),
-    useExistingMqtt: Type.Boolean({ default: false }),
+    useExistingClickhouse: Type.Boolean({ description: 'Use the ClickHouse at clickhouse.url that is already running instead of starting one.', default: false }),
+    useExistingMqtt: Type.Boolean({ default: false, description: 'Use the MQTT broker at mqtt.url instead of starting Mosquitto.' }),
     startTimeoutMs: Millis(60_000, 'how long to wait for a service to answer', 1000),
     /**
      * A second address for Kafka's brokers (listener ISOLATED, on each broker port + 1000) and one
