@@ -5,7 +5,8 @@ import { ConfigError } from '../core/errors.ts';
  * process SIGKILL itself the n-th time it reaches that point of the commit protocol, so that a test
  * can prove recovery from exactly there (not from wherever a timer happened to land).
  */
-export const CRASH_POINTS = ['before-flush', 'during-insert', 'after-insert-before-commit', 'after-commit'] as const;
+/** 'in-late-transaction': just before a Kafka transaction that holds late records is committed. */
+export const CRASH_POINTS = ['before-flush', 'during-insert', 'after-insert-before-commit', 'in-late-transaction', 'after-commit'] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 export class CrashPoints {

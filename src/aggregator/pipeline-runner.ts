@@ -13,7 +13,7 @@ import type { AggregateSink } from '../clickhouse/sink.ts';
 import type { EncodedRows } from '../clickhouse/encode.ts';
 import { DEFAULT_RESTORE_RETRY, ReadingsConsumer } from '../kafka/consumer.ts';
 import type { KafkaProducer } from '../kafka/producer.ts';
-import { TransactionalProducer } from '../kafka/transactional-producer.ts';
+import { KafkaTransactionAbortedError, TransactionalProducer } from '../kafka/transactional-producer.ts';
 import type { Logger } from '../util/log.ts';
 import type { AggregatorMetrics } from './metrics.ts';
 import { PartitionStates, type PartitionPosition, type PartitionSnapshot } from './partitions.ts';
@@ -59,7 +59,8 @@ interface FlushBatch {
   readonly rows: AggregateRow[];
   /** Encoded as collected (see EncodedRows): bytes wait for the insert, not objects. */
   readonly raw: EncodedRows<RawReadingRow>;
-  readonly late: Promise<void>[];
+  /** Each late write, handled as it is made: resolves with its failure (already passed to fail()) or null. */
+  readonly late: Promise<PipelineError | null>[];
 }
 
 export class PipelineRunner {
@@ -303,7 +304,14 @@ export class PipelineRunner {
       this.fail(new PipelineError('LATE_TOPIC_UNAVAILABLE', `pipeline ${this.name} has no producer for the late topic`, { context: { pipeline: this.name } }));
       return;
     }
-    this.pending.late.push(write);
+    // Handled now, not when the flush awaits it: a write can fail long before (a producer being
+    // re-created refuses at once), and a rejection nobody handles yet ends the process without fail().
+    this.pending.late.push(
+      write.then(
+        () => null,
+        (error: unknown) => this.fail(error instanceof PipelineError ? error : new PipelineError('LATE_TOPIC_FAILED', `pipeline ${this.name}: late write failed: ${errorMessage(error)}`, { cause: error })),
+      ),
+    );
     this.deps.metrics.lateTopicWrites.inc(this.labels);
   }
 
@@ -337,7 +345,8 @@ export class PipelineRunner {
       if (raw.size > 0) await this.deps.sink.insertRawReadings(raw);
       this.deps.crashPoints?.reached('during-insert');
       if (encoded.size > 0) await this.deps.sink.insertAggregates(this.deps.pipeline.table, encoded);
-      await Promise.all(late);
+      const lateFailure = (await Promise.all(late)).find((failure) => failure !== null);
+      if (lateFailure) throw lateFailure;
     } catch (error) {
       this.deps.metrics.insertErrors.inc(this.labels);
       throw this.fail(
@@ -401,6 +410,7 @@ export class PipelineRunner {
       if (owned.size === 0) return;
       this.deps.crashPoints?.reached('after-insert-before-commit');
       if (this.transactional) {
+        if (this.transactional.recordsInTransaction > 0) this.deps.crashPoints?.reached('in-late-transaction');
         await this.transactional.commit(this.consumer.raw(), this.deps.config.kafka.readingsTopic, owned);
       } else {
         await this.consumer.commit(owned);
@@ -408,9 +418,7 @@ export class PipelineRunner {
       this.deps.metrics.checkpoints.inc(this.labels);
       this.deps.crashPoints?.reached('after-commit');
     } catch (error) {
-      // A refused commit (a fenced zombie, a rebalance under way) is safe: the partition's next owner
-      // resumes from the last committed checkpoint. A failed checkpoint write stops the service.
-      if (error instanceof PipelineError && /^KAFKA_(COMMIT|TRANSACTION)/.test(error.code) && !this.isFatalTransactionError(error)) {
+      if (this.isHarmlessRefusal(error, positions)) {
         this.deps.metrics.commitErrors.inc(this.labels);
         this.deps.logger.warn({ pipeline: this.name, err: error }, 'offset commit refused; the next owner resumes from the last committed checkpoint');
         return;
@@ -421,8 +429,22 @@ export class PipelineRunner {
     }
   }
 
-  private isFatalTransactionError(error: PipelineError): boolean {
-    return error.code === 'KAFKA_TRANSACTION' && error.context['fatal'] === true;
+  /**
+   * A refused commit is safe when nothing it covered is lost: the partitions' next owner (perhaps
+   * this instance again, restored afresh) resumes from the last committed checkpoint. That holds
+   * for a plain offset commit, and for an aborted transaction that took no late records back or
+   * whose partitions all went to their next owner meanwhile. An aborted transaction's records are
+   * gone while this instance goes on from past them, and a producer that is fatal (fenced, a failed
+   * abort) or in an impossible state commits nothing ever again: those stop the pipeline, loudly.
+   * Matched by exact code, never by prefix (KAFKA_TRANSACTION_STATE is not a refusal).
+   */
+  private isHarmlessRefusal(error: unknown, positions: readonly PartitionPosition[]): boolean {
+    if (!(error instanceof PipelineError)) return false;
+    if (error.code === 'KAFKA_COMMIT') return true;
+    if (error instanceof KafkaTransactionAbortedError) {
+      return error.records === 0 || !positions.some((position) => this.partitions.stillOwns(position));
+    }
+    return false;
   }
 
   private publishGauges(now: number): void {
