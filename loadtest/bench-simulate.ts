@@ -18,6 +18,7 @@ import { cpus, totalmem, loadavg } from 'node:os';
 import type { Candidate } from '../src/advisor/candidates.ts';
 import { feedReading, pooledReading, prepareReplay, simulateAll } from '../src/advisor/simulate.ts';
 import type { Trace } from '../src/advisor/trace.ts';
+import { DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS } from '../src/core/device-clock.ts';
 import { PartitionProcessor, type ProcessorOutput } from '../src/core/processor.ts';
 import type { TickRecord } from '../src/core/readings.ts';
 import { TRACE_KINDS, generateTrace, type TraceKind } from '../src/advisor/traces.ts';
@@ -60,6 +61,7 @@ const candidates: Candidate[] = chosen.map(([window, watermark]) => ({
   watermark,
   latePolicy: { kind: 'drop' },
   idleTimeoutMs: 5000,
+  maxDeviceClockOffsetMs: DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS,
 }));
 
 say(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, load ${loadavg()[0]!.toFixed(2)}`);

@@ -1,4 +1,5 @@
 import type { LatePolicyConfig, WatermarkConfig, WindowConfig } from '../config/schema.ts';
+import { DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS } from '../core/device-clock.ts';
 import { ConfigError } from '../core/errors.ts';
 import { formatDuration, parseDuration } from './units.ts';
 
@@ -11,6 +12,13 @@ export interface Candidate {
   readonly watermark: WatermarkConfig;
   readonly latePolicy: LatePolicyConfig;
   readonly idleTimeoutMs: number;
+  /**
+   * The pipeline's maxDeviceClockOffsetMs: devices whose clock is off by up to this much get
+   * their own, learned, window deadlines (src/core/device-clock.ts); 0: none. It changes what a
+   * watermark delay does (a device behind the delay waits for its own readings), so it is part
+   * of the configuration and of its label.
+   */
+  readonly maxDeviceClockOffsetMs: number;
 }
 
 /** Adaptive settings the grid does not vary: the schema's defaults. */
@@ -24,6 +32,8 @@ export interface GridSpec {
   readonly marginsMs: readonly number[];
   readonly latePolicy: LatePolicyConfig;
   readonly idleTimeoutMs?: number;
+  /** maxDeviceClockOffsetMs values to try (default: the aggregator's default only). */
+  readonly deviceClockOffsetsMs?: readonly number[];
   /** Adaptive ceiling, floor and horizon (defaults: the schema's). */
   readonly adaptive?: Partial<typeof ADAPTIVE_DEFAULTS>;
 }
@@ -32,18 +42,17 @@ export const DEFAULT_FIXED_DELAYS_MS = [0, 500, 1000, 2000, 3000, 5000, 8000, 12
 export const DEFAULT_QUANTILES = [0.9, 0.99, 0.999] as const;
 export const DEFAULT_MARGINS_MS = [0, 500, 1000] as const;
 
-/** Every window × (every fixed delay + every adaptive quantile × margin). */
+/** Every device-clock offset × window × (every fixed delay + every adaptive quantile × margin). */
 export function candidateGrid(spec: GridSpec): Candidate[] {
   const idleTimeoutMs = spec.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   const adaptive = { ...ADAPTIVE_DEFAULTS, ...spec.adaptive };
   const out: Candidate[] = [];
-  for (const window of spec.windows) {
-    for (const delayMs of spec.fixedDelaysMs) {
-      out.push({ window, watermark: { kind: 'fixed', delayMs }, latePolicy: spec.latePolicy, idleTimeoutMs });
-    }
-    for (const quantile of spec.quantiles) {
-      for (const marginMs of spec.marginsMs) {
-        out.push({ window, watermark: { kind: 'adaptive', quantile, marginMs, ...adaptive }, latePolicy: spec.latePolicy, idleTimeoutMs });
+  for (const maxDeviceClockOffsetMs of spec.deviceClockOffsetsMs ?? [DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS]) {
+    const common = { latePolicy: spec.latePolicy, idleTimeoutMs, maxDeviceClockOffsetMs };
+    for (const window of spec.windows) {
+      for (const delayMs of spec.fixedDelaysMs) out.push({ window, watermark: { kind: 'fixed', delayMs }, ...common });
+      for (const quantile of spec.quantiles) {
+        for (const marginMs of spec.marginsMs) out.push({ window, watermark: { kind: 'adaptive', quantile, marginMs, ...adaptive }, ...common });
       }
     }
   }
@@ -67,12 +76,25 @@ export function describeWatermark(watermark: WatermarkConfig): string {
     : `adaptive P${trimQuantile(watermark.quantile)}+${formatDuration(watermark.marginMs)}`;
 }
 
+/**
+ * What the device clocks add to a watermark: nothing when off; else the learned per-device
+ * shift, which makes "fixed 3s" close a behind device's windows later than 3 s (by its offset).
+ */
+export function describeDeviceClocks(maxDeviceClockOffsetMs: number): string {
+  return maxDeviceClockOffsetMs === 0 ? '' : ` + device-clock shift (max ${formatDuration(maxDeviceClockOffsetMs)})`;
+}
+
+/** The watermark and the device clocks together: what decides when a window closes. */
+export function describeClosing(candidate: Pick<Candidate, 'watermark' | 'maxDeviceClockOffsetMs'>): string {
+  return `${describeWatermark(candidate.watermark)}${describeDeviceClocks(candidate.maxDeviceClockOffsetMs)}`;
+}
+
 export function describeLatePolicy(policy: LatePolicyConfig): string {
   return policy.kind === 'reemit' ? `reemit ${formatDuration(policy.allowedLatenessMs)}` : policy.kind;
 }
 
 export function describeCandidate(candidate: Candidate): string {
-  return `${describeWindow(candidate.window)} · ${describeWatermark(candidate.watermark)} · ${describeLatePolicy(candidate.latePolicy)}`;
+  return `${describeWindow(candidate.window)} · ${describeClosing(candidate)} · ${describeLatePolicy(candidate.latePolicy)}`;
 }
 
 function trimQuantile(q: number): string {

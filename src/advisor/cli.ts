@@ -49,6 +49,7 @@ interface GridOptions {
   margins: string;
   latePolicy: string;
   idleTimeout?: string;
+  deviceClocks?: string;
   flush: string;
   tick: string;
 }
@@ -111,7 +112,10 @@ export function registerWatermarkCommands(program: Command, loadConfig: () => Co
       const pipeline = pickPipeline(config, options.pipeline);
       const { trace, partitions, source } = await loadTrace(options, config);
       const windows = options.windows ? parseWindows(options.windows) : [options.window ? parseWindow(options.window) : pipeline.window];
-      const candidates = gridFrom({ ...options, idleTimeout: options.idleTimeout ?? `${pipeline.idleTimeoutMs}ms` }, windows);
+      const candidates = gridFrom(
+        { ...options, idleTimeout: options.idleTimeout ?? `${pipeline.idleTimeoutMs}ms`, deviceClocks: options.deviceClocks ?? `${pipeline.maxDeviceClockOffsetMs}ms` },
+        windows,
+      );
       const results = runGrid(trace, candidates, partitions, options);
       const sla: Sla = { p95LatencyMs: parseDuration(options.slaP95), minCompleteness: parseShare(options.minCompleteness), latency: options.latency };
       const recommendation = recommend(results, sla, { name: pipeline.name, guarantee: pipeline.guarantee }, options.prefer);
@@ -175,6 +179,10 @@ function withGrid(command: Command, defaultWindows: string | undefined): Command
     .option('--margins <list>', 'adaptive margins to try', DEFAULT_MARGINS_MS.map((ms) => formatDuration(ms)).join(','))
     .option('--late-policy <policy>', 'late policy of every candidate: drop, late-topic or reemit:60s', 'drop')
     .option('--idle-timeout <duration>', 'idle timeout of a partition (default 5s, or the pipeline\'s)')
+    .option(
+      '--device-clocks <list>',
+      'maxDeviceClockOffsetMs values to try, e.g. 5m,0 (0: no per-device clock shift; default 5m, or the pipeline\'s)',
+    )
     .option('--flush <duration>', 'sink flush latency added to every emission', '1s')
     .option('--tick <duration>', 'interval of the synthesized partition ticks', '1s');
 }
@@ -222,6 +230,7 @@ function gridFrom(options: GridOptions, windows: Candidate['window'][]): Candida
     marginsMs: parseDurationList(options.margins),
     latePolicy: parseLatePolicy(options.latePolicy),
     idleTimeoutMs: options.idleTimeout ? parseDuration(options.idleTimeout) : undefined,
+    ...(options.deviceClocks ? { deviceClockOffsetsMs: parseDurationList(options.deviceClocks) } : {}),
   });
 }
 

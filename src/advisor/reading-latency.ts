@@ -1,15 +1,25 @@
 import type { AggregateRow } from '../core/rows.ts';
-import type { WindowConfig } from '../config/schema.ts';
-import { alignedStart } from '../core/windows.ts';
 import type { LatencyHistogram } from './stats.ts';
 import type { Trace } from './trace.ts';
 
 /**
  * End-to-end latency per reading: from its ingest to the moment the first row that holds it
- * becomes visible. The processor reports rows, not readings, so the replay remembers the ingest
- * times of readings that open windows hold and settles them when their window's row comes out.
- * (Only the bookkeeping lives here; which window a reading joined and when it closes is the
- * processor's decision, read from its output.)
+ * becomes visible. The processor reports rows, not readings, so the replay remembers the readings
+ * that open windows hold and settles each with the first row of ITS series and window — a row of
+ * its device whose [windowStart, windowEnd) holds its event time. Rows are never matched by the
+ * order windows close in: a device whose clock runs ahead has its windows closed before others'
+ * ending earlier, one behind after others' ending later (src/core/device-clock.ts), and a sliding
+ * window of one series may close before an earlier one of the same series (opened under a larger
+ * shift). (Only the bookkeeping lives here; which window a reading joined and when it closes is
+ * the processor's decision, read from its output.)
+ *
+ * Exactness: a held reading's event time lies in every window it joined, and a row of its device
+ * whose window holds that time, emitted after the reading came, is of a window it joined —
+ * tumbling: the one window, still in the store (a missed reading is not held); sliding: a window
+ * it missed was emitted or is closed to the device by then; sessions: the open sessions its gap
+ * reaches are merged into the one it joins. test/model/advisor-replay.ts replays readings one by
+ * one with the windows read from the processor's snapshot, and test/fuzz/advisor-properties.ts
+ * holds this tracker equal to it on generated traces.
  */
 export interface ReadingLatencyTracker {
   /**
@@ -17,95 +27,35 @@ export interface ReadingLatencyTracker {
    * held belong to the previous partition's rows, none of which will come out any more.
    */
   startPartition(partition: number): void;
-  /** Trace entry `index` joined an open window of `partition`; `watermark` is the partition's after it. */
-  held(partition: number, index: number, device: number, eventTime: number, ingestTime: number, watermark: number): void;
+  /**
+   * A reading of trace device `device` joined open windows of the current partition: all of its
+   * windows but those starting at `missedStarts` (PartitionProcessor.lastMissedWindowStarts).
+   */
+  held(device: number, eventTime: number, ingestTime: number, missedStarts?: readonly number[]): void;
   /** A window's first emission, visible at `visibleAt`. */
   emitted(row: AggregateRow, visibleAt: number): void;
 }
 
-export function createLatencyTracker(window: WindowConfig, trace: Trace, partitions: number, histogram: LatencyHistogram): ReadingLatencyTracker {
-  return window.kind === 'session' ? new SessionLatency(trace, histogram) : new AlignedLatency(window, partitions, histogram);
+export function createLatencyTracker(trace: Trace, histogram: LatencyHistogram): ReadingLatencyTracker {
+  return new DeviceLatency(trace, histogram);
 }
 
 /**
- * Tumbling and sliding windows: every window of a partition that ends at E closes at the same
- * record (the first that moves the watermark to E or beyond), so readings are kept per
- * (partition, first window end) in arrays of ingest times, and settled together when the first row
- * ending at E comes out. Rows of a partition come out in end order.
- */
-class AlignedLatency implements ReadingLatencyTracker {
-  private readonly slideMs: number;
-  private readonly buckets: Array<Map<number, number[]>>;
-  /** The bucket a partition's last reading went to: the next one most likely goes there too. */
-  private readonly recentEnd: Float64Array;
-  private readonly recent: Array<number[] | undefined>;
-  private readonly settledEnd: Float64Array;
-
-  constructor(
-    window: Extract<WindowConfig, { kind: 'tumbling' | 'sliding' }>,
-    partitions: number,
-    private readonly histogram: LatencyHistogram,
-  ) {
-    this.slideMs = window.kind === 'sliding' ? window.slideMs : window.sizeMs;
-    this.buckets = Array.from({ length: partitions }, () => new Map());
-    this.recentEnd = new Float64Array(partitions).fill(Number.NaN);
-    this.recent = new Array(partitions).fill(undefined);
-    this.settledEnd = new Float64Array(partitions).fill(Number.NEGATIVE_INFINITY);
-  }
-
-  startPartition(): void {
-    // Buckets are kept per partition already.
-  }
-
-  held(partition: number, _index: number, _device: number, eventTime: number, ingestTime: number, watermark: number): void {
-    const slide = this.slideMs;
-    // The first window holding the reading that is still open (a sliding reading may have missed earlier ones).
-    let end = alignedStart(eventTime, slide) + slide;
-    while (end <= watermark) end += slide;
-    if (end === this.recentEnd[partition]) {
-      this.recent[partition]!.push(ingestTime);
-      return;
-    }
-    const buckets = this.buckets[partition]!;
-    let bucket = buckets.get(end);
-    if (bucket === undefined) buckets.set(end, (bucket = []));
-    bucket.push(ingestTime);
-    this.recentEnd[partition] = end;
-    this.recent[partition] = bucket;
-  }
-
-  emitted(row: AggregateRow, visibleAt: number): void {
-    const partition = row.partition;
-    const end = row.windowEnd;
-    if (end <= this.settledEnd[partition]!) return;
-    this.settledEnd[partition] = end;
-    const buckets = this.buckets[partition]!;
-    const bucket = buckets.get(end);
-    if (bucket === undefined) return;
-    buckets.delete(end);
-    if (this.recentEnd[partition] === end) {
-      this.recentEnd[partition] = Number.NaN;
-      this.recent[partition] = undefined;
-    }
-    const histogram = this.histogram;
-    for (let i = 0; i < bucket.length; i++) histogram.record(visibleAt - bucket[i]!);
-  }
-}
-
-/**
- * Sessions end where their series' readings say, so readings are kept per device; a session row
- * [start, end) settles every held reading of its device stamped before `end` (sessions of a series
- * do not overlap and close in end order, so an earlier one has settled its own already).
+ * Readings are kept per device; a row [start, end) settles every held reading of its device
+ * stamped in [start, end) and keeps the others (stamped in windows still open). A sliding reading
+ * that missed some of its windows carries a ticket to the starts it missed: a row of one of those
+ * (opened later by a reading of a device whose clock shift grew) does not hold it.
  *
- * A device's held readings are (event time, ingest time) pairs in chunks of one pool, the chunks
+ * A device's held readings are (event time, ingest time, ticket) triples in chunks of one pool, the chunks
  * linked per device: settling a device reads a few cache lines per 32 readings, where reading the
  * times back from the trace (a device's entries lie thousands apart) costs a cache miss per
  * reading, and sessions hold most readings of a trace until its end.
  */
 const CHUNK_READINGS = 32;
-const CHUNK_DOUBLES = CHUNK_READINGS * 2;
+const SLOT = 3;
+const CHUNK_DOUBLES = CHUNK_READINGS * SLOT;
 
-class SessionLatency implements ReadingLatencyTracker {
+class DeviceLatency implements ReadingLatencyTracker {
   private pool = new Float64Array(CHUNK_DOUBLES * 1024);
   /** Per chunk: the device's next chunk, or -1; on the free list, the next free chunk. */
   private chunkNext = new Int32Array(1024);
@@ -116,6 +66,9 @@ class SessionLatency implements ReadingLatencyTracker {
   private readonly tailChunk: Int32Array;
   private readonly tailFill: Int32Array;
   private readonly deviceIndex = new Map<string, Map<string, number>>();
+  /** Ticket (> 0) → the window starts its reading missed. */
+  private readonly missed = new Map<number, readonly number[]>();
+  private nextTicket = 1;
 
   constructor(
     trace: Trace,
@@ -140,9 +93,10 @@ class SessionLatency implements ReadingLatencyTracker {
     this.tailFill.fill(0);
     this.chunksMade = 0;
     this.freeChunk = -1;
+    this.missed.clear();
   }
 
-  held(_partition: number, _index: number, device: number, eventTime: number, ingestTime: number): void {
+  held(device: number, eventTime: number, ingestTime: number, missedStarts?: readonly number[]): void {
     let tail = this.tailChunk[device]!;
     let fill = this.tailFill[device]!;
     if (tail === -1 || fill === CHUNK_READINGS) {
@@ -152,9 +106,15 @@ class SessionLatency implements ReadingLatencyTracker {
       this.tailChunk[device] = tail = chunk;
       fill = 0;
     }
-    const at = tail * CHUNK_DOUBLES + fill * 2;
+    let ticket = 0;
+    if (missedStarts !== undefined && missedStarts.length > 0) {
+      ticket = this.nextTicket++;
+      this.missed.set(ticket, [...missedStarts]);
+    }
+    const at = tail * CHUNK_DOUBLES + fill * SLOT;
     this.pool[at] = eventTime;
     this.pool[at + 1] = ingestTime;
+    this.pool[at + 2] = ticket;
     this.tailFill[device] = fill + 1;
   }
 
@@ -166,27 +126,31 @@ class SessionLatency implements ReadingLatencyTracker {
     const { pool, chunkNext, histogram } = this;
     const tail = this.tailChunk[device]!;
     const tailFill = this.tailFill[device]!;
+    const start = row.windowStart;
     const end = row.windowEnd;
-    // Readings kept (stamped at or after `end`) are moved forward in place: the write position never passes the read one.
+    // Readings kept (stamped outside [start, end)) are moved forward in place: the write position never passes the read one.
     let keptChunk = head;
     let keptFill = 0;
     for (let chunk = head; chunk !== -1; chunk = chunk === tail ? -1 : chunkNext[chunk]!) {
       const base = chunk * CHUNK_DOUBLES;
       const fill = chunk === tail ? tailFill : CHUNK_READINGS;
       for (let k = 0; k < fill; k++) {
-        const eventTime = pool[base + 2 * k]!;
-        const ingestTime = pool[base + 2 * k + 1]!;
-        if (eventTime < end) {
+        const eventTime = pool[base + SLOT * k]!;
+        const ingestTime = pool[base + SLOT * k + 1]!;
+        const ticket = pool[base + SLOT * k + 2]!;
+        if (eventTime >= start && eventTime < end && (ticket === 0 || !this.missed.get(ticket)!.includes(start))) {
           histogram.record(visibleAt - ingestTime);
+          if (ticket !== 0) this.missed.delete(ticket);
           continue;
         }
         if (keptFill === CHUNK_READINGS) {
           keptChunk = chunkNext[keptChunk]!;
           keptFill = 0;
         }
-        const at = keptChunk * CHUNK_DOUBLES + keptFill * 2;
+        const at = keptChunk * CHUNK_DOUBLES + keptFill * SLOT;
         pool[at] = eventTime;
         pool[at + 1] = ingestTime;
+        pool[at + 2] = ticket;
         keptFill++;
       }
     }

@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import { parseConfig } from '../config/load.ts';
 import type { Guarantee, PipelineConfig } from '../config/schema.ts';
-import { describeWatermark, describeWindow, type Candidate } from './candidates.ts';
+import { describeClosing, describeDeviceClocks, describeWatermark, describeWindow, type Candidate } from './candidates.ts';
 import type { SimulationResult } from './simulate.ts';
 import type { LatencySummary } from './stats.ts';
 import { formatDuration, formatPercent } from './units.ts';
@@ -87,23 +87,30 @@ export function pipelineEntry(candidate: Candidate, identity: PipelineIdentity):
     watermark: candidate.watermark,
     latePolicy: candidate.latePolicy,
     idleTimeoutMs: candidate.idleTimeoutMs,
+    maxDeviceClockOffsetMs: candidate.maxDeviceClockOffsetMs,
   };
   const config = parseConfig({ aggregator: { pipelines: [structuredClone(entry)] } });
   return config.aggregator.pipelines[0]!;
 }
 
-/** The entry without the derived defaults (consumer group, table) that the loader fills in. */
+/**
+ * The entry without the derived defaults (consumer group, table) that the loader fills in. The
+ * device-clock ceiling is written even at its default: the figures were measured with it.
+ */
 function pipelineYamlShape(pipeline: PipelineConfig): Record<string, unknown> {
-  const { name, guarantee, window, watermark, latePolicy, idleTimeoutMs } = pipeline;
-  return { name, guarantee, window, watermark, latePolicy, idleTimeoutMs };
+  const { name, guarantee, window, watermark, latePolicy, idleTimeoutMs, maxDeviceClockOffsetMs } = pipeline;
+  return { name, guarantee, window, watermark, latePolicy, idleTimeoutMs, maxDeviceClockOffsetMs };
 }
 
 const missed = (result: SimulationResult): number => 1 - result.completeness;
 
 function delayPhrase(result: SimulationResult): string {
-  const watermark = result.candidate.watermark;
-  if (watermark.kind === 'fixed') return `a fixed ${formatDuration(watermark.delayMs)} delay`;
-  return `an adaptive delay (${describeWatermark(watermark)}, ${formatDuration(result.meanDelayMs)} on average)`;
+  const { watermark, maxDeviceClockOffsetMs } = result.candidate;
+  const delay =
+    watermark.kind === 'fixed'
+      ? `a fixed ${formatDuration(watermark.delayMs)} delay`
+      : `an adaptive delay (${describeWatermark(watermark)}, ${formatDuration(result.meanDelayMs)} on average)`;
+  return `${delay}${describeDeviceClocks(maxDeviceClockOffsetMs)}`;
 }
 
 function outcome(result: SimulationResult, sla: Pick<Sla, 'latency'>): string {
@@ -141,8 +148,13 @@ function explainMiss(results: readonly SimulationResult[], sla: Sla): string {
   return parts.join(' ');
 }
 
+/** Same window, late policy and device clocks: candidates that differ in the watermark alone. */
 function sameWindowAndPolicy(a: Candidate, b: Candidate): boolean {
-  return JSON.stringify(a.window) === JSON.stringify(b.window) && JSON.stringify(a.latePolicy) === JSON.stringify(b.latePolicy);
+  return (
+    JSON.stringify(a.window) === JSON.stringify(b.window) &&
+    JSON.stringify(a.latePolicy) === JSON.stringify(b.latePolicy) &&
+    a.maxDeviceClockOffsetMs === b.maxDeviceClockOffsetMs
+  );
 }
 
 function capitalize(text: string): string {
@@ -180,7 +192,7 @@ export function compareAdaptiveWithFixed(
     .sort((a, b) => latencyOf(a, sla).p95 - latencyOf(b, sla).p95);
   const bestFixed = comparable[0] ?? null;
   const p95 = latencyOf(adaptive, sla).p95;
-  const name = `${describeWatermark(adaptive.candidate.watermark)} (${describeWindow(adaptive.candidate.window)})`;
+  const name = `${describeClosing(adaptive.candidate)} (${describeWindow(adaptive.candidate.window)})`;
   const asComplete = `as complete (within ${Math.round(tolerance * 1e4) / 100} percentage points)`;
   const at = `${formatPercent(adaptive.completeness)} complete at P95 ${formatDuration(p95)}`;
   if (!bestFixed) {
@@ -201,7 +213,7 @@ export function compareAdaptiveWithFixed(
       bestFixed,
       sentence:
         `${name} is ${at}: faster than every fixed delay ${asComplete} ` +
-        `(the fastest, ${describeWatermark(bestFixed.candidate.watermark)}, has P95 ${formatDuration(fixedP95)} at ${formatPercent(bestFixed.completeness)}).`,
+        `(the fastest, ${describeClosing(bestFixed.candidate)}, has P95 ${formatDuration(fixedP95)} at ${formatPercent(bestFixed.completeness)}).`,
     };
   }
   return {
@@ -210,7 +222,7 @@ export function compareAdaptiveWithFixed(
     comparable,
     bestFixed,
     sentence:
-      `${name} is ${at}: it does NOT beat ${describeWatermark(bestFixed.candidate.watermark)}, which is ${asComplete}, ` +
+      `${name} is ${at}: it does NOT beat ${describeClosing(bestFixed.candidate)}, which is ${asComplete}, ` +
       `${formatPercent(bestFixed.completeness)}, at P95 ${formatDuration(fixedP95)}.`,
   };
 }

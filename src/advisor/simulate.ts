@@ -1,7 +1,7 @@
 import { PartitionProcessor, type ProcessorOutput, type ProcessorSpec } from '../core/processor.ts';
 import type { ReadingRecord, TickRecord } from '../core/readings.ts';
 import type { AggregateRow } from '../core/rows.ts';
-import { alignedStart, windowsPerReading } from '../core/windows.ts';
+import { windowsPerReading } from '../core/windows.ts';
 import { describeCandidate, type Candidate } from './candidates.ts';
 import { DeviceNumbers } from './device-numbers.ts';
 import { PartitionedReplayLog, firstTickAfter } from './replay-log.ts';
@@ -19,7 +19,9 @@ import { resolvePartitions, type Trace } from './trace.ts';
  * Measured per candidate:
  *  - window latency: window end → visible, over first emissions of windows;
  *  - end-to-end latency: each reading's ingest → the first emitted row that holds it is visible
- *    (a late reading absorbed by a re-emitted window: flushMs);
+ *    (a late reading absorbed by a re-emitted window: flushMs). Rows are matched to readings by
+ *    series and window (reading-latency.ts), never by the order windows close in: device clock
+ *    shifts close one device's windows before or after another's;
  *  - completeness: values counted in the final rows ÷ values offered (× windows per reading for
  *    sliding windows), over values whose windows closed by the end of the replay; values still in
  *    windows that never closed (a clock a year ahead) are reported as unresolved instead;
@@ -43,6 +45,8 @@ export interface ReplayOptions {
   readonly maxDrainMs?: number;
   /** Keep the final version of every row (device, window start → count): for comparisons in tests. */
   readonly collectRows?: boolean;
+  /** Keep every end-to-end latency (ascending): for comparisons with the exact replay in tests. */
+  readonly collectLatencies?: boolean;
 }
 
 export interface SimulationResult {
@@ -79,6 +83,8 @@ export interface SimulationResult {
   readonly wallMs: number;
   /** `device\u0000windowStart` → final count (only with collectRows). */
   readonly finalRows?: ReadonlyMap<string, number>;
+  /** Every end-to-end latency, ascending (only with collectLatencies). */
+  readonly latencies?: Float64Array;
 }
 
 const DEFAULTS = { tickIntervalMs: 1000, flushMs: 1000, stateSampleMs: 30_000, maxDrainMs: 3_600_000 } as const;
@@ -173,8 +179,8 @@ class ReplayRun implements ProcessorOutput {
   private readonly stateSampleMs: number;
   private readonly maxDrainMs: number;
   private readonly windowsPerValue: number;
-  private readonly slidingSizeMs: number;
-  private readonly slidingSlideMs: number;
+  private readonly sliding: boolean;
+  private readonly collectLatencies: boolean;
   private readonly reading = pooledReading();
   private readonly tickRecord: MutableTick = { v: 1, tick: true, ingestTime: 0, source: 'replay' };
   private readonly windowLatency = new LatencyHistogram();
@@ -227,6 +233,7 @@ class ReplayRun implements ProcessorOutput {
       watermark: candidate.watermark,
       latePolicy: candidate.latePolicy,
       idleTimeoutMs: candidate.idleTimeoutMs,
+      maxDeviceClockOffsetMs: candidate.maxDeviceClockOffsetMs,
       // Completeness and latency need counts only; the window logic is the aggregator's either way.
       aggregates: 'count',
     });
@@ -239,9 +246,9 @@ class ReplayRun implements ProcessorOutput {
     this.meanWindowBytes = new Float64Array(options.partitions);
     this.freshWindowBytes = new Float64Array(options.partitions);
     this.windowsPerValue = windowsPerReading(candidate.window);
-    this.slidingSizeMs = candidate.window.kind === 'sliding' ? candidate.window.sizeMs : 0;
-    this.slidingSlideMs = candidate.window.kind === 'sliding' ? candidate.window.slideMs : 0;
-    this.latencyTracker = createLatencyTracker(candidate.window, trace, options.partitions, this.endToEndLatency);
+    this.sliding = candidate.window.kind === 'sliding';
+    this.collectLatencies = options.collectLatencies === true;
+    this.latencyTracker = createLatencyTracker(trace, this.endToEndLatency);
     this.finalRows = options.collectRows ? new Map() : undefined;
   }
 
@@ -291,19 +298,21 @@ class ReplayRun implements ProcessorOutput {
     const offset = this.offsets[partition]!;
     this.offsets[partition] = offset + 1;
     feedReading(processor, trace, this.prepared.numbers, reading, index, offset, this);
-    const { eventTime, ingestTime } = reading;
     if (stats.duplicates !== duplicatesBefore) return;
     if (stats.lateAbsorbed !== absorbedBefore) {
+      // Its first row is the re-emission it just caused.
       this.endToEndLatency.record(this.flushMs);
       return;
     }
+    // A tumbling or session reading that missed its window is in no row. A sliding one may have
+    // missed some of its windows and joined others: it is held with the starts it missed, since a
+    // window it missed may yet be opened by a later reading of its device (whose shift grew).
     if (stats.lateDropped + stats.lateToTopic !== missedBefore) {
-      // A sliding reading may miss its first windows and still land in later ones.
-      if (this.slidingSizeMs === 0) return;
-      const lastEnd = alignedStart(eventTime, this.slidingSlideMs) + this.slidingSizeMs;
-      if (lastEnd <= processor.watermark()) return;
+      if (!this.sliding) return;
+      this.latencyTracker.held(trace.device[index]!, reading.eventTime, reading.ingestTime, processor.lastMissedWindowStarts());
+      return;
     }
-    this.latencyTracker.held(partition, index, trace.device[index]!, eventTime, ingestTime, processor.watermark());
+    this.latencyTracker.held(trace.device[index]!, reading.eventTime, reading.ingestTime);
   }
 
   /** Tick `number` (of the log, then of the drain) at `time` on one partition. */
@@ -410,6 +419,7 @@ class ReplayRun implements ProcessorOutput {
       cpuNsPerReading: readings > 0 ? (cpuMs * 1e6) / readings : 0,
       wallMs,
       ...(this.finalRows ? { finalRows: this.finalRows } : {}),
+      ...(this.collectLatencies ? { latencies: this.endToEndLatency.values() } : {}),
     };
   }
 }

@@ -1,11 +1,9 @@
-import { delayBin, delayBinUpperEdge } from '../core/delay-histogram.ts';
-
 /**
  * Statistics of the advisor. Delay distributions are EXACT: the values are copied into a
  * Float64Array and sorted natively (about a second for ten million), and the q-quantile is the
  * nearest-rank value sorted[ceil(q·n) − 1] — the same rank rule as the core's delay histogram.
- * Latencies of the replay are many per configuration, so they go into a log-linear histogram
- * (the core's bins: exact below 128 ms, within 1/64 ≈ 1.6 % above), answering bin upper edges.
+ * Latencies of the replay are many per configuration, so they are counted per millisecond
+ * (LatencyHistogram), which answers the same nearest-rank quantiles without keeping each value.
  */
 export const QUANTILES = [0.5, 0.9, 0.95, 0.99, 0.999] as const;
 
@@ -102,29 +100,26 @@ export function logHistogram(sorted: Float64Array): HistogramBin[] {
 }
 
 /**
- * Counts of non-negative integer latencies (ms) in the core's log-linear bins; values above
- * `maxMs` are clamped into the last bin (and counted in `clamped`).
+ * Counts of non-negative integer latencies (ms), EXACT: one counter per millisecond up to
+ * DENSE_LATENCY_MS (grown as values arrive), and the rare values beyond it counted by value. Its
+ * quantiles are nearest-rank values of the recorded multiset, so a recommendation's "P95" is the
+ * P95 of the readings' latencies, not a bin edge near it. (Recording is one array increment; the
+ * counters of a few minutes of latency take a few hundred KiB.)
  */
+export const DENSE_LATENCY_MS = 1 << 21;
+
 export class LatencyHistogram {
-  private readonly counts: Float64Array;
-  private readonly maxMs: number;
+  private counts = new Float64Array(1 << 14);
+  private readonly beyond = new Map<number, number>();
   private total = 0;
   private largest = 0;
   private sum = 0;
-  clamped = 0;
-
-  constructor(maxMs = 2 ** 31 - 1) {
-    this.maxMs = maxMs;
-    this.counts = new Float64Array(delayBin(maxMs) + 1);
-  }
 
   record(latencyMs: number, weight = 1): void {
-    let value = latencyMs < 0 ? 0 : Math.floor(latencyMs);
-    if (value > this.maxMs) {
-      value = this.maxMs;
-      this.clamped += weight;
-    }
-    this.counts[delayBin(value)]! += weight;
+    const value = latencyMs < 0 ? 0 : Math.floor(latencyMs);
+    if (value >= this.counts.length) this.grow(value);
+    if (value < DENSE_LATENCY_MS) this.counts[value]! += weight;
+    else this.beyond.set(value, (this.beyond.get(value) ?? 0) + weight);
     this.total += weight;
     this.sum += value * weight;
     if (value > this.largest) this.largest = value;
@@ -134,14 +129,19 @@ export class LatencyHistogram {
     return this.total;
   }
 
-  /** The q-quantile (nearest rank, bin upper edge capped at the largest value seen); NaN when empty. */
+  /** The q-quantile (nearest rank); NaN when empty. */
   quantile(q: number): number {
     if (this.total === 0) return Number.NaN;
     const rank = Math.max(1, Math.ceil(q * this.total));
+    const counts = this.counts;
     let seen = 0;
-    for (let bin = 0; bin < this.counts.length; bin++) {
-      seen += this.counts[bin]!;
-      if (seen >= rank) return Math.min(delayBinUpperEdge(bin), this.largest);
+    for (let value = 0; value < counts.length; value++) {
+      seen += counts[value]!;
+      if (seen >= rank) return value;
+    }
+    for (const value of [...this.beyond.keys()].sort((a, b) => a - b)) {
+      seen += this.beyond.get(value)!;
+      if (seen >= rank) return value;
     }
     return this.largest;
   }
@@ -155,6 +155,27 @@ export class LatencyHistogram {
       p99: this.quantile(0.99),
       max: this.total === 0 ? Number.NaN : this.largest,
     };
+  }
+
+  /** Every recorded value, ascending (weights rounded): for tests, which compare multisets. */
+  values(): Float64Array {
+    const out = new Float64Array(Math.round(this.total));
+    let at = 0;
+    const fill = (value: number, count: number): void => {
+      for (let k = 0; k < Math.round(count); k++) out[at++] = value;
+    };
+    this.counts.forEach((count, value) => fill(value, count));
+    for (const value of [...this.beyond.keys()].sort((a, b) => a - b)) fill(value, this.beyond.get(value)!);
+    return out;
+  }
+
+  private grow(value: number): void {
+    let length = this.counts.length;
+    while (length <= value && length < DENSE_LATENCY_MS) length *= 2;
+    if (length === this.counts.length) return;
+    const counts = new Float64Array(length);
+    counts.set(this.counts);
+    this.counts = counts;
   }
 }
 

@@ -56,6 +56,8 @@ export class PartitionProcessor {
   private countRowScratch: Mutable<AggregateRow> | undefined;
   /** processNumbered, by the caller's device number: what the processor keeps of that device. */
   private readonly numbered: NumberedDevice[] = [];
+  /** Starts of the aligned windows the last reading missed (see lastMissedWindowStarts). */
+  private readonly missedStarts: number[] = [];
 
   constructor(spec: ProcessorSpec) {
     validateProcessorSpec(spec);
@@ -203,6 +205,16 @@ export class PartitionProcessor {
     return { ...estimate, bytes: estimate.bytes + 32 * 1024 };
   }
 
+  /**
+   * Starts of the aligned windows the last reading missed (empty when it missed none; written
+   * only on the late path). A sliding reading may miss its first windows and join later ones, and
+   * a window it missed may still be opened by a later reading of its device (one whose clock
+   * shift grew): the what-if replay reads this to know which rows hold the reading.
+   */
+  lastMissedWindowStarts(): readonly number[] {
+    return this.missedStarts;
+  }
+
   /** The smallest offset whose reading is still in an open or retained window, or null. */
   earliestNeededOffset(): number | null {
     return this.store.earliestOffset();
@@ -290,6 +302,7 @@ export class PartitionProcessor {
     }
     const stats = this.counters;
     stats.readings++;
+    if (this.missedStarts.length !== 0) this.missedStarts.length = 0;
     if (eventTime > ingestTime) stats.eventTimeAhead++;
     this.clock.observeReading(eventTime, ingestTime);
     this.closeDue(out);
@@ -390,6 +403,7 @@ export class PartitionProcessor {
         const retainUntil = closesAt + this.allowedLatenessMs;
         if (this.late !== Late.Reemit || retainUntil <= watermark || reopens) {
           missed = true;
+          this.missedStarts.push(start);
           continue;
         }
         // Within the allowed lateness: emit the window for the first time.

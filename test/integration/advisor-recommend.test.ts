@@ -9,6 +9,7 @@ import { simulate, simulateAll } from '../../src/advisor/simulate.ts';
 import { resolvePartitions } from '../../src/advisor/trace.ts';
 import { readTraceFromTopic } from '../../src/advisor/trace-kafka.ts';
 import { generateTrace } from '../../src/advisor/traces.ts';
+import { DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS } from '../../src/core/device-clock.ts';
 import { encodeReading, encodeTick } from '../../src/core/readings.ts';
 import { AggregatorScenario } from '../support/aggregator-harness.ts';
 import { connectRawProducer } from '../support/raw-producer.ts';
@@ -49,6 +50,8 @@ test('the recommended configuration meets the SLA on the real aggregator, as the
   assert.equal(predicted.completeness, chosen.completeness);
 
   const pipeline = recommendation.pipeline;
+  // The harness runs the aggregator with the default device-clock ceiling: the one simulated.
+  assert.equal(pipeline.maxDeviceClockOffsetMs, DEFAULT_MAX_DEVICE_CLOCK_OFFSET_MS);
   const scenario = new AggregatorScenario(
     [{ name: pipeline.name, guarantee: pipeline.guarantee, window: pipeline.window, watermark: { ...pipeline.watermark }, latePolicy: { ...pipeline.latePolicy } }],
     { partitions },

@@ -6,15 +6,16 @@ import { candidateGrid, describeCandidate, type Candidate } from '../../src/advi
 import { compareAdaptiveWithFixed, compareAllAdaptive, latencyOf, meetsSla, rankCandidates, recommend, type Sla } from '../../src/advisor/recommend.ts';
 import { simulateAll, type SimulationResult } from '../../src/advisor/simulate.ts';
 import { generateTrace } from '../../src/advisor/traces.ts';
+import { exactReplay } from '../model/advisor-replay.ts';
 
 const SLA: Sla = { p95LatencyMs: 10_000, minCompleteness: 0.999, latency: 'end-to-end' };
 const window = { kind: 'tumbling', sizeMs: 5000 } as const;
 
 function fixed(delayMs: number): Candidate {
-  return { window, watermark: { kind: 'fixed', delayMs }, latePolicy: { kind: 'drop' }, idleTimeoutMs: 5000 };
+  return { window, watermark: { kind: 'fixed', delayMs }, latePolicy: { kind: 'drop' }, idleTimeoutMs: 5000, maxDeviceClockOffsetMs: 300_000 };
 }
 function adaptive(quantile: number, marginMs = 500): Candidate {
-  return { window, watermark: { kind: 'adaptive', quantile, marginMs, floorMs: 200, ceilingMs: 30_000, horizonMs: 60_000 }, latePolicy: { kind: 'drop' }, idleTimeoutMs: 5000 };
+  return { window, watermark: { kind: 'adaptive', quantile, marginMs, floorMs: 200, ceilingMs: 30_000, horizonMs: 60_000 }, latePolicy: { kind: 'drop' }, idleTimeoutMs: 5000, maxDeviceClockOffsetMs: 300_000 };
 }
 
 /** A result with the given completeness and P95 end-to-end latency (everything else plausible). */
@@ -68,7 +69,7 @@ test('the recommendation explains the trade-off against a faster fixed delay and
   const recommendation = recommend(results, SLA, { name: 'main', guarantee: 'exactly-once' });
   assert.equal(recommendation.recommended?.label, results[3]!.label);
   assert.match(recommendation.explanation, /adaptive delay .*2\.4s on average.* P95 end-to-end latency at 7\.9s and misses 0\.03% of readings/);
-  assert.match(recommendation.explanation, /; a fixed 1s delay would reach P95 6\.5s but miss 1\.8%\.$/);
+  assert.match(recommendation.explanation, /; a fixed 1s delay \+ device-clock shift \(max 5min\) would reach P95 6\.5s but miss 1\.8%\.$/);
   const yaml = parse(recommendation.yaml!) as { aggregator: { pipelines: unknown[] } };
   const config = parseConfig(yaml);
   const pipeline = config.aggregator.pipelines[0]!;
@@ -77,6 +78,22 @@ test('the recommendation explains the trade-off against a faster fixed delay and
   assert.deepEqual(pipeline.window, window);
   assert.deepEqual(pipeline.latePolicy, { kind: 'drop' });
   assert.deepEqual(recommendation.pipeline?.watermark, pipeline.watermark);
+  // The device-clock ceiling the figures were measured with is written out, even at its default.
+  assert.equal((yaml.aggregator.pipelines[0] as { maxDeviceClockOffsetMs?: number }).maxDeviceClockOffsetMs, 300_000);
+  assert.equal(pipeline.maxDeviceClockOffsetMs, 300_000);
+});
+
+test('labels say what closes a window: the watermark, plus the learned device-clock shift when it is on', () => {
+  assert.equal(describeCandidate(fixed(3000)), 'tumbling 5s · fixed 3s + device-clock shift (max 5min) · drop');
+  const off = { ...fixed(3000), maxDeviceClockOffsetMs: 0 };
+  assert.equal(describeCandidate(off), 'tumbling 5s · fixed 3s · drop');
+  const recommendation = recommend([result(off, 0.9995, 9000)], SLA);
+  assert.equal(recommendation.pipeline?.maxDeviceClockOffsetMs, 0);
+  assert.match(recommendation.yaml!, /maxDeviceClockOffsetMs: 0/);
+  assert.match(recommendation.explanation, /^A fixed 3s delay with tumbling 5s windows/);
+  // A grid over the setting: each watermark with and without the shift.
+  const grid = candidateGrid({ windows: [window], fixedDelaysMs: [1000], quantiles: [], marginsMs: [], latePolicy: { kind: 'drop' }, deviceClockOffsetsMs: [300_000, 0] });
+  assert.deepEqual(grid.map(describeCandidate), ['tumbling 5s · fixed 1s + device-clock shift (max 5min) · drop', 'tumbling 5s · fixed 1s · drop']);
 });
 
 test('when nothing meets the SLA the recommendation says so and names the closest configurations', () => {
@@ -98,8 +115,11 @@ test('compareAdaptiveWithFixed: each verdict, and the plain sentence when adapti
 
   const worse = compareAdaptiveWithFixed(ad, [ad, result(fixed(3000), 0.9991, 7800), result(fixed(5000), 0.9992, 9500)], SLA);
   assert.equal(worse.verdict, 'fixed-as-good');
-  assert.equal(worse.bestFixed?.label, 'tumbling 5s · fixed 3s · drop');
-  assert.match(worse.sentence, /does NOT beat fixed 3s/);
+  assert.equal(worse.bestFixed?.label, 'tumbling 5s · fixed 3s + device-clock shift (max 5min) · drop');
+  assert.match(worse.sentence, /does NOT beat fixed 3s \+ device-clock shift/);
+  // A fixed delay without the shift does not compare with an adaptive one with it: they differ in more than the watermark.
+  const unlike = compareAdaptiveWithFixed(ad, [ad, result({ ...fixed(3000), maxDeviceClockOffsetMs: 0 }, 0.9991, 7800)], SLA);
+  assert.equal(unlike.verdict, 'no-comparable');
 
   const alone = compareAdaptiveWithFixed(ad, [ad, result(fixed(2000), 0.97, 6000)], SLA);
   assert.equal(alone.verdict, 'no-comparable');
@@ -136,4 +156,29 @@ test('step change (1 s → 5 s): adaptive beats every fixed delay of the same co
   // The claim on this trace: following the delay is faster than any fixed delay that is as complete.
   const wins = comparisons.filter((comparison) => comparison.verdict === 'adaptive-better');
   assert.ok(wins.length > 0, comparisons.map((comparison) => comparison.sentence).join('\n'));
+});
+
+test('step delays (1 s → 5 s): the recommended configuration\'s P95 and completeness are those of an exact per-reading replay', () => {
+  // Device clock shifts follow the step (devices whose delay exceeds the watermark's get later
+  // deadlines), so windows of one partition close out of end order: the replay must still settle
+  // each reading by its own row.
+  const { trace } = generateTrace({ kind: 'step', readings: 40_000, devices: 20, seed: 7 });
+  const grid = candidateGrid({
+    windows: [{ kind: 'tumbling', sizeMs: 1000 }],
+    fixedDelaysMs: [0, 500, 1000, 2000, 3000, 5000, 8000, 12_000, 20_000],
+    quantiles: [0.9, 0.99],
+    marginsMs: [0, 500],
+    latePolicy: { kind: 'drop' },
+  });
+  const partitions = 4;
+  const results = simulateAll(trace, grid, { partitions });
+  for (const sla of [SLA, { ...SLA, p95LatencyMs: 15_000 }]) {
+    const chosen = recommend(results, sla).recommended;
+    if (sla !== SLA) assert.ok(chosen, 'a 15 s SLA is met on this trace');
+    if (!chosen) continue;
+    const exact = exactReplay(trace, chosen.candidate, { partitions });
+    assert.equal(chosen.endToEndLatency.p95, exact.p95, `${chosen.label}: reported P95 vs the exact replay's`);
+    assert.equal(chosen.completeness, exact.completeness, `${chosen.label}: completeness`);
+    assert.ok(exact.p95 <= sla.p95LatencyMs, `${chosen.label} is recommended for P95 <= ${sla.p95LatencyMs} ms but its exact P95 is ${exact.p95} ms`);
+  }
 });

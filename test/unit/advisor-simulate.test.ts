@@ -10,12 +10,14 @@ import { TraceBuilder, resolvePartitions, type Trace } from '../../src/advisor/t
 import { generateTrace } from '../../src/advisor/traces.ts';
 import { PartitionProcessor } from '../../src/core/processor.ts';
 import type { AggregateRow } from '../../src/core/rows.ts';
+import { advisorCaseTrace, checkAdvisorCase, type AdvisorCase } from '../fuzz/advisor-properties.ts';
 
 const tumbling1s = (delayMs: number, latePolicy: Candidate['latePolicy'] = { kind: 'drop' }): Candidate => ({
   window: { kind: 'tumbling', sizeMs: 1000 },
   watermark: { kind: 'fixed', delayMs },
   latePolicy,
   idleTimeoutMs: 5000,
+  maxDeviceClockOffsetMs: 300_000,
 });
 
 /** One device, a reading every 500 ms of event time, each arriving 100 ms later. */
@@ -106,6 +108,7 @@ test('the pooled replay emits exactly the rows of a plain run with fresh records
     watermark: { kind: 'adaptive', quantile: 0.9, marginMs: 0, floorMs: 0, ceilingMs: 30_000, horizonMs: 60_000 },
     latePolicy: { kind: 'drop' },
     idleTimeoutMs: 5000,
+    maxDeviceClockOffsetMs: 300_000,
   };
   const partitions = 3;
   const simulated = simulate(trace, candidate, { partitions, collectRows: true });
@@ -230,7 +233,7 @@ test('the log split by partition gives each partition the records the interleave
   }
 });
 
-test('session latency: a row settles exactly its device\'s held readings stamped before its end, over many chunks', () => {
+test('reading latency: a row settles exactly its device\'s held readings stamped within its window, over many chunks', () => {
   const builder = new TraceBuilder();
   const a = builder.deviceId('a');
   const b = builder.deviceId('b');
@@ -238,24 +241,29 @@ test('session latency: a row settles exactly its device\'s held readings stamped
   builder.add(0, 0, b, 0);
   const trace = builder.build();
   const histogram = new LatencyHistogram();
-  const tracker = createLatencyTracker({ kind: 'session', gapMs: 10 }, trace, 1, histogram);
+  const tracker = createLatencyTracker(trace, histogram);
   tracker.startPartition(0);
   // 100 readings of each device, interleaved; ingest time i, event time i (device a) or i + 1000 (device b).
   for (let i = 0; i < 100; i++) {
-    tracker.held(0, i, a, i, i, 0);
-    tracker.held(0, i, b, i + 1000, i, 0);
+    tracker.held(a, i, i);
+    tracker.held(b, i + 1000, i);
   }
-  const row = (device: string, windowEnd: number): AggregateRow =>
-    ({ tenant: trace.tenants[0]!, device, windowEnd, partition: 0 }) as unknown as AggregateRow;
+  const row = (device: string, windowEnd: number, windowStart = 0): AggregateRow =>
+    ({ tenant: trace.tenants[0]!, device, windowStart, windowEnd, partition: 0 }) as unknown as AggregateRow;
   // Device a's readings 0..39: latency 1000 − i each.
   tracker.emitted(row('a', 40), 1000);
   let expectedSum = 0;
   for (let i = 0; i < 40; i++) expectedSum += 1000 - i;
   assert.equal(histogram.count, 40);
   assert.equal(histogram.summary().mean, expectedSum / 40);
-  // A later row of a: the 60 kept readings (moved within their chunks) and no others.
+  // A window of a that closes before an earlier one (a device clock shift): readings 50..59 only.
+  tracker.emitted(row('a', 60, 50), 1500);
+  for (let i = 50; i < 60; i++) expectedSum += 1500 - i;
+  assert.equal(histogram.count, 50);
+  assert.equal(histogram.summary().mean, expectedSum / 50);
+  // A later row of a: the 50 kept readings (moved within their chunks) and no others.
   tracker.emitted(row('a', 1_000_000), 2000);
-  for (let i = 40; i < 100; i++) expectedSum += 2000 - i;
+  for (let i = 40; i < 100; i++) if (i < 50 || i >= 60) expectedSum += 2000 - i;
   assert.equal(histogram.count, 100);
   assert.equal(histogram.summary().mean, expectedSum / 100);
   tracker.emitted(row('a', 1_000_000), 3000);
@@ -264,7 +272,36 @@ test('session latency: a row settles exactly its device\'s held readings stamped
   tracker.startPartition(1);
   tracker.emitted(row('b', 1_000_000), 4000);
   assert.equal(histogram.count, 100, 'held readings of the previous partition are not settled by this one');
-  tracker.held(1, 0, b, 5, 5, 0);
+  tracker.held(b, 5, 5);
   tracker.emitted(row('b', 10), 4000);
   assert.equal(histogram.count, 101);
+});
+
+/** Four devices on one partition, each sending every 250 ms for 60 s with 100–500 ms delays. */
+function clockCase(offsets: readonly number[], candidate: Partial<Candidate> = {}): AdvisorCase {
+  return {
+    seed: 3,
+    durationMs: 60_000,
+    delays: 'jitter',
+    devices: offsets.map((offsetMs, d) => ({ periodMs: 250, phaseMs: d * 50, offsetMs, jumpAtMs: Number.MAX_SAFE_INTEGER, laterOffsetMs: offsetMs })),
+    scattered: false,
+    partitions: 1,
+    flushMs: 1000,
+    candidate: { ...tumbling1s(1000), window: { kind: 'tumbling', sizeMs: 5000 }, ...candidate },
+  };
+}
+
+test('a device 30 s ahead closes its windows first, and every other reading still gets its latency (exact replay)', () => {
+  const input = clockCase([0, 0, 0, 30_000]);
+  checkAdvisorCase(input);
+  const result = simulate(advisorCaseTrace(input), input.candidate, { partitions: 1 });
+  // Apart from the readings the ahead device sends before its shift is learned (late under a 1 s delay), all have a latency.
+  assert.ok(result.endToEndLatency.count >= 0.95 * result.readings, `${result.endToEndLatency.count} of ${result.readings} readings have a latency`);
+});
+
+test('devices shifted behind are settled by their own rows, not by another device\'s row of a later window (exact replay)', () => {
+  for (const window of [{ kind: 'tumbling', sizeMs: 5000 }, { kind: 'sliding', sizeMs: 10_000, slideMs: 5000 }, { kind: 'session', gapMs: 3000 }] as const) {
+    checkAdvisorCase(clockCase([0, -4000, -8000, -12_000], { window }));
+    checkAdvisorCase(clockCase([0, -8000, 4000, 30_000], { window, watermark: { kind: 'fixed', delayMs: 3000 } }));
+  }
 });
