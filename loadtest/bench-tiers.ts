@@ -33,6 +33,13 @@ for (const guarantee of ['at-most-once', 'at-least-once', 'exactly-once'] as con
     guarantee,
     log: say,
   });
+  // A run that did not get through (a service exited, the wait timed out, a query failed) measured nothing worth writing down.
+  const incomplete = [...result.failures.map((failure) => `${failure.phase}: ${failure.message}`), ...(result.settle.kind === 'settled' ? [] : [`settle: ${result.settle.kind}`]), ...result.exited.map((service) => `${service.name} exited (${service.exit})`)];
+  if (incomplete.length > 0 || result.lost === null || result.duplicated === null) {
+    say(`${guarantee}: the run did not complete, ${TIER_COSTS_FILE} is left as it was:\n${result.verdict.reasons.map((reason) => `  - ${reason}`).join('\n')}`);
+    say(JSON.stringify({ bench: 'tiers', failed_tier: guarantee, reasons: result.verdict.reasons }));
+    process.exit(1);
+  }
   tiers[guarantee] = {
     readings_per_s: Math.round(result.readingsPerS),
     e2e_p50_ms: result.latency.p50,

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
 import { loadConfig } from '../src/config/load.ts';
+import { errorMessage } from '../src/core/errors.ts';
 import { ensureTopics, pipelineTopics } from '../src/kafka/admin.ts';
 import { eventually, startService } from '../src/stack/services.ts';
 import { configForLocalStack, stackUp } from '../src/stack/stack.ts';
@@ -24,14 +25,25 @@ const say = (line: string): void => void process.stdout.write(`${line}\n`);
 const batch = Number(values.batch);
 say(`machine: ${cpus().length} cores, node ${process.version}; ${values.connections} connections, ${batch} readings per request, ${values.duration} s`);
 
+/** The benchmark could not measure: still one JSON line, with the reason, and a non-zero exit. */
+const failureLine = (what: string, error: unknown): string => {
+  say(`  ! ${what}: ${errorMessage(error)}`);
+  return JSON.stringify({ bench: 'http', lost: null, passed: false, reasons: [`${what}: ${errorMessage(error)}`] });
+};
 const base = loadConfig();
-await stackUp(base, (line) => say(`  ${line}`));
+await stackUp(base, (line) => say(`  ${line}`)).catch((error: unknown) => {
+  say(failureLine('starting the local stack', error));
+  process.exit(1);
+});
 const local = configForLocalStack(base);
 const runId = `${Date.now().toString(36)}${process.pid}`;
 const topic = `http-${runId}`;
 const port = 17080 + (process.pid % 1000);
 const gateway = local.edge.gatewayKeys[0]!;
-await ensureTopics(local.kafka.brokers, pipelineTopics({ ...local.kafka, readingsTopic: topic, deadLetterTopic: `${topic}-dead-letter`, lateTopic: `${topic}-late` }));
+await ensureTopics(local.kafka.brokers, pipelineTopics({ ...local.kafka, readingsTopic: topic, deadLetterTopic: `${topic}-dead-letter`, lateTopic: `${topic}-late` })).catch((error: unknown) => {
+  say(failureLine('creating the topics', error));
+  process.exit(1);
+});
 const bridge = startService('bridge-http', 'edge/main.ts', {
   TP_KAFKA__READINGS_TOPIC: topic,
   TP_KAFKA__DEAD_LETTER_TOPIC: `${topic}-dead-letter`,
@@ -82,6 +94,10 @@ try {
     }),
   );
   process.exitCode = lost === 0 && result.non2xx === 0 ? 0 : 1;
+} catch (error) {
+  // The bridge did not start, or died before its counters could be read: nothing measured, and says so.
+  say(failureLine('measuring the bridge', error));
+  process.exitCode = 1;
 } finally {
   await bridge.stop(20_000);
 }

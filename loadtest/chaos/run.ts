@@ -3,12 +3,8 @@ import { join } from 'node:path';
 import kafkaJs from '@confluentinc/kafka-javascript';
 import { stringify } from 'yaml';
 import { loadConfig, parseConfig } from '../../src/config/load.ts';
-import { guaranteeSettings } from '../../src/config/guarantees.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { Auditor } from '../../src/clickhouse/audit.ts';
-import { connectClickHouse } from '../../src/clickhouse/client.ts';
 import { errorMessage } from '../../src/core/errors.ts';
-import { failureAnalysis, type Outcome } from '../../src/core/failure-analysis.ts';
 import { ensureTopics, pipelineTopics } from '../../src/kafka/admin.ts';
 import { startClickhouse, stopClickhouse } from '../../src/stack/clickhouse.ts';
 import { isolatedBootstrapServers, startKafkaNode, stopKafkaNode, waitForKafkaNode, waitForBrokers } from '../../src/stack/kafka.ts';
@@ -19,9 +15,10 @@ import { signalAllRecorded } from '../../src/stack/processes.ts';
 import { eventually, startService, type ServiceProcess } from '../../src/stack/services.ts';
 import { configForLocalStack, stackDown, stackUp } from '../../src/stack/stack.ts';
 import { STEADY_PATTERNS } from '../fleet/model.ts';
-import { runFleet } from '../fleet/publisher.ts';
-import { acknowledgedMissingFromTopic, type KafkaAudit } from './kafka-audit.ts';
-import { FAULT_SCENARIOS, faultSchedule, type FaultKind, type ScheduledFault } from './schedule.ts';
+import { runFleet, type FleetResult } from '../fleet/publisher.ts';
+import { auditTiers, type TierAudit, type TierVerdict } from './audit.ts';
+import { faultSchedule, type FaultKind, type ScheduledFault } from './schedule.ts';
+import { chaosVerdict, type ChaosVerdict } from './verdict.ts';
 
 /**
  * The one-command proof: the whole pipeline on a private three-broker stack, every tier at once,
@@ -40,29 +37,26 @@ export interface ChaosOptions {
   readonly log: (line: string) => void;
 }
 
-export interface TierVerdict {
-  readonly tier: string;
-  readonly pipeline: string;
-  readonly acknowledged: number;
-  readonly stored: number;
-  readonly lost: number;
-  readonly duplicated: number;
-  readonly predicted: Outcome;
-  readonly matchesTable: boolean;
-}
+export type { TierVerdict };
 
 export interface ChaosResult {
   readonly readings: number;
   readonly faults: (ScheduledFault & { tookMs: number; note: string })[];
-  readonly edgeLost: number;
-  /** Acknowledged readings absent from the readings topic itself (the MQTT leg's loss). */
-  readonly kafkaLost: number;
+  /** Acknowledged readings absent from readings_raw; null when that audit did not run. */
+  readonly edgeLost: number | null;
+  /** Acknowledged readings absent from the readings topic itself (the MQTT leg's loss); null when that audit did not run. */
+  readonly kafkaLost: number | null;
   readonly noSubscriberPubacks: number;
   readonly tiers: TierVerdict[];
   readonly matchesTable: boolean;
   readonly unexpectedExits: string[];
   /** Faults asked for that cannot be injected here, with the reason (a network namespace needs root and iproute2). */
   readonly skippedFaults: string[];
+  /** How the wait for the tiers to settle ended ('not-reached': the run failed before it). */
+  readonly settle: 'settled' | 'timed-out' | 'not-reached';
+  /** What went wrong on the way (a service that would not start, a fault that failed, an audit query), one line each. */
+  readonly failures: string[];
+  readonly verdict: ChaosVerdict;
 }
 
 const CHAOS_STACK = {
@@ -104,6 +98,17 @@ export function installInterruptTeardown(log: (line: string) => void): void {
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log;
+  const failures: string[] = [];
+  // A step that fails is recorded and the run goes on to audit what it can: a chaos run must end with its report.
+  const attempt = async <T>(what: string, work: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await work();
+    } catch (error) {
+      failures.push(`${what}: ${errorMessage(error)}`);
+      log(`  ! ${what}: ${errorMessage(error)}`);
+      return undefined;
+    }
+  };
   const skippedFaults: string[] = [];
   let faults = options.faults;
   let isolatedHost: IsolatedHost | null = null;
@@ -128,88 +133,74 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     signalAllRecorded(stackPaths(base.stack).runDir);
     if (host) destroyIsolatedHostNow(host);
   };
-  log(`starting the private three-broker stack in ${CHAOS_STACK.dataDir}`);
-  try {
-    await stackUp(base, (line) => log(`  ${line}`));
-  } catch (error) {
-    if (isolatedHost) await destroyIsolatedHost(isolatedHost);
-    throw error;
-  }
-  const local = configForLocalStack(base);
   const runId = `${Date.now().toString(36)}${process.pid}`;
-  const config = parseConfig(chaosConfig(local, runId));
-  const runDir = join(REPO_ROOT, '.data', 'runs', `chaos-${runId}`);
-  mkdirSync(runDir, { recursive: true });
-  const configFile = join(runDir, 'pipeline.yaml');
-  writeFileSync(configFile, stringify(config));
-  await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
+  const config = parseConfig(chaosConfig(configForLocalStack(base), runId));
   const tenant = `chaos${runId}`;
-
-  const supervisor = new Supervisor(configFile, runId, log, isolatedHost && { host: isolatedHost, brokers: isolatedBootstrapServers(base.stack), clickhouseUrl: `http://${isolatedHost.clickhouseAddress}:${CHAOS_STACK.clickhouseHttpPort}` });
-  const durationMs = Math.round((options.readings / options.ratePerSecond) * 1000);
-  const schedule = faultSchedule({ seed: options.seed, durationMs, kinds: faults, timesEach: options.timesEach, marginMs: Math.min(10_000, durationMs / 10), instances: INSTANCES, brokers: 3 });
-  log(`fault schedule (seed ${options.seed}): ${schedule.map((f) => `${(f.atMs / 1000).toFixed(1)}s ${f.kind}${f.point ? `(${f.point})` : ''}#${f.target}`).join(', ')}`);
-  const connection = await connectClickHouse(config.clickhouse);
   const applied: ChaosResult['faults'] = [];
+  let supervisor: Supervisor | undefined;
+  let fleet: FleetResult | undefined;
+  let audit: TierAudit | undefined;
+  const result = (): ChaosResult => {
+    const tiersConfigured = config.aggregator.pipelines.map((pipeline) => pipeline.guarantee);
+    const tiers = audit?.tiers ?? [];
+    const edgeLost = audit?.edgeLost ?? null;
+    const kafkaLost = audit?.kafkaLost ?? null;
+    const settle = audit?.settle ?? 'not-reached';
+    const verdict = chaosVerdict({ tiers, tiersConfigured, kafkaLost, edgeLost, settle, failures });
+    return {
+      readings: fleet?.acked ?? 0,
+      faults: applied,
+      edgeLost,
+      kafkaLost,
+      noSubscriberPubacks: fleet?.noSubscriberPubacks ?? 0,
+      tiers,
+      matchesTable: tiers.length === tiersConfigured.length && tiers.every((tier) => tier.matchesTable) && edgeLost === 0,
+      unexpectedExits: supervisor?.unexpectedExits ?? [],
+      skippedFaults,
+      settle,
+      failures,
+      verdict,
+    };
+  };
   try {
-    await supervisor.startAll();
+    log(`starting the private three-broker stack in ${CHAOS_STACK.dataDir}`);
+    if ((await attempt('starting the private stack', () => stackUp(base, (line) => log(`  ${line}`)))) === undefined) return result();
+    const runDir = join(REPO_ROOT, '.data', 'runs', `chaos-${runId}`);
+    mkdirSync(runDir, { recursive: true });
+    const configFile = join(runDir, 'pipeline.yaml');
+    writeFileSync(configFile, stringify(config));
+    if ((await attempt('creating the topics', () => ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka)))) === undefined) return result();
+    const running = new Supervisor(configFile, runId, log, isolatedHost && { host: isolatedHost, brokers: isolatedBootstrapServers(base.stack), clickhouseUrl: `http://${isolatedHost.clickhouseAddress}:${CHAOS_STACK.clickhouseHttpPort}` });
+    supervisor = running;
+    const durationMs = Math.round((options.readings / options.ratePerSecond) * 1000);
+    const schedule = faultSchedule({ seed: options.seed, durationMs, kinds: faults, timesEach: options.timesEach, marginMs: Math.min(10_000, durationMs / 10), instances: INSTANCES, brokers: 3 });
+    log(`fault schedule (seed ${options.seed}): ${schedule.map((f) => `${(f.atMs / 1000).toFixed(1)}s ${f.kind}${f.point ? `(${f.point})` : ''}#${f.target}`).join(', ')}`);
+    if ((await attempt('starting the bridges and the aggregators', () => running.startAll())) === undefined) return result();
     const started = Date.now();
     let failuresLogged = 0;
-    const fleet = runFleet(
-      { tenant, devices: 2000, gateways: 10, ratePerSecond: options.ratePerSecond, batchSize: 10, patterns: STEADY_PATTERNS, seed: options.seed },
-      { url: config.mqtt.url, username: 'fleet', password: 'fleet-secret', connections: 10, durationMs, clientIdPrefix: `chaos-fleet-${runId}`, maxInFlightPerConnection: 200, republishUnrouted: options.republishUnrouted,
-        log: (line) => void (failuresLogged++ < 5 && log(`  fleet: ${line}`)) },
+    // Wrapped at once, so that a fleet failing during a fault is recorded rather than an unhandled rejection.
+    const fleetDone = attempt('running the fleet', () =>
+      runFleet(
+        { tenant, devices: 2000, gateways: 10, ratePerSecond: options.ratePerSecond, batchSize: 10, patterns: STEADY_PATTERNS, seed: options.seed },
+        { url: config.mqtt.url, username: 'fleet', password: 'fleet-secret', connections: 10, durationMs, clientIdPrefix: `chaos-fleet-${runId}`, maxInFlightPerConnection: 200, republishUnrouted: options.republishUnrouted,
+          log: (line) => void (failuresLogged++ < 5 && log(`  fleet: ${line}`)) },
+      ),
     );
     for (const fault of schedule) {
       const wait = started + fault.atMs - Date.now();
       if (wait > 0) await sleep(wait);
       const faultStart = Date.now();
-      const note = await inject(fault, config, supervisor, isolatedHost, log);
+      const note = (await attempt(`fault ${fault.kind}#${fault.target}`, () => inject(fault, config, running, isolatedHost, log))) ?? 'FAILED (see the reasons)';
       applied.push({ ...fault, tookMs: Date.now() - faultStart, note });
     }
-    const result = await fleet;
-    log(`fleet done: ${result.acked} readings acknowledged, ${result.failed} failed, in ${result.seconds.toFixed(1)} s; ${result.noSubscriberPubacks} PUBACKs "no matching subscribers"${options.republishUnrouted ? ' (published again)' : ' (counted as acknowledged: --no-republish)'}`);
-    // The MQTT leg's audit needs only the bridges (and runs even when an aggregator cannot start).
-    const kafkaAudit = await auditTopic(config, tenant, result.ackedIds, log);
-    await supervisor.ensureAllRunning();
-
-    const auditor = new Auditor(connection, config.clickhouse.database);
-    const expected = [...result.ackedIds].flatMap(([device, ids]) => ids.map((readingId) => ({ tenant, device, readingId })));
-    const tiers: TierVerdict[] = [];
-    await settle(auditor, config, tenant, result.acked, log);
-    const missing = await auditor.missingReadings(expected, 100_000);
-    if (missing.total > 0) {
-      writeFileSync(join(runDir, 'missing.json'), JSON.stringify(missing.sample));
-      log(`  ! ${missing.total} acknowledged readings missing from readings_raw; listed in ${join(runDir, 'missing.json')}`);
-    }
-    for (const pipeline of config.aggregator.pipelines) {
-      const balance = await auditor.readingsBalance(pipeline.table, { tenant });
-      const duplicateKeys = await auditor.duplicateAggregateKeys(pipeline.table, { tenant }, 5);
-      const miscounted = await auditor.miscountedSeries(pipeline.table, { tenant }, 1, 10_000);
-      const overcounted = miscounted.sample.reduce((sum, series) => sum + Math.max(0, series.countedValues - series.acceptedValues), 0);
-      const duplicated = duplicateKeys.total + overcounted;
-      const lost = Math.max(0, result.acked - (balance.countedValues - overcounted));
-      const scenarios = new Set(applied.flatMap((fault) => FAULT_SCENARIOS[fault.kind]));
-      const predictedRows = failureAnalysis(guaranteeSettings(config, pipeline)).filter((row) => scenarios.has(row.id));
-      const predicted: Outcome = predictedRows.some((row) => row.outcome === 'lost') ? 'lost' : predictedRows.some((row) => row.outcome === 'duplicated') ? 'duplicated' : 'exact';
-      const matchesTable = predicted === 'lost' ? duplicated === 0 : predicted === 'duplicated' ? lost === 0 : lost === 0 && duplicated === 0;
-      tiers.push({ tier: pipeline.guarantee, pipeline: pipeline.name, acknowledged: result.acked, stored: balance.countedValues, lost, duplicated, predicted, matchesTable });
-    }
-    return {
-      readings: result.acked,
-      faults: applied,
-      edgeLost: missing.total,
-      kafkaLost: kafkaAudit.missing.length,
-      noSubscriberPubacks: result.noSubscriberPubacks,
-      tiers,
-      matchesTable: tiers.every((tier) => tier.matchesTable) && missing.total === 0,
-      unexpectedExits: supervisor.unexpectedExits,
-      skippedFaults,
-    };
+    fleet = await fleetDone;
+    if (!fleet) return result();
+    log(`fleet done: ${fleet.acked} readings acknowledged, ${fleet.failed} failed, in ${fleet.seconds.toFixed(1)} s; ${fleet.noSubscriberPubacks} PUBACKs "no matching subscribers"${options.republishUnrouted ? ' (published again)' : ' (counted as acknowledged: --no-republish)'}`);
+    audit = await auditTiers({ config, tenant, fleet, applied, runDir, log, attempt, ensureAllRunning: () => running.ensureAllRunning() });
+    return result();
   } finally {
-    await supervisor.stopAll();
-    await connection.close();
-    if (!options.keepStack) await stackDown(base, (line) => log(`  ${line}`));
+    await supervisor?.stopAll();
+    if (!options.keepStack) await stackDown(base, (line) => log(`  ${line}`)).catch((error: unknown) => log(`  ! stopping the private stack: ${errorMessage(error)}`));
     if (isolatedHost && !options.keepStack) await destroyIsolatedHost(isolatedHost);
     teardownOnInterrupt = null;
   }
@@ -411,20 +402,6 @@ async function inject(fault: ScheduledFault, config: Config, supervisor: Supervi
   }
 }
 
-/** Waits (bounded) until the bridges have written every acknowledged reading, or the count stops falling. */
-async function auditTopic(config: Config, tenant: string, acked: ReadonlyMap<string, readonly string[]>, log: (line: string) => void): Promise<KafkaAudit> {
-  let audit = await acknowledgedMissingFromTopic(config.kafka.brokers, config.kafka.readingsTopic, tenant, acked);
-  for (let round = 0; round < 6 && audit.missing.length > 0; round++) {
-    await sleep(10_000);
-    const next = await acknowledgedMissingFromTopic(config.kafka.brokers, config.kafka.readingsTopic, tenant, acked);
-    const falling = next.missing.length < audit.missing.length;
-    audit = next;
-    if (!falling) break;
-  }
-  log(`kafka audit: ${audit.recordsRead} records read; ${audit.missing.length} acknowledged readings missing from ${config.kafka.readingsTopic}${audit.missing.length > 0 ? ` (first: ${audit.missing.slice(0, 5).join(', ')})` : ''}`);
-  return audit;
-}
-
 async function partitionLeader(config: Config, partition: number): Promise<number> {
   const client = new kafkaJs.Producer({ 'metadata.broker.list': config.kafka.brokers.join(',') } as never);
   return new Promise((resolve, reject) => {
@@ -436,31 +413,5 @@ async function partitionLeader(config: Config, partition: number): Promise<numbe
       if (leader === undefined) return reject(new Error(`no leader known for partition ${partition} of ${config.kafka.readingsTopic}`));
       resolve(leader);
     });
-  });
-}
-
-/**
- * Waits until every tier whose table promises no loss has counted every acknowledged reading (and
- * readings_raw holds them all), and the others have stopped changing for 20 s.
- */
-async function settle(auditor: Auditor, config: Config, tenant: string, acked: number, log: (line: string) => void): Promise<void> {
-  log('waiting for every tier to settle');
-  const last = new Map<string, number>();
-  let stableSince = Date.now();
-  await eventually('tiers settled', async () => {
-    let changed = false;
-    let complete = true;
-    for (const pipeline of config.aggregator.pipelines) {
-      const balance = await auditor.readingsBalance(pipeline.table, { tenant });
-      if (last.get(pipeline.name) !== balance.countedValues) changed = true;
-      last.set(pipeline.name, balance.countedValues);
-      const mayLose = guaranteeSettings(config, pipeline).consumer.autoCommit;
-      if (!mayLose && (balance.countedValues < acked || balance.acceptedReadings < acked)) complete = false;
-    }
-    if (changed) stableSince = Date.now();
-    return complete && Date.now() - stableSince > 20_000 ? true : undefined;
-  }, 300_000, 2000).catch((error: unknown) => {
-    // Not settled in time: audit what is there (the verdict will show the shortfall).
-    log(`  ! ${(error as Error).message}`);
   });
 }

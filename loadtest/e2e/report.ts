@@ -9,19 +9,59 @@ import type { EndToEndOptions, EndToEndResult } from './run.ts';
  */
 export function textReport(result: EndToEndResult, options: EndToEndOptions): string {
   const pct = (x: number): string => `${(x * 100).toFixed(3)} %`;
+  const lost = result.lost === null ? 'unknown' : String(result.lost);
   const lines = [
     '',
     '== end-to-end report ==',
     `run ${result.runId}  (database ${result.database}, table ${result.table})`,
     `throughput      ${Math.round(result.readingsPerS).toLocaleString('en-US')} readings/s acknowledged (${result.fleet.acked.toLocaleString('en-US')} in ${result.fleet.seconds.toFixed(1)} s, ${result.fleet.failed} failed)`,
     `MQTT ack        p50 ${result.fleet.ackLatencyMs.p50} ms, p95 ${result.fleet.ackLatencyMs.p95} ms, p99 ${result.fleet.ackLatencyMs.p99} ms (publish → PUBACK, after Kafka's ack)`,
+    `settling        ${settleText(result.settle)}`,
     `end to end      p50 ${sec(result.latency.p50)}, p95 ${sec(result.latency.p95)}, p99 ${sec(result.latency.p99)}, max ${sec(result.latency.max)} (intake → aggregate queryable; ${result.latency.readings.toLocaleString('en-US')} readings)`,
     `SLA             p95 ≤ ${sec(options.slaP95Ms)} and completeness ≥ ${pct(options.minCompleteness)}: ${result.slaMet ? 'MET' : 'MISSED'}`,
     `completeness    ${pct(result.completeness)} (${result.countedValues.toLocaleString('en-US')} counted of ${result.acceptedValues.toLocaleString('en-US')} accepted; late dropped ${result.lateDropped})`,
-    `audit           lost ${result.lost}, duplicated ${result.duplicated} (acknowledged ids vs readings_raw; keys and counts under FINAL)`,
+    `audit           lost ${lost}, duplicated ${result.duplicated ?? 'unknown'} (acknowledged ids vs readings_raw; keys and counts under FINAL)`,
+    ...(result.lostSample.length > 0 ? [`lost (sample)   ${result.lostSample.join(', ')}`] : []),
     'processes       ' + result.processes.map((p) => `${p.name} ${p.cores} cores ${p.peakRssMb} MB`).join(', '),
+    `verdict         ${result.verdict.passed ? 'PASSED' : 'FAILED'}`,
+    ...result.verdict.reasons.map((reason) => `  - ${reason}`),
   ];
   return lines.join('\n');
+}
+
+/** The one JSON line a release check ends with (machine-read: keep the field names stable). */
+export function jsonSummary(result: EndToEndResult): string {
+  return JSON.stringify({
+    bench: 'e2e',
+    readings_per_s: Math.round(result.readingsPerS),
+    acknowledged: result.fleet.acked,
+    e2e_p50_ms: result.latency.p50,
+    e2e_p95_ms: result.latency.p95,
+    e2e_p99_ms: result.latency.p99,
+    completeness: Number(result.completeness.toFixed(6)),
+    late_dropped: result.lateDropped,
+    lost: result.lost,
+    lost_sample: result.lostSample,
+    duplicated: result.duplicated,
+    settle: result.settle.kind,
+    settle_timed_out: result.settle.kind === 'timed-out',
+    sla_met: result.verdict.passed,
+    passed: result.verdict.passed,
+    reasons: result.verdict.reasons,
+  });
+}
+
+function settleText(settle: EndToEndResult['settle']): string {
+  switch (settle.kind) {
+    case 'settled':
+      return `settled after ${sec(settle.waitedMs)}`;
+    case 'timed-out':
+      return `NOT settled: gave up after ${sec(settle.waitedMs)}${settle.lastError ? ` (last error: ${settle.lastError})` : ''}`;
+    case 'service-exited':
+      return `NOT settled: stopped waiting after ${sec(settle.waitedMs)}, ${settle.exited.map((service) => `${service.name} exited (${service.exit})`).join(', ')}`;
+    case 'not-reached':
+      return 'not reached (the run failed before the fleet finished)';
+  }
 }
 
 function sec(ms: number): string {
@@ -59,7 +99,8 @@ export function writeHtmlReport(result: EndToEndResult, options: EndToEndOptions
 <tr><th>throughput</th><td>${Math.round(result.readingsPerS).toLocaleString('en-US')} readings/s</td></tr>
 <tr><th>end-to-end latency</th><td>p50 ${sec(result.latency.p50)} · p95 ${sec(result.latency.p95)} · p99 ${sec(result.latency.p99)} (SLA p95 ≤ ${sec(options.slaP95Ms)})</td></tr>
 <tr><th>completeness</th><td>${(result.completeness * 100).toFixed(3)} % (late dropped ${result.lateDropped})</td></tr>
-<tr><th>audit</th><td>lost ${result.lost} · duplicated ${result.duplicated}</td></tr>
+<tr><th>audit</th><td>lost ${result.lost ?? 'unknown'} · duplicated ${result.duplicated ?? 'unknown'}${result.lostSample.length > 0 ? ` (lost, for example: ${escapeHtml(result.lostSample.join(', '))})` : ''}</td></tr>
+<tr><th>verdict</th><td class="${result.verdict.passed ? 'ok">PASSED' : `bad">FAILED`}</td></tr>${result.verdict.reasons.map((reason) => `<tr><th></th><td>${escapeHtml(reason)}</td></tr>`).join('')}
 <tr><th>processes</th><td>${result.processes.map((p) => `${p.name}: ${p.cores} cores, ${p.peakRssMb} MB`).join('<br>')}</td></tr>
 <tr><th>load</th><td>${options.devices} devices, ${options.ratePerSecond} readings/s target, ${options.batchSize} per message, ${options.patterns} arrivals, ${options.durationS} s, ${options.windowSizeMs / 1000} s tumbling windows, adaptive watermark</td></tr>
 </table>
@@ -67,6 +108,10 @@ ${latencyChart}${throughputChart}${tradeoff}
 </body></html>`;
   writeFileSync(file, html);
   return file;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 interface Series {

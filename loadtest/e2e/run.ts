@@ -1,11 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig, parseConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { Auditor } from '../../src/clickhouse/audit.ts';
 import { connectClickHouse, type ClickHouseConnection } from '../../src/clickhouse/client.ts';
-import { latencyOverTimeSql, latencyQuantilesSql } from '../../src/clickhouse/latency-sql.ts';
+import { migrate } from '../../src/clickhouse/migrations.ts';
+import { errorMessage } from '../../src/core/errors.ts';
 import { ensureTopics, pipelineTopics } from '../../src/kafka/admin.ts';
 import { clickhouseProcess } from '../../src/stack/clickhouse.ts';
 import { kafkaNodes } from '../../src/stack/kafka.ts';
@@ -17,6 +19,8 @@ import { configForLocalStack, stackUp } from '../../src/stack/stack.ts';
 import { DEFAULT_PATTERNS, STEADY_PATTERNS } from '../fleet/model.ts';
 import { runFleet, type FleetResult } from '../fleet/publisher.ts';
 import { ProcessMonitor, type ProcessUsage } from './process-stats.ts';
+import { TABLE, auditRun, waitForSettling, type AuditFigures, type Latency, type LatencyBucket } from './audit.ts';
+import { verdictOf, type RunFailure, type ServiceExit, type SettleOutcome, type Verdict } from './verdict.ts';
 import { startPrometheus } from '../../deploy/prometheus/local.ts';
 
 /**
@@ -35,6 +39,8 @@ export interface EndToEndOptions {
   readonly slaP95Ms: number;
   readonly minCompleteness: number;
   readonly aggregators: number;
+  /** How long to wait after the fleet for the aggregates to settle (default 180 s). */
+  readonly settleTimeoutMs?: number;
   /** Start the local Prometheus scraping this run's processes. */
   readonly prometheus?: boolean;
   /** The pipeline's delivery guarantee (default exactly-once). */
@@ -42,146 +48,262 @@ export interface EndToEndOptions {
   readonly log: (line: string) => void;
 }
 
+export type FleetSummary = Omit<FleetResult, 'ackedIds'>;
+
 export interface EndToEndResult {
   readonly runId: string;
   readonly database: string;
   readonly table: string;
-  readonly fleet: Omit<FleetResult, 'ackedIds'>;
+  readonly fleet: FleetSummary;
   readonly readingsPerS: number;
-  readonly latency: { p50: number; p95: number; p99: number; max: number; readings: number };
-  readonly latencyOverTime: { bucketMs: number; p50: number; p95: number; p99: number; readings: number }[];
+  readonly latency: Latency;
+  readonly latencyOverTime: LatencyBucket[];
   readonly acceptedValues: number;
   readonly countedValues: number;
   readonly completeness: number;
   readonly lateDropped: number;
-  readonly lost: number;
-  readonly duplicated: number;
+  /** Acknowledged readings missing from readings_raw; null when the audit could not tell. */
+  readonly lost: number | null;
+  /** Some of them, as device/readingId. */
+  readonly lostSample: readonly string[];
+  readonly duplicated: number | null;
   readonly processes: ProcessUsage[];
+  /** How the wait for the aggregates after the fleet ended. */
+  readonly settle: SettleOutcome;
+  /** Services that exited before the run stopped them. */
+  readonly exited: readonly ServiceExit[];
+  /** What went wrong on the way to the report (the run still reports and audits what it can). */
+  readonly failures: readonly RunFailure[];
+  readonly verdict: Verdict;
   readonly slaMet: boolean;
   readonly configFile: string;
 }
 
+const NO_FLEET: FleetSummary = { published: 0, acked: 0, failed: 0, messages: 0, seconds: 0, ackLatencyMs: { p50: 0, p95: 0, p99: 0, max: 0 }, ackedPerSecond: [], noSubscriberPubacks: 0 };
+const NO_LATENCY: Latency = { p50: 0, p95: 0, p99: 0, max: 0, readings: 0 };
+const DEFAULT_SETTLE_TIMEOUT_MS = 180_000;
+/** Counted values unchanged this long, with every reading accepted: the rest was dropped as late. */
+const SETTLE_QUIET_MS = 15_000;
+
+interface RunSetup {
+  readonly config: Config;
+  readonly configFile: string;
+  readonly httpPort: number;
+  readonly metricsPorts: readonly number[];
+}
+
+/**
+ * Never throws for a failure of the run itself (the stack, a service, the fleet, a query): each is
+ * recorded with its phase, the run audits what it can, and the verdict says why it failed. A
+ * release check must end with its report and exit code, not a stack trace.
+ */
 export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndResult> {
   const log = options.log;
-  const base = loadConfig();
-  log('starting the local stack (Kafka, ClickHouse, Mosquitto)');
-  await stackUp(base, (line) => log(`  ${line}`));
-  const local = configForLocalStack(base);
-
   const runId = `${new Date().toISOString().replace(/[-:T.Z]/g, '').slice(0, 14)}_${process.pid}`;
-  const runDir = join(REPO_ROOT, '.data', 'runs', runId);
-  mkdirSync(runDir, { recursive: true });
-  const httpPort = 18080 + (process.pid % 1000);
-  const metricsPort = 19464 + (process.pid % 500);
   // A tenant of its own, so that the audit counts this run's readings and nothing else on the broker.
   const tenant = `load${runId}`;
-  const config = parseConfig(runConfig(local, runId, options, httpPort, metricsPort));
+  const failures: RunFailure[] = [];
+  const attempt = async <T>(phase: RunFailure['phase'], what: string, work: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await work();
+    } catch (error) {
+      failures.push({ phase, message: `${what}: ${errorMessage(error)}` });
+      log(`  ! ${phase}: ${what}: ${errorMessage(error)}`);
+      return undefined;
+    }
+  };
+  const services: ServiceProcess[] = [];
+  const exited: ServiceExit[] = [];
+  let stopping = false;
+  const track = (name: string, service: ServiceProcess): ServiceProcess => {
+    services.push(service);
+    void service.exited.then((code) => {
+      if (stopping) return;
+      exited.push({ name, exit: String(code) });
+      log(`  ! ${name} (pid ${service.pid}) exited with ${String(code)}; its log: ${service.logFile}`);
+    });
+    return service;
+  };
+  const monitor = new ProcessMonitor();
+  let connection: ClickHouseConnection | undefined;
+  let setup: RunSetup | undefined;
+  let fleet: FleetResult | undefined;
+  let processes: ProcessUsage[] = [];
+  let settle: SettleOutcome = { kind: 'not-reached' };
+  let audit: AuditFigures | undefined;
+  try {
+    setup = await attempt('stack', 'starting the local stack and the run\'s topics', () => prepareRun(runId, options));
+    if (setup) {
+      const { config } = setup;
+      connection = await attempt('setup', `creating database ${config.clickhouse.database}`, async () => {
+        const opened = await connectClickHouse(config.clickhouse);
+        // The schema exists before any aggregator starts, so that the audit can count what is missing even if none ever writes.
+        await migrate(opened, config).catch(async (error: unknown) => {
+          await opened.close();
+          throw error;
+        });
+        return opened;
+      });
+    }
+    const started = setup && connection ? await attempt('services', 'starting the bridge and the aggregators', () => startServices(setup!, runId, options, track, monitor)) : undefined;
+    if (setup && started) {
+      const { config } = setup;
+      log(`fleet: ${options.devices} devices on ${options.connections} connections, ${options.ratePerSecond} readings/s for ${options.durationS} s, ${options.batchSize} per message, ${options.patterns} arrival patterns`);
+      fleet = await attempt('fleet', 'running the fleet', () =>
+        runFleet(
+          {
+            tenant,
+            devices: options.devices,
+            gateways: options.connections,
+            ratePerSecond: options.ratePerSecond,
+            batchSize: options.batchSize,
+            patterns: options.patterns === 'realistic' ? DEFAULT_PATTERNS : STEADY_PATTERNS,
+            seed: 42,
+          },
+          { url: config.mqtt.url, username: 'fleet', password: 'fleet-secret', connections: options.connections, durationMs: options.durationS * 1000, clientIdPrefix: `fleet-${runId}`, log },
+        ),
+      );
+      processes = monitor.usage();
+    }
+    if (setup && connection && fleet) {
+      log(`fleet done: ${fleet.acked} readings acknowledged by the bridge (${fleet.failed} failed) in ${fleet.seconds.toFixed(1)} s; waiting for the last windows to close`);
+      const auditor = new Auditor(connection, setup.config.clickhouse.database);
+      const limits = { acked: fleet.acked, timeoutMs: options.settleTimeoutMs ?? DEFAULT_SETTLE_TIMEOUT_MS, quietMs: SETTLE_QUIET_MS };
+      settle = await waitForSettling(auditor, tenant, limits, exited, options.aggregators);
+      log(`settling: ${settle.kind} after ${settle.kind === 'not-reached' ? 0 : (settle.waitedMs / 1000).toFixed(1)} s; auditing`);
+      audit = await auditRun(auditor, connection, setup.config, tenant, fleet, options.windowSizeMs, attempt);
+    }
+  } finally {
+    stopping = true;
+    await Promise.allSettled(services.map((service) => service.stop(20_000)));
+    await connection?.close().catch(() => undefined);
+  }
+
+  const balance = audit?.balance ?? { acceptedValues: 0, countedValues: 0 };
+  const completeness = balance.acceptedValues === 0 ? 0 : balance.countedValues / balance.acceptedValues;
+  const latency = audit?.latency ?? NO_LATENCY;
+  // Nothing acknowledged (or no fleet at all), nothing to lose or count twice; otherwise only the audit can say.
+  const acked = fleet?.acked ?? 0;
+  const lost = acked === 0 ? 0 : (audit?.lost ?? null);
+  const duplicated = acked === 0 ? 0 : (audit?.duplicated ?? null);
+  const verdict = verdictOf(
+    { acked, lost, lostSample: audit?.lostSample ?? [], duplicated, completeness, p95Ms: latency.p95, settle, exited, failures },
+    { slaP95Ms: options.slaP95Ms, minCompleteness: options.minCompleteness },
+  );
+  const { ackedIds: _ids, ...fleetSummary } = fleet ?? { ...NO_FLEET, ackedIds: null };
+  return {
+    runId,
+    database: setup?.config.clickhouse.database ?? `load_${runId}`,
+    table: TABLE,
+    fleet: fleetSummary,
+    readingsPerS: fleet && fleet.seconds > 0 ? fleet.acked / fleet.seconds : 0,
+    latency,
+    latencyOverTime: audit?.latencyOverTime ?? [],
+    acceptedValues: balance.acceptedValues,
+    countedValues: balance.countedValues,
+    completeness,
+    lateDropped: Math.max(0, balance.acceptedValues - balance.countedValues),
+    lost,
+    lostSample: audit?.lostSample ?? [],
+    duplicated,
+    processes,
+    settle,
+    exited,
+    failures,
+    verdict,
+    slaMet: verdict.slaMet,
+    configFile: setup?.configFile ?? '',
+  };
+}
+
+async function prepareRun(runId: string, options: EndToEndOptions): Promise<RunSetup> {
+  const base = loadConfig();
+  options.log('starting the local stack (Kafka, ClickHouse, Mosquitto)');
+  await stackUp(base, (line) => options.log(`  ${line}`));
+  const local = configForLocalStack(base);
+  const runDir = join(REPO_ROOT, '.data', 'runs', runId);
+  mkdirSync(runDir, { recursive: true });
+  // Free ports, not ones derived from the pid: a demo or another run may hold those.
+  const httpPort = await freePort();
+  const metricsPorts: number[] = [];
+  for (let index = 0; index < Math.max(1, options.aggregators); index++) metricsPorts.push(await freePort());
+  const config = parseConfig(runConfig(local, runId, options, httpPort, metricsPorts[0]!));
   const configFile = join(runDir, 'pipeline.yaml');
   writeFileSync(configFile, stringify(config));
   await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
-  log(`run ${runId}: topic ${config.kafka.readingsTopic}, database ${config.clickhouse.database}, config ${configFile}`);
+  options.log(`run ${runId}: topic ${config.kafka.readingsTopic}, database ${config.clickhouse.database}, config ${configFile}`);
+  return { config, configFile, httpPort, metricsPorts };
+}
 
-  const services: ServiceProcess[] = [];
-  const monitor = new ProcessMonitor();
-  const connection = await connectClickHouse(config.clickhouse);
-  try {
-    for (let index = 0; index < options.aggregators; index++) {
-      const aggregator = startService(`aggregator-${index}`, 'src/aggregator/main.ts', {
-        TP_CONFIG: configFile,
-        TP_AGGREGATOR__INSTANCE_ID: `${runId}-${index}`,
-        TP_AGGREGATOR__METRICS_PORT: String(metricsPort + index),
-        LOG_LEVEL: 'warn',
-      });
-      services.push(aggregator);
-    }
-    const bridge = startService('bridge', 'edge/main.ts', { TP_CONFIG: configFile, LOG_LEVEL: 'warn' });
-    services.push(bridge);
-    await eventually('bridge ready', async () => ((await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
-    for (let index = 0; index < options.aggregators; index++) {
-      await eventually('aggregator ready', async () => ((await fetch(`http://127.0.0.1:${metricsPort + index}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
-    }
-    log(`live status page: http://127.0.0.1:${metricsPort}/status/  (metrics: http://127.0.0.1:${metricsPort}/metrics, bridge: http://127.0.0.1:${httpPort}/metrics)`);
-    if (options.prometheus) {
+async function startServices(
+  setup: RunSetup,
+  runId: string,
+  options: EndToEndOptions,
+  track: (name: string, service: ServiceProcess) => ServiceProcess,
+  monitor: ProcessMonitor,
+): Promise<true> {
+  const { config, configFile, httpPort, metricsPorts } = setup;
+  const log = options.log;
+  const aggregators: ServiceProcess[] = [];
+  for (let index = 0; index < options.aggregators; index++) {
+    const name = `aggregator-${index}`;
+    aggregators.push(track(name, startService(name, 'src/aggregator/main.ts', {
+      TP_CONFIG: configFile,
+      TP_AGGREGATOR__INSTANCE_ID: `${runId}-${index}`,
+      TP_AGGREGATOR__METRICS_PORT: String(metricsPorts[index]),
+      LOG_LEVEL: 'warn',
+    })));
+  }
+  const bridge = track('bridge', startService('bridge', 'edge/main.ts', { TP_CONFIG: configFile, LOG_LEVEL: 'warn' }));
+  log(`processes: bridge pid ${bridge.pid}${aggregators.map((aggregator, index) => `, aggregator-${index} pid ${aggregator.pid}`).join('')}`);
+  await waitReady('bridge', bridge, `http://127.0.0.1:${httpPort}/readyz`);
+  for (const [index, aggregator] of aggregators.entries()) await waitReady(`aggregator-${index}`, aggregator, `http://127.0.0.1:${metricsPorts[index]}/readyz`);
+  log(`live status page: http://127.0.0.1:${metricsPorts[0]}/status/  (metrics: http://127.0.0.1:${metricsPorts[0]}/metrics, bridge: http://127.0.0.1:${httpPort}/metrics)`);
+  if (options.prometheus) {
+    try {
       const prometheus = await startPrometheus(config.stack, {
         bridges: [`127.0.0.1:${httpPort}`],
-        aggregators: Array.from({ length: options.aggregators }, (_, index) => `127.0.0.1:${metricsPort + index}`),
+        aggregators: metricsPorts.slice(0, options.aggregators).map((port) => `127.0.0.1:${port}`),
       });
       log(`Prometheus: ${prometheus.url} (scraping the bridge and the aggregator; alert rules from deploy/prometheus/rules.yml)`);
+    } catch (error) {
+      // Prometheus only watches the run; the pipeline's figures come from the audit.
+      log(`  ! Prometheus did not start (${errorMessage(error)}); the run goes on without it`);
     }
-    services.forEach((service, index) => monitor.watch(index === services.length - 1 ? 'bridge' : `aggregator-${index}`, service.pid));
-    for (const node of kafkaNodes(config.stack)) {
-      const pid = runningPid(node.process);
-      if (pid) monitor.watch(`kafka-${node.id}`, pid);
-    }
-    const clickhousePid = runningPid(clickhouseProcess(config.stack));
-    if (clickhousePid) monitor.watch('clickhouse', clickhousePid);
-    const mosquittoPid = runningPid(mosquittoProcess(config.stack));
-    if (mosquittoPid) monitor.watch('mosquitto', mosquittoPid);
-
-    log(`fleet: ${options.devices} devices on ${options.connections} connections, ${options.ratePerSecond} readings/s for ${options.durationS} s, ${options.batchSize} per message, ${options.patterns} arrival patterns`);
-    const fleet = await runFleet(
-      {
-        tenant,
-        devices: options.devices,
-        gateways: options.connections,
-        ratePerSecond: options.ratePerSecond,
-        batchSize: options.batchSize,
-        patterns: options.patterns === 'realistic' ? DEFAULT_PATTERNS : STEADY_PATTERNS,
-        seed: 42,
-      },
-      { url: config.mqtt.url, username: 'fleet', password: 'fleet-secret', connections: options.connections, durationMs: options.durationS * 1000, clientIdPrefix: `fleet-${runId}`, log },
-    );
-    const processes = monitor.usage();
-    log(`fleet done: ${fleet.acked} readings acknowledged by the bridge (${fleet.failed} failed) in ${fleet.seconds.toFixed(1)} s; waiting for the last windows to close`);
-
-    const auditor = new Auditor(connection, config.clickhouse.database);
-    const table = config.aggregator.pipelines[0]!.table;
-    // Windows close once the watermark passes them: idle partitions advance on the bridge's ticks.
-    let lastCounted = -1;
-    let stableSince = Date.now();
-    const balance = await eventually('aggregates settled', async () => {
-      const current = await auditor.readingsBalance(table, { tenant });
-      if (current.countedValues !== lastCounted) {
-        lastCounted = current.countedValues;
-        stableSince = Date.now();
-      }
-      const complete = current.acceptedValues >= fleet.acked && current.countedValues >= current.acceptedValues;
-      return complete || (current.acceptedValues >= fleet.acked && Date.now() - stableSince > 15_000) ? current : undefined;
-    }, 180_000, 1000);
-
-    const expected = [...fleet.ackedIds].flatMap(([device, ids]) => ids.map((readingId) => ({ tenant, device, readingId })));
-    const missing = await auditor.missingReadings(expected, 5);
-    const duplicateKeys = await auditor.duplicateAggregateKeys(table, { tenant }, 5);
-    const miscounted = await auditor.miscountedSeries(table, { tenant }, 1, 1000);
-    const overcounted = miscounted.sample.reduce((sum, series) => sum + Math.max(0, series.countedValues - series.acceptedValues), 0);
-    const latency = await latencyOf(connection, config, table, options.windowSizeMs, tenant);
-    const overTime = await latencyTimeline(connection, config, table, options.windowSizeMs, tenant);
-
-    const completeness = balance.acceptedValues === 0 ? 0 : balance.countedValues / balance.acceptedValues;
-    const slaMet = latency.p95 <= options.slaP95Ms && completeness >= options.minCompleteness && missing.total === 0;
-    const { ackedIds: _ids, ...fleetSummary } = fleet;
-    return {
-      runId,
-      database: config.clickhouse.database,
-      table,
-      fleet: fleetSummary,
-      readingsPerS: fleet.acked / fleet.seconds,
-      latency,
-      latencyOverTime: overTime,
-      acceptedValues: balance.acceptedValues,
-      countedValues: balance.countedValues,
-      completeness,
-      lateDropped: Math.max(0, balance.acceptedValues - balance.countedValues),
-      lost: missing.total,
-      duplicated: duplicateKeys.total + overcounted,
-      processes,
-      slaMet,
-      configFile,
-    };
-  } finally {
-    await Promise.allSettled(services.map((service) => service.stop(20_000)));
-    await connection.close();
   }
+  aggregators.forEach((aggregator, index) => monitor.watch(`aggregator-${index}`, aggregator.pid));
+  monitor.watch('bridge', bridge.pid);
+  for (const node of kafkaNodes(config.stack)) {
+    const pid = runningPid(node.process);
+    if (pid) monitor.watch(`kafka-${node.id}`, pid);
+  }
+  const clickhousePid = runningPid(clickhouseProcess(config.stack));
+  if (clickhousePid) monitor.watch('clickhouse', clickhousePid);
+  const mosquittoPid = runningPid(mosquittoProcess(config.stack));
+  if (mosquittoPid) monitor.watch('mosquitto', mosquittoPid);
+  return true;
+}
+
+/** Waits for a service's /readyz, and gives up at once (with its log) if the process exits first. */
+async function waitReady(name: string, service: ServiceProcess, url: string, timeoutMs = 60_000): Promise<void> {
+  let exit: string | null = null;
+  void service.exited.then((code) => (exit = String(code)));
+  const ready = await eventually(`${name} ready at ${url}`, async () => {
+    if (exit !== null) return { exit };
+    return (await fetch(url).catch(() => null))?.ok ? { exit: null } : undefined;
+  }, timeoutMs);
+  if (ready.exit !== null) throw new Error(`${name} exited (${ready.exit}) before it was ready; its log: ${service.logFile}`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 function runConfig(local: Config, runId: string, options: EndToEndOptions, httpPort: number, metricsPort: number): Record<string, unknown> {
@@ -211,20 +333,10 @@ function runConfig(local: Config, runId: string, options: EndToEndOptions, httpP
           maxDeviceClockOffsetMs: 300_000,
           idleTimeoutMs: 3000,
           consumerGroup: `load-${runId}`,
-          table: 'agg_load',
+          table: TABLE,
         },
       ],
     },
     stack: local.stack,
   };
-}
-
-async function latencyOf(connection: ClickHouseConnection, config: Config, table: string, windowSizeMs: number, tenant: string): Promise<EndToEndResult['latency']> {
-  const [row] = await connection.query<Record<string, string | number>>(latencyQuantilesSql(config.clickhouse.database, table, windowSizeMs, tenant));
-  return { p50: Number(row?.['p50'] ?? 0), p95: Number(row?.['p95'] ?? 0), p99: Number(row?.['p99'] ?? 0), max: Number(row?.['max'] ?? 0), readings: Number(row?.['readings'] ?? 0) };
-}
-
-async function latencyTimeline(connection: ClickHouseConnection, config: Config, table: string, windowSizeMs: number, tenant: string): Promise<EndToEndResult['latencyOverTime']> {
-  const rows = await connection.query<Record<string, string | number>>(latencyOverTimeSql(config.clickhouse.database, table, windowSizeMs, 5000, tenant));
-  return rows.map((row) => ({ bucketMs: Number(row['bucket_ms']), p50: Number(row['p50']), p95: Number(row['p95']), p99: Number(row['p99']), readings: Number(row['readings']) }));
 }

@@ -1,0 +1,129 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { guaranteeSettings } from '../../src/config/guarantees.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { Auditor } from '../../src/clickhouse/audit.ts';
+import { connectClickHouse } from '../../src/clickhouse/client.ts';
+import { errorMessage } from '../../src/core/errors.ts';
+import { failureAnalysis, type Outcome } from '../../src/core/failure-analysis.ts';
+import { eventually } from '../../src/stack/services.ts';
+import type { FleetResult } from '../fleet/publisher.ts';
+import { acknowledgedMissingFromTopic, type KafkaAudit } from './kafka-audit.ts';
+import { FAULT_SCENARIOS, type ScheduledFault } from './schedule.ts';
+
+/**
+ * The chaos run's audits after the fleet: the MQTT leg against the readings topic, then, once the
+ * tiers have settled (or the bounded wait is over), each tier in ClickHouse against the ids the
+ * fleet had acknowledged, checked against the failure table of `guarantees explain`. An audit that
+ * fails leaves its figure unknown (null) and a reason; it does not end the run.
+ */
+export interface TierVerdict {
+  readonly tier: string;
+  readonly pipeline: string;
+  readonly acknowledged: number;
+  readonly stored: number;
+  readonly lost: number;
+  readonly duplicated: number;
+  readonly predicted: Outcome;
+  readonly matchesTable: boolean;
+}
+
+export interface TierAudit {
+  readonly kafkaLost: number | null;
+  readonly edgeLost: number | null;
+  readonly settle: 'settled' | 'timed-out';
+  readonly tiers: TierVerdict[];
+}
+
+export interface TierAuditInput {
+  readonly config: Config;
+  readonly tenant: string;
+  readonly fleet: FleetResult;
+  readonly applied: readonly ScheduledFault[];
+  readonly runDir: string;
+  readonly log: (line: string) => void;
+  /** Runs a step; on failure records it as a reason and gives undefined. */
+  readonly attempt: <T>(what: string, work: () => Promise<T>) => Promise<T | undefined>;
+  /** Waits until every bridge and aggregator is ready again (throws when one is not). */
+  readonly ensureAllRunning: () => Promise<void>;
+}
+
+export async function auditTiers(input: TierAuditInput): Promise<TierAudit> {
+  const { config, tenant, fleet, log, attempt } = input;
+  // The MQTT leg's audit needs only the bridges (and runs even when an aggregator cannot start).
+  const kafkaAudit = await attempt('auditing the readings topic', () => auditTopic(config, tenant, fleet.ackedIds, log));
+  await attempt('waiting for every service to run again', input.ensureAllRunning);
+  const connection = await attempt('connecting to ClickHouse for the audit', () => connectClickHouse(config.clickhouse));
+  if (!connection) return { kafkaLost: kafkaAudit?.missing.length ?? null, edgeLost: null, settle: 'timed-out', tiers: [] };
+  try {
+    const auditor = new Auditor(connection, config.clickhouse.database);
+    const settle = await settleTiers(auditor, config, tenant, fleet.acked, log);
+    const expected = [...fleet.ackedIds].flatMap(([device, ids]) => ids.map((readingId) => ({ tenant, device, readingId })));
+    const missing = await attempt('finding acknowledged ids missing from readings_raw', () => auditor.missingReadings(expected, 100_000));
+    if (missing && missing.total > 0) {
+      writeFileSync(join(input.runDir, 'missing.json'), JSON.stringify(missing.sample));
+      log(`  ! ${missing.total} acknowledged readings missing from readings_raw; listed in ${join(input.runDir, 'missing.json')}`);
+    }
+    const scenarios = new Set(input.applied.flatMap((fault) => FAULT_SCENARIOS[fault.kind]));
+    const tiers: TierVerdict[] = [];
+    for (const pipeline of config.aggregator.pipelines) {
+      const tier = await attempt(`auditing the ${pipeline.guarantee} tier (${pipeline.table})`, async () => {
+        const balance = await auditor.readingsBalance(pipeline.table, { tenant });
+        const duplicateKeys = await auditor.duplicateAggregateKeys(pipeline.table, { tenant }, 5);
+        const miscounted = await auditor.miscountedSeries(pipeline.table, { tenant }, 1, 10_000);
+        const overcounted = miscounted.sample.reduce((sum, series) => sum + Math.max(0, series.countedValues - series.acceptedValues), 0);
+        const duplicated = duplicateKeys.total + overcounted;
+        const lost = Math.max(0, fleet.acked - (balance.countedValues - overcounted));
+        const predictedRows = failureAnalysis(guaranteeSettings(config, pipeline)).filter((row) => scenarios.has(row.id));
+        const predicted: Outcome = predictedRows.some((row) => row.outcome === 'lost') ? 'lost' : predictedRows.some((row) => row.outcome === 'duplicated') ? 'duplicated' : 'exact';
+        const matchesTable = predicted === 'lost' ? duplicated === 0 : predicted === 'duplicated' ? lost === 0 : lost === 0 && duplicated === 0;
+        return { tier: pipeline.guarantee, pipeline: pipeline.name, acknowledged: fleet.acked, stored: balance.countedValues, lost, duplicated, predicted, matchesTable };
+      });
+      if (tier) tiers.push(tier);
+    }
+    return { kafkaLost: kafkaAudit?.missing.length ?? null, edgeLost: missing?.total ?? null, settle, tiers };
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
+
+/** Waits (bounded) until the bridges have written every acknowledged reading, or the count stops falling. */
+async function auditTopic(config: Config, tenant: string, acked: ReadonlyMap<string, readonly string[]>, log: (line: string) => void): Promise<KafkaAudit> {
+  let audit = await acknowledgedMissingFromTopic(config.kafka.brokers, config.kafka.readingsTopic, tenant, acked);
+  for (let round = 0; round < 6 && audit.missing.length > 0; round++) {
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    const next = await acknowledgedMissingFromTopic(config.kafka.brokers, config.kafka.readingsTopic, tenant, acked);
+    const falling = next.missing.length < audit.missing.length;
+    audit = next;
+    if (!falling) break;
+  }
+  log(`kafka audit: ${audit.recordsRead} records read; ${audit.missing.length} acknowledged readings missing from ${config.kafka.readingsTopic}${audit.missing.length > 0 ? ` (first: ${audit.missing.slice(0, 5).join(', ')})` : ''}`);
+  return audit;
+}
+
+/**
+ * Waits until every tier whose table promises no loss has counted every acknowledged reading (and
+ * readings_raw holds them all), and the others have stopped changing for 20 s. Not settled in time
+ * is an outcome: the tiers are audited as they are and the verdict says so.
+ */
+async function settleTiers(auditor: Auditor, config: Config, tenant: string, acked: number, log: (line: string) => void): Promise<'settled' | 'timed-out'> {
+  log('waiting for every tier to settle');
+  const last = new Map<string, number>();
+  let stableSince = Date.now();
+  return eventually('tiers settled', async () => {
+    let changed = false;
+    let complete = true;
+    for (const pipeline of config.aggregator.pipelines) {
+      const balance = await auditor.readingsBalance(pipeline.table, { tenant });
+      if (last.get(pipeline.name) !== balance.countedValues) changed = true;
+      last.set(pipeline.name, balance.countedValues);
+      const mayLose = guaranteeSettings(config, pipeline).consumer.autoCommit;
+      if (!mayLose && (balance.countedValues < acked || balance.acceptedReadings < acked)) complete = false;
+    }
+    if (changed) stableSince = Date.now();
+    return complete && Date.now() - stableSince > 20_000 ? ('settled' as const) : undefined;
+  }, 300_000, 2000).catch((error: unknown) => {
+    log(`  ! ${errorMessage(error)}`);
+    return 'timed-out' as const;
+  });
+}
