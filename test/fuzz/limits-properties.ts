@@ -145,7 +145,7 @@ function toUnitTest(input: LimitsCase): string {
 }
 
 export const limitsProperty: FuzzProperty<LimitsCase> = {
-  name: 'limits: rows encode and sums are exact at the limits of a double',
+  name: 'limits/exact-sums-encodable-rows',
   description:
     'finite readings of any magnitude, in any order, with redeliveries and a snapshot/restore, give rows whose every field encodes and whose sum is the exact sum rounded once (saturated to ±MAX_VALUE)',
   arbitrary,
