@@ -3,7 +3,9 @@ import { loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { configReference } from './config/reference.ts';
 import { connectClickHouse } from './clickhouse/client.ts';
-import { migrate } from './clickhouse/migrations.ts';
+import { migrate, schemaLayout } from './clickhouse/migrations.ts';
+import { refreshRollups } from './clickhouse/rollups.ts';
+import { applyRetention } from './clickhouse/retention.ts';
 import { explain, explainMarkdown } from './guarantees/explain.ts';
 import { PipelineError, errorMessage } from './core/errors.ts';
 import { configForLocalStack, formatHealth, stackDown, stackHealth, stackUp } from './stack/stack.ts';
@@ -26,6 +28,13 @@ function config(nodes?: string, clickhouseReplicas?: string): Config {
   };
   const overrides = Object.keys(stackOverrides).length > 0 ? { stack: stackOverrides } : undefined;
   return loadConfig({ file: program.opts<{ config?: string }>().config, overrides });
+}
+
+/** The aggregate table of the pipeline named, or a NO_SUCH_PIPELINE error. */
+function pipelineTable(resolved: Config, name: string): string {
+  const pipeline = resolved.aggregator.pipelines.find((candidate) => candidate.name === name);
+  if (!pipeline) throw new PipelineError('NO_SUCH_PIPELINE', `no pipeline named '${name}' in the configuration`);
+  return pipeline.table;
 }
 
 const print = (line: string): void => {
@@ -105,6 +114,55 @@ program
       print(`ClickHouse ${connection.capabilities.version} at ${connection.url}, database ${report.database}`);
       for (const id of report.applied) print(`applied  ${id}`);
       for (const id of report.alreadyApplied) print(`present  ${id}`);
+    } finally {
+      await connection.close();
+    }
+  });
+
+const rollupsCommand = program.command('rollups').description('rollup tables built from each pipeline\'s aggregate table (pipeline.rollups)');
+rollupsCommand
+  .command('refresh')
+  .description('rebuild the rollup buckets whose windows changed since the last refresh (run it after a replay or backfill; idempotent)')
+  .option('--pipeline <name>', 'only this pipeline')
+  .option('--local', 'against the local stack')
+  .action(async (options: { pipeline?: string; local?: boolean }) => {
+    const resolved = options.local ? configForLocalStack(config()) : config();
+    const connection = await connectClickHouse(resolved.clickhouse);
+    try {
+      const pipelines = schemaLayout(resolved, connection.capabilities).rollups ?? [];
+      const chosen = pipelines.filter((rollups) => !options.pipeline || rollups.source === pipelineTable(resolved, options.pipeline));
+      if (chosen.length === 0) print('no pipeline with rollups (set aggregator.pipelines[].rollups)');
+      for (const rollups of chosen) {
+        const report = await refreshRollups(connection, resolved.clickhouse.database, rollups);
+        for (const level of report.levels) {
+          print(`${level.table}: ${level.dirtyHours} hour(s) changed, ${level.statements} rebuild statement(s)${level.skippedHours ? `, ${level.skippedHours} hour(s) older than the level below keeps, skipped` : ''}`);
+        }
+      }
+    } finally {
+      await connection.close();
+    }
+  });
+
+program
+  .command('retention')
+  .description('retention of the aggregate and rollup tables')
+  .command('apply')
+  .description('set TTLs (servers with TTL) or drop expired partitions (18.16); idempotent')
+  .option('--dry-run', 'print what would change, change nothing')
+  .option('--local', 'against the local stack')
+  .action(async (options: { dryRun?: boolean; local?: boolean }) => {
+    const resolved = options.local ? configForLocalStack(config()) : config();
+    const connection = await connectClickHouse(resolved.clickhouse);
+    try {
+      const report = await applyRetention(connection, resolved, { dryRun: options.dryRun });
+      const verb = report.dryRun ? 'would ' : '';
+      print(`ClickHouse ${connection.capabilities.version}: retention by ${report.mechanism === 'ttl' ? 'table TTL' : 'dropping expired partitions'}, ${report.tables.length} table(s)`);
+      for (const action of report.actions) {
+        print(action.kind === 'ttl'
+          ? `${action.table}: ${verb}set TTL ${action.to === 0 ? 'off' : `${action.to} day(s)`} (was ${action.from === 0 ? 'off' : `${action.from} day(s)`})`
+          : `${action.table}: ${verb}drop partition ${action.partition}`);
+      }
+      if (report.actions.length === 0) print('nothing to change');
     } finally {
       await connection.close();
     }

@@ -18,11 +18,13 @@ export interface ServerCapabilities {
   readonly supportsNonReplicatedDeduplication: boolean;
   /** `mutations_sync` query setting: ALTER ... DELETE can wait for its mutation. */
   readonly supportsMutationsSync: boolean;
+  /** Table TTL (19.6+; `merge_with_ttl_timeout` came with it): retention without a job. */
+  readonly supportsTtl: boolean;
 }
 
 /** The settings whose presence the detection asks the server about. */
 export const PROBED_QUERY_SETTINGS = ['insert_deduplication_token', 'mutations_sync'] as const;
-export const PROBED_MERGE_TREE_SETTINGS = ['non_replicated_deduplication_window'] as const;
+export const PROBED_MERGE_TREE_SETTINGS = ['non_replicated_deduplication_window', 'merge_with_ttl_timeout'] as const;
 
 export function capabilitiesFrom(
   version: string,
@@ -37,6 +39,7 @@ export function capabilitiesFrom(
     supportsInsertDeduplicationToken: querySettings.has('insert_deduplication_token'),
     supportsNonReplicatedDeduplication: mergeTreeSettings.has('non_replicated_deduplication_window'),
     supportsMutationsSync: querySettings.has('mutations_sync'),
+    supportsTtl: mergeTreeSettings.has('merge_with_ttl_timeout'),
   };
 }
 

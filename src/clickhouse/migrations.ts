@@ -6,6 +6,7 @@ import { replicasOf } from './replicas.ts';
 import { ClickHouseError } from './errors.ts';
 import { ConfigError } from '../core/errors.ts';
 import { sqlIdentifier, sqlString, sqlTable, sqlUnsigned } from './sql.ts';
+import { pipelineRollups, rollupStatements, type PipelineRollups } from './rollups-sql.ts';
 
 /**
  * The schema, as versioned migrations recorded in `schema_migrations`.
@@ -58,6 +59,8 @@ export interface SchemaLayout {
   readonly deduplicationWindow: boolean;
   /** clickhouse.cluster: when not empty, the data tables are Replicated*MergeTree. */
   readonly cluster?: string;
+  /** The rollup tables of the pipelines that have any (see rollups-sql.ts). */
+  readonly rollups?: readonly PipelineRollups[];
 }
 
 export type MigrationConfig = Pick<Config, 'clickhouse' | 'aggregator'>;
@@ -68,6 +71,9 @@ export function schemaLayout(config: MigrationConfig, capabilities: ServerCapabi
     aggregateTables: config.aggregator.pipelines.map((pipeline) => pipeline.table || `agg_${pipeline.name}`),
     deduplicationWindow: usesDeduplicationToken(capabilities),
     cluster: config.clickhouse.cluster,
+    rollups: config.aggregator.pipelines
+      .filter((pipeline) => pipeline.rollups.length > 0)
+      .map((pipeline) => pipelineRollups(pipeline.table || `agg_${pipeline.name}`, pipeline.retentionDays, pipeline.rollups)),
   };
 }
 
@@ -169,6 +175,7 @@ export function migrations(layout: SchemaLayout): Migration[] {
       id: `0003_aggregates:${table}`,
       statements: [createAggregatesStatement(layout, table)],
     })),
+    ...(layout.rollups ?? []).flatMap((rollups) => rollupStatements(layout, rollups)),
   ];
 }
 

@@ -208,6 +208,8 @@ function resolveDerived(config: Config): void {
   }
 }
 
+const ROLLUP_ORDER = ['1m', '1h', '1d'];
+
 /** Settings that are each valid but contradict one another fail here, naming the keys. */
 function checkConsistency(config: Config): void {
   const fail = (key: string, message: string): never => {
@@ -235,6 +237,12 @@ function checkConsistency(config: Config): void {
       if (window.slideMs > window.sizeMs) fail(`${at}.window.slideMs`, `is ${window.slideMs} but must not exceed window.sizeMs (${window.sizeMs})`);
       if (window.sizeMs % window.slideMs !== 0) fail(`${at}.window.slideMs`, `is ${window.slideMs} but must divide window.sizeMs (${window.sizeMs}) evenly`);
     }
+    pipeline.rollups.forEach((rollup, level) => {
+      const finer = pipeline.rollups[level - 1];
+      if (finer && ROLLUP_ORDER.indexOf(rollup.level) <= ROLLUP_ORDER.indexOf(finer.level)) {
+        fail(`${at}.rollups.${level}.level`, `is '${rollup.level}' after '${finer.level}'; list each level once, finest first (1m, 1h, 1d): a level is built from the one before it`);
+      }
+    });
     if (watermark.kind === 'adaptive' && watermark.floorMs > watermark.ceilingMs) {
       fail(`${at}.watermark.floorMs`, `is ${watermark.floorMs} but watermark.ceilingMs is ${watermark.ceilingMs}; the floor must not exceed the ceiling`);
     }

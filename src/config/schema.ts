@@ -30,8 +30,35 @@ export const KafkaSchema = Type.Object(
   { ...Strict, default: {} },
 );
 
+/** The bridge as the devices' own MQTT server (mqtt.mode 'direct'): where it listens and its limits. */
+export const MqttListenSchema = Type.Object(
+  {
+    host: Type.String({ default: '127.0.0.1', description: "Address the bridge's MQTT server listens on in direct mode ('0.0.0.0': every interface)." }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 1884, description: "TCP port of the bridge's MQTT server in direct mode (0: any free port); behind a TCP load balancer every bridge listens on its own." }),
+    maxConnections: Type.Integer({ minimum: 1, default: 10_000, description: 'Device connections one bridge accepts; a CONNECT beyond it gets CONNACK 0x97 quota exceeded (MQTT 3.1.1: 3 server unavailable).' }),
+    maxPacketBytes: Type.Integer({ minimum: 1024, maximum: 268_435_455, default: 512 * 1024, description: 'Largest MQTT packet a device may send (bytes; MQTT 5 CONNACK maximum packet size); a larger one closes the connection (MQTT 5: DISCONNECT 0x95).' }),
+    receiveMaximum: Type.Integer({ minimum: 1, maximum: 65535, default: 1000, description: "QoS 1 and 2 messages a device may have unacknowledged on one connection (MQTT 5 CONNACK receive maximum; exceeding it is DISCONNECT 0x93); MQTT 3.1.1 clients are not told: at the limit the bridge stops reading their socket." }),
+    maxKeepAliveSeconds: Type.Integer({ minimum: 1, maximum: 65535, default: 300, description: "Longest keep-alive a device may ask for (MQTT 5 devices asking more, or none, get this as the server keep alive); a connection silent for 1.5 × its keep-alive is closed." }),
+    connectTimeoutMs: Millis(10_000, 'how long a new TCP connection may take to send its CONNECT before it is closed', 100),
+    maxSessionExpirySeconds: Type.Integer({ minimum: 0, default: 3600, description: "Longest a device's session (its QoS 2 packet ids awaiting PUBREL) is kept after it disconnected (seconds); MQTT 3.1.1 clean-session-off devices get this." }),
+    maxMessagesPerSecondPerClient: Type.Integer({ minimum: 0, default: 0, description: 'Per-connection message rate limit (token bucket of one second); a PUBLISH beyond it is refused with 0x97 quota exceeded and not written (MQTT 3.1.1: the connection is closed). 0: no limit.' }),
+  },
+  { ...Strict, default: {} },
+);
+
 export const MqttSchema = Type.Object(
   {
+    mode: Type.Union([Type.Literal('direct'), Type.Literal('broker')], {
+      default: 'broker',
+      description:
+        "'direct': the bridge is the devices' MQTT server (mqtt.listen; PUBACK only after Kafka acknowledged); 'broker': the bridge subscribes to an MQTT broker at mqtt.url with a shared subscription. The local stack, the demo and the load tests run 'direct'.",
+    }),
+    listen: MqttListenSchema,
+    credentialsFile: Type.String({
+      default: '',
+      description:
+        "Direct mode: the device credential file (lines 'username:tenant:device:scrypt$N$r$p$salt$key', device '*' for a gateway of the tenant), reloaded when it changes; required in direct mode. The local stack creates one under stack.dataDir.",
+    }),
     url: Type.String({ pattern: '^mqtts?://', default: 'mqtt://127.0.0.1:1883', description: 'MQTT 5 broker the bridges subscribe to (mqtt:// or mqtts://).' }),
     username: Type.String({ default: 'bridge', description: 'MQTT user of the bridges; it must be allowed to read <topicPrefix>/#.' }),
     password: Type.String({ default: 'bridge-secret', description: 'secret' }),
@@ -47,6 +74,18 @@ export const MqttSchema = Type.Object(
      * (25k messages/s × 100 ms = 2500); memory is bounded by edge.maxInFlightReadings, not by this.
      */
     receiveMaximum: Type.Integer({ minimum: 1, maximum: 65535, default: 20000, description: "MQTT 5 receive maximum: unacknowledged QoS 1 messages the broker may send a bridge; must cover throughput × Kafka's ack latency." }),
+    /** Broker mode: what the broker saves; it decides what a broker crash loses (the failure table's broker-crash row). */
+    brokerPersistence: Type.Object(
+      {
+        mode: Type.Union([Type.Literal('off'), Type.Literal('autosave-interval'), Type.Literal('autosave-on-changes')], {
+          default: 'autosave-interval',
+          description:
+            "Broker mode: how the broker saves what it acknowledged (Mosquitto: 'off' = persistence false; 'autosave-interval' = persistence true with autosave_interval; 'autosave-on-changes' = autosave_on_changes true). Declares the broker's setting for `guarantees explain`; the local stack's Mosquitto is written with autosave-interval 5.",
+        }),
+        autosave: Type.Integer({ minimum: 1, default: 5, description: "Broker mode: Mosquitto's autosave_interval (seconds between saves, or changes between saves with autosave-on-changes)." }),
+      },
+      { ...Strict, default: {} },
+    ),
   },
   { ...Strict, default: {} },
 );
@@ -89,6 +128,7 @@ export const EdgeSchema = Type.Object(
     deliveryTimeoutMs: Millis(30_000, 'producer message timeout', 1000),
     /** Watermark ticks per partition so that an idle partition's event time still advances. */
     tickIntervalMs: Millis(1000, 'interval of idle-partition ticks', 100),
+    clockOffsetWarnMs: Millis(2000, "how far the bridge host's clock may be from the Kafka broker's (measured from delivery reports, tp_edge_clock_offset_seconds) before the bridge warns and TelemetryBridgeClockOffset fires", 1),
     /** When a device's message is acknowledged: after Kafka's delivery report (no loss) or on receipt (at-most-once, lowest latency). */
     ackMode: Type.Union([Type.Literal('after-kafka'), Type.Literal('on-receipt')], { default: 'after-kafka', description: "When a device is acknowledged: 'after-kafka' (after Kafka's delivery report, no loss) or 'on-receipt' (once validated; at-most-once pipelines only)." }),
     producer: Type.Object(
@@ -151,6 +191,14 @@ export const GuaranteeSchema = Type.Union([
   Type.Literal('exactly-once'),
 ], { description: 'Delivery guarantee of the pipeline; settings that contradict it are refused at start-up.' });
 
+const RollupSchema = Type.Object(
+  {
+    level: Type.Union([Type.Literal('1m'), Type.Literal('1h'), Type.Literal('1d')], { description: "Bucket of the rollup table: '1m' (minute), '1h' (hour) or '1d' (day, UTC); it names the table '<table>_<level>'." }),
+    retentionDays: Type.Integer({ minimum: 0, default: 0, description: 'Days the rollup table keeps a bucket, by bucket start; 0 keeps every bucket. Must not be shorter than a finer level\'s (a coarser bucket is rebuilt from the finer table).' }),
+  },
+  Strict,
+);
+
 export const PipelineSchema = Type.Object(
   {
     name: Type.String({ pattern: '^[a-z][a-z0-9_]{0,40}$', description: 'lower-case identifier, used in table names' }),
@@ -172,6 +220,8 @@ export const PipelineSchema = Type.Object(
     ),
     consumerGroup: Type.String({ default: '', description: "defaults to 'aggregator-<name>'" }),
     table: Type.String({ default: '', description: "defaults to 'agg_<name>'" }),
+    retentionDays: Type.Integer({ minimum: 0, default: 0, description: "Days the pipeline's aggregate table keeps a window, by window start; 0 keeps every window. Applied by TTL where the server has it, else by dropping whole day partitions ('retention apply')." }),
+    rollups: Type.Array(RollupSchema, { default: [], description: "Rollup tables '<table>_<level>' built from the aggregate table, finest level first (for example 1m, 1h, 1d); each bucket sums its windows' count and sum and keeps their min and max. Empty: none." }),
   },
   Strict,
 );
@@ -293,11 +343,13 @@ export const ConfigSchema = Type.Object(
 export type Config = Static<typeof ConfigSchema>;
 export type KafkaConfig = Static<typeof KafkaSchema>;
 export type MqttConfig = Static<typeof MqttSchema>;
+export type MqttListenConfig = Static<typeof MqttListenSchema>;
 export type EdgeConfig = Static<typeof EdgeSchema>;
 export type ValidationConfig = Static<typeof ValidationSchema>;
 export type GatewayKey = Static<typeof GatewayKeySchema>;
 export type AggregatorConfig = Static<typeof AggregatorSchema>;
 export type PipelineConfig = Static<typeof PipelineSchema>;
+export type RollupConfig = Static<typeof RollupSchema>;
 export type WindowConfig = Static<typeof WindowSchema>;
 export type WatermarkConfig = Static<typeof WatermarkSchema>;
 export type LatePolicyConfig = Static<typeof LatePolicySchema>;
