@@ -5,8 +5,10 @@ import { KafkaProducer } from '../src/kafka/producer.ts';
 import type { Logger } from '../src/util/log.ts';
 import { FlowControl } from './flow.ts';
 import { HttpIntake, type Readiness } from './http-intake.ts';
+import { CLOCK_PROBE_INTERVAL_MS, createClockWatch } from './clock-watch.ts';
 import { INTAKE_STATES, createEdgeMetrics, type EdgeMetrics } from './metrics.ts';
 import { MqttIntake } from './mqtt-intake.ts';
+import { MqttServer } from './mqtt-server/server.ts';
 import { ReadingPublisher } from './publisher.ts';
 import { PartitionTicker } from './ticker.ts';
 
@@ -47,6 +49,7 @@ export function createBridge(config: Config, logger: Logger): Bridge {
     logger[level]({ state, previous, reason, inFlight: flow.recordsInFlight }, `intake ${state}`);
   });
 
+  const clockSample = createClockWatch(edge.clockOffsetWarnMs, metrics, logger.child({ component: 'clock' }));
   const producer = new KafkaProducer({
     brokers: kafka.brokers,
     clientId: `${kafka.clientId}-${id}`,
@@ -57,6 +60,7 @@ export function createBridge(config: Config, logger: Logger): Bridge {
     compression: edge.producer.compression,
     // librdkafka's queue holds the in-flight readings plus their dead letters and ticks.
     maxQueuedMessages: Math.max(100_000, edge.maxInFlightReadings * 2),
+    clockProbeIntervalMs: CLOCK_PROBE_INTERVAL_MS,
     logger: logger.child({ component: 'producer' }),
     observer: {
       kafkaError: (code) => metrics.kafkaErrors.labels(code).inc(),
@@ -64,6 +68,7 @@ export function createBridge(config: Config, logger: Logger): Bridge {
       availabilityChanged: (available, reason) => flow.setKafkaAvailable(available, reason),
       queueFullRetry: () => metrics.queueFullRetries.inc(),
       connectRetry: () => metrics.kafkaConnectRetries.inc(),
+      clockSample,
     },
   });
 
@@ -75,8 +80,12 @@ export function createBridge(config: Config, logger: Logger): Bridge {
     metrics,
   });
 
-  const mqttIntake = edge.mqttEnabled
-    ? new MqttIntake({
+  const mqttOptions = { validation: edge.validation, ackMode: edge.ackMode, publisher, flow, metrics, logger: logger.child({ component: 'mqtt' }) };
+  const mqttIntake = !edge.mqttEnabled
+    ? undefined
+    : config.mqtt.mode === 'direct'
+      ? new MqttServer({ mqtt: config.mqtt, ...mqttOptions })
+      : new MqttIntake({
         mqtt: config.mqtt,
         validation: edge.validation,
         ackMode: edge.ackMode,
@@ -85,8 +94,7 @@ export function createBridge(config: Config, logger: Logger): Bridge {
         flow,
         metrics,
         logger: logger.child({ component: 'mqtt' }),
-      })
-    : undefined;
+      });
 
   const readiness = (): Readiness => {
     const mqttReady = mqttIntake === undefined || mqttIntake.connected;
@@ -139,7 +147,7 @@ export function createBridge(config: Config, logger: Logger): Bridge {
       }
       ticker.start();
       if (mqttIntake) await mqttIntake.start();
-      logger.info({ bridge: id, mqtt: edge.mqttEnabled, http: edge.httpEnabled, ackMode: edge.ackMode, acks: edge.producer.acks }, 'bridge started');
+      logger.info({ bridge: id, mqtt: edge.mqttEnabled ? config.mqtt.mode : false, http: edge.httpEnabled, ackMode: edge.ackMode, acks: edge.producer.acks }, 'bridge started');
     },
     stop(timeoutMs = 10_000) {
       stopped ??= (async () => {

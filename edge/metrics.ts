@@ -40,8 +40,12 @@ export interface EdgeMetrics {
   readonly state: Gauge<'state'>;
   readonly mqttConnected: Gauge;
   readonly mqttReconnects: Counter<'cause'>;
+  /** PUBACK releases for a packet id the PUBACK hook did not hold (not written; see edge/mqtt-puback-hook.ts). */
+  readonly mqttUnmatchedPubacks: Counter;
   readonly httpResponses: Counter<'status'>;
   readonly ticksPublished: Counter;
+  readonly clockOffset: Gauge;
+  readonly clockOffsetBound: Gauge;
 }
 
 /** A counter by source whose value is taken from the hot counts when scraped. */
@@ -145,6 +149,11 @@ export function createEdgeMetrics(readInFlight: () => number): EdgeMetrics {
       labelNames: ['cause'],
       registers,
     }),
+    mqttUnmatchedPubacks: new Counter({
+      name: 'tp_edge_mqtt_unmatched_pubacks_total',
+      help: 'Broker mode: PUBACK releases for a packet id the bridge did not hold (not sent); above 0 means a bookkeeping fault in the bridge',
+      registers,
+    }),
     httpResponses: new Counter({
       name: 'tp_edge_http_responses_total',
       help: 'Responses to POST /v1/readings, by status',
@@ -156,7 +165,18 @@ export function createEdgeMetrics(readInFlight: () => number): EdgeMetrics {
       help: 'Idle-partition ticks acknowledged by Kafka',
       registers,
     }),
+    clockOffset: new Gauge({
+      name: 'tp_edge_clock_offset_seconds',
+      help: "This host's clock minus the Kafka broker's (negative: behind), from sampled delivery reports; NaN until measured",
+      registers,
+    }),
+    clockOffsetBound: new Gauge({
+      name: 'tp_edge_clock_offset_bound_seconds',
+      help: 'edge.clockOffsetWarnMs: the offset size above which the bridge warns and TelemetryBridgeClockOffset fires',
+      registers,
+    }),
   };
+  metrics.clockOffset.set(Number.NaN);
   // Zero series exist from the start, so that rates and alerts see them before the first event.
   for (const source of SOURCES) {
     for (const reason of REJECTION_REASONS) metrics.rejected.labels(source, reason);

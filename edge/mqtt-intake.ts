@@ -112,7 +112,7 @@ export class MqttIntake {
       properties: { sessionExpiryInterval: config.sessionExpirySeconds, receiveMaximum: config.receiveMaximum },
     });
     this.client = client;
-    this.hook = hookPubacks(client, (puback) => this.onPuback(puback));
+    this.hook = hookPubacks(client, (puback) => this.onPuback(puback), { onUnmatched: () => this.options.metrics.mqttUnmatchedPubacks.inc() });
     if (!this.options.flow.isAccepting) this.hook.pause();
 
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));

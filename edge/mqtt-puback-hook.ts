@@ -16,6 +16,12 @@ import type { MqttClient } from 'mqtt';
  * Every PUBACK goes through `decide`; mqtt.js never writes one by itself (a PUBACK it queued
  * while offline would be replayed on the next connection and acknowledge a message nobody
  * processed). `send()` writes a kept PUBACK on the live connection.
+ *
+ * mqtt.js is pinned to the exact version this was verified against (package.json, no range), and
+ * test/unit/edge-puback-hook.test.ts runs mqtt.js's real publish handler over TCP against it.
+ * The hook knows which packet ids it holds: a release for any other id (released twice, or for a
+ * connection that is gone, or a bookkeeping slip in the bridge) is not written — it would
+ * acknowledge whichever message the broker has in flight under that id — and is counted instead.
  */
 export interface PubackHook {
   /**
@@ -27,8 +33,13 @@ export interface PubackHook {
   pause(): void;
   resume(): void;
   readonly paused: boolean;
-  /** Forgets held packet-loop continuations of a connection that is gone. */
+  /** Forgets held packet-loop continuations and held PUBACKs of a connection that is gone. */
   dropHeld(): void;
+}
+
+export interface PubackHookOptions {
+  /** A release for a packet id the hook does not hold (not written); the bridge counts it. */
+  readonly onUnmatched?: (messageId: number) => void;
 }
 
 type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (error?: Error) => void, ...rest: unknown[]) => void;
@@ -56,7 +67,7 @@ const PUBACK_HEADER = 0x40;
 const PUBACK_BYTES = 4;
 
 /** `decide` receives every PUBACK mqtt.js wants to write; the hook never writes it itself. */
-export function hookPubacks(client: MqttClient, decide: (puback: { cmd: string; messageId?: number }) => void): PubackHook {
+export function hookPubacks(client: MqttClient, decide: (puback: { cmd: string; messageId?: number }) => void, options: PubackHookOptions = {}): PubackHook {
   const internals = client as unknown as ClientInternals;
   const original = internals._sendPacket;
   if (typeof original !== 'function') {
@@ -64,6 +75,9 @@ export function hookPubacks(client: MqttClient, decide: (puback: { cmd: string; 
   }
   let held: Array<() => void> = [];
   let paused = false;
+  /** Packet ids whose PUBACK mqtt.js handed over and nobody released yet (a broker reuses an id only after its PUBACK). */
+  const holding = new Set<number>();
+  const unmatched = options.onUnmatched ?? noop;
   /** Packet ids of plain PUBACKs released in this turn of the event loop, written together on the stream they were released on. */
   let burst: number[] = [];
   let burstStream: MqttClient['stream'] | undefined;
@@ -91,6 +105,7 @@ export function hookPubacks(client: MqttClient, decide: (puback: { cmd: string; 
       original.call(this, packet, cb, ...rest);
       return;
     }
+    if (typeof packet.messageId === 'number') holding.add(packet.messageId);
     decide(packet);
     const resumeLoop = cb ?? noop;
     if (paused) held.push(() => resumeLoop());
@@ -100,6 +115,10 @@ export function hookPubacks(client: MqttClient, decide: (puback: { cmd: string; 
   return {
     send(puback) {
       const packet = puback as KeptPuback;
+      if (typeof packet.messageId !== 'number' || !holding.delete(packet.messageId)) {
+        unmatched(packet.messageId ?? -1);
+        return;
+      }
       const plain = packet.cmd === 'puback' && typeof packet.messageId === 'number' && (packet.reasonCode ?? 0) === 0 && packet.properties === undefined;
       if (plain) {
         if (burst.length === 0) {
@@ -129,6 +148,7 @@ export function hookPubacks(client: MqttClient, decide: (puback: { cmd: string; 
     },
     dropHeld() {
       held = [];
+      holding.clear();
     },
   };
 }

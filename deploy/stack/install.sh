@@ -45,6 +45,15 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f node_module
   touch "$stamp"
 fi
 
+# A device client nobody here wrote, for the direct-mode interop test
+# (test/integration/edge-mqtt-direct.test.ts): paho-mqtt from PyPI, pinned.
+paho_version=2.2.0
+if ! python3 -c "import paho.mqtt, sys; sys.exit(paho.mqtt.__version__ != '${paho_version}')" 2>/dev/null; then
+  command -v python3 >/dev/null || { echo "[install] python3 is needed for the paho-mqtt interop test; install python3 and python3-pip" >&2; exit 1; }
+  say "installing paho-mqtt ${paho_version} (Python) for the MQTT interop test"
+  python3 -m pip install --quiet --user "paho-mqtt==${paho_version}" 2>/dev/null || python3 -m pip install --quiet --break-system-packages "paho-mqtt==${paho_version}"
+fi
+
 # Kafka's jars, cached per version for every clone on this machine.
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml)
 libs="${XDG_CACHE_HOME:-$HOME/.cache}/telemetry-pipeline/kafka-${kafka_version}/libs"

@@ -18,6 +18,7 @@ import { eventually, startService, type ServiceProcess } from '../../src/stack/s
 import { configForLocalStack, stackUp } from '../../src/stack/stack.ts';
 import { DEFAULT_PATTERNS, STEADY_PATTERNS } from '../fleet/model.ts';
 import { runFleet, type FleetResult } from '../fleet/publisher.ts';
+import { FLEET_ACCOUNT, directMqttSettings, fleetUrl } from './direct-mqtt.ts';
 import { ProcessMonitor, type ProcessUsage } from './process-stats.ts';
 import { TABLE, auditRun, waitForSettling, type AuditFigures, type Latency, type LatencyBucket } from './audit.ts';
 import { verdictOf, type RunFailure, type ServiceExit, type SettleOutcome, type Verdict } from './verdict.ts';
@@ -160,7 +161,7 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
             patterns: options.patterns === 'realistic' ? DEFAULT_PATTERNS : STEADY_PATTERNS,
             seed: 42,
           },
-          { url: config.mqtt.url, username: 'fleet', password: 'fleet-secret', connections: options.connections, durationMs: options.durationS * 1000, clientIdPrefix: `fleet-${runId}`, log },
+          { url: fleetUrl(config), ...FLEET_ACCOUNT, connections: options.connections, durationMs: options.durationS * 1000, clientIdPrefix: `fleet-${runId}`, log },
         ),
       );
       processes = monitor.usage();
@@ -227,7 +228,10 @@ async function prepareRun(runId: string, options: EndToEndOptions): Promise<RunS
   const httpPort = await freePort();
   const metricsPorts: number[] = [];
   for (let index = 0; index < Math.max(1, options.aggregators); index++) metricsPorts.push(await freePort());
-  const config = parseConfig(runConfig(local, runId, options, httpPort, metricsPorts[0]!));
+  const settings = runConfig(local, runId, options, httpPort, metricsPorts[0]!);
+  // Direct mode: the fleet connects to the bridge, as the run's tenant (see runEndToEnd).
+  settings['mqtt'] = { ...(settings['mqtt'] as object), ...directMqttSettings(runDir, `load${runId}`, await freePort()) };
+  const config = parseConfig(settings);
   const configFile = join(runDir, 'pipeline.yaml');
   writeFileSync(configFile, stringify(config));
   await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));

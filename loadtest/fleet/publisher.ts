@@ -10,8 +10,10 @@ import { FleetModel, type FleetMessage, type FleetSpec } from './model.ts';
  * A PUBACK with reason code 0x10 "No matching subscribers" is not an acknowledgement: the broker
  * took the message and dropped it, because no bridge was subscribed (Mosquitto 2.0.11 forgets the
  * bridges' `$share` subscriptions on a restart until they subscribe again, see edge/mqtt-intake.ts).
- * mqtt.js resolves such a publish as a success, so the fleet reads the reason code itself and, as a
- * device that wants its readings kept must, publishes the message again after a pause.
+ * mqtt.js resolves such a publish as a success, and so do the device clients in the field (they do
+ * not publish again: the failure table's mqtt-broker-restart row says 'lost' for broker mode). By
+ * default the fleet reads the reason code itself and publishes the message again after a pause,
+ * which isolates the other faults of a chaos run; `republishUnrouted: false` plays real devices.
  */
 export interface PublisherOptions {
   readonly url: string;

@@ -6,11 +6,12 @@ import type { Config, PipelineConfig } from './schema.ts';
  * A pipeline's effective delivery settings: its guarantee profile, overridden by whatever the
  * configuration sets explicitly (which the loader refuses when it breaks the guarantee).
  */
-export function guaranteeSettings(config: Pick<Config, 'edge' | 'kafka'>, pipeline: PipelineConfig): GuaranteeSettings {
+export function guaranteeSettings(config: Pick<Config, 'edge' | 'kafka' | 'mqtt'>, pipeline: PipelineConfig): GuaranteeSettings {
   const profile = guaranteeProfile(pipeline.guarantee);
   return {
     pipeline: pipeline.name,
     guarantee: pipeline.guarantee,
+    mqtt: { mode: config.mqtt.mode, brokerPersistence: config.mqtt.brokerPersistence },
     edge: { ackMode: config.edge.ackMode, acks: config.edge.producer.acks, idempotence: config.edge.producer.idempotence },
     kafka: { replicationFactor: config.kafka.replicationFactor, minInsyncReplicas: config.kafka.minInsyncReplicas },
     consumer: {

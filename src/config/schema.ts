@@ -11,6 +11,22 @@ const Millis = (defaultValue: number, description: string, minimum = 0) =>
   Type.Integer({ minimum, default: defaultValue, description: `${description} (milliseconds)` });
 const Strict = { additionalProperties: false } as const;
 
+/**
+ * The schema keyword that marks a secret. Everything that shows configuration asks the schema
+ * (src/config/secrets.ts): validation messages, log lines, `config`'s output, rendered manifests
+ * and the reference page never carry a secret's value, and no call site decides that on its own.
+ */
+export const SECRET_MARK = 'secret';
+
+/**
+ * A secret string: set from the environment (`TP_<KEY>`) or from a file (`TP_<KEY>_FILE`, e.g. a
+ * mounted Kubernetes Secret). No default but '' (none): demo credentials belong to the local stack.
+ */
+export function Secret(options: { readonly description: string; readonly minLength?: number; readonly required?: boolean }) {
+  const { required, ...rest } = options;
+  return Type.String({ ...rest, [SECRET_MARK]: true, ...(required ? {} : { default: '' }) });
+}
+
 export const KafkaSchema = Type.Object(
   {
     brokers: Type.Array(HostPort, { minItems: 1, default: ['127.0.0.1:9092'], description: 'bootstrap brokers' }),
@@ -61,7 +77,7 @@ export const MqttSchema = Type.Object(
     }),
     url: Type.String({ pattern: '^mqtts?://', default: 'mqtt://127.0.0.1:1883', description: 'MQTT 5 broker the bridges subscribe to (mqtt:// or mqtts://).' }),
     username: Type.String({ default: 'bridge', description: 'MQTT user of the bridges; it must be allowed to read <topicPrefix>/#.' }),
-    password: Type.String({ default: 'bridge-secret', description: 'secret' }),
+    password: Secret({ description: "Secret: password of the bridges' MQTT user (broker mode); '' sends none. Set it with TP_MQTT__PASSWORD or TP_MQTT__PASSWORD_FILE." }),
     /** Topic scheme: telemetry/<tenant>/<device>. */
     topicPrefix: Type.String({ description: 'Topic scheme: telemetry/<tenant>/<device>.', minLength: 1, pattern: '^[^#+]+$', default: 'telemetry' }),
     /** Bridges in one share group split the devices' messages between them. */
@@ -106,11 +122,29 @@ export const ValidationSchema = Type.Object(
 
 export const GatewayKeySchema = Type.Object(
   {
-    key: Type.String({ minLength: 16, description: 'secret' }),
+    key: Secret({ required: true, minLength: 16, description: 'Secret: the bearer key the gateway sends (at least 16 characters).' }),
     gateway: Type.String({ minLength: 1, description: 'Name of the gateway holding the key (dead letters and logs name it).' }),
     tenant: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$', description: "The only tenant the key may write; a request naming another gets 403." }),
   },
   Strict,
+);
+
+/** Abuse limits of the HTTP intake (edge/http-intake.ts); every refusal is counted in tp_edge_rejected_total{source="http"}. */
+export const HttpLimitsSchema = Type.Object(
+  {
+    headersTimeoutMs: Millis(10_000, 'how long a client may take to send the request line and headers; then the connection is closed (408, reason header-timeout)', 100),
+    bodyIdleTimeoutMs: Millis(10_000, 'longest pause between two pieces of a request body; then the request gets 408 and the connection is closed (reason body-timeout)', 100),
+    requestTimeoutMs: Millis(60_000, 'how long a client may take to send a whole request, headers and body; then 408 and the connection is closed (reason request-timeout)', 1000),
+    keepAliveTimeoutMs: Millis(65_000, 'how long an idle keep-alive connection is kept open (above the 60 s idle timeout of common load balancers, so that they close first)', 100),
+    maxConnections: Type.Integer({ minimum: 1, default: 10_000, description: 'Open connections the HTTP server (intake and operational endpoints) accepts; one beyond it is closed at once (reason connection-cap).' }),
+    maxConnectionsPerSource: Type.Integer({ minimum: 1, default: 256, description: 'Open connections one source address may hold; one beyond it is closed at once (reason source-connection-cap). Behind a proxy every client shares its address: raise it there.' }),
+    gatewayRequestsPerSecond: Type.Number({ minimum: 0, default: 1000, description: 'Per gateway key: POST /v1/readings requests per second, a token bucket refilled at this rate; a request beyond it gets 429 with Retry-After, before its body is read (reason rate-limited). 0: no limit.' }),
+    gatewayBurst: Type.Integer({ minimum: 1, default: 2000, description: 'Per gateway key: requests the token bucket holds (the burst allowed after a quiet period).' }),
+    deviceReadingsPerSecond: Type.Number({ minimum: 0, default: 100, description: "Per device (tenant and device): readings per second, a token bucket refilled at this rate; a request with a reading of a device over it gets 429 with Retry-After and nothing of it is written (reason rate-limited). 0: no limit." }),
+    deviceBurst: Type.Integer({ minimum: 1, default: 1000, description: "Per device: readings the token bucket holds; a request with more readings of one device than this is admitted only when the device's bucket is full, and the device then waits off the debt." }),
+    maxTrackedKeys: Type.Integer({ minimum: 100, default: 100_000, description: 'Gateways plus devices whose token buckets are kept; beyond it the longest-idle buckets are forgotten (bounded memory whatever device ids gateways send).' }),
+  },
+  { ...Strict, default: {} },
 );
 
 export const EdgeSchema = Type.Object(
@@ -119,9 +153,10 @@ export const EdgeSchema = Type.Object(
     httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: "Port of the bridge's HTTP server (0: any free port)." }),
     maxHttpBodyBytes: Type.Integer({ minimum: 1024, default: 4 * 1024 * 1024, description: 'Largest POST /v1/readings body (bytes); a larger one gets 413.' }),
     gatewayKeys: Type.Array(GatewayKeySchema, {
-      default: [{ key: 'demo-gateway-key-0123456789', gateway: 'gw-demo', tenant: 'demo' }],
-      description: 'API keys of the HTTP gateways, each bound to one gateway name and tenant (set them with TP_EDGE__GATEWAY_KEYS; the default is a demo key).',
+      default: [],
+      description: 'API keys of the HTTP gateways, each bound to one gateway name and tenant, as a JSON list (TP_EDGE__GATEWAY_KEYS, or TP_EDGE__GATEWAY_KEYS_FILE naming a mounted Secret); none by default: every request gets 401. The local stack supplies a demo key.',
     }),
+    httpLimits: HttpLimitsSchema,
     /** Readings in flight to Kafka before intake pauses (MQTT) or answers 503 (HTTP). */
     maxInFlightReadings: Type.Integer({ description: 'Readings in flight to Kafka before intake pauses (MQTT) or answers 503 (HTTP).', minimum: 1, default: 200_000 }),
     /** How long a reading may wait for Kafka's delivery report before the producer is re-created. */
@@ -277,7 +312,7 @@ export const ClickHouseSchema = Type.Object(
     url: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8123', description: 'HTTP interface of ClickHouse (of the first replica when clickhouse.cluster is set).' }),
     database: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$', default: 'telemetry', description: 'Database of the agg_<pipeline>, readings_raw and checkpoints tables (created by migrate).' }),
     username: Type.String({ default: 'default', description: 'ClickHouse user.' }),
-    password: Type.String({ default: '', description: 'secret' }),
+    password: Secret({ description: "Secret: password of the ClickHouse user; '' sends none. Set it with TP_CLICKHOUSE__PASSWORD or TP_CLICKHOUSE__PASSWORD_FILE." }),
     requestTimeoutMs: Millis(30_000, 'request timeout', 100),
     insertMaxAttempts: Type.Integer({ minimum: 1, default: 60, description: 'Attempts per insert before the flush fails and the aggregator stops (also bounded by insertMaxElapsedMs).' }),
     insertMaxElapsedMs: Millis(120_000, 'total insert retry budget', 100),
@@ -347,6 +382,7 @@ export type MqttListenConfig = Static<typeof MqttListenSchema>;
 export type EdgeConfig = Static<typeof EdgeSchema>;
 export type ValidationConfig = Static<typeof ValidationSchema>;
 export type GatewayKey = Static<typeof GatewayKeySchema>;
+export type HttpLimitsConfig = Static<typeof HttpLimitsSchema>;
 export type AggregatorConfig = Static<typeof AggregatorSchema>;
 export type PipelineConfig = Static<typeof PipelineSchema>;
 export type RollupConfig = Static<typeof RollupSchema>;

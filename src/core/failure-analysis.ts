@@ -5,9 +5,26 @@ import type { GuaranteeName } from './guarantees.ts';
  * profile's name alone): the same function refuses a contradictory configuration at start-up,
  * prints the failure table for an architecture review, and tells the chaos run what to expect.
  */
+/**
+ * How the MQTT broker of broker mode keeps what it acknowledged (Mosquitto's `persistence`,
+ * `autosave_interval` and `autosave_on_changes`): 'off' keeps everything in memory only;
+ * 'autosave-interval' writes the store every `autosave` seconds, 'autosave-on-changes' after
+ * every `autosave` changes.
+ */
+export interface BrokerPersistence {
+  readonly mode: 'off' | 'autosave-interval' | 'autosave-on-changes';
+  readonly autosave: number;
+}
+
 export interface GuaranteeSettings {
   readonly pipeline: string;
   readonly guarantee: GuaranteeName;
+  readonly mqtt: {
+    /** 'direct': the bridge is the devices' MQTT server; 'broker': devices talk to an MQTT broker the bridge subscribes to. */
+    readonly mode: 'direct' | 'broker';
+    /** Broker mode: what the broker writes to disk (it decides what a broker crash loses). */
+    readonly brokerPersistence: BrokerPersistence;
+  };
   readonly edge: {
     /** When a device's message is acknowledged: after Kafka's delivery report, or on receipt. */
     readonly ackMode: 'after-kafka' | 'on-receipt';
@@ -68,7 +85,16 @@ export interface ScenarioOutcome {
   readonly outcome: Outcome;
   /** How the outcome comes about, in a sentence for a review. */
   readonly mechanism: string;
+  /** For a 'lost' outcome whose loss is bounded: the most it can lose (a test checks an observation against it). */
+  readonly bound?: LossBound;
 }
+
+/**
+ * The most a failure loses: 'backlog' — every reading acknowledged to devices and not yet taken by
+ * a bridge; 'seconds' — the readings devices published in that many seconds before the failure;
+ * 'messages' — that many messages (plus those the broker handles in one pass of its event loop).
+ */
+export type LossBound = { readonly kind: 'backlog' } | { readonly kind: 'seconds'; readonly seconds: number } | { readonly kind: 'messages'; readonly messages: number };
 
 export const FAILURE_SCENARIOS = [
   'device-resends',
@@ -84,6 +110,8 @@ export const FAILURE_SCENARIOS = [
   'rebalance',
   'clickhouse-down',
   'replay-from-earliest',
+  'mqtt-broker-crash',
+  'mqtt-broker-restart',
 ] as const;
 export type FailureScenario = (typeof FAILURE_SCENARIOS)[number];
 
@@ -101,6 +129,8 @@ const TITLES: Record<FailureScenario, string> = {
   rebalance: 'a rebalance moves partitions between instances',
   'clickhouse-down': 'ClickHouse is down or times out',
   'replay-from-earliest': 'the consumer group is replayed from the earliest offset',
+  'mqtt-broker-crash': 'the MQTT broker (broker mode) or the bridge\'s MQTT server (direct mode) is killed (SIGKILL) while the bridge is behind',
+  'mqtt-broker-restart': 'the MQTT broker restarts (Mosquitto 2.0.11 does not restore `$share` subscriptions)',
 };
 
 /** The failure table of one pipeline: every scenario, what happens to the readings, and why. */
@@ -109,6 +139,7 @@ export function failureAnalysis(settings: GuaranteeSettings): ScenarioOutcome[] 
   const ackAfterKafka = s.edge.ackMode === 'after-kafka';
   const safeReplication = s.edge.acks === 'all' && (s.kafka.replicationFactor < 3 || s.kafka.minInsyncReplicas >= 2);
   const consumerLoses = s.consumer.autoCommit;
+  const lateTransactions = s.transactionalKafkaWrites && s.lateToKafka;
   const row = (id: FailureScenario, outcome: Outcome, mechanism: string): ScenarioOutcome => ({ id, scenario: TITLES[id], outcome, mechanism });
   const aggregatorRestart = (when: string): [Outcome, string] => {
     if (consumerLoses) {
@@ -123,18 +154,38 @@ export function failureAnalysis(settings: GuaranteeSettings): ScenarioOutcome[] 
   const [afterInsert, afterInsertWhy] = aggregatorRestart('at the crash');
   const [afterCommit, afterCommitWhy] = aggregatorRestart('at the crash');
   return [
-    row('device-resends', 'exact', 'the reading keeps its id; Kafka may hold it twice, but each window counts an id once and readings_raw is deduplicated by id'),
+    row(
+      'device-resends',
+      'exact',
+      `the reading keeps its id; Kafka may hold it twice, but each window counts an id once and readings_raw is deduplicated by id${s.lateToKafka ? '; a late reading resent is written to the late topic once per copy (that topic is not deduplicated: its consumers deduplicate by id)' : ''}`,
+    ),
     ackAfterKafka
-      ? row('bridge-crash-before-kafka-ack', 'exact', 'no PUBACK was sent, so the broker redelivers the message from the persistent session to another bridge (or the restarted one)')
+      ? row(
+          'bridge-crash-before-kafka-ack',
+          'exact',
+          s.mqtt.mode === 'direct'
+            ? 'no PUBACK was sent, so the device still holds the message and publishes it again once it has reconnected to a bridge (or the restarted one)'
+            : 'no PUBACK was sent, so the broker redelivers the message from the persistent session to another bridge (or the restarted one)',
+        )
       : row('bridge-crash-before-kafka-ack', 'lost', 'the device was acknowledged on receipt, so nobody resends the readings the bridge had not yet written to Kafka'),
-    row('bridge-crash-after-kafka-ack', 'exact', ackAfterKafka ? 'the broker redelivers; the copy in Kafka carries the same id and is counted once' : 'the reading is in Kafka; the device was already acknowledged'),
+    row(
+      'bridge-crash-after-kafka-ack',
+      'exact',
+      ackAfterKafka ? `${s.mqtt.mode === 'direct' ? 'the device publishes it again' : 'the broker redelivers'}; the copy in Kafka carries the same id and is counted once` : 'the reading is in Kafka; the device was already acknowledged',
+    ),
     s.kafka.replicationFactor === 1 && s.edge.acks === 'all'
-      ? row('leader-failover', 'exact', 'replication factor 1: there is no other replica to fail over to; the partition is unavailable until its broker returns, and meanwhile the bridge holds back acknowledgements (the broker keeps the readings)')
+      ? row('leader-failover', 'exact', `replication factor 1: there is no other replica to fail over to; the partition is unavailable until its broker returns, and meanwhile the bridge holds back acknowledgements (${s.mqtt.mode === 'direct' ? 'the devices keep' : 'the broker keeps'} the readings)`)
       : safeReplication
       ? row('leader-failover', 'exact', `acks=all with min.insync.replicas ${s.kafka.minInsyncReplicas} (replication ${s.kafka.replicationFactor}): an acknowledged record is on every in-sync replica; the idempotent producer retries into the new leader without duplicates`)
       : row('leader-failover', 'lost', `acks=${s.edge.acks} (min.insync.replicas ${s.kafka.minInsyncReplicas}): a record acknowledged by the old leader alone is gone after the failover`),
     ackAfterKafka
-      ? row('producer-timeout', 'exact', 'the outcome is unknown, so the device is not acknowledged and the producer is re-created; the resent reading may land twice in Kafka and is counted once by id')
+      ? row(
+          'producer-timeout',
+          'exact',
+          s.mqtt.mode === 'direct'
+            ? 'the outcome is unknown, so the device is not acknowledged: the producer is re-created and the bridge closes the device\'s connection, and the device publishes the reading again; it may land twice in Kafka and is counted once by id'
+            : 'the outcome is unknown, so the bridge does not acknowledge the message to the broker: the producer is re-created and the bridge replaces its MQTT connection, and the broker redelivers the message; it may land twice in Kafka and is counted once by id',
+        )
       : row('producer-timeout', 'lost', 'the device was acknowledged on receipt; a record that timed out is not resent'),
     row('aggregator-crash-before-insert', beforeInsert, beforeInsertWhy),
     row('aggregator-crash-after-insert-before-commit', afterInsert, s.checkpointed || consumerLoses ? afterInsertWhy : `${afterInsertWhy}; the rows already inserted are written again`),
@@ -145,7 +196,7 @@ export function failureAnalysis(settings: GuaranteeSettings): ScenarioOutcome[] 
           'zombie-instance',
           'exact',
           s.transactionalKafkaWrites && s.lateToKafka
-            ? 'its transaction is fenced (stale group generation, EOS v2) and aborted; rows it still writes are identical to the new owner\'s and collapse'
+            ? 'its transactional commit is refused (stale group generation: EOS v2 binds the offsets to it) and the transaction is aborted, so nothing of it is committed; if the aborted transaction had taken late records back while the zombie still held its partitions, its pipeline fails and the process exits for its supervisor to restart it; rows it still wrote to ClickHouse are identical to the new owner\'s and collapse'
             : 'its offset commit is refused (stale group generation); rows it still writes carry versions no higher than the new owner\'s for the same readings and collapse',
         ),
     consumerLoses
@@ -153,12 +204,85 @@ export function failureAnalysis(settings: GuaranteeSettings): ScenarioOutcome[] 
       : row(
           'aggregator-partitioned-from-kafka',
           'exact',
-          'the group gives its partitions to another instance, which resumes from the committed offset; the cut-off instance cannot commit, and rows it still writes to ClickHouse are identical to, or carry versions no higher than, the new owner\'s and collapse; healed, it rejoins and rebuilds its state',
+          `the group gives its partitions to another instance, which resumes from the committed offset; the cut-off instance cannot commit, and rows it still writes to ClickHouse are identical to, or carry versions no higher than, the new owner\'s and collapse; healed, it rejoins and rebuilds its state${lateTransactions ? '; with the late topic, a refused transactional commit is aborted, and one that had taken late records back while the instance still held its partitions fails its pipeline and the process exits for its supervisor to restart it' : ''}`,
         ),
     row('rebalance', ...aggregatorRestart('on the revoked partitions')),
     consumerLoses
       ? row('clickhouse-down', 'lost', 'inserts are retried within a bounded budget, but offsets were committed already; if the budget runs out the aggregator exits and the open windows are lost')
       : row('clickhouse-down', 'exact', 'delayed, not lost: inserts are retried with backoff (a timeout counts as an unknown outcome and the identical batch is resent); nothing is committed meanwhile; past the budget the aggregator exits and its restart resumes as after a crash'),
     row('replay-from-earliest', 'exact', 'every window is recomputed from the log; identical keys and versions collapse in ReplacingMergeTree (as long as the topic retains the data)'),
+    mqttEndpointCrash(s),
+    mqttBrokerRestart(s),
   ];
+}
+
+/** What a failure run observed: acknowledged readings missing downstream, and what bounds them. */
+export interface LossObservation {
+  readonly missing: number;
+  /** Readings per second the devices were acknowledged at around the failure. */
+  readonly ratePerSecond: number;
+  /** Readings acknowledged to devices and not yet taken by a bridge when the failure struck. */
+  readonly backlog: number;
+}
+
+/**
+ * Whether an observation is what the row predicted: 'exact' and 'duplicated' allow no missing
+ * reading; a bounded 'lost' allows at most its bound (`seconds` with one second of slack: a
+ * save and the failure fall between the devices' publishing ticks).
+ */
+export function observationMatches(row: ScenarioOutcome, observed: LossObservation): boolean {
+  if (row.outcome !== 'lost') return observed.missing === 0;
+  const bound = row.bound;
+  if (bound === undefined) return true;
+  switch (bound.kind) {
+    case 'backlog':
+      return observed.missing <= observed.backlog;
+    case 'seconds':
+      return observed.missing <= Math.min(observed.backlog, observed.ratePerSecond * (bound.seconds + 1));
+    case 'messages':
+      return observed.missing <= Math.min(observed.backlog, bound.messages + observed.ratePerSecond);
+  }
+}
+
+/**
+ * In broker mode the broker, not the bridge, acknowledges the device: Mosquitto sends its PUBACK
+ * when the message arrives, and keeps it in memory until its next save. The bridge's deferred
+ * PUBACK protects only the broker → bridge hop.
+ */
+function mqttEndpointCrash(s: GuaranteeSettings): ScenarioOutcome {
+  const id = 'mqtt-broker-crash';
+  const scenario = TITLES[id];
+  if (s.mqtt.mode === 'direct') {
+    return s.edge.ackMode === 'after-kafka'
+      ? { id, scenario, outcome: 'exact', mechanism: "direct mode: there is no broker; the bridge is the devices' MQTT server and sends a PUBACK only after Kafka acknowledged, so a killed bridge leaves every unacknowledged message with its device, which publishes it again (counted once by id)" }
+      : { id, scenario, outcome: 'lost', mechanism: 'direct mode, devices acknowledged on receipt: what the killed bridge had not yet written to Kafka is gone' };
+  }
+  const p = s.mqtt.brokerPersistence;
+  const before = 'broker mode: the broker acknowledges the device when the message arrives, before any bridge has it; ';
+  const saved = 'messages in the last save are restored and redelivered to the bridges\' sessions (counted once by id)';
+  switch (p.mode) {
+    case 'off':
+      return { id, scenario, outcome: 'lost', bound: { kind: 'backlog' }, mechanism: `${before}with persistence off it keeps them in memory only, so every message not yet acknowledged by a bridge is lost — the whole backlog while the bridge is behind (and the bridges' sessions with it)` };
+    case 'autosave-interval':
+      return { id, scenario, outcome: 'lost', bound: { kind: 'seconds', seconds: p.autosave }, mechanism: `${before}it writes its store every ${p.autosave} s (autosave_interval ${p.autosave}), so messages acknowledged since the last save and not yet acknowledged by a bridge are lost: up to ${p.autosave} s of the devices' traffic; ${saved}` };
+    case 'autosave-on-changes':
+      return { id, scenario, outcome: 'lost', bound: { kind: 'messages', messages: p.autosave }, mechanism: `${before}it writes its whole store after every ${p.autosave} changes (autosave_on_changes), but still after the PUBACK, so up to ${p.autosave} messages (plus those handled in one pass of its event loop) not yet acknowledged by a bridge are lost; ${saved}` };
+  }
+}
+
+function mqttBrokerRestart(s: GuaranteeSettings): ScenarioOutcome {
+  const id = 'mqtt-broker-restart';
+  const scenario = TITLES[id];
+  if (s.mqtt.mode === 'direct') {
+    return { id, scenario, outcome: 'exact', mechanism: 'direct mode: there is no broker and no subscription to restore; a restarted bridge takes connections again and devices resend what was not acknowledged' };
+  }
+  return {
+    id,
+    scenario,
+    outcome: 'lost',
+    mechanism:
+      'broker mode: until a bridge subscribes again (it does on every reconnect, retried every 250 ms) the share group has no member, and the broker answers each publish with PUBACK 0x10 "no matching subscribers" and drops it; ' +
+      'device clients (mqtt.js, Paho) report that as delivered and do not publish again, so those readings are lost — for as long as no bridge has resubscribed (about a second when the bridges are running; as long as they are away otherwise). ' +
+      'The bridge counts nothing of it (it never sees them); the broker restart and the bridge reconnects are the signal (tp_edge_mqtt_reconnects_total)',
+  };
 }

@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { guaranteeSettings } from '../config/guarantees.ts';
-import { failureAnalysis, type ScenarioOutcome } from '../core/failure-analysis.ts';
+import { failureAnalysis } from '../core/failure-analysis.ts';
+import { withProof, type Proof, type ProvenScenarioOutcome } from './proofs.ts';
 import { REPO_ROOT } from '../stack/paths.ts';
 
 /**
@@ -22,7 +23,7 @@ export interface PipelineExplanation {
   readonly guarantee: string;
   readonly window: unknown;
   readonly settings: ReturnType<typeof guaranteeSettings>;
-  readonly scenarios: ScenarioOutcome[];
+  readonly scenarios: ProvenScenarioOutcome[];
   readonly measuredCost: (TierCost & { measuredAt: string }) | null;
 }
 
@@ -38,10 +39,26 @@ export function explain(config: Config, only?: string): PipelineExplanation[] {
         guarantee: pipeline.guarantee,
         window: pipeline.window,
         settings,
-        scenarios: failureAnalysis(settings),
+        scenarios: failureAnalysis(settings).map((row) => withProof(settings, row)),
         measuredCost: cost && costs ? { ...cost, measuredAt: costs.measuredAt } : null,
       };
     });
+}
+
+/** What a device gets from the MQTT mode the deployment runs (mqtt.mode). */
+export function mqttModeText(s: PipelineExplanation['settings']): string {
+  if (s.mqtt.mode === 'direct') {
+    return s.edge.ackMode === 'after-kafka'
+      ? "MQTT mode: **direct** — devices connect to the bridge itself; a QoS 1 PUBLISH gets its PUBACK (QoS 2: PUBREC) only after Kafka acknowledged every reading of it, so a device holds and resends whatever was not acknowledged, whatever fails."
+      : 'MQTT mode: **direct** — devices connect to the bridge itself, and are acknowledged on receipt (edge.ackMode on-receipt): a reading not yet in Kafka when the bridge fails is lost.';
+  }
+  const p = s.mqtt.brokerPersistence;
+  const saving = p.mode === 'off' ? 'keeps it in memory only (persistence off)' : p.mode === 'autosave-interval' ? `saves it to disk every ${p.autosave} s` : `saves it to disk after every ${p.autosave} changes`;
+  return (
+    `MQTT mode: **broker** — devices publish to an MQTT broker, and the bridges take the messages through a shared subscription. The device's PUBACK comes from the broker when the message arrives, ` +
+    `not after Kafka's ack: the broker ${saving}, so a broker crash loses what it acknowledged since its last save and had not yet handed to a bridge (rows "the MQTT broker … is killed" and "the MQTT broker restarts" below). ` +
+    "The bridge's own acknowledgement to the broker still waits for Kafka. Choose direct mode when devices must be acknowledged only once a reading is in Kafka."
+  );
 }
 
 function readCosts(): { measuredAt: string; tiers: Record<string, TierCost> } | null {
@@ -54,6 +71,7 @@ export function explainMarkdown(explanations: readonly PipelineExplanation[]): s
   for (const entry of explanations) {
     const s = entry.settings;
     out.push(`### Pipeline \`${entry.pipeline}\` — ${entry.guarantee}`, '');
+    out.push(mqttModeText(s), '');
     out.push(
       `Settings: device acknowledged ${s.edge.ackMode === 'after-kafka' ? "after Kafka's ack" : 'on receipt'}; producer acks=${s.edge.acks}, idempotence ${s.edge.idempotence ? 'on' : 'off'}; ` +
         `replication ${s.kafka.replicationFactor}, min.insync.replicas ${s.kafka.minInsyncReplicas}; consumer ${s.consumer.isolation}, ` +
@@ -67,9 +85,34 @@ export function explainMarkdown(explanations: readonly PipelineExplanation[]): s
         : 'Measured cost of this tier: not measured on this machine yet (run `npm run bench:tiers`).',
       '',
     );
-    out.push('| failure | outcome | mechanism |', '| --- | --- | --- |');
-    for (const scenario of entry.scenarios) out.push(`| ${scenario.scenario} | **${scenario.outcome}** | ${scenario.mechanism} |`);
-    out.push('');
+    out.push(...failureTable(entry.scenarios), '');
   }
   return out.join('\n');
+}
+
+/**
+ * The failure table with, per row, the tests that prove it (numbered, listed under the table) or
+ * what is not proven, so that a reader can tell a tested claim from a derived one.
+ */
+export function failureTable(rows: readonly ProvenScenarioOutcome[]): string[] {
+  const numbers = new Map<string, number>();
+  const listed: Proof[] = [];
+  const numberOf = (proof: Proof): number => {
+    const key = `${proof.file}\n${proof.test}`;
+    let n = numbers.get(key);
+    if (n === undefined) {
+      n = listed.push(proof);
+      numbers.set(key, n);
+    }
+    return n;
+  };
+  const out = ['| failure | outcome | mechanism | proven by |', '| --- | --- | --- | --- |'];
+  for (const row of rows) {
+    const refs = row.provenBy.map((proof) => `[${numberOf(proof)}]`).join(' ');
+    const note = row.unproven === undefined ? '' : ` *${row.provenBy.length > 0 ? 'Not fully proven' : 'Not proven by a test'}: ${row.unproven}.*`;
+    out.push(`| ${row.scenario} | **${row.outcome}** | ${row.mechanism}${note} | ${refs === '' ? '—' : refs} |`);
+  }
+  out.push('', 'Proven by:', '');
+  for (const [index, proof] of listed.entries()) out.push(`${index + 1}. \`${proof.file}\` — ${proof.test.replaceAll('|', '\\|')}`);
+  return out;
 }

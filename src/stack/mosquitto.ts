@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StackConfig } from '../config/schema.ts';
+import type { BrokerPersistence } from '../core/failure-analysis.ts';
 import { stackPaths } from './paths.ts';
 import {
   StackError,
@@ -16,14 +17,21 @@ import {
 } from './processes.ts';
 
 /**
- * Mosquitto 2.0 for the local stack: MQTT 5, persistent sessions kept on disk, authentication on,
- * and an ACL under which a device may publish only under its own topic telemetry/<tenant>/<device>.
+ * Mosquitto 2.0 for the local stack (broker mode): MQTT 5, persistent sessions kept on disk,
+ * authentication on, and access control under which a device may publish only under its own
+ * topic telemetry/<tenant>/<device> and nobody but the bridge may subscribe.
+ *
+ * Access control is Mosquitto's dynamic-security plugin, not an acl_file: on Mosquitto 2.0 the
+ * acl_file check answers "allowed" to every SUBSCRIBE (it filters only on delivery), so any
+ * device could join the bridges' `$share` group, be handed its share of every device's messages,
+ * and have them dropped on its read ACL — acknowledged readings lost without a trace. The plugin
+ * checks subscriptions, and denies them by default.
  *
  * Local users (development credentials, not secrets of any real deployment):
- *   bridge  — the edge bridge: reads telemetry/#
- *   fleet   — simulators and gateways: writes telemetry/#
- *   probe   — health checks: reads and writes health/#
- *   sensor-1, sensor-2 — devices: each writes only telemetry/+/<its own name>
+ *   bridge  — the edge bridge: subscribes to $share/<group>/telemetry/# only, receives telemetry/#
+ *   fleet   — simulators and gateways: writes telemetry/#, subscribes to nothing
+ *   probe   — health checks: reads, writes and subscribes to health/#
+ *   sensor-1, sensor-2 — devices: each writes only telemetry/+/<its own name>, subscribes to nothing
  */
 export const LOCAL_MQTT_USERS: Readonly<Record<string, string>> = {
   bridge: 'bridge-secret',
@@ -35,19 +43,72 @@ export const LOCAL_MQTT_USERS: Readonly<Record<string, string>> = {
 
 const HOST = '127.0.0.1';
 
-const ACL = `# Written by src/stack/mosquitto.ts.
-user bridge
-topic read telemetry/#
+/** Mosquitto's autosave setting of the local stack (see the broker-crash row of src/core/failure-analysis.ts). */
+export const LOCAL_BROKER_PERSISTENCE: BrokerPersistence = { mode: 'autosave-interval', autosave: 5 };
 
-user fleet
-topic write telemetry/#
+type AclType = 'publishClientSend' | 'publishClientReceive' | 'subscribePattern';
+const allow = (acltype: AclType, topic: string) => ({ acltype, topic, allow: true });
 
-user probe
-topic readwrite health/#
+/** Roles of the dynamic-security plugin; every other access is denied (see `defaultACLAccess`). */
+const ROLES: Readonly<Record<string, ReadonlyArray<ReturnType<typeof allow>>>> = {
+  bridge: [allow('subscribePattern', '$share/+/telemetry/#'), allow('publishClientReceive', 'telemetry/#')],
+  fleet: [allow('publishClientSend', 'telemetry/#')],
+  probe: [allow('publishClientSend', 'health/#'), allow('publishClientReceive', 'health/#'), allow('subscribePattern', 'health/#')],
+};
+/**
+ * Every other user is a device with a role of its own: it may publish only under its own name.
+ * (Mosquitto 2.0.11's plugin does not expand %u in an ACL topic — measured: PUBACK 0x87 — so
+ * the name is written out.)
+ */
+const deviceAcls = (device: string) => [allow('publishClientSend', `telemetry/+/${device}`)];
+/** mosquitto_ctrl's choice for dynamic-security passwords: PBKDF2-SHA512, 12-byte salt, 101 iterations. */
+const PBKDF2_ITERATIONS = 101;
 
-# Every other user is a device: it may publish only under its own name.
-pattern write telemetry/+/%u
-`;
+/** The dynamic-security plugin's state file: users with salted password hashes, roles, default denials. */
+export function dynamicSecurityJson(users: Readonly<Record<string, string>> = LOCAL_MQTT_USERS): string {
+  const clients = Object.entries(users).map(([username, password]) => {
+    const salt = randomBytes(12);
+    return {
+      username,
+      password: pbkdf2Sync(password, salt, PBKDF2_ITERATIONS, 64, 'sha512').toString('base64'),
+      salt: salt.toString('base64'),
+      iterations: PBKDF2_ITERATIONS,
+      roles: [{ rolename: ROLES[username] ? username : `device-${username}` }],
+    };
+  });
+  const roles = Object.keys(users).map((username) => ({ rolename: ROLES[username] ? username : `device-${username}`, acls: ROLES[username] ?? deviceAcls(username) }));
+  const defaultACLAccess = { publishClientSend: false, publishClientReceive: false, subscribe: false, unsubscribe: true };
+  return `${JSON.stringify({ clients, groups: [], roles, defaultACLAccess }, null, 2)}\n`;
+}
+
+/** Where Debian (any architecture) and the eclipse-mosquitto image install the plugin. */
+const DYNSEC_PLUGIN_CANDIDATES = [
+  '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so',
+  '/usr/lib/mosquitto_dynamic_security.so',
+  '/usr/local/lib/mosquitto_dynamic_security.so',
+];
+
+function dynamicSecurityPlugin(): string {
+  const found = DYNSEC_PLUGIN_CANDIDATES.find((path) => existsSync(path));
+  if (found === undefined) {
+    throw new StackError(
+      'STACK_MOSQUITTO_MISSING',
+      `Mosquitto's dynamic-security plugin (mosquitto_dynamic_security.so) is not in ${DYNSEC_PLUGIN_CANDIDATES.join(', ')}: it ships with Mosquitto 2.0 (\`apt-get install -y mosquitto\`).`,
+    );
+  }
+  return found;
+}
+
+function persistenceLines(dir: string, persistence: BrokerPersistence): string[] {
+  if (persistence.mode === 'off') return ['persistence false'];
+  return [
+    'persistence true',
+    `persistence_location ${join(dir, 'data')}/`,
+    `autosave_interval ${persistence.autosave}`,
+    `autosave_on_changes ${persistence.mode === 'autosave-on-changes'}`,
+  ];
+}
 
 export function mosquittoProcess(stack: StackConfig): ManagedProcess & { dir: string; configFile: string } {
   const { dataDir, runDir, logDir } = stackPaths(stack);
@@ -69,24 +130,24 @@ export function mosquittoUrl(stack: StackConfig): string {
   return `mqtt://${HOST}:${stack.mosquittoPort}`;
 }
 
-function configText(stack: StackConfig, dir: string): string {
+function configText(stack: StackConfig, dir: string, persistence: BrokerPersistence): string {
   return [
     '# Written by src/stack/mosquitto.ts; edit the stack configuration instead.',
     'per_listener_settings false',
     `listener ${stack.mosquittoPort} ${HOST}`,
     'protocol mqtt',
     'allow_anonymous false',
-    `password_file ${join(dir, 'passwd')}`,
-    `acl_file ${join(dir, 'acl')}`,
+    `plugin ${dynamicSecurityPlugin()}`,
+    `plugin_opt_config_file ${join(dir, 'dynamic-security.json')}`,
     // Run as the invoking user so that the data directory stays ours.
     'user root',
-    // Sessions and queued QoS 1 messages survive a broker restart. `$share` subscriptions do not
-    // (Mosquitto 2.0.11; fixed upstream in 2.0.12): until a bridge subscribes again, publishes get
-    // PUBACK 0x10 "no matching subscribers" and are dropped. No setting here prevents it: the
-    // bridge resubscribes at once (edge/mqtt-intake.ts) and devices must resend on 0x10.
-    'persistence true',
-    `persistence_location ${join(dir, 'data')}/`,
-    'autosave_interval 5',
+    // Sessions and queued QoS 1 messages survive a broker restart as of the last save: a message
+    // acknowledged to its device after that save and not yet acknowledged by a bridge is lost when
+    // the broker is killed (the broker-crash row of the failure table). `$share` subscriptions are
+    // not restored at all (Mosquitto 2.0.11): until a bridge subscribes again (it does on every
+    // reconnect, edge/mqtt-intake.ts), publishes get PUBACK 0x10 "no matching subscribers" and
+    // are dropped.
+    ...persistenceLines(dir, persistence),
     'persistent_client_expiration 2d',
     // A bridge that is away for a while must find its readings queued, not dropped.
     'max_queued_messages 2000000',
@@ -103,19 +164,11 @@ function configText(stack: StackConfig, dir: string): string {
   ].join('\n');
 }
 
-function writePasswords(file: string): void {
-  const tool = which('mosquitto_passwd');
-  if (!tool) {
-    throw new StackError('STACK_MOSQUITTO_MISSING', 'mosquitto_passwd is missing: `apt-get install -y mosquitto` (or `npm run setup`).');
-  }
-  writeFileSync(file, '');
-  for (const [user, password] of Object.entries(LOCAL_MQTT_USERS)) {
-    execFileSync(tool, ['-b', file, user, password], { stdio: 'ignore' });
-  }
-  chmodSync(file, 0o600);
-}
-
-export async function startMosquitto(stack: StackConfig): Promise<{ started: boolean; url: string }> {
+/**
+ * `persistence`: the broker's autosave setting (the local stack's unless a test asks for another);
+ * it decides what a broker crash loses (src/core/failure-analysis.ts).
+ */
+export async function startMosquitto(stack: StackConfig, persistence: BrokerPersistence = LOCAL_BROKER_PERSISTENCE): Promise<{ started: boolean; url: string }> {
   const proc = mosquittoProcess(stack);
   const url = mosquittoUrl(stack);
   if (runningPid(proc) !== null) {
@@ -130,9 +183,9 @@ export async function startMosquitto(stack: StackConfig): Promise<{ started: boo
     );
   }
   mkdirSync(join(proc.dir, 'data'), { recursive: true });
-  writeFileSync(proc.configFile, configText(stack, proc.dir));
-  writeFileSync(join(proc.dir, 'acl'), ACL);
-  if (!existsSync(join(proc.dir, 'passwd'))) writePasswords(join(proc.dir, 'passwd'));
+  writeFileSync(proc.configFile, configText(stack, proc.dir, persistence));
+  writeFileSync(join(proc.dir, 'dynamic-security.json'), dynamicSecurityJson(), { mode: 0o600 });
+  chmodSync(join(proc.dir, 'dynamic-security.json'), 0o600); // also when the file existed
   await assertPortFree('Mosquitto', HOST, stack.mosquittoPort, 'stack.mosquittoPort');
   startDetached(proc);
   await waitForMosquitto(stack);

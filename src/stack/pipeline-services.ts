@@ -51,7 +51,12 @@ function serviceProcess(config: Config, configFile: string, kind: 'bridge' | 'ag
   const port = kind === 'bridge' ? config.edge.httpPort + index - 1 : config.aggregator.metricsPort + index - 1;
   const instanceEnv: NodeJS.ProcessEnv =
     kind === 'bridge'
-      ? { TP_MQTT__CLIENT_ID_PREFIX: `${config.mqtt.clientIdPrefix}-${index}`, TP_EDGE__HTTP_PORT: String(port) }
+      ? {
+          TP_MQTT__CLIENT_ID_PREFIX: `${config.mqtt.clientIdPrefix}-${index}`,
+          TP_EDGE__HTTP_PORT: String(port),
+          // Direct mode: each bridge is its own MQTT endpoint (a TCP load balancer would front them).
+          ...(config.mqtt.mode === 'direct' ? { TP_MQTT__LISTEN__PORT: String(config.mqtt.listen.port + index - 1) } : {}),
+        }
       : { TP_AGGREGATOR__INSTANCE_ID: name, TP_AGGREGATOR__METRICS_PORT: String(port) };
   const script = kind === 'bridge' ? BRIDGE_SCRIPT : AGGREGATOR_SCRIPT;
   return {

@@ -10,6 +10,8 @@ import {
   stopClickhouse,
   type ClickhouseNode,
 } from './clickhouse.ts';
+import { demoCredentialsFile, ensureDemoCredentials } from './device-credentials.ts';
+import { withLocalCredentials } from './local-credentials.ts';
 import { bootstrapServers, kafkaStatus, startKafka, stopKafka } from './kafka.ts';
 import { mosquittoProcess, startMosquitto, stopMosquitto } from './mosquitto.ts';
 import { stackPaths } from './paths.ts';
@@ -50,7 +52,10 @@ export function configForLocalStack(config: Config): Config {
     }
   }
   if (!config.stack.useExistingMqtt) local.mqtt = { ...config.mqtt, url: `mqtt://127.0.0.1:${config.stack.mosquittoPort}` };
-  return local;
+  // Direct mode's device accounts: the demo file `stack up` writes, unless one is configured.
+  if (local.mqtt.credentialsFile === '') local.mqtt = { ...local.mqtt, credentialsFile: demoCredentialsFile(config.stack) };
+  // The schema has no secret defaults: an empty secret gets the local stack's demo credential.
+  return withLocalCredentials(local);
 }
 
 export async function stackUp(config: Config, log: (line: string) => void = () => undefined): Promise<StackUpResult> {
@@ -87,8 +92,12 @@ export async function stackUp(config: Config, log: (line: string) => void = () =
     note('mosquitto', (await startMosquitto(config.stack)).started);
   }
 
+  if (ensureDemoCredentials(config.stack)) log(`mqtt: wrote the demo device accounts to ${demoCredentialsFile(config.stack)}`);
+
   const local = configForLocalStack(config);
-  const topicsCreated = await ensureTopics(local.kafka.brokers, pipelineTopics(local.kafka));
+  const topicsCreated = await ensureTopics(local.kafka.brokers, pipelineTopics(local.kafka), (topic, settings) =>
+    log(`kafka: set ${Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(', ')} on existing topic ${topic}`),
+  );
   if (topicsCreated.length > 0) log(`kafka: created topics ${topicsCreated.join(', ')}`);
   return { started, alreadyRunning, topicsCreated };
 }

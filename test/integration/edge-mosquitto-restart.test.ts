@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeRecord } from '../../src/core/readings.ts';
+import { failureAnalysis } from '../../src/core/failure-analysis.ts';
+import { guaranteeSettings } from '../../src/config/guarantees.ts';
 import { mosquittoUrl, startMosquitto, stopMosquitto } from '../../src/stack/mosquitto.ts';
 import type { StackConfig } from '../../src/config/schema.ts';
 import { STEADY_PATTERNS } from '../../loadtest/fleet/model.ts';
@@ -17,9 +19,11 @@ import { bridgeEnv, createTopics, deleteTopics, eventually, freePort, killAllBri
  * Mosquitto 2.0.11 does not restore `$share` subscriptions from its persistence file: after a
  * restart the share group has no member until a bridge subscribes again, and every message
  * published meanwhile is answered with PUBACK reason code 0x10 "no matching subscribers" and
- * dropped. mqtt.js resolves such a publish as a success; the fleet used to count its readings as
- * acknowledged, and the chaos run then reported them missing from Kafka. The fleet now publishes
- * such a message again until a bridge takes it.
+ * dropped. mqtt.js resolves such a publish as a success, and so do the device clients people
+ * actually run (Paho too): they do not publish again. The first test plays a fleet that does
+ * (it reads the reason code and publishes again) and loses nothing; the second plays real devices
+ * and checks the failure table's honest 'lost' for mqtt-broker-restart: exactly the readings
+ * answered 0x10 are missing.
  *
  * Runs its own Mosquitto (a free port, a temporary data directory, stopped by its pid) so that the
  * shared broker of the other tests is never restarted; Kafka is the local stack's.
@@ -28,6 +32,7 @@ const config = testConfig();
 const brokers = config.kafka.brokers;
 const run = uniqueName('edge-mosq-restart');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
+const plain = { run: `${run}-plain`, readings: `${run}-plain.readings`, deadLetter: `${run}-plain.dead-letter` };
 const dataDir = mkdtempSync(join(tmpdir(), 'edge-mosq-restart-'));
 let stack: StackConfig;
 
@@ -37,6 +42,8 @@ before(async () => {
   await createTopics(brokers, [
     { topic: names.readings, partitions: 3 },
     { topic: names.deadLetter, partitions: 1 },
+    { topic: plain.readings, partitions: 3 },
+    { topic: plain.deadLetter, partitions: 1 },
   ]);
 });
 
@@ -44,12 +51,12 @@ after(async () => {
   await killAllBridges();
   await stopMosquitto(stack);
   rmSync(dataDir, { recursive: true, force: true });
-  await deleteTopics(brokers, [names.readings, names.deadLetter]);
+  await deleteTopics(brokers, [names.readings, names.deadLetter, plain.readings, plain.deadLetter]);
 });
 
 test('across a Mosquitto restart every reading the fleet counts as acknowledged reaches Kafka', { timeout: 180_000 }, async () => {
   const url = mosquittoUrl(stack);
-  const bridge = await startBridge(bridgeEnv(config, names, { TP_MQTT__URL: url }));
+  const bridge = await startBridge(bridgeEnv(config, names, { TP_MQTT__URL: url, TP_MQTT__MODE: 'broker' }));
   const tenant = 'acme';
   const durationMs = 10_000;
   const fleet = runFleet(
@@ -87,4 +94,50 @@ test('across a Mosquitto restart every reading the fleet counts as acknowledged 
   assert.equal(result.acked, expected.size, 'no reading was counted twice');
   assert.deepEqual(missing.slice(0, 10), [], `${missing.length} of ${expected.size} acknowledged readings are missing from Kafka`);
   await bridge.stop();
+});
+
+test('devices that take PUBACK 0x10 as delivered lose readings across a restart, only those answered 0x10 (the table says lost)', { timeout: 180_000 }, async () => {
+  const url = mosquittoUrl(stack);
+  const bridge = await startBridge(bridgeEnv(config, plain, { TP_MQTT__URL: url, TP_MQTT__MODE: 'broker' }));
+  const batchSize = 5;
+  const fleet = runFleet(
+    { tenant: 'acme', devices: 200, gateways: 4, ratePerSecond: 500, batchSize, patterns: STEADY_PATTERNS, seed: 8 },
+    { url, username: 'fleet', password: 'fleet-secret', connections: 4, durationMs: 10_000, clientIdPrefix: uniqueName('fleet'), maxInFlightPerConnection: 200, republishUnrouted: false },
+  );
+  await sleep(3000);
+  bridge.child.kill('SIGSTOP');
+  await stopMosquitto(stack);
+  await startMosquitto(stack);
+  await sleep(3000);
+  bridge.child.kill('SIGCONT');
+  const result = await fleet;
+  assert.ok(result.noSubscriberPubacks > 0, 'the restart left a window without subscribers (the case under test happened)');
+
+  const expected = new Set([...result.ackedIds].flatMap(([device, ids]) => ids.map((id) => `${device}/${id}`)));
+  let previous = -1;
+  const stored = await eventually(
+    async () => {
+      const keys = new Set<string>();
+      for (const message of await readTopic(brokers, plain.readings)) {
+        const decoded = decodeRecord(message.value!);
+        if (decoded.ok) for (const reading of decoded.readings) keys.add(`${reading.device}/${reading.id}`);
+      }
+      return keys;
+    },
+    (keys) => {
+      const settled = keys.size === previous;
+      previous = keys.size;
+      return settled && keys.size > 0;
+    },
+    60_000,
+    3000,
+  );
+  await bridge.stop();
+  const missing = [...expected].filter((key) => !stored.has(key)).length;
+  const verdict = `${missing} of ${expected.size} acknowledged readings missing; ${result.noSubscriberPubacks} PUBACKs 0x10 (≤ ${batchSize} readings each)`;
+  process.stdout.write(`# ${verdict}\n`);
+  const row = failureAnalysis(guaranteeSettings({ ...config, mqtt: { ...config.mqtt, mode: 'broker' } }, config.aggregator.pipelines[0]!)).find((candidate) => candidate.id === 'mqtt-broker-restart')!;
+  assert.equal(row.outcome, 'lost');
+  assert.ok(missing > 0, `readings acknowledged with 0x10 are lost (${verdict})`);
+  assert.ok(missing <= result.noSubscriberPubacks * batchSize, `only they are lost: the restart itself (SIGTERM, a full save) loses nothing else (${verdict})`);
 });

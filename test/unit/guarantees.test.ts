@@ -21,8 +21,36 @@ test('every failure scenario is analysed for every tier', () => {
   for (const name of ['monitoring', 'analytics', 'billing']) assert.deepEqual(Object.keys(outcomes(name)), [...FAILURE_SCENARIOS]);
 });
 
-test('exactly-once is exact under every failure', () => {
-  for (const [scenario, outcome] of Object.entries(outcomes('billing'))) assert.equal(outcome, 'exact', scenario);
+const withMqtt = (mqtt: Record<string, unknown>) => loadConfig({ file: 'config/pipelines.example.yaml', env: {}, overrides: { mqtt } });
+const rowsOf = (config: ReturnType<typeof loadConfig>, name: string) => failureAnalysis(guaranteeSettings(config, config.aggregator.pipelines.find((p) => p.name === name)!));
+const BROKER_ROWS = new Set(['mqtt-broker-crash', 'mqtt-broker-restart']);
+
+test('exactly-once is exact under every failure in direct mode', () => {
+  for (const row of rowsOf(withMqtt({ mode: 'direct' }), 'billing')) assert.equal(row.outcome, 'exact', row.id);
+});
+
+test('in broker mode, exactly-once is exact under every failure but the broker\'s own: the broker acknowledges devices on arrival', () => {
+  for (const row of rowsOf(withMqtt({ mode: 'broker' }), 'billing')) assert.equal(row.outcome, BROKER_ROWS.has(row.id) ? 'lost' : 'exact', row.id);
+});
+
+test('a broker crash loses, in every tier, what the broker acknowledged since its last save; the bound follows its persistence setting', () => {
+  const cases = [
+    [{ mode: 'off', autosave: 5 }, { kind: 'backlog' }],
+    [{ mode: 'autosave-interval', autosave: 5 }, { kind: 'seconds', seconds: 5 }],
+    [{ mode: 'autosave-interval', autosave: 30 }, { kind: 'seconds', seconds: 30 }],
+    [{ mode: 'autosave-on-changes', autosave: 1 }, { kind: 'messages', messages: 1 }],
+  ] as const;
+  for (const [brokerPersistence, bound] of cases) {
+    const config = withMqtt({ mode: 'broker', brokerPersistence });
+    for (const tier of ['monitoring', 'analytics', 'billing']) {
+      const crash = rowsOf(config, tier).find((row) => row.id === 'mqtt-broker-crash')!;
+      assert.equal(crash.outcome, 'lost', `${tier} ${brokerPersistence.mode}`);
+      assert.deepEqual(crash.bound, bound, `${tier} ${brokerPersistence.mode}`);
+      const restart = rowsOf(config, tier).find((row) => row.id === 'mqtt-broker-restart')!;
+      assert.equal(restart.outcome, 'lost', 'devices take PUBACK 0x10 as delivered');
+      assert.match(restart.mechanism, /0x10/);
+    }
+  }
 });
 
 test('at-most-once loses the open windows when the aggregator crashes, at-least-once does not', () => {

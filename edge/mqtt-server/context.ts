@@ -1,0 +1,28 @@
+import type { EdgeConfig, MqttListenConfig, ValidationConfig } from '../../src/config/schema.ts';
+import type { Logger } from '../../src/util/log.ts';
+import type { EdgeMetrics } from '../metrics.ts';
+import type { ReadingPublisher } from '../publisher.ts';
+import type { ClientConnection, Session } from './connection.ts';
+import type { CredentialStore } from './credentials.ts';
+import type { DirectMetrics } from './metrics.ts';
+
+/** What the packet handlers share: the endpoint's settings, its registries and its way to Kafka. */
+export interface EndpointContext {
+  readonly listen: MqttListenConfig;
+  readonly topicPrefix: string;
+  readonly validation: ValidationConfig;
+  readonly ackMode: EdgeConfig['ackMode'];
+  readonly publisher: ReadingPublisher;
+  readonly edgeMetrics: EdgeMetrics;
+  readonly metrics: DirectMetrics;
+  readonly credentials: CredentialStore;
+  /** Open, connected connections by client id (a second CONNECT with the same id takes over). */
+  readonly clients: Map<string, ClientConnection>;
+  readonly sessions: Map<string, Session>;
+  /** Every open socket, connected or not (the connection cap counts them). */
+  readonly sockets: Set<ClientConnection>;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** True once the bridge stops: no new CONNECT is accepted. */
+  readonly stopping: () => boolean;
+}

@@ -1,0 +1,237 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Packet } from 'mqtt-packet';
+import type { EdgeConfig, MqttConfig, ValidationConfig } from '../../src/config/schema.ts';
+import { ConfigError, PipelineError, errorMessage } from '../../src/core/errors.ts';
+import type { Logger } from '../../src/util/log.ts';
+import type { FlowControl } from '../flow.ts';
+import type { EdgeMetrics } from '../metrics.ts';
+import type { ReadingPublisher } from '../publisher.ts';
+import { handleConnect } from './connect.ts';
+import { ClientConnection, type ConnectionEvents, type Session } from './connection.ts';
+import type { EndpointContext } from './context.ts';
+import { CredentialStore } from './credentials.ts';
+import { REASON, reasonLabel } from './limits.ts';
+import { createDirectMetrics } from './metrics.ts';
+import { handleDisconnect, handlePingreq } from './ping.ts';
+import { handlePublish, handlePubrel, releaseAck } from './publish.ts';
+import { handleSubscribe, handleUnsubscribe } from './subscribe.ts';
+
+/**
+ * Direct mode: the bridge is the MQTT server (3.1.1 and 5.0) the devices connect to, built on
+ * mqtt-packet (decision 0014). Nothing is shared between bridges: behind a TCP load balancer each
+ * device connects to one of them, and its session lives there.
+ */
+export interface MqttServerOptions {
+  readonly mqtt: MqttConfig;
+  readonly validation: ValidationConfig;
+  readonly ackMode: EdgeConfig['ackMode'];
+  readonly publisher: ReadingPublisher;
+  readonly flow: FlowControl;
+  readonly metrics: EdgeMetrics;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+/** Sockets beyond the connection cap that have not sent CONNECT yet: a little room, so that refusals can be answered. */
+const UNCONNECTED_HEADROOM = 64;
+const SESSION_SWEEP_MS = 30_000;
+
+export class MqttServer {
+  private readonly context: EndpointContext;
+  private readonly server: Server;
+  private readonly flow: FlowControl;
+  private serial = 0;
+  private stopping = false;
+  private listening = false;
+  private sweep: NodeJS.Timeout | undefined;
+  private readonly events: ConnectionEvents;
+
+  constructor(private readonly options: MqttServerOptions) {
+    const { mqtt, logger } = options;
+    if (mqtt.credentialsFile === '') throw new ConfigError("mqtt.mode 'direct' needs mqtt.credentialsFile (the device accounts); set it, or mqtt.mode 'broker'", { key: 'mqtt.credentialsFile' });
+    this.flow = options.flow;
+    const sockets = new Set<ClientConnection>();
+    const metrics = createDirectMetrics(options.metrics.registry, {
+      connections: () => sockets.size,
+      inFlight: () => [...sockets].map((connection) => connection.window.inFlight),
+    });
+    this.context = {
+      listen: mqtt.listen,
+      topicPrefix: mqtt.topicPrefix,
+      validation: options.validation,
+      ackMode: options.ackMode,
+      publisher: options.publisher,
+      edgeMetrics: options.metrics,
+      metrics,
+      credentials: new CredentialStore(mqtt.credentialsFile, logger, { reloaded: (outcome) => metrics.credentialReloads.labels(outcome).inc() }),
+      clients: new Map(),
+      sessions: new Map<string, Session>(),
+      sockets,
+      logger,
+      now: options.now ?? Date.now,
+      stopping: () => this.stopping,
+    };
+    this.events = {
+      packet: (connection, packet) => this.dispatch(connection, packet),
+      closed: (connection, cause) => this.closed(connection, cause),
+      tooLarge: (connection, bytes) => {
+        metrics.refusals.labels(reasonLabel(REASON.packetTooLarge), 'any').inc();
+        logger.warn({ clientId: connection.clientId, bytes, limit: mqtt.listen.maxPacketBytes }, 'packet too large: connection closed');
+        connection.close('packet-too-large', REASON.packetTooLarge);
+      },
+      protocolError: (connection, error) => {
+        metrics.refusals.labels(reasonLabel(REASON.malformedPacket), 'any').inc();
+        logger.warn({ clientId: connection.clientId, err: errorMessage(error) }, 'malformed MQTT packet: connection closed');
+        connection.close('malformed-packet', REASON.malformedPacket);
+      },
+    };
+    this.server = createServer((socket) => this.handleSocket(socket));
+    options.flow.onChange((state) => {
+      for (const connection of sockets) {
+        if (state === 'accepting' && !this.stopping) connection.resume('flow');
+        else connection.pause('flow');
+      }
+    });
+  }
+
+  /** True while the server listens (the readiness probe's "mqtt"). */
+  get connected(): boolean {
+    return this.listening && !this.stopping;
+  }
+
+  /** The port it listens on (mqtt.listen.port, or the one chosen for port 0). */
+  get port(): number {
+    return (this.server.address() as AddressInfo | null)?.port ?? this.options.mqtt.listen.port;
+  }
+
+  async start(): Promise<void> {
+    const { host, port } = this.options.mqtt.listen;
+    await new Promise<void>((resolve, reject) => {
+      const failed = (error: Error): void =>
+        reject(new PipelineError('MQTT_LISTEN_FAILED', `cannot listen on ${host}:${port} (mqtt.listen): ${error.message}`, { context: { host, port }, cause: error }));
+      this.server.once('error', failed);
+      this.server.listen(port, host, () => {
+        this.server.off('error', failed);
+        resolve();
+      });
+    });
+    this.server.on('error', (error) => this.options.logger.error({ err: errorMessage(error) }, 'MQTT server error'));
+    this.listening = true;
+    this.context.credentials.watch();
+    this.sweep = setInterval(() => this.expireSessions(), SESSION_SWEEP_MS).unref();
+    this.options.logger.info({ host, port: this.port, accounts: this.context.credentials.size }, 'MQTT endpoint listening (direct mode)');
+  }
+
+  /** Accepts no new connection and reads no further packet; acknowledgements still leave. */
+  stopIntake(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.server.close();
+    for (const connection of this.context.sockets) connection.pause('flow');
+  }
+
+  /** Waits (bounded) until every settled message was acknowledged, then closes every connection. */
+  async close(timeoutMs = 5000): Promise<void> {
+    this.stopIntake();
+    const deadline = Date.now() + timeoutMs;
+    const unsettled = (): number => [...this.context.sockets].reduce((sum, connection) => sum + (connection.acks.blocked ? 0 : connection.acks.waiting), 0);
+    while (unsettled() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+    const left = unsettled();
+    for (const connection of [...this.context.sockets]) connection.close('bridge-stopping', REASON.serverShuttingDown);
+    if (this.sweep !== undefined) clearInterval(this.sweep);
+    this.context.credentials.close();
+    this.listening = false;
+    this.options.logger.info({ unacknowledged: left }, 'MQTT endpoint closed; devices resend what was not acknowledged');
+  }
+
+  /** Serves one device connection; the listener calls it, and so can tests or another transport (TLS). */
+  handleSocket(socket: Socket): void {
+    const { context } = this;
+    if (this.stopping || context.sockets.size >= context.listen.maxConnections + UNCONNECTED_HEADROOM) {
+      context.metrics.connects.labels('quota-exceeded').inc();
+      socket.destroy();
+      return;
+    }
+    const listen = context.listen;
+    const connection = new ClientConnection(
+      socket,
+      ++this.serial,
+      { receiveMaximum: listen.receiveMaximum, maxPacketBytes: listen.maxPacketBytes, maxMessagesPerSecond: listen.maxMessagesPerSecondPerClient },
+      this.events,
+      context.now(),
+      releaseAck,
+    );
+    context.sockets.add(connection);
+    if (!this.flow.isAccepting) connection.pause('flow');
+    setTimeout(() => {
+      if (connection.state === 'awaiting-connect') connection.close('connect-timeout');
+    }, listen.connectTimeoutMs).unref();
+  }
+
+  private dispatch(connection: ClientConnection, packet: Packet): void {
+    const { context } = this;
+    if (packet.cmd === 'connect') {
+      handleConnect(context, connection, packet, () => this.dispatchPending(connection)).catch((error: unknown) => {
+        context.logger.error({ err: errorMessage(error), clientId: packet.clientId }, 'CONNECT handling failed');
+        connection.close('connect-failed');
+      });
+      return;
+    }
+    if (connection.state !== 'connected') {
+      // MQTT 5 §3.1: the first packet must be CONNECT.
+      connection.close('no-connect-first');
+      return;
+    }
+    switch (packet.cmd) {
+      case 'publish':
+        handlePublish(context, connection, packet);
+        return;
+      case 'pubrel':
+        handlePubrel(connection, packet);
+        return;
+      case 'pingreq':
+        handlePingreq(connection);
+        return;
+      case 'subscribe':
+        handleSubscribe(context, connection, packet);
+        return;
+      case 'unsubscribe':
+        handleUnsubscribe(connection, packet);
+        return;
+      case 'disconnect':
+        handleDisconnect(context, connection);
+        return;
+      default:
+        // PUBACK/PUBREC/PUBCOMP answer messages this server never sends; AUTH is not offered.
+        context.metrics.refusals.labels(reasonLabel(REASON.protocolError), packet.cmd).inc();
+        connection.close('protocol-error', REASON.protocolError);
+    }
+  }
+
+  private dispatchPending(connection: ClientConnection): void {
+    const pending = connection.pendingPackets.splice(0);
+    for (const packet of pending) {
+      if (!connection.isOpen) return;
+      this.dispatch(connection, packet);
+    }
+  }
+
+  private closed(connection: ClientConnection, cause: string): void {
+    const { context } = this;
+    context.sockets.delete(connection);
+    context.metrics.disconnects.labels(cause).inc();
+    if (connection.clientId === '' || context.clients.get(connection.clientId) !== connection) return;
+    context.clients.delete(connection.clientId);
+    const session = connection.session;
+    if (session === undefined) return;
+    if (session.expirySeconds === 0) context.sessions.delete(session.clientId);
+    else session.expiresAt = context.now() + session.expirySeconds * 1000;
+  }
+
+  private expireSessions(): void {
+    const now = this.context.now();
+    for (const [clientId, session] of this.context.sessions) {
+      if (session.expiresAt !== undefined && session.expiresAt <= now) this.context.sessions.delete(clientId);
+    }
+  }
+}
