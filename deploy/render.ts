@@ -5,6 +5,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { loadConfig } from '../src/config/load.ts';
 import { ConfigSchema, type Config } from '../src/config/schema.ts';
+import { holdsSecret, isSecret, secretPaths } from '../src/config/secrets.ts';
 import { pipelineTopics } from '../src/kafka/admin.ts';
 import { renderDashboard } from './grafana/dashboard.ts';
 
@@ -122,15 +123,15 @@ export function renderPipelineYaml(target: Target, config: Config): string {
   const body = stringifyYaml(withoutSecrets(deployed, ConfigSchema), { lineWidth: 0 });
   return (
     `${header(target)}\n` +
-    '# Secrets (mqtt.password, clickhouse.password, edge.gatewayKeys) come from the environment,\n' +
-    '# filled from the telemetry-credentials Secret; aggregator.instanceId from the pod name.\n' +
+    `# Secrets (${secretPaths(ConfigSchema).join(', ')}) are not here: they come from the\n` +
+    '# telemetry-credentials Secret (environment or mounted file, TP_<KEY>_FILE); aggregator.instanceId from the pod name.\n' +
     body
   );
 }
 
 /**
- * Drops every key whose schema is marked `description: 'secret'`, and every list whose items hold
- * one (gatewayKeys); keys come out in the schema's order, the order the data flows.
+ * Drops every key the schema marks Secret(), and every list whose items hold one (gatewayKeys);
+ * keys come out in the schema's order, the order the data flows.
  */
 export function withoutSecrets(value: unknown, schema: TSchema | undefined): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
@@ -140,20 +141,12 @@ export function withoutSecrets(value: unknown, schema: TSchema | undefined): unk
   const out: Record<string, unknown> = {};
   for (const key of keys) {
     const childSchema = properties[key];
-    if (childSchema?.['description'] === 'secret') continue;
+    if (isSecret(childSchema)) continue;
     const items = childSchema?.['items'] as TSchema | undefined;
     if (items && holdsSecret(items)) continue;
     out[key] = withoutSecrets(record[key], childSchema);
   }
   return out;
-}
-
-function holdsSecret(schema: TSchema): boolean {
-  if (schema['description'] === 'secret') return true;
-  const items = schema['items'] as TSchema | undefined;
-  if (items && holdsSecret(items)) return true;
-  const properties = schema['properties'] as Record<string, TSchema> | undefined;
-  return properties !== undefined && Object.values(properties).some(holdsSecret);
 }
 
 /** kafka-topics.sh calls for the topics the pipeline needs (brokers here never create topics on their own). */
@@ -162,19 +155,29 @@ export function renderTopicsScript(target: Target, config: Config): string {
     const settings = Object.entries(spec.config ?? {}).map(([name, value]) => ` --config ${name}=${value}`);
     return `create ${spec.topic} --partitions ${spec.partitions} --replication-factor ${spec.replicationFactor}${settings.join('')}`;
   });
+  // A topic created by an older version keeps its old settings: the declared ones are set again
+  // (the readings topic's LogAppendTime is what makes the broker the pipeline's ingest clock).
+  const settles = pipelineTopics(config.kafka)
+    .filter((spec) => Object.keys(spec.config ?? {}).length > 0)
+    .map((spec) => `settle ${spec.topic} ${Object.entries(spec.config ?? {}).map(([name, value]) => `${name}=${value}`).join(',')}`);
   return [
     '#!/bin/sh',
     header(target),
-    '# Creates the pipeline topics that are missing; existing topics are left as they are.',
+    '# Creates the pipeline topics that are missing and sets the declared settings of existing ones.',
     'set -eu',
     `BOOTSTRAP="\${BOOTSTRAP:-${config.kafka.brokers.join(',')}}"`,
     'KAFKA_TOPICS="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"',
+    'KAFKA_CONFIGS="${KAFKA_CONFIGS:-/opt/kafka/bin/kafka-configs.sh}"',
     'create() {',
     '  topic=$1',
     '  shift',
     '  "$KAFKA_TOPICS" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$topic" "$@"',
     '}',
+    'settle() {',
+    '  "$KAFKA_CONFIGS" --bootstrap-server "$BOOTSTRAP" --alter --entity-type topics --entity-name "$1" --add-config "$2"',
+    '}',
     ...creates,
+    ...settles,
     '',
   ].join('\n');
 }

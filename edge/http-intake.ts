@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { EdgeConfig, GatewayKey } from '../src/config/schema.ts';
 import { errorMessage } from '../src/core/errors.ts';
 import { validateGatewayBody, type GatewayBodyFormat, type Rejection } from '../src/core/validation.ts';
@@ -7,6 +7,8 @@ import type { Logger } from '../src/util/log.ts';
 import type { FlowControl } from './flow.ts';
 import type { EdgeMetrics } from './metrics.ts';
 import type { ReadingPublisher } from './publisher.ts';
+import { ConnectionCaps } from './limits/connection-caps.ts';
+import { KeyedTokenBuckets, retryAfterSeconds } from './limits/token-bucket.ts';
 
 /**
  * HTTP intake for gateways, plus the operational endpoints, on one node:http server:
@@ -25,7 +27,29 @@ import type { ReadingPublisher } from './publisher.ts';
  *   401 missing or unknown key; 403 the key's tenant is not the one the request names
  *   413 body over edge.maxHttpBodyBytes (answered at the limit; the rest is not kept); 503 + Retry-After when saturated,
  *   Kafka is unreachable, Kafka failed to acknowledge, or the bridge is stopping.
+ *   429 + Retry-After: the gateway's or a device's rate limit (edge.httpLimits); nothing of the request is written.
+ *   408: headers, a pause in the body or the whole request took too long; the connection is closed.
+ *
+ * Abuse limits (edge.httpLimits): connections beyond the listener's or one source address's cap are
+ * closed at once. Every refusal is counted in tp_edge_rejected_total{source="http",reason}; a 403 or
+ * 413 whose body was read is also dead-lettered (its bytes, never the key). 429 and 503 are not
+ * dead-lettered: the client is told to send the same bytes again.
  */
+/** Refusals of the HTTP server itself (besides the validation reasons), as tp_edge_rejected_total reasons. */
+export const HTTP_REFUSAL_REASONS = [
+  'unknown-gateway-key',
+  'tenant-mismatch',
+  'payload-too-large',
+  'rate-limited',
+  'header-timeout',
+  'body-timeout',
+  'request-timeout',
+  'connection-cap',
+  'source-connection-cap',
+  'malformed-request',
+] as const;
+export type HttpRefusalReason = (typeof HTTP_REFUSAL_REASONS)[number];
+
 export interface HttpIntakeOptions {
   readonly edge: EdgeConfig;
   readonly publisher: ReadingPublisher;
@@ -63,6 +87,11 @@ export class HttpIntake {
   private readonly now: () => number;
   private readonly keys: ReadonlyMap<string, GatewayKey>;
   private readonly server: Server;
+  private readonly caps: ConnectionCaps;
+  private readonly gatewayBuckets: KeyedTokenBuckets;
+  private readonly deviceBuckets: KeyedTokenBuckets;
+  /** Sockets whose current request's headers have arrived: a timeout there is the request's, not the headers'. */
+  private readonly inRequest = new WeakSet<Socket>();
   private accepting = true;
 
   constructor(options: HttpIntakeOptions) {
@@ -70,8 +99,53 @@ export class HttpIntake {
     this.log = options.logger;
     this.now = options.now ?? Date.now;
     this.keys = new Map(options.edge.gatewayKeys.map((entry) => [entry.key, entry]));
-    this.server = createServer((request, response) => this.route(request, response));
-    this.server.keepAliveTimeout = 65_000;
+    const limits = options.edge.httpLimits;
+    this.caps = new ConnectionCaps(limits);
+    this.gatewayBuckets = new KeyedTokenBuckets({ ratePerSecond: limits.gatewayRequestsPerSecond, burst: limits.gatewayBurst }, limits.maxTrackedKeys);
+    this.deviceBuckets = new KeyedTokenBuckets({ ratePerSecond: limits.deviceReadingsPerSecond, burst: limits.deviceBurst }, limits.maxTrackedKeys);
+    this.server = createServer(
+      {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        // Node checks both timeouts on this interval (30 s by default, which would let a slow client stay that much longer).
+        connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+      },
+      (request, response) => this.route(request, response),
+    );
+    this.server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+    this.server.on('connection', (socket: Socket) => this.admit(socket));
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => this.clientError(error, socket));
+    // Zero series from the start, so that rates and alerts see them before the first refusal.
+    for (const reason of HTTP_REFUSAL_REASONS) options.metrics.rejected.labels('http', reason);
+  }
+
+  private refused(reason: HttpRefusalReason): void {
+    this.options.metrics.rejected.labels('http', reason).inc();
+  }
+
+  /** Connection caps: one beyond them is closed before a byte of it is parsed. */
+  private admit(socket: Socket): void {
+    const source = socket.remoteAddress ?? 'unknown';
+    const refusal = this.caps.open(source);
+    if (refusal !== undefined) {
+      this.refused(refusal);
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => this.caps.close(source));
+  }
+
+  /** Node's header and request timeouts and unparsable requests arrive here; the connection is closed. */
+  private clientError(error: NodeJS.ErrnoException, socket: Socket): void {
+    if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const timeout = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    this.refused(timeout ? (this.inRequest.has(socket) ? 'request-timeout' : 'header-timeout') : 'malformed-request');
+    const status = timeout ? '408 Request Timeout' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.destroy();
   }
 
   async listen(): Promise<AddressInfo> {
@@ -104,6 +178,9 @@ export class HttpIntake {
   // -------------------------------------------------------------------------------------------
 
   private route(request: IncomingMessage, response: ServerResponse): void {
+    const socket = request.socket;
+    this.inRequest.add(socket);
+    response.once('finish', () => this.inRequest.delete(socket));
     const path = (request.url ?? '/').split('?', 1)[0];
     const handle = (): Promise<Answer> | Answer => {
       if (path === '/v1/readings' && this.options.intakeEnabled) {
@@ -151,20 +228,37 @@ export class HttpIntake {
     const { edge, flow } = this.options;
     const gateway = this.authenticate(request);
     if (gateway === undefined) {
-      this.options.metrics.rejected.labels('http', 'unknown-gateway-key').inc();
+      this.refused('unknown-gateway-key');
       return { status: 401, body: { error: 'unauthorized', detail: 'Authorization: Bearer <gateway key> is missing or unknown' }, headers: { 'www-authenticate': 'Bearer' }, close: true };
     }
     const namedTenant = tenantNamedBy(request);
     if (namedTenant !== undefined && namedTenant !== gateway.tenant) {
+      this.refused('tenant-mismatch');
       return forbidden(`gateway ${gateway.gateway} may write tenant ${gateway.tenant} only, not ${namedTenant}`);
+    }
+    const gatewayWait = this.gatewayBuckets.take(gateway.gateway, 1, this.now());
+    if (gatewayWait > 0) {
+      this.refused('rate-limited');
+      return rateLimited(gatewayWait, `gateway ${gateway.gateway} is over edge.httpLimits.gatewayRequestsPerSecond (${edge.httpLimits.gatewayRequestsPerSecond})`);
     }
     if (!this.accepting) return unavailable('stopping', 'the bridge is stopping');
     if (!flow.isAccepting) return unavailable(flow.state, `the bridge is ${flow.state}`);
 
     const declared = Number(request.headers['content-length'] ?? Number.NaN);
-    if (declared > edge.maxHttpBodyBytes) return tooLarge(edge.maxHttpBodyBytes);
-    const body = await readBody(request, edge.maxHttpBodyBytes);
-    if (body === undefined) return tooLarge(edge.maxHttpBodyBytes);
+    if (declared > edge.maxHttpBodyBytes) {
+      this.refused('payload-too-large');
+      return tooLarge(edge.maxHttpBodyBytes);
+    }
+    const read = await readBody(request, edge.maxHttpBodyBytes, edge.httpLimits.bodyIdleTimeoutMs);
+    if (read.kind === 'timeout') {
+      this.refused('body-timeout');
+      return { status: 408, body: { error: 'body-timeout', detail: `no body bytes for ${edge.httpLimits.bodyIdleTimeoutMs} ms` }, close: true };
+    }
+    if (read.kind === 'too-large') {
+      this.deadLetter(gateway, read.bytes, 'payload-too-large', `the body is over the limit of ${edge.maxHttpBodyBytes} bytes (its first ${read.bytes.length} bytes kept)`);
+      return tooLarge(edge.maxHttpBodyBytes);
+    }
+    const body = read.bytes;
 
     const receivedAt = this.now();
     this.options.metrics.hot.http.messages++;
@@ -173,7 +267,14 @@ export class HttpIntake {
     const foreign = result.rejections.find((rejection) => rejection.reason === 'tenant-mismatch');
     if (foreign !== undefined) {
       const where = foreign.index === null ? 'the body' : `reading ${foreign.index}`;
-      return forbidden(`gateway ${gateway.gateway} may write tenant ${gateway.tenant} only (${where}: ${foreign.detail})`);
+      const detail = `gateway ${gateway.gateway} may write tenant ${gateway.tenant} only (${where}: ${foreign.detail})`;
+      this.deadLetter(gateway, body, 'tenant-mismatch', detail);
+      return forbidden(detail);
+    }
+    const deviceWait = this.deviceBuckets.takeAll(readingsPerDevice(result.readings), receivedAt);
+    if (deviceWait > 0) {
+      this.refused('rate-limited');
+      return rateLimited(deviceWait, `a device of the request is over edge.httpLimits.deviceReadingsPerSecond (${edge.httpLimits.deviceReadingsPerSecond}); nothing of it was written`);
     }
 
     const envelope = { source: 'http', origin: gateway.gateway, deadLetterKey: gateway.gateway, payload: body, receivedAt } as const;
@@ -189,6 +290,12 @@ export class HttpIntake {
     const rejected = result.rejections.map(describeRejection);
     if (accepted === 0) return { status: 400, body: { accepted, rejected } };
     return { status: 202, body: rejected.length > 0 ? { accepted, rejected } : { accepted } };
+  }
+
+  /** The whole body as evidence of a refusal, on the dead-letter path of the validation refusals (counted there). */
+  private deadLetter(gateway: GatewayKey, payload: Buffer, reason: 'payload-too-large' | 'tenant-mismatch', detail: string): void {
+    const envelope = { source: 'http', origin: gateway.gateway, deadLetterKey: gateway.gateway, payload, receivedAt: this.now() } as const;
+    this.options.publisher.publish({ readings: [], rejections: [{ index: null, reason, detail, item: null }] }, envelope, IGNORE_OUTCOME);
   }
 
   private authenticate(request: IncomingMessage): GatewayKey | undefined {
@@ -237,25 +344,59 @@ function discardRest(request: IncomingMessage): void {
   request.resume();
 }
 
-/** Reads at most `limit` bytes; undefined (and reading stops) when the body is longer. */
-function readBody(request: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+type BodyRead = { readonly kind: 'complete' | 'too-large'; readonly bytes: Buffer } | { readonly kind: 'timeout' };
+
+/**
+ * Reads at most `limit` bytes ('too-large' with what was kept when the body is longer); 'timeout'
+ * when no byte arrived for `idleMs` (a client that trickles or stalls its body).
+ */
+function readBody(request: IncomingMessage, limit: number, idleMs: number): Promise<BodyRead> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const stop = (): void => {
+      clearTimeout(idle);
+      request.off('data', onData);
+      request.pause();
+    };
+    const onIdle = (): void => {
+      stop();
+      resolve({ kind: 'timeout' });
+    };
+    let idle = setTimeout(onIdle, idleMs);
     const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        request.off('data', onData);
-        request.pause();
-        resolve(undefined);
+      clearTimeout(idle);
+      idle = setTimeout(onIdle, idleMs);
+      if (size + chunk.length > limit) {
+        chunks.push(chunk.subarray(0, limit - size));
+        size = limit;
+        stop();
+        resolve({ kind: 'too-large', bytes: Buffer.concat(chunks, size) });
         return;
       }
+      size += chunk.length;
       chunks.push(chunk);
     };
     request.on('data', onData);
-    request.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    request.once('error', reject);
+    request.once('end', () => {
+      clearTimeout(idle);
+      resolve({ kind: 'complete', bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
+    });
+    request.once('error', (error) => {
+      clearTimeout(idle);
+      reject(error);
+    });
   });
+}
+
+/** Readings of each device (tenant and device) of a request: the cost in its device's bucket. */
+function readingsPerDevice(readings: readonly { readonly tenant: string; readonly device: string }[]): Map<string, number> {
+  const costs = new Map<string, number>();
+  for (const reading of readings) {
+    const key = `${reading.tenant}/${reading.device}`;
+    costs.set(key, (costs.get(key) ?? 0) + 1);
+  }
+  return costs;
 }
 
 function tenantNamedBy(request: IncomingMessage): string | undefined {
@@ -280,6 +421,10 @@ function forbidden(detail: string): Answer {
 
 function tooLarge(limit: number): Answer {
   return { status: 413, body: { error: 'payload-too-large', detail: `the body limit is ${limit} bytes` }, close: true };
+}
+
+function rateLimited(waitMs: number, detail: string): Answer {
+  return { status: 429, body: { error: 'rate-limited', detail }, headers: { 'retry-after': String(retryAfterSeconds(waitMs)) }, close: true };
 }
 
 function unavailable(why: keyof typeof RETRY_AFTER_SECONDS, detail: string): Answer {

@@ -49,6 +49,9 @@ const bridge = startService('bridge-http', 'edge/main.ts', {
   TP_KAFKA__DEAD_LETTER_TOPIC: `${topic}-dead-letter`,
   TP_EDGE__HTTP_PORT: String(port),
   TP_EDGE__MQTT_ENABLED: 'false',
+  // A throughput measurement of one gateway key: the abuse limits would measure themselves.
+  TP_EDGE__HTTP_LIMITS__GATEWAY_REQUESTS_PER_SECOND: '0',
+  TP_EDGE__HTTP_LIMITS__DEVICE_READINGS_PER_SECOND: '0',
   LOG_LEVEL: 'warn',
 });
 try {

@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { configReference } from './config/reference.ts';
+import { redactSecrets } from './config/secrets.ts';
 import { connectClickHouse } from './clickhouse/client.ts';
 import { migrate, schemaLayout } from './clickhouse/migrations.ts';
 import { refreshRollups } from './clickhouse/rollups.ts';
@@ -11,6 +12,8 @@ import { PipelineError, errorMessage } from './core/errors.ts';
 import { configForLocalStack, formatHealth, stackDown, stackHealth, stackUp } from './stack/stack.ts';
 import { forgetPipelineServices, pipelineServicesHealth, startPipelineServices } from './stack/pipeline-services.ts';
 import { registerWatermarkCommands } from './advisor/cli.ts';
+import { registerReplayCommand } from './replay/cli.ts';
+import { registerBackfillCommand } from './backfill/cli.ts';
 
 /**
  * The one command-line entry: `npm run cli -- <command>`. Apps only wire: each command loads the
@@ -56,7 +59,7 @@ stack
   .description('start what is not running (idempotent), create topics, report health')
   .addOption(nodesOption)
   .addOption(replicasOption)
-  .option('--bridges <m>', 'also start M bridges (one MQTT shared subscription)', count('--bridges'), 0)
+  .option('--bridges <m>', 'also start M bridges (direct mode: bridge i is an MQTT endpoint on mqtt.listen.port + i − 1; broker mode: one shared subscription)', count('--bridges'), 0)
   .option('--aggregators <n>', 'also start N aggregators (one consumer group per pipeline)', count('--aggregators'), 0)
   .option('--prometheus', 'also start Prometheus (Debian\'s package) scraping the pipeline services, with the alert rules')
   .action(async (options: StackOptions & { bridges: number; aggregators: number; prometheus?: boolean }) => {
@@ -189,10 +192,12 @@ program
   .action((options: { local?: boolean; reference?: boolean }) => {
     if (options.reference) return print(configReference());
     const resolved = options.local ? configForLocalStack(config()) : config();
-    print(JSON.stringify(resolved, (key, value) => (/password|^key$/i.test(key) && value ? '[secret]' : value), 2));
+    print(JSON.stringify(redactSecrets(resolved), null, 2));
   });
 
 registerWatermarkCommands(program, () => config());
+registerReplayCommand(program, () => config(), print);
+registerBackfillCommand(program, () => config(), print);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const code = error instanceof PipelineError ? ` [${error.code}]` : '';

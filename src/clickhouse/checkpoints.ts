@@ -99,6 +99,20 @@ export class ClickHouseCheckpointStore implements CheckpointStore {
   }
 
   /**
+   * The checkpoint with the highest offset at or below `offset`, or null: where a replay can start
+   * and still emit exactly what the live pipeline emitted (see src/replay/plan.ts).
+   */
+  async atOrBefore(pipeline: string, partition: number, offset: number): Promise<Checkpoint | null> {
+    const rows = await this.connection.query<Record<string, unknown>>(
+      `SELECT kafka_offset, state, created_at_ms FROM ${this.table} FINAL WHERE ${this.keyFilter(pipeline, partition)} ` +
+        `AND kafka_offset <= ${sqlUnsigned(offset)} ORDER BY kafka_offset DESC, created_at_ms DESC LIMIT 1`,
+    );
+    const row = rows[0];
+    if (row === undefined) return null;
+    return { offset: integerField(row, 'kafka_offset'), state: stringField(row, 'state'), createdAt: integerField(row, 'created_at_ms') };
+  }
+
+  /**
    * Deletes all but the newest `keep` checkpoints of a partition with ALTER ... DELETE (a mutation:
    * 18.16 has them, runs them asynchronously and rewrites whole parts). Call it rarely (say hourly),
    * not per checkpoint. Returns the offset below which checkpoints are deleted, or null when there

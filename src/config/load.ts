@@ -6,6 +6,7 @@ import { ConfigError, errorMessage } from '../core/errors.ts';
 import { ConfigSchema, type Config, type PipelineConfig } from './schema.ts';
 import { guaranteeSettings, settingKey } from './guarantees.ts';
 import { guaranteeViolations } from '../core/failure-analysis.ts';
+import { holdsSecret, printableValueAt, readSecretFile } from './secrets.ts';
 
 /**
  * Loads the one configuration: schema defaults, then the YAML file, then environment overrides.
@@ -13,7 +14,8 @@ import { guaranteeViolations } from '../core/failure-analysis.ts';
  * Environment overrides: `TP_<SECTION>__<KEY>` (double underscore between path segments,
  * case-insensitive), for example `TP_KAFKA__BROKERS=127.0.0.1:9092,127.0.0.1:9094` or
  * `TP_CLICKHOUSE__URL=http://db:8123`. Values are read as JSON when they parse as JSON, lists of
- * strings may be comma-separated, anything else is a string.
+ * strings may be comma-separated, anything else is a string. A secret (schema Secret()) may instead
+ * come from a file: `TP_<SECTION>__<KEY>_FILE=/run/secrets/x` reads the value from that file.
  */
 export const ENV_PREFIX = 'TP_';
 export const CONFIG_FILE_ENV = 'TP_CONFIG';
@@ -46,13 +48,21 @@ export function loadConfig(options: LoadOptions = {}): Config {
 }
 
 export function parseConfig(raw: unknown, sources: Source = new Map()): Config {
+  const misplaced = mappingWhereListBelongs(raw, ConfigSchema, []);
+  if (misplaced) {
+    const key = misplaced.join('.');
+    const from = sources.get(key) ?? nearestSource(key, sources);
+    const value = printableValueAt(raw, `/${misplaced.join('/')}`);
+    throw new ConfigError(`config key '${key}' has ${JSON.stringify(value)}: a mapping where a list belongs; expected a list${from ? ` (from ${from})` : ''}`, { key, source: from ?? 'defaults' });
+  }
   const withDefaults = Value.Default(ConfigSchema, structuredClone(raw ?? {}));
   const firstError = Value.Errors(ConfigSchema, withDefaults).First();
   if (firstError) {
     const key = pointerToKey(firstError.path);
-    const value = valueAt(withDefaults, firstError.path);
+    // A secret, or a malformed value where one belongs, is never echoed (src/config/secrets.ts).
+    const value = printableValueAt(withDefaults, firstError.path);
     const expected = describeExpected(firstError.schema) ?? firstError.message;
-    const meaning = typeof firstError.schema['description'] === 'string' && firstError.schema['description'] !== 'secret' ? ` — ${firstError.schema['description']}` : '';
+    const meaning = typeof firstError.schema['description'] === 'string' ? ` — ${firstError.schema['description']}` : '';
     const from = sources.get(key) ?? nearestSource(key, sources);
     throw new ConfigError(
       `config key '${key || '<root>'}' has ${JSON.stringify(value) ?? 'no value'}: ${firstError.message}` +
@@ -66,6 +76,30 @@ export function parseConfig(raw: unknown, sources: Source = new Map()): Config {
   resolveDerived(config);
   checkConsistency(config);
   return Object.freeze(config);
+}
+
+/**
+ * TypeBox's Value.Default merges a mapping into a list's default (the mapping's fields become
+ * properties of an array that validates), so such a value would pass as the default list: found here first.
+ */
+function mappingWhereListBelongs(value: unknown, schema: TSchema | undefined, path: string[]): string[] | undefined {
+  if (schema === undefined || typeof value !== 'object' || value === null) return undefined;
+  if (schema['type'] === 'array') {
+    if (!Array.isArray(value)) return path;
+    const items = schema['items'] as TSchema | undefined;
+    for (const [index, item] of value.entries()) {
+      const found = mappingWhereListBelongs(item, items, [...path, String(index)]);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  const properties = schema['properties'] as Record<string, TSchema> | undefined;
+  if (properties === undefined || Array.isArray(value)) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const found = mappingWhereListBelongs(child, properties[key], [...path, key]);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
@@ -87,14 +121,31 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, sources:
   for (const [name, text] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || name === CONFIG_FILE_ENV || text === undefined) continue;
     const segments = name.slice(ENV_PREFIX.length).split('__');
-    const path = resolvePath(ConfigSchema, segments);
+    const direct = resolvePath(ConfigSchema, segments);
+    const fromFile = direct ? undefined : secretFileTarget(name, segments);
+    const path = direct ?? fromFile;
     if (!path) {
       throw new ConfigError(`environment variable ${name} names no configuration key`, { variable: name });
     }
+    if (fromFile && env[name.slice(0, -'_FILE'.length)] !== undefined) {
+      throw new ConfigError(`environment variables ${name} and ${name.slice(0, -'_FILE'.length)} both set the secret '${path.join('.')}'; set one`, { variable: name });
+    }
     const schema = schemaAt(ConfigSchema, path);
-    setAt(raw, path, parseEnvValue(text, schema));
-    sources.set(path.join('.'), `environment ${name}`);
+    setAt(raw, path, parseEnvValue(fromFile ? readSecretFile(name, text) : text, schema));
+    sources.set(path.join('.'), fromFile ? `file ${text} (environment ${name})` : `environment ${name}`);
   }
+}
+
+/** `TP_<KEY>_FILE` for a key that holds a secret: the key's path; undefined otherwise. */
+function secretFileTarget(name: string, segments: string[]): string[] | undefined {
+  const last = segments[segments.length - 1];
+  if (!last?.toUpperCase().endsWith('_FILE')) return undefined;
+  const path = resolvePath(ConfigSchema, [...segments.slice(0, -1), last.slice(0, -'_FILE'.length)]);
+  if (!path) return undefined;
+  if (!holdsSecret(schemaAt(ConfigSchema, path))) {
+    throw new ConfigError(`environment variable ${name}: '${path.join('.')}' is not a secret; only secrets are read from files`, { variable: name });
+  }
+  return path;
 }
 
 function parseEnvValue(text: string, schema: TSchema | undefined): unknown {
@@ -181,15 +232,6 @@ function pointerToKey(pointer: string): string {
     .join('.');
 }
 
-function valueAt(root: unknown, pointer: string): unknown {
-  let node: unknown = root;
-  for (const segment of pointer.split('/').filter(Boolean)) {
-    if (typeof node !== 'object' || node === null) return undefined;
-    node = (node as Record<string, unknown>)[segment];
-  }
-  return node;
-}
-
 function describeExpected(schema: TSchema): string | undefined {
   if (schema['pattern']) return `a string matching ${schema['pattern']}`;
   if (Array.isArray(schema['anyOf'])) {
@@ -220,6 +262,10 @@ function checkConsistency(config: Config): void {
   }
   if (config.edge.producer.idempotence && config.edge.producer.acks !== 'all') {
     fail('edge.producer.acks', `is '${config.edge.producer.acks}' but an idempotent producer (edge.producer.idempotence) needs acks 'all'; set acks to 'all' or idempotence to false`);
+  }
+  const { headersTimeoutMs, requestTimeoutMs, bodyIdleTimeoutMs } = config.edge.httpLimits;
+  if (headersTimeoutMs > requestTimeoutMs || bodyIdleTimeoutMs > requestTimeoutMs) {
+    fail('edge.httpLimits.requestTimeoutMs', `is ${requestTimeoutMs} but the headers (${headersTimeoutMs}) and body-idle (${bodyIdleTimeoutMs}) timeouts are parts of a request; it must not be shorter than either`);
   }
   if (config.clickhouse.replicaUrls.length > 0 && !config.clickhouse.cluster) {
     fail('clickhouse.replicaUrls', `lists ${config.clickhouse.replicaUrls.length} replica(s) but clickhouse.cluster is empty; non-replicated tables on several servers would diverge: name the cluster or empty the list`);

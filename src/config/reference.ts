@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { stringify as stringifyYaml } from 'yaml';
 import { ConfigSchema } from './schema.ts';
+import { isSecret } from './secrets.ts';
 
 /**
  * The configuration reference, generated from the schema itself so that the documentation cannot
@@ -20,17 +21,6 @@ export interface ConfigKey {
 
 /** A default longer than this is shown below the table, as YAML, instead of in its cell. */
 const LONG_DEFAULT = 60;
-/**
- * `description: 'secret'` is the schema's marker for secrets (deploy/render.ts leaves them out of
- * rendered files, the loader never echoes them), so their meaning is kept here. A secret without
- * an entry counts as undocumented.
- */
-const SECRET = 'secret';
-const SECRET_MEANINGS: Readonly<Record<string, string>> = {
-  'mqtt.password': 'Secret: password of the MQTT user; set it from the environment (TP_MQTT__PASSWORD).',
-  'edge.gatewayKeys[].key': 'Secret: the bearer key a gateway sends (at least 16 characters).',
-  'clickhouse.password': 'Secret: password of the ClickHouse user; set it from the environment (TP_CLICKHOUSE__PASSWORD).',
-};
 
 export function configKeys(schema: TSchema = ConfigSchema): ConfigKey[] {
   const keys: ConfigKey[] = [];
@@ -41,7 +31,8 @@ export function configKeys(schema: TSchema = ConfigSchema): ConfigKey[] {
 /** Paths of keys whose meaning is missing: each one is a documentation defect. */
 export function undocumentedKeys(schema: TSchema = ConfigSchema): string[] {
   return configKeys(schema)
-    .filter((key) => key.meaning.trim() === '')
+    // 'secret' alone was once the schema's secret marker; it says nothing about the key.
+    .filter((key) => key.meaning.trim() === '' || key.meaning.trim().toLowerCase() === 'secret')
     .map((key) => key.path);
 }
 
@@ -123,9 +114,8 @@ function walkVariants(union: TSchema, variants: readonly TSchema[], path: string
 }
 
 function row(path: string, schema: TSchema, type: string): ConfigKey {
-  const description = (schema['description'] as string | undefined) ?? '';
-  const meaning = description === SECRET ? (SECRET_MEANINGS[path] ?? '') : description;
-  return { path, type, default: defaultOf(path, schema), meaning };
+  const meaning = (schema['description'] as string | undefined) ?? '';
+  return { path, type: isSecret(schema) ? `${type}, secret` : type, default: defaultOf(path, schema), meaning };
 }
 
 function objectVariants(schema: TSchema): TSchema[] | undefined {
@@ -157,7 +147,7 @@ function typeOf(schema: TSchema): string {
 function defaultOf(path: string, schema: TSchema): string {
   const value: unknown = schema['default'];
   if (value === undefined) return 'required';
-  if (schema['description'] === SECRET && value) return '(secret)';
+  if (isSecret(schema) && value) return '(secret)';
   const text = JSON.stringify(value);
   if (text.length > LONG_DEFAULT) return `[see below](#${anchorOf(path)})`;
   return `\`${text.replace(/\|/g, '\\|')}\``;

@@ -62,6 +62,44 @@ export const MqttListenSchema = Type.Object(
   { ...Strict, default: {} },
 );
 
+const TopicFilter = (description: string) => Type.String({ minLength: 1, pattern: '^[^\\u0000]+$', description });
+
+/** One rule of mqtt.codecs: the topics it takes and the codec that reads their payloads (src/core/codecs/). */
+export const CodecRuleSchema = Type.Union(
+  [
+    Type.Object(
+      {
+        topic: TopicFilter("MQTT topic filter of the rule ('+' one level, '#' the rest); a JSON rule's must be '<prefix>/+/+' (tenant and device)."),
+        codec: Type.Literal('json', { description: "'json': the JSON readings of the readings reference." }),
+      },
+      Strict,
+    ),
+    Type.Object(
+      {
+        topic: TopicFilter("MQTT topic filter of the rule, normally 'spBv1.0/#' (Sparkplug B topics: spBv1.0/<group>/<type>/<edge node>[/<device>])."),
+        codec: Type.Literal('sparkplug', { description: "'sparkplug': Sparkplug B payloads; the group is the tenant, the device is '<edge node>' or '<edge node>.<device>'." }),
+      },
+      Strict,
+    ),
+    Type.Object(
+      {
+        topic: TopicFilter("MQTT topic filter of the rule; a Protobuf rule's must be '<prefix>/+/+' (tenant and device)."),
+        codec: Type.Literal('protobuf', { description: "'protobuf': messages of a user's .proto file." }),
+        protoFile: Type.String({ minLength: 1, description: 'Path of the .proto file (relative paths from the working directory).' }),
+        messageType: Type.String({ minLength: 1, description: "Fully qualified message type of one MQTT message, e.g. 'acme.telemetry.Reading'." }),
+        readingsField: Type.String({ default: '', description: "A repeated message field whose items are the readings; '' when one message is one reading." }),
+        deviceField: Type.String({ default: '', description: "A string field naming the device, which must equal the topic's device; '' takes the topic's." }),
+        idField: Type.String({ minLength: 1, description: 'A string or integer field: the reading id (unique per device, the same on redelivery).' }),
+        timeField: Type.String({ minLength: 1, description: 'The event time: an integer or double field of epoch milliseconds, or a google.protobuf.Timestamp.' }),
+        metricsField: Type.String({ default: '', description: "A map<string, number> field, or a repeated message field with 'string name' and a numeric 'value'; '' to name metricFields instead." }),
+        metricFields: Type.Array(Type.String(), { default: [], description: "Numeric or bool fields, each a metric of its own name (used when metricsField is '')." }),
+      },
+      Strict,
+    ),
+  ],
+  { description: "A topic rule: which codec reads the payloads of the topics its filter matches." },
+);
+
 export const MqttSchema = Type.Object(
   {
     mode: Type.Union([Type.Literal('direct'), Type.Literal('broker')], {
@@ -80,6 +118,11 @@ export const MqttSchema = Type.Object(
     password: Secret({ description: "Secret: password of the bridges' MQTT user (broker mode); '' sends none. Set it with TP_MQTT__PASSWORD or TP_MQTT__PASSWORD_FILE." }),
     /** Topic scheme: telemetry/<tenant>/<device>. */
     topicPrefix: Type.String({ description: 'Topic scheme: telemetry/<tenant>/<device>.', minLength: 1, pattern: '^[^#+]+$', default: 'telemetry' }),
+    codecs: Type.Array(CodecRuleSchema, {
+      default: [],
+      description:
+        "Payload codecs by topic: ordered rules, the first whose filter matches a message's topic decodes it; after them, '<topicPrefix>/+/+' is always JSON; a topic no rule matches is refused (bad-topic). Direct mode only (broker mode subscribes to '<topicPrefix>/+/+' and reads JSON). Example: [{topic: 'spBv1.0/#', codec: sparkplug}].",
+    }),
     /** Bridges in one share group split the devices' messages between them. */
     shareGroup: Type.String({ description: 'Bridges in one share group split the devices\' messages between them.', minLength: 1, pattern: '^[^/#+]+$', default: 'bridges' }),
     clientIdPrefix: Type.String({ minLength: 1, default: 'bridge', description: "MQTT client id is '<prefix>-<hostname>', stable across restarts so the broker resumes the session; two bridges on one host need different prefixes." }),
@@ -351,6 +394,11 @@ export const StackSchema = Type.Object(
     /** Use a ClickHouse or MQTT broker that is already running instead of starting one. */
     useExistingClickhouse: Type.Boolean({ description: 'Use the ClickHouse at clickhouse.url that is already running instead of starting one.', default: false }),
     useExistingMqtt: Type.Boolean({ default: false, description: 'Use the MQTT broker at mqtt.url instead of starting Mosquitto.' }),
+    mqttMode: Type.Union([Type.Literal('direct'), Type.Literal('broker')], {
+      default: 'direct',
+      description:
+        "The mqtt.mode of the local stack's bridges (`stack up --bridges`, the demo, the load tests and the chaos run): 'direct' (devices connect to the bridges, PUBACK after Kafka's ack) or 'broker' (devices publish to the local Mosquitto). Outside the local stack mqtt.mode decides.",
+    }),
     startTimeoutMs: Millis(60_000, 'how long to wait for a service to answer', 1000),
     /**
      * A second address for Kafka's brokers (listener ISOLATED, on each broker port + 1000) and one
@@ -379,6 +427,7 @@ export type Config = Static<typeof ConfigSchema>;
 export type KafkaConfig = Static<typeof KafkaSchema>;
 export type MqttConfig = Static<typeof MqttSchema>;
 export type MqttListenConfig = Static<typeof MqttListenSchema>;
+export type CodecRuleConfig = Static<typeof CodecRuleSchema>;
 export type EdgeConfig = Static<typeof EdgeSchema>;
 export type ValidationConfig = Static<typeof ValidationSchema>;
 export type GatewayKey = Static<typeof GatewayKeySchema>;

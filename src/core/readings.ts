@@ -33,7 +33,11 @@ export interface Reading {
   readonly id: string;
   /** When the device measured it (epoch milliseconds, device clock). */
   readonly eventTime: number;
-  /** When the bridge received it (epoch milliseconds, bridge clock). */
+  /**
+   * When it reached the pipeline (epoch milliseconds). The bridge writes its own clock here; the
+   * aggregator replaces it with the record's log timestamp, the partition leader's append time
+   * (decision 0012), so that no bridge host's clock bends watermarks, late decisions or latency.
+   */
   readonly ingestTime: number;
   /** metric name → value; finite numbers only. */
   readonly metrics: Readonly<Record<string, number>>;
@@ -147,8 +151,11 @@ const NO_READINGS: readonly ReadingRecord[] = [];
  * batch records hold single ones). The bridge validated the readings already; this guards the
  * consumers against records written by something else (a wrong producer, an old schema version).
  * A batch with one malformed reading is refused whole: its readings were validated together.
+ *
+ * `logTime`, the record's Kafka timestamp, becomes the ingest time of the record's readings or
+ * tick in place of the one the bridge wrote; absent or negative (librdkafka's "none") it is not used.
  */
-export function decodeRecord(value: string | Buffer): DecodeResult {
+export function decodeRecord(value: string | Buffer, logTime?: number): DecodeResult {
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'));
@@ -158,13 +165,14 @@ export function decodeRecord(value: string | Buffer): DecodeResult {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, reason: 'not-an-object' };
   const record = parsed as Record<string, unknown>;
   if (record['v'] !== READING_SCHEMA_VERSION) return { ok: false, reason: 'unknown-schema-version' };
+  const fromLog = logTime !== undefined && logTime >= 0;
   if (record['tick'] === true) {
-    return typeof record['ingestTime'] === 'number'
-      ? { ok: true, tick: parsed as TickRecord, readings: NO_READINGS }
-      : { ok: false, reason: 'bad-tick' };
+    if (typeof record['ingestTime'] !== 'number') return { ok: false, reason: 'bad-tick' };
+    if (fromLog) record['ingestTime'] = logTime; // parsed here: nobody else holds the object
+    return { ok: true, tick: parsed as TickRecord, readings: NO_READINGS };
   }
   const kind = record['kind'];
-  if (kind === 'batch') return decodeBatch(record);
+  if (kind === 'batch') return decodeBatch(record, fromLog ? logTime : undefined);
   if (kind !== undefined) return { ok: false, reason: 'unknown-record-kind' };
   if (
     typeof record['tenant'] !== 'string' ||
@@ -173,14 +181,17 @@ export function decodeRecord(value: string | Buffer): DecodeResult {
   ) {
     return { ok: false, reason: 'bad-reading-shape' };
   }
+  if (fromLog) record['ingestTime'] = logTime;
   return { ok: true, tick: null, readings: [parsed as ReadingRecord] };
 }
 
-function decodeBatch(record: Record<string, unknown>): DecodeResult {
-  const { tenant, device, ingestTime, readings: items } = record;
-  if (typeof tenant !== 'string' || typeof device !== 'string' || typeof ingestTime !== 'number' || !Array.isArray(items) || items.length === 0) {
+function decodeBatch(record: Record<string, unknown>, logTime: number | undefined): DecodeResult {
+  const { tenant, device, readings: items } = record;
+  const written = record['ingestTime'];
+  if (typeof tenant !== 'string' || typeof device !== 'string' || typeof written !== 'number' || !Array.isArray(items) || items.length === 0) {
     return { ok: false, reason: 'bad-batch-shape' };
   }
+  const ingestTime = logTime ?? written;
   const readings: ReadingRecord[] = new Array(items.length);
   for (let i = 0; i < items.length; i++) {
     const item: unknown = items[i];
@@ -223,6 +234,12 @@ export const REJECTION_REASONS = [
   'unknown-gateway-key',
   'id-too-long',
   'tenant-mismatch',
+  // Binary codecs (src/core/codecs/): a message their decoder cannot read, and what it says that the pipeline cannot take.
+  'undecodable',
+  'missing-field',
+  'wrong-type',
+  'unsupported-type',
+  'unknown-alias',
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
 

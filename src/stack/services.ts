@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './paths.ts';
+import { localCredentialsEnv } from './local-credentials.ts';
 import { AGGREGATOR_NODE_FLAGS } from '../aggregator/node-flags.ts';
 
 /**
@@ -14,6 +15,10 @@ export interface ServiceProcess {
   readonly child: ChildProcess;
   /** Resolves with the exit code (or the signal's name) once the process has exited. */
   readonly exited: Promise<number | string>;
+  /**
+   * Signals the whole service: its process group, which holds the workers of a supervised
+   * aggregator too, so that SIGSTOP pauses the service and not only its supervisor.
+   */
   signal(name: NodeJS.Signals): void;
   /** SIGTERM, wait up to graceMs, then SIGKILL. */
   stop(graceMs?: number): Promise<number | string>;
@@ -64,8 +69,10 @@ export function startService(name: string, script: string, env: NodeJS.ProcessEn
   const [command, ...args] = options.namespace ? ['ip', 'netns', 'exec', options.namespace, ...nodeCommand] : nodeCommand;
   const child = spawn(command!, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, LOG_LEVEL: 'info', ...localCredentialsEnv({ ...process.env, ...env }), ...env },
     stdio: ['ignore', out, out],
+    // Its own process group (the service and any workers it starts), for signal().
+    detached: true,
   });
   closeSync(out);
   if (child.pid === undefined) throw new Error(`could not start ${script}`);
@@ -86,7 +93,13 @@ export function startService(name: string, script: string, env: NodeJS.ProcessEn
     child,
     exited,
     signal(signalName) {
-      if (alive) process.kill(pid, signalName);
+      if (!alive) return;
+      try {
+        process.kill(-pid, signalName);
+      } catch {
+        // Not a group leader (it exec'd something that left the group): the process itself.
+        process.kill(pid, signalName);
+      }
     },
     async stop(graceMs = 20_000) {
       if (!alive) return exited;

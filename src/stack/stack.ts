@@ -52,6 +52,9 @@ export function configForLocalStack(config: Config): Config {
     }
   }
   if (!config.stack.useExistingMqtt) local.mqtt = { ...config.mqtt, url: `mqtt://127.0.0.1:${config.stack.mosquittoPort}` };
+  // The local stack runs the mode its devices get PUBACK after Kafka's ack in, unless told otherwise
+  // (stack.mqttMode); mqtt.mode keeps its own default for deployments, which choose it themselves.
+  local.mqtt = { ...local.mqtt, mode: config.stack.mqttMode };
   // Direct mode's device accounts: the demo file `stack up` writes, unless one is configured.
   if (local.mqtt.credentialsFile === '') local.mqtt = { ...local.mqtt, credentialsFile: demoCredentialsFile(config.stack) };
   // The schema has no secret defaults: an empty secret gets the local stack's demo credential.
@@ -89,7 +92,8 @@ export async function stackUp(config: Config, log: (line: string) => void = () =
     }
     log(`mosquitto: using ${config.mqtt.url}`);
   } else {
-    note('mosquitto', (await startMosquitto(config.stack)).started);
+    // Written with the persistence the configuration declares, so that `guarantees explain` describes the broker that runs.
+    note('mosquitto', (await startMosquitto(config.stack, config.mqtt.brokerPersistence)).started);
   }
 
   if (ensureDemoCredentials(config.stack)) log(`mqtt: wrote the demo device accounts to ${demoCredentialsFile(config.stack)}`);

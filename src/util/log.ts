@@ -1,18 +1,21 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { logRedactor } from '../config/secrets.ts';
 
 export type { Logger };
 
 /**
  * Structured JSON logs on stdout (one object a line), with the service name on every line.
- * Level from LOG_LEVEL (default info). Secrets are redacted by key name wherever they appear.
+ * Level from LOG_LEVEL (default info). Every secret the configuration schema marks is censored,
+ * at any depth and under whatever key the caller logged it (src/config/secrets.ts logRedactor).
+ * `destination` (tests) replaces stdout.
  */
-export function createLogger(service: string, level: string = process.env['LOG_LEVEL'] ?? 'info'): Logger {
-  return pino({
+export function createLogger(service: string, level: string = process.env['LOG_LEVEL'] ?? 'info', destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     name: service,
     level,
     base: { service, pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['*.password', '*.apiKey', '*.apiKeys', 'password', 'apiKey'], censor: '[secret]' },
-    formatters: { level: (label) => ({ level: label }) },
-  });
+    formatters: { level: (label) => ({ level: label }), log: logRedactor() },
+  };
+  return destination === undefined ? pino(options) : pino(options, destination);
 }

@@ -12,6 +12,7 @@ import type { Config } from '../../src/config/schema.ts';
 import { mqttClientId } from '../../edge/bridge.ts';
 import { testConfig, uniqueName } from '../support/stack.ts';
 import { withRetry } from '../../src/util/retry.ts';
+import { localCredentialsEnv } from '../../src/stack/local-credentials.ts';
 
 export { testConfig, uniqueName };
 
@@ -78,7 +79,7 @@ export async function startBridge(
   const port = Number(env['TP_EDGE__HTTP_PORT'] ?? (await freePort()));
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'edge/main.ts', ...(options.args ?? [])], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info', ...env, TP_EDGE__HTTP_PORT: String(port) },
+    env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info', ...localCredentialsEnv({ ...process.env, ...env }), ...env, TP_EDGE__HTTP_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
