@@ -1,12 +1,14 @@
 /**
- * `npm run bench:aggregator [-- --readings N --devices D]`: fills a fresh topic with N readings
- * (10,000 devices, log-normal arrival delays, so event order differs from arrival order), then in
- * the same run measures (1) a bare consumer draining the topic and (2) the aggregator (a real
- * child process, exactly-once, 5 s tumbling windows, raw readings on) processing it into
- * ClickHouse, then (1) again: baseline_per_s is the mean of the bare consumer before and after.
+ * `npm run bench:aggregator [-- --readings N --devices D --instances I]`: fills a fresh topic with N
+ * readings (10,000 devices, log-normal arrival delays, so event order differs from arrival order),
+ * then in the same run measures (1) one bare consumer draining the topic and (2) the aggregator
+ * service (a real child process with I workers — default: the service's own default, one per core —
+ * exactly-once, 5 s tumbling windows, raw readings on) processing it into ClickHouse, then (1)
+ * again: baseline_per_s is the mean of the bare consumer before and after.
  * Ends with one JSON line:
- *   {"bench":"aggregator","readings_per_s":…,"baseline_per_s":…,"ratio":…,"cpu_us_per_reading":…,"clickhouse_cpu_us_per_reading":…,"rss_mb":…,"open_windows_peak":…,"rows":…,…}
- * cpu_us_per_reading is the aggregator process's user + system CPU from its first reading to its last;
+ *   {"bench":"aggregator","instances":…,"readings_per_s":…,"baseline_per_s":…,"ratio":…,"cpu_us_per_reading":…,"clickhouse_cpu_us_per_reading":…,"rss_mb":…,"open_windows_peak":…,"rows":…,…}
+ * cpu_us_per_reading is the service's user + system CPU (every worker and the supervising parent)
+ * from its first reading to its last; rss_mb the sum of their peak RSS;
  * clickhouse_cpu_us_per_reading the server's query threads' CPU over the same span (server-wide).
  *
  * Then (unless `--memory-check false`) memory against readings and windows: the aggregator runs
@@ -23,12 +25,13 @@
  * them with the live heap's growth per added reading (B − A) and per added window (C − B).
  */
 import { parseArgs } from 'node:util';
-import { cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, totalmem } from 'node:os';
 import { ReadingsConsumer } from '../src/kafka/consumer.ts';
 import { deleteTopics } from '../src/kafka/admin.ts';
 import { AggregatorScenario } from '../test/support/aggregator-harness.ts';
 import { fillReadingsTopic } from './support/fill-topic.ts';
 import { sampleProcess } from './e2e/process-stats.ts';
+import { cgroupCpuLimit, resolveInstances } from '../src/aggregator/instances.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,13 +41,16 @@ const { values: args } = parseArgs({
     'memory-check': { type: 'string', default: 'true' },
     'memory-readings': { type: 'string', default: '400000' },
     'memory-devices': { type: 'string', default: '2000' },
+    // 0: what the service chooses by default (aggregator.instances 0: one worker per usable core).
+    instances: { type: 'string', default: '0' },
   },
 });
+const INSTANCES = resolveInstances(Number(args.instances), availableParallelism(), cgroupCpuLimit());
 const N = Number(args.readings);
 const DEVICES = Number(args.devices);
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
-say(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+say(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}; aggregator instances ${INSTANCES}`);
 
 /** A fresh topic and database with the benchmark's one pipeline. */
 function benchScenario(): AggregatorScenario {
@@ -57,7 +63,7 @@ function benchScenario(): AggregatorScenario {
         watermark: { kind: 'adaptive', quantile: 0.99, marginMs: 500, floorMs: 200, ceilingMs: 30_000, horizonMs: 60_000 },
       },
     ],
-    { partitions: 12, aggregator: { flushIntervalMs: 1000, checkpointIntervalMs: 5000, writeRawReadings: args['raw-readings'] === 'true', maxRowsPerInsert: 100_000 } },
+    { partitions: 12, aggregator: { flushIntervalMs: 1000, checkpointIntervalMs: 5000, writeRawReadings: args['raw-readings'] === 'true', maxRowsPerInsert: 100_000, instances: INSTANCES } },
   );
 }
 const scenario = benchScenario();
@@ -92,9 +98,20 @@ async function baseline(total: number, run: string): Promise<number> {
   return N / seconds;
 }
 
-/** User + system CPU seconds the process has used so far (NaN once it is gone). */
-function cpuSeconds(pid: number): number {
-  return sampleProcess(pid)?.cpuSeconds ?? Number.NaN;
+/** User + system CPU seconds each process has used so far (absent once it is gone). */
+function cpuSeconds(pids: readonly number[]): Map<number, number> {
+  const used = new Map<number, number>();
+  for (const pid of pids) {
+    const sample = sampleProcess(pid);
+    if (sample) used.set(pid, sample.cpuSeconds);
+  }
+  return used;
+}
+
+/** The service's processes: the one started and, when it supervises workers, each worker (from its /status). */
+async function servicePids(port: number, pid: number): Promise<number[]> {
+  const status = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { workers?: { pid: number | null }[] };
+  return [pid, ...(status.workers ?? []).map((worker) => worker.pid).filter((workerPid): workerPid is number => workerPid !== null)];
 }
 
 /**
@@ -108,8 +125,13 @@ async function clickhouseCpuSeconds(on: AggregatorScenario): Promise<number> {
   return rows.reduce((total, row) => total + Number(row.value), 0) / 1e6;
 }
 
-async function metric(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+/** One scrape per poll: with workers, each scrape of the service is a scrape of every worker. */
+async function scrape(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+/** The sum of a metric's series in a scrape (over pipelines, partitions and workers). */
+function metric(text: string, name: string): number {
   let sum = 0;
   for (const line of text.split('\n')) if (line.startsWith(name)) sum += Number(line.split(' ').pop());
   return sum;
@@ -147,6 +169,7 @@ interface AggregatorRun {
   readonly windowsPeak: number;
   readonly stateBytesPeakMb: number;
   readonly stop: () => Promise<unknown>;
+  readonly port: number;
 }
 
 /**
@@ -167,54 +190,71 @@ async function runAggregator(on: AggregatorScenario, readings: number, options: 
   let heapPeak = 0;
   let stateBytesPeak = 0;
   let first = 0;
-  let cpuAtFirst = 0;
+  let cpuAtFirst = new Map<number, number>();
   let clickhouseCpuAtFirst = 0;
   let processed = 0;
   let rssAtHalfMb: number | null = null;
+  // The end is the last poll at which the counter still grew, once it has reached `readings` and
+  // stood still for a second: with several workers it also counts readings re-read after the
+  // start-up rebalance, so it reaches `readings` before the last one is processed.
+  let lastGrowth = 0;
   const deadline = Date.now() + 20 * 60_000;
-  while (processed < readings && Date.now() < deadline) {
+  while ((processed < readings || performance.now() - lastGrowth < 1000) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 250));
     try {
-      processed = await metric(port, 'tp_agg_readings_total{');
-      const open = await metric(port, 'tp_agg_open_windows{');
+      const text = await scrape(port);
+      const counted = metric(text, 'tp_agg_readings_total{');
+      if (counted > processed) lastGrowth = performance.now();
+      processed = counted;
+      const open = metric(text, 'tp_agg_open_windows{');
       openPeak = Math.max(openPeak, open);
-      windowsPeak = Math.max(windowsPeak, open + (await metric(port, 'tp_agg_retained_windows{')));
-      heapPeak = Math.max(heapPeak, await metric(port, 'tp_agg_process_nodejs_heap_size_used_bytes'));
-      if (processed >= readings / 2 && rssAtHalfMb === null) rssAtHalfMb = sampleProcess(aggregator.pid)?.rssMb ?? null;
-      stateBytesPeak = Math.max(stateBytesPeak, await metric(port, 'tp_agg_state_bytes{'));
+      windowsPeak = Math.max(windowsPeak, open + metric(text, 'tp_agg_retained_windows{'));
+      heapPeak = Math.max(heapPeak, metric(text, 'tp_agg_process_nodejs_heap_size_used_bytes'));
+      if (processed >= readings / 2 && rssAtHalfMb === null) rssAtHalfMb = sumRss(await servicePids(port, aggregator.pid), 'rssMb');
+      stateBytesPeak = Math.max(stateBytesPeak, metric(text, 'tp_agg_state_bytes{'));
       if (processed > 0 && first === 0) {
         first = performance.now();
-        cpuAtFirst = cpuSeconds(aggregator.pid);
+        cpuAtFirst = cpuSeconds(await servicePids(port, aggregator.pid));
         clickhouseCpuAtFirst = await clickhouseCpuSeconds(on);
       }
     } catch {
       // The ops endpoint answers once the aggregator has started.
     }
   }
-  const end = performance.now();
+  const end = lastGrowth;
   const seconds = (end - first) / 1000;
-  const cpuPerReadingUs = ((cpuSeconds(aggregator.pid) - cpuAtFirst) / readings) * 1e6;
+  const pids = await servicePids(port, aggregator.pid);
+  let cpuUsed = 0;
+  // A worker restarted during the run started after the first reading: all its CPU counts.
+  for (const [pid, seconds] of cpuSeconds(pids)) cpuUsed += seconds - (cpuAtFirst.get(pid) ?? 0);
+  const cpuPerReadingUs = (cpuUsed / readings) * 1e6;
   const clickhouseCpuPerReadingUs = (((await clickhouseCpuSeconds(on)) - clickhouseCpuAtFirst) / readings) * 1e6;
-  const atEnd = sampleProcess(aggregator.pid);
   return {
     readingsPerS: readings / seconds,
     processed,
     seconds,
     cpuPerReadingUs,
     clickhouseCpuPerReadingUs,
-    rssMb: atEnd?.peakRssMb ?? 0,
+    rssMb: sumRss(pids, 'peakRssMb') ?? 0,
     rssAtHalfMb,
-    rssAtEndMb: atEnd?.rssMb ?? null,
+    rssAtEndMb: sumRss(pids, 'rssMb'),
     heapUsedPeakMb: Math.round(heapPeak / 2 ** 20),
     ...liveHeap(options.traceGc ? aggregator.log() : null, first - spawnedAt, end - spawnedAt),
     openWindowsPeak: openPeak,
     windowsPeak,
     stateBytesPeakMb: Number((stateBytesPeak / 2 ** 20).toFixed(1)),
+    port,
     stop: async () => {
       aggregator.signal('SIGTERM');
       return aggregator.exited;
     },
   };
+}
+
+/** Resident memory summed over the service's processes (each one's peak, for peakRssMb: an upper bound of the sum's peak). */
+function sumRss(pids: readonly number[], field: 'rssMb' | 'peakRssMb'): number | null {
+  const samples = pids.map((pid) => sampleProcess(pid)).filter((sample) => sample !== null);
+  return samples.length === 0 ? null : samples.reduce((sum, sample) => sum + sample[field], 0);
 }
 
 /**
@@ -237,8 +277,24 @@ function liveHeap(log: string | null, from: number, to: number): { liveHeapMb: n
 
 const run = await runAggregator(scenario, N, { traceGc: false });
 const { readingsPerS, processed, cpuPerReadingUs, clickhouseCpuPerReadingUs, rssMb } = run;
-const [rowsRow] = await new Promise<{ n: string }[]>((resolve) => setTimeout(async () => resolve(await scenario.query<{ n: string }>(`SELECT count() AS n FROM ${scenario.database}.agg_bench FINAL`)), 3000));
-const rows = Number(rowsRow?.n ?? 0);
+/**
+ * The rows once they stop changing (the last flushes land after the last reading is counted; with
+ * several workers, readings re-read after the start-up rebalance count too, so the counter reaches
+ * N a little before the end: `reprocessed` in the JSON line says by how much).
+ */
+async function settledRows(on: AggregatorScenario): Promise<number> {
+  let previous = -1;
+  for (let attempt = 0; attempt < 30; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const [row] = await on.query<{ n: string }>(`SELECT count() AS n FROM ${on.database}.agg_bench FINAL`);
+    const rows = Number(row?.n ?? 0);
+    if (rows === previous) return rows;
+    previous = rows;
+  }
+  return previous;
+}
+const rows = await settledRows(scenario);
+const reprocessed = Math.max(0, (await scrape(run.port).then((text) => metric(text, 'tp_agg_readings_total{'), () => processed)) - N);
 say(`aggregator: ${Math.round(readingsPerS).toLocaleString()} readings/s (${processed} processed in ${run.seconds.toFixed(1)} s), peak RSS ${rssMb} MB (RSS at half the readings ${run.rssAtHalfMb ?? '?'} MB, at the end ${run.rssAtEndMb ?? '?'} MB; V8 heap used peak ${run.heapUsedPeakMb} MB), open windows peak ${run.openWindowsPeak}, rows ${rows}, ${cpuPerReadingUs.toFixed(1)} µs CPU per reading (ClickHouse: ${clickhouseCpuPerReadingUs.toFixed(1)} µs)`);
 await run.stop();
 const baselineAfterPerS = await baseline(total, 'after');
@@ -319,6 +375,7 @@ if (args['memory-check'] === 'true') {
 say(
   JSON.stringify({
     bench: 'aggregator',
+    instances: INSTANCES,
     readings_per_s: Math.round(readingsPerS),
     baseline_per_s: Math.round(baselinePerS),
     baseline_before_per_s: Math.round(baselineBeforePerS),
@@ -332,6 +389,7 @@ say(
     heap_used_peak_mb: run.heapUsedPeakMb,
     open_windows_peak: run.openWindowsPeak,
     rows,
+    reprocessed,
     readings: N,
     raw_readings: args['raw-readings'] === 'true',
     memory_vs_readings: memoryVsReadings,

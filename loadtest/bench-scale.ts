@@ -3,8 +3,10 @@
  * local stack, every figure measured in this one run on this machine.
  *
  * 1. Aggregators: a topic filled with N readings (12 partitions, 10,000 devices, realistic disorder)
- *    is drained into ClickHouse by one aggregator, then by two in one consumer group (a fresh group
- *    and table each time). Throughput = N ÷ (first reading processed → group committed the end).
+ *    is drained into ClickHouse by one aggregator service with 1 worker, then with 2 workers
+ *    (`--instances 2`: two processes in one consumer group), then with the default (one worker per
+ *    usable core), a fresh group and table each time. Throughput = N ÷ (first reading processed →
+ *    group committed the end); cores = CPU of the service's processes together over that span.
  * 2. Bridges: M messages of 10 readings each published through Mosquitto to one bridge, then to two
  *    bridges in one shared subscription. Throughput = readings ÷ (first publish → Kafka acknowledged all).
  * 3. Rebalance pause: a steady stream into Kafka, one aggregator emitting 1 s windows; a second
@@ -12,10 +14,11 @@
  *    consecutive emissions (emitted_at_ms in ClickHouse) within 30 s after each change.
  *
  * Ends with one JSON line:
- *   {"bench":"scale","aggregators_1_per_s":…,"aggregators_2_per_s":…,"bridges_1_per_s":…,"bridges_2_per_s":…,"rebalance_pause_ms":…}
+ *   {"bench":"scale","aggregators_1_per_s":…,"aggregators_2_per_s":…,"aggregators_default_per_s":…,"aggregators_default_instances":…,"bridges_1_per_s":…,"bridges_2_per_s":…,"rebalance_pause_ms":…}
+ * The rebalance phase runs single-worker services (instances 1), so that a join is one member.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { availableParallelism, cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient } from '@clickhouse/client';
@@ -28,6 +31,7 @@ import { bridgeEnv, connectFleet, killAllBridges, publishAll, startBridge, type 
 import { fillReadingsTopic } from './support/fill-topic.ts';
 import { ProcessMonitor } from './e2e/process-stats.ts';
 import { connectRawProducer } from '../test/support/raw-producer.ts';
+import { cgroupCpuLimit, resolveInstances } from '../src/aggregator/instances.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -59,16 +63,18 @@ interface Throughput {
   readonly cores: number;
 }
 
-function aggregatorConfig(name: string, pipeline: Record<string, unknown>, readingsTopic = topic): string {
+function aggregatorConfig(name: string, pipeline: Record<string, unknown>, readingsTopic = topic, instances = 1): string {
   const file = join(mkdtempSync(join(tmpdir(), 'tp-scale-')), 'pipeline.yaml');
   writeFileSync(file, stringify({
-    kafka: { brokers: config.kafka.brokers, readingsTopic, lateTopic: `${topic}-late`, partitions: PARTITIONS },
+    // The records are written here with their ingest times, not by bridges: the bridge clock it is.
+    kafka: { brokers: config.kafka.brokers, readingsTopic, lateTopic: `${topic}-late`, partitions: PARTITIONS, ingestClock: 'bridge' },
     clickhouse: { url: config.clickhouse.url, database },
     aggregator: {
       flushIntervalMs: 500,
       checkpointIntervalMs: 1000,
       sessionTimeoutMs: 6000,
       maxRowsPerInsert: 100_000,
+      instances,
       pipelines: [{
         name,
         guarantee: 'exactly-once',
@@ -105,13 +111,20 @@ async function processedBy(count: number, firstIndex = 0): Promise<number> {
   return sum;
 }
 
-async function drain(instances: number): Promise<Throughput> {
-  const name = `drain${instances}`;
+/** The service's processes: the parent and, when it supervises workers, each worker (from its /status). */
+async function servicePids(service: ServiceProcess, index: number): Promise<number[]> {
+  const status = await fetch(`http://127.0.0.1:${metricsPortBase + index}/status`).then((response) => response.json() as Promise<{ workers?: { pid: number | null }[] }>, () => ({ workers: [] }));
+  return [service.pid, ...(status.workers ?? []).flatMap((worker) => (worker.pid === null ? [] : [worker.pid]))];
+}
+
+/** One aggregator service with `instances` workers drains the topic. */
+async function drain(instances: number, label: string): Promise<Throughput> {
+  const name = `drain${label}`;
   const started = startAggregators(aggregatorConfig(name, {
     window: { kind: 'tumbling', sizeMs: 5000 },
     watermark: { kind: 'adaptive', quantile: 0.99, marginMs: 500, floorMs: 200, ceilingMs: 30_000, horizonMs: 60_000 },
     latePolicy: { kind: 'drop' },
-  }), name, instances);
+  }, topic, instances), name, 1);
   const cpu = new ProcessMonitor();
   const deadline = Date.now() + 20 * 60_000;
   let first = 0;
@@ -119,9 +132,9 @@ async function drain(instances: number): Promise<Throughput> {
     if (Date.now() > deadline) throw new Error(`${instances} aggregator(s) did not drain ${topic} within 20 minutes`);
     await sleep(250);
     if (first === 0) {
-      if ((await processedBy(instances)) > 0) {
+      if ((await processedBy(1)) > 0) {
         first = performance.now();
-        started.forEach((service, index) => cpu.watch(`aggregator-${index}`, service.pid));
+        for (const pid of await servicePids(started[0]!, 0)) cpu.watch(`aggregator-${pid}`, pid);
       }
       continue;
     }
@@ -132,7 +145,7 @@ async function drain(instances: number): Promise<Throughput> {
   const cores = cpu.totalCores();
   await Promise.all(started.map((service) => service.stop(10_000)));
   const perSecond = READINGS / seconds;
-  say(`${instances} aggregator(s): ${READINGS.toLocaleString()} readings in ${seconds.toFixed(1)} s = ${Math.round(perSecond).toLocaleString()} readings/s, ${cores.toFixed(2)} cores`);
+  say(`aggregator, ${instances} worker(s): ${READINGS.toLocaleString()} readings in ${seconds.toFixed(1)} s = ${Math.round(perSecond).toLocaleString()} readings/s, ${cores.toFixed(2)} cores`);
   return { perSecond, cores };
 }
 
@@ -279,15 +292,18 @@ async function main(): Promise<void> {
     await fillReadingsTopic({ brokers: config.kafka.brokers, topic, partitions: PARTITIONS, readings: READINGS, devices: 10_000, tenant: 'scale' });
     say(`filled ${topic}: ${READINGS.toLocaleString()} readings in ${((performance.now() - fillStarted) / 1000).toFixed(1)} s`);
 
-    const aggregators1 = await drain(1);
-    const aggregators2 = await drain(2);
+    const defaultInstances = resolveInstances(0, availableParallelism(), cgroupCpuLimit());
+    const aggregators1 = await drain(1, '1');
+    const aggregators2 = await drain(2, '2');
+    const aggregatorsDefault = await drain(defaultInstances, 'default');
     const bridges1 = await bridgeThroughput(1);
     const bridges2 = await bridgeThroughput(2);
     const pause = await rebalancePause();
 
     say('');
-    say(`aggregators: 1 instance ${Math.round(aggregators1.perSecond).toLocaleString()} readings/s (${aggregators1.cores.toFixed(2)} cores), ` +
-      `2 instances ${Math.round(aggregators2.perSecond).toLocaleString()} readings/s (${aggregators2.cores.toFixed(2)} cores together)`);
+    say(`aggregators: 1 worker ${Math.round(aggregators1.perSecond).toLocaleString()} readings/s (${aggregators1.cores.toFixed(2)} cores), ` +
+      `2 workers ${Math.round(aggregators2.perSecond).toLocaleString()} readings/s (${aggregators2.cores.toFixed(2)} cores together), ` +
+      `default (${defaultInstances} workers) ${Math.round(aggregatorsDefault.perSecond).toLocaleString()} readings/s (${aggregatorsDefault.cores.toFixed(2)} cores together)`);
     say(`bridges: 1 instance ${Math.round(bridges1.perSecond).toLocaleString()} readings/s (${bridges1.cores.toFixed(2)} cores), ` +
       `2 instances ${Math.round(bridges2.perSecond).toLocaleString()} readings/s (${bridges2.cores.toFixed(2)} cores together)`);
     say(`rebalance pause: join ${pause.joinMs} ms, leave ${pause.leaveMs} ms (longest gap between emissions; ${pause.steadyMs} ms before any change)`);
@@ -295,6 +311,8 @@ async function main(): Promise<void> {
       bench: 'scale',
       aggregators_1_per_s: Math.round(aggregators1.perSecond),
       aggregators_2_per_s: Math.round(aggregators2.perSecond),
+      aggregators_default_per_s: Math.round(aggregatorsDefault.perSecond),
+      aggregators_default_instances: defaultInstances,
       bridges_1_per_s: Math.round(bridges1.perSecond),
       bridges_2_per_s: Math.round(bridges2.perSecond),
       rebalance_pause_ms: Math.max(pause.joinMs, pause.leaveMs),

@@ -38,3 +38,16 @@ export function createAggregatorMetrics(registry = new Registry()) {
 }
 
 export type AggregatorMetrics = ReturnType<typeof createAggregatorMetrics>;
+
+/**
+ * The supervising process's own metrics (aggregator.instances > 1), served with its workers'
+ * metrics, which it labels `worker`.
+ */
+export function createSupervisorMetrics(registry = new Registry()) {
+  return {
+    registry,
+    workers: new Gauge({ name: 'tp_agg_workers', help: 'Aggregator worker processes this service runs (aggregator.instances)', registers: [registry] }),
+    workerReady: new Gauge({ name: 'tp_agg_worker_ready', help: 'Whether the aggregator worker answers /readyz with 200 (1) or not (0)', labelNames: ['worker'], registers: [registry] }),
+    workerRestarts: new Counter({ name: 'tp_agg_worker_restarts_total', help: 'Aggregator workers that exited on their own and were restarted by the service', labelNames: ['worker'], registers: [registry] }),
+  };
+}

@@ -8,6 +8,7 @@ import { insertRetryPolicy } from '../clickhouse/insert.ts';
 import { withRetry } from '../util/retry.ts';
 import { createClickHouseSink } from '../clickhouse/sink.ts';
 import { KafkaProducer } from '../kafka/producer.ts';
+import { checkIngestClock } from '../kafka/ingest-clock.ts';
 import { startOpsServer } from '../metrics/ops-server.ts';
 import type { Logger } from '../util/log.ts';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.ts';
@@ -40,6 +41,7 @@ export class AggregatorService {
 
   async start(): Promise<void> {
     const { config, logger, metrics } = this;
+    await checkIngestClock(config.kafka, logger);
     // ClickHouse may be down when the aggregator starts (a restart during an outage): wait for it
     // within the insert retry budget rather than crash-looping.
     const report = await withRetry(
@@ -108,6 +110,12 @@ export class AggregatorService {
       html: this.statusPage.html,
     });
     logger.info({ instance: this.instanceId, pipelines: this.runners.map((r) => `${r.name} (${r.tier})`), metricsPort: config.aggregator.metricsPort }, 'aggregator started');
+  }
+
+  /** The port the operations server listens on (the configured one, or the one chosen for port 0). */
+  get metricsPort(): number | null {
+    const address = this.opsServer?.address();
+    return address && typeof address === 'object' ? address.port : null;
   }
 
   /** Resolves when any pipeline stops on its own (a fatal error); rejects with that error. */

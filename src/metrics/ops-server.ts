@@ -13,7 +13,8 @@ export interface Readiness {
 export interface OpsServerOptions {
   readonly host: string;
   readonly port: number;
-  readonly registry: Registry;
+  /** A prom-client registry, or anything that renders Prometheus text the same way (a supervisor merging its workers'). */
+  readonly registry: Pick<Registry, 'metrics' | 'contentType'>;
   readonly readiness: () => Readiness;
   /** Extra read-only JSON endpoints, for example `/status`; a handler may answer with a promise. */
   readonly json?: Readonly<Record<string, () => unknown>>;

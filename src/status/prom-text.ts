@@ -4,7 +4,7 @@ import type { Sample } from './samples.ts';
 /**
  * A parser of the Prometheus text exposition format (version 0.0.4), enough for what prom-client
  * writes: `# HELP`/`# TYPE` comments, `name{label="value",...} value [timestamp]`, label values
- * with `\\`, `\"` and `\n` escapes, and the values `+Inf`, `-Inf` and `NaN`.
+ * with `\\`, `\"` and `\n` escapes, and the values `+Inf`, `-Inf` and `NaN` (any letter case, as Prometheus reads them).
  */
 export class MetricsTextError extends PipelineError {
   constructor(message: string, context: Record<string, string | number>) {
@@ -81,9 +81,10 @@ function readQuoted(line: string, start: number): [string, number] | undefined {
 }
 
 function parseValue(text: string): number | undefined {
-  if (text === '+Inf' || text === 'Inf') return Number.POSITIVE_INFINITY;
-  if (text === '-Inf') return Number.NEGATIVE_INFINITY;
-  if (text === 'NaN') return Number.NaN;
+  // As Prometheus reads them (Go's ParseFloat), in any letter case: prom-client writes NaN as 'Nan'.
+  if (/^nan$/i.test(text)) return Number.NaN;
+  const infinity = /^([-+]?)inf(?:inity)?$/i.exec(text);
+  if (infinity) return infinity[1] === '-' ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
   if (text === '' || !/^[-+]?[0-9.eE+-]+$/.test(text)) return undefined;
   const value = Number(text);
   return Number.isNaN(value) ? undefined : value;

@@ -32,7 +32,8 @@ export class AggregatorScenario {
   readonly config: Config = testConfig();
   readonly partitions: number;
   readonly clickhouse: ClickHouseClient;
-  private readonly configFile: string;
+  /** The configuration file the aggregators run with (a CLI command of the test can run with it too). */
+  readonly configFile: string;
   private readonly services: ServiceProcess[] = [];
   private producer: kafkaJs.Producer | null = null;
   private delivered = 0;
@@ -49,13 +50,17 @@ export class AggregatorScenario {
     writeFileSync(
       this.configFile,
       stringify({
-        kafka: { brokers: this.config.kafka.brokers, readingsTopic: this.topic, lateTopic: `${this.topic}-late`, partitions: this.partitions },
+        // These tests write the records themselves, with the ingest times they choose: they play the bridge's clock.
+        kafka: { brokers: this.config.kafka.brokers, readingsTopic: this.topic, lateTopic: `${this.topic}-late`, partitions: this.partitions, ingestClock: 'bridge' },
         clickhouse: { url: this.config.clickhouse.url, database: this.database },
         aggregator: {
           flushIntervalMs: 200,
           checkpointIntervalMs: 500,
           sessionTimeoutMs: 6000,
           metricsPort: 0,
+          // One process per aggregator, as these tests kill and restart them one by one; a test of
+          // the supervised service asks for more (aggregator.instances or TP_AGGREGATOR__INSTANCES).
+          instances: 1,
           ...options.aggregator,
           pipelines: pipelines.map((pipeline) => ({
             name: pipeline.name,
