@@ -1,6 +1,7 @@
 /**
  * The main job of the quick start (`npm run demo`): the local stack, the bridge, the aggregator and
- * a simulated fleet for about a minute, then a short report (throughput, P95, completeness, the
+ * a simulated fleet for about a minute (JSON devices, and beside them a Sparkplug B edge node and a
+ * Protobuf device, each through its codec), then a short report (throughput, P95, completeness, the
  * audit) and sample aggregate queries with their output. The stack keeps running afterwards so that
  * the tables can be explored; `npm run stack -- down` stops it.
  */
@@ -29,6 +30,10 @@ const options: EndToEndOptions = {
   minCompleteness: 0.999,
   aggregators: 1,
   prometheus: true,
+  sideFleets: [
+    { payload: 'sparkplug', devices: 1, ratePerSecond: 20 },
+    { payload: 'protobuf', devices: 1, ratePerSecond: 20 },
+  ],
   log: say,
 };
 

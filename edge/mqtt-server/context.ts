@@ -1,5 +1,7 @@
 import type { EdgeConfig, MqttListenConfig, ValidationConfig } from '../../src/config/schema.ts';
+import type { CodecRouter } from '../../src/core/codecs/codec.ts';
 import type { Logger } from '../../src/util/log.ts';
+import type { SparkplugHost } from '../codecs/sparkplug-host.ts';
 import type { EdgeMetrics } from '../metrics.ts';
 import type { ReadingPublisher } from '../publisher.ts';
 import type { ClientConnection, Session } from './connection.ts';
@@ -10,6 +12,10 @@ import type { DirectMetrics } from './metrics.ts';
 export interface EndpointContext {
   readonly listen: MqttListenConfig;
   readonly topicPrefix: string;
+  /** mqtt.codecs: which codec reads a topic's payloads (JSON on `<topicPrefix>/+/+` last). */
+  readonly codecs: CodecRouter;
+  /** Rebirth requests and presence of Sparkplug nodes; undefined without a Sparkplug rule. */
+  readonly sparkplug: SparkplugHost | undefined;
   readonly validation: ValidationConfig;
   readonly ackMode: EdgeConfig['ackMode'];
   readonly publisher: ReadingPublisher;

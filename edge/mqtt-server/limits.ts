@@ -1,5 +1,6 @@
 import { parseTelemetryTopic, type DeviceOrigin } from '../../src/core/validation.ts';
 import type { RejectionReason } from '../../src/core/readings.ts';
+import type { CodecRouter, PayloadCodec } from '../../src/core/codecs/codec.ts';
 import type { DeviceIdentity } from './credentials.ts';
 
 /**
@@ -37,7 +38,7 @@ export function reasonLabel(code: number): string {
 }
 
 export type TopicCheck =
-  | { readonly ok: true; readonly origin: DeviceOrigin }
+  | { readonly ok: true; readonly origin: DeviceOrigin; /** The codec of the topic (mqtt.codecs); undefined from checkTopic: JSON. */ readonly codec?: PayloadCodec }
   | { readonly ok: false; readonly code: number; readonly reason: RejectionReason; readonly detail: string };
 
 /**
@@ -55,6 +56,24 @@ export function checkTopic(topic: string, prefix: string, identity: DeviceIdenti
     return { ok: false, code: REASON.notAuthorized, reason: 'device-mismatch', detail: `account ${identity.username} of device ${identity.device} may not publish for device ${origin.device}` };
   }
   return { ok: true, origin };
+}
+
+/**
+ * checkTopic for every codec of mqtt.codecs: the first rule matching the topic decides its codec,
+ * and the codec the tenant and device (a Sparkplug edge node) the topic names; the account must
+ * own them as above (0x87), and a topic no rule reads, or not of its codec's shape, is 0x90.
+ */
+export function checkRoute(topic: string, router: CodecRouter, identity: DeviceIdentity): TopicCheck {
+  const route = router.route(topic);
+  if (!route.ok) return { ok: false, code: REASON.topicNameInvalid, reason: route.reason, detail: route.detail };
+  const origin = route.scope;
+  if (origin.tenant !== identity.tenant) {
+    return { ok: false, code: REASON.notAuthorized, reason: 'tenant-mismatch', detail: `account ${identity.username} of tenant ${identity.tenant} may not publish for tenant ${origin.tenant}` };
+  }
+  if (identity.device !== '*' && origin.device !== identity.device) {
+    return { ok: false, code: REASON.notAuthorized, reason: 'device-mismatch', detail: `account ${identity.username} of device ${identity.device} may not publish for device ${origin.device}` };
+  }
+  return { ok: true, origin, codec: route.codec };
 }
 
 /**

@@ -5,7 +5,7 @@ import type { AckTicket } from '../ack-queue.ts';
 import type { PublishListener } from '../publisher.ts';
 import type { AckPlan, ClientConnection } from './connection.ts';
 import type { EndpointContext } from './context.ts';
-import { REASON, checkTopic, reasonLabel, type TopicCheck } from './limits.ts';
+import { REASON, checkRoute, reasonLabel, type TopicCheck } from './limits.ts';
 
 /**
  * PUBLISH and PUBREL. A QoS 1 message is answered with PUBACK, a QoS 2 one with PUBREC, only
@@ -73,7 +73,15 @@ export function handlePublish(context: EndpointContext, connection: ClientConnec
     refuse(context, code);
     const result: ValidationResult = { readings: [], rejections: [{ index: null, reason: check.reason, detail: check.detail, item: null }] };
     context.publisher.publish(result, { source: 'mqtt', origin: packet.topic, deadLetterKey: connection.identity!.device === '*' ? packet.topic : connection.identity!.device, payload, receivedAt }, listener);
+  } else if (check.codec !== undefined && check.codec.name !== 'json') {
+    const result = check.codec.decode(packet.topic, payload, { scope: check.origin, ingestTime: receivedAt, validation: context.validation });
+    if (result.readings.length === 0 && result.rejections.length > 0) {
+      code = REASON.payloadFormatInvalid;
+      refuse(context, code);
+    }
+    context.publisher.publish(result, { source: 'mqtt', origin: packet.topic, deadLetterKey: check.origin.device, payload, receivedAt }, listener);
   } else {
+    // JSON (every JSON rule reads `<prefix>/<tenant>/<device>`): the compact fast path first.
     const reading = readCompactReading(payload, check.origin, receivedAt, context.validation);
     if (reading !== undefined) {
       context.publisher.publishReading(reading, 'mqtt', receivedAt, listener);
@@ -148,7 +156,7 @@ function settleTicket(context: EndpointContext, connection: ClientConnection): (
 function topicCheck(context: EndpointContext, connection: ClientConnection, topic: string): TopicCheck {
   // Devices publish on one topic again and again: the last answer is kept per connection.
   if (connection.lastTopic === topic && connection.lastCheck !== undefined) return connection.lastCheck;
-  const check = checkTopic(topic, context.topicPrefix, connection.identity!);
+  const check = checkRoute(topic, context.codecs, connection.identity!);
   connection.lastTopic = topic;
   connection.lastCheck = check;
   return check;

@@ -3,6 +3,8 @@ import type { Packet } from 'mqtt-packet';
 import type { EdgeConfig, MqttConfig, ValidationConfig } from '../../src/config/schema.ts';
 import { ConfigError, PipelineError, errorMessage } from '../../src/core/errors.ts';
 import type { Logger } from '../../src/util/log.ts';
+import { buildCodecRouter, sparkplugStateOf } from '../codecs/build.ts';
+import { SparkplugHost } from '../codecs/sparkplug-host.ts';
 import type { FlowControl } from '../flow.ts';
 import type { EdgeMetrics } from '../metrics.ts';
 import type { ReadingPublisher } from '../publisher.ts';
@@ -55,9 +57,16 @@ export class MqttServer {
       connections: () => sockets.size,
       inFlight: () => [...sockets].map((connection) => connection.window.inFlight),
     });
+    const now = options.now ?? Date.now;
+    const sparkplug = mqtt.codecs.some((rule) => rule.codec === 'sparkplug')
+      ? new SparkplugHost(options.metrics.registry, logger, now, () => sparkplugStateOf(codecs)!)
+      : undefined;
+    const codecs = buildCodecRouter(mqtt, sparkplug);
     this.context = {
       listen: mqtt.listen,
       topicPrefix: mqtt.topicPrefix,
+      codecs,
+      sparkplug,
       validation: options.validation,
       ackMode: options.ackMode,
       publisher: options.publisher,
@@ -68,7 +77,7 @@ export class MqttServer {
       sessions: new Map<string, Session>(),
       sockets,
       logger,
-      now: options.now ?? Date.now,
+      now,
       stopping: () => this.stopping,
     };
     this.events = {

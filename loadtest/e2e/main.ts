@@ -1,5 +1,5 @@
 /**
- * `npm run loadtest -- --rate R --duration S --sla-p95 10s [--min-completeness 99.9%] [--settle-timeout 180s]`:
+ * `npm run loadtest -- --rate R --duration S --sla-p95 10s [--min-completeness 99.9%] [--settle-timeout 180s] [--payload json|sparkplug|protobuf]`:
  * the release check. Runs the pipeline on the local stack under a simulated MQTT fleet, prints a
  * report, writes an HTML page under reports/, exits non-zero when the SLA, the completeness target
  * or the audit (lost, duplicated) is missed, or when anything on the way failed (the aggregates did
@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { errorMessage } from '../../src/core/errors.ts';
 import { REPO_ROOT } from '../../src/stack/paths.ts';
+import { PAYLOAD_FORMATS, type PayloadFormat } from '../fleet/formats.ts';
 import { runEndToEnd, type EndToEndOptions } from './run.ts';
 import { jsonSummary, textReport, writeHtmlReport } from './report.ts';
 import { parseDurationMs, parsePercent } from './units.ts';
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     window: { type: 'string', default: '5s' },
     aggregators: { type: 'string', default: '1' },
     'settle-timeout': { type: 'string', default: '180s' },
+    payload: { type: 'string', default: 'json' },
   },
 });
 
@@ -34,6 +36,7 @@ let options: EndToEndOptions;
 try {
   options = {
     ratePerSecond: positive('rate', Number(values.rate)),
+    payload: payloadFormat(values.payload!),
     durationS: parseDurationMs(values.duration!) / 1000,
     devices: positive('devices', Number(values.devices)),
     connections: positive('connections', Number(values.connections)),
@@ -73,6 +76,11 @@ try {
 function positive(name: string, value: number): number {
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a number above 0, got '${values[name as keyof typeof values]}'`);
   return value;
+}
+
+function payloadFormat(value: string): PayloadFormat {
+  if (!(PAYLOAD_FORMATS as readonly string[]).includes(value)) throw new Error(`--payload must be one of ${PAYLOAD_FORMATS.join(', ')}, got '${value}'`);
+  return value as PayloadFormat;
 }
 
 function count(name: string, value: number): number {

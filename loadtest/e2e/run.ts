@@ -17,7 +17,9 @@ import { runningPid } from '../../src/stack/processes.ts';
 import { eventually, startService, type ServiceProcess } from '../../src/stack/services.ts';
 import { configForLocalStack, stackUp } from '../../src/stack/stack.ts';
 import { DEFAULT_PATTERNS, STEADY_PATTERNS } from '../fleet/model.ts';
-import { runFleet, type FleetResult } from '../fleet/publisher.ts';
+import type { FleetResult } from '../fleet/publisher.ts';
+import { codecRulesFor, type PayloadFormat } from '../fleet/formats.ts';
+import { runMixedFleet, type SideFleet } from '../fleet/mixed.ts';
 import { FLEET_ACCOUNT, directMqttSettings, fleetUrl } from './direct-mqtt.ts';
 import { ProcessMonitor, type ProcessUsage } from './process-stats.ts';
 import { TABLE, auditRun, waitForSettling, type AuditFigures, type Latency, type LatencyBucket } from './audit.ts';
@@ -31,6 +33,10 @@ import { startPrometheus } from '../../deploy/prometheus/local.ts';
  */
 export interface EndToEndOptions {
   readonly ratePerSecond: number;
+  /** The devices' payload format (`--payload`); Sparkplug and Protobuf need direct mode (the bridge's codecs). */
+  readonly payload?: PayloadFormat;
+  /** Small fleets of other formats beside the main one (the demo's Sparkplug node and Protobuf device). */
+  readonly sideFleets?: readonly SideFleet[];
   readonly durationS: number;
   readonly devices: number;
   readonly connections: number;
@@ -149,9 +155,9 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
     const started = setup && connection ? await attempt('services', 'starting the bridge and the aggregators', () => startServices(setup!, runId, options, track, monitor)) : undefined;
     if (setup && started) {
       const { config } = setup;
-      log(`fleet: ${options.devices} devices on ${options.connections} connections, ${options.ratePerSecond} readings/s for ${options.durationS} s, ${options.batchSize} per message, ${options.patterns} arrival patterns`);
+      log(`fleet: ${options.devices} devices on ${options.connections} connections, ${options.ratePerSecond} readings/s for ${options.durationS} s, ${options.batchSize} per message, ${options.payload ?? 'json'} payloads, ${options.patterns} arrival patterns`);
       fleet = await attempt('fleet', 'running the fleet', () =>
-        runFleet(
+        runMixedFleet(
           {
             tenant,
             devices: options.devices,
@@ -161,7 +167,8 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
             patterns: options.patterns === 'realistic' ? DEFAULT_PATTERNS : STEADY_PATTERNS,
             seed: 42,
           },
-          { url: fleetUrl(config), ...FLEET_ACCOUNT, connections: options.connections, durationMs: options.durationS * 1000, clientIdPrefix: `fleet-${runId}`, log },
+          { url: fleetUrl(config), ...FLEET_ACCOUNT, payload: options.payload ?? 'json', connections: options.connections, durationMs: options.durationS * 1000, clientIdPrefix: `fleet-${runId}`, log },
+          options.sideFleets ?? [],
         ),
       );
       processes = monitor.usage();
@@ -229,8 +236,9 @@ async function prepareRun(runId: string, options: EndToEndOptions): Promise<RunS
   const metricsPorts: number[] = [];
   for (let index = 0; index < Math.max(1, options.aggregators); index++) metricsPorts.push(await freePort());
   const settings = runConfig(local, runId, options, httpPort, metricsPorts[0]!);
-  // Direct mode: the fleet connects to the bridge, as the run's tenant (see runEndToEnd).
-  settings['mqtt'] = { ...(settings['mqtt'] as object), ...directMqttSettings(runDir, `load${runId}`, await freePort()) };
+  // Direct mode (the local stack's default, stack.mqttMode): the fleet connects to the bridge, as the run's tenant (see runEndToEnd).
+  if (local.mqtt.mode !== 'direct' && formatsOf(options).some((format) => format !== 'json')) throw new Error(`--payload ${options.payload} needs mqtt.mode 'direct' (codecs run in the bridge's own MQTT server)`);
+  if (local.mqtt.mode === 'direct') settings['mqtt'] = { ...(settings['mqtt'] as object), ...directMqttSettings(runDir, `load${runId}`, await freePort()) };
   const config = parseConfig(settings);
   const configFile = join(runDir, 'pipeline.yaml');
   writeFileSync(configFile, stringify(config));
@@ -314,7 +322,7 @@ function runConfig(local: Config, runId: string, options: EndToEndOptions, httpP
   return {
     kafka: { ...local.kafka, readingsTopic: `load-${runId}`, deadLetterTopic: `load-${runId}-dead-letter`, lateTopic: `load-${runId}-late` },
     // A run's bridge session must not outlive the run: the broker would queue every later reading for it.
-    mqtt: { ...local.mqtt, shareGroup: `load${runId}`, clientIdPrefix: `bridge-${runId}`, sessionExpirySeconds: 60 },
+    mqtt: { ...local.mqtt, shareGroup: `load${runId}`, clientIdPrefix: `bridge-${runId}`, sessionExpirySeconds: 60, codecs: formatsOf(options).flatMap(codecRulesFor) },
     edge: { ...local.edge, httpPort },
     clickhouse: { ...local.clickhouse, database: `load_${runId}` },
     aggregator: {
@@ -343,4 +351,9 @@ function runConfig(local: Config, runId: string, options: EndToEndOptions, httpP
     },
     stack: local.stack,
   };
+}
+
+/** Every payload format of a run, main fleet first (the bridge needs a codec rule for each). */
+function formatsOf(options: EndToEndOptions): PayloadFormat[] {
+  return [...new Set([options.payload ?? 'json', ...(options.sideFleets ?? []).map((side) => side.payload)])];
 }

@@ -68,7 +68,8 @@ export interface FleetSpec {
 
 export interface FleetMessage {
   readonly topic: string;
-  readonly payload: string;
+  /** The model writes JSON; loadtest/fleet/formats.ts re-encodes it as Sparkplug B or Protobuf bytes. */
+  readonly payload: string | Uint8Array;
   readonly device: string;
   /** Ids of the readings in the payload. */
   readonly ids: readonly string[];

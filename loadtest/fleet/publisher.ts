@@ -1,5 +1,6 @@
 import mqtt from 'mqtt';
 import * as hdr from 'hdr-histogram-js';
+import { formatter, type PayloadFormat } from './formats.ts';
 import { FleetModel, type FleetMessage, type FleetSpec } from './model.ts';
 
 /**
@@ -16,7 +17,8 @@ import { FleetModel, type FleetMessage, type FleetSpec } from './model.ts';
  * which isolates the other faults of a chaos run; `republishUnrouted: false` plays real devices.
  */
 export interface PublisherOptions {
-  readonly url: string;
+  /** Where the devices connect; with several (direct mode: one per bridge), connection i goes to url i mod n. */
+  readonly url: string | readonly string[];
   readonly username: string;
   readonly password: string;
   readonly connections: number;
@@ -32,6 +34,10 @@ export interface PublisherOptions {
    * plays devices that take any PUBACK as delivery: their refused readings are counted acknowledged.
    */
   readonly republishUnrouted?: boolean;
+  /** The devices' payload format (default JSON); the tenant names the Sparkplug group. */
+  readonly payload?: PayloadFormat;
+  /** Prefix of the device names (a side fleet beside another of the same tenant, see mixed.ts). */
+  readonly devicePrefix?: string;
 }
 
 export interface FleetResult {
@@ -57,11 +63,12 @@ const NO_SUBSCRIBER_GIVE_UP_MS = 120_000;
 
 export async function runFleet(spec: FleetSpec, options: PublisherOptions): Promise<FleetResult> {
   const model = new FleetModel(spec);
+  const format = formatter(options.payload ?? 'json', spec.tenant, options.devicePrefix);
   const tickMs = options.tickMs ?? 50;
   const maxInFlight = options.maxInFlightPerConnection ?? 500;
   const clients = await Promise.all(
     Array.from({ length: options.connections }, (_, index) =>
-      connect(options, `${options.clientIdPrefix ?? 'fleet'}-${process.pid}-${index}`),
+      connect(options, `${options.clientIdPrefix ?? 'fleet'}-${process.pid}-${index}`, index),
     ),
   );
   const refusals = clients.map(watchNoSubscriberPubacks);
@@ -83,7 +90,7 @@ export async function runFleet(spec: FleetSpec, options: PublisherOptions): Prom
     const sentAt = performance.now();
     try {
       for (;;) {
-        await client.publishAsync(message.topic, message.payload, { qos: 1 });
+        await client.publishAsync(message.topic, typeof message.payload === 'string' ? message.payload : Buffer.from(message.payload), { qos: 1 });
         if (!refusals[clientIndex]!.take(message.topic, message.payload)) break;
         noSubscriberPubacks++;
         if (options.republishUnrouted === false) break;
@@ -106,7 +113,7 @@ export async function runFleet(spec: FleetSpec, options: PublisherOptions): Prom
   };
 
   const dispatch = async (batch: FleetMessage[]): Promise<void> => {
-    for (const message of batch) {
+    for (const message of batch.flatMap(format)) {
       // Devices stick to a connection, as a device sticks to its gateway.
       const clientIndex = hashIndex(message.device, clients.length);
       while (inFlight[clientIndex]! >= maxInFlight) await sleep(2);
@@ -153,11 +160,11 @@ export async function runFleet(spec: FleetSpec, options: PublisherOptions): Prom
  * say "no matching subscribers". `take` tells (once) whether that was the answer to a message.
  * 'packetreceive' is emitted before mqtt.js settles the publish, so the mark is there in time.
  */
-function watchNoSubscriberPubacks(client: mqtt.MqttClient): { take(topic: string, payload: string): boolean } {
+function watchNoSubscriberPubacks(client: mqtt.MqttClient): { take(topic: string, payload: string | Uint8Array): boolean } {
   const sentById = new Map<number, string>();
   const refused = new Set<string>();
   client.on('packetsend', (packet) => {
-    if (packet.cmd === 'publish' && packet.messageId !== undefined) sentById.set(packet.messageId, messageKey(packet.topic, String(packet.payload)));
+    if (packet.cmd === 'publish' && packet.messageId !== undefined) sentById.set(packet.messageId, messageKey(packet.topic, packet.payload));
   });
   client.on('packetreceive', (packet) => {
     if (packet.cmd !== 'puback' || packet.messageId === undefined) return;
@@ -168,13 +175,14 @@ function watchNoSubscriberPubacks(client: mqtt.MqttClient): { take(topic: string
   return { take: (topic, payload) => refused.delete(messageKey(topic, payload)) };
 }
 
-function messageKey(topic: string, payload: string): string {
-  return `${topic}\u0000${payload}`;
+function messageKey(topic: string, payload: string | Uint8Array): string {
+  return `${topic}\u0000${typeof payload === 'string' ? payload : Buffer.from(payload).toString('base64')}`;
 }
 
-function connect(options: PublisherOptions, clientId: string): Promise<mqtt.MqttClient> {
+function connect(options: PublisherOptions, clientId: string, index: number): Promise<mqtt.MqttClient> {
+  const urls = typeof options.url === 'string' ? [options.url] : options.url;
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect(options.url, {
+    const client = mqtt.connect(urls[index % urls.length]!, {
       protocolVersion: 5,
       clientId,
       username: options.username,
