@@ -79,7 +79,11 @@ export class PartitionProcessor {
       coveredDelayMs: spec.watermark.kind === 'fixed' ? spec.watermark.delayMs : spec.watermark.ceilingMs,
       quantumMs,
     });
-    const guardSpanMs = maxOffsetMs > 0 ? maxOffsetMs + quantumMs + this.allowedLatenessMs : 0;
+    // How long after it left the store a series' purgedThrough can still refuse a reading. Aligned:
+    // a window ending there reopens only under a grown shift (+ the allowed lateness). Sessions: a
+    // proto-session [t, t + gap) before it may still end past the watermark, shifted or not.
+    const shiftSpanMs = maxOffsetMs > 0 ? maxOffsetMs + quantumMs : 0;
+    const guardSpanMs = this.kind === Kind.Session ? shiftSpanMs + this.sizeMs : shiftSpanMs > 0 ? shiftSpanMs + this.allowedLatenessMs : 0;
     this.countOnly = spec.aggregates === 'count';
     // Count-only aligned windows without 'reemit' are counted in their series (see assignAligned).
     const countedInSeries = this.countOnly && this.late !== Late.Reemit;
@@ -89,6 +93,8 @@ export class PartitionProcessor {
       this.countOnly,
       countedInSeries && this.kind === Kind.Sliding,
       countedInSeries && this.kind === Kind.Tumbling,
+      // An open session may reach back to a purged one at any distance from the watermark.
+      this.kind === Kind.Session,
     );
   }
 
@@ -432,7 +438,10 @@ export class PartitionProcessor {
    * absorbed late by a retained session that contains its event time (the emitted session's
    * [start, end) is frozen: the row key is its start). Otherwise it joins, and merges, the open
    * sessions its proto-session [t, t + gap) overlaps; else it opens a session if that would still
-   * be open; else it is late.
+   * be open; else it is late. Before the series' purgedThrough, though, it may lie in (or within a
+   * gap after) a session emitted and gone, whose start is a key already written: there it only
+   * joins open sessions that start at or before it, and is late if it would open a session or move
+   * a start back to its event time (that key could be written again, same version, other readings).
    */
   private assignSession(
     reading: ReadingRecord,
@@ -450,6 +459,7 @@ export class PartitionProcessor {
     const ingestTime = reading.ingestTime;
     const protoEnd = eventTime + this.sizeMs;
     const series = found;
+    let gone = false;
     if (series !== undefined) {
       const windows = series.windows;
       for (let i = 0; i < windows.length && !this.countOnly; i++) {
@@ -474,7 +484,11 @@ export class PartitionProcessor {
           bridged.push(window);
         }
       }
-      const target = bridged[0];
+      let target = bridged[0];
+      if (eventTime < series.purgedThrough) {
+        gone = target === undefined || eventTime < earliestStart(bridged);
+        if (gone) target = undefined;
+      }
       if (target !== undefined) {
         for (let i = 1; i < bridged.length; i++) store.mergeSessions(target, bridged[i]!);
         bridged.length = 0;
@@ -485,11 +499,7 @@ export class PartitionProcessor {
         return;
       }
     }
-    // A shifted device, or one whose clock ahead was set back (its purged sessions end past the
-    // watermark), does not open a session inside the span of one already emitted and purged.
-    const reopens =
-      series !== undefined && eventTime < series.purgedThrough && (shiftMs > 0 || series.purgedThrough > watermark);
-    if (protoEnd + shiftMs > watermark && !reopens) {
+    if (protoEnd + shiftMs > watermark && !gone) {
       const session = store.addSession(
         series ?? store.getOrCreateSeries(reading.tenant, reading.device, metric),
         eventTime,
@@ -598,6 +608,13 @@ export class PartitionProcessor {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The earliest start of `sessions` (not empty). */
+function earliestStart(sessions: readonly WindowState[]): number {
+  let start = sessions[0]!.start;
+  for (let i = 1; i < sessions.length; i++) if (sessions[i]!.start < start) start = sessions[i]!.start;
+  return start;
+}
 
 /**
  * One device of processNumbered: the (tenant, device) its number stands for, its head series as

@@ -25,9 +25,15 @@ export class SeriesIndex {
 
   /**
    * `guardSpanMs`: how long after its last emitted window left the store a series' purgedThrough
-   * can still matter (largest device clock shift + allowed lateness); 0 when clocks are not shifted.
+   * can still matter (see the processor: shift, allowed lateness, session gap); 0 when never.
+   * `guardFilled`: while a series holds windows its purgedThrough matters at any age (sessions: a
+   * reading before it that reaches an open session would move that session's start back into the
+   * span of one emitted and gone).
    */
-  constructor(private readonly guardSpanMs: number) {}
+  constructor(
+    private readonly guardSpanMs: number,
+    private readonly guardFilled = false,
+  ) {}
 
   /** Changes when a head returned by `device` may no longer be the device's head. */
   headsVersion(): number {
@@ -86,8 +92,9 @@ export class SeriesIndex {
     if (this.empty > this.sweepSlack && this.empty * 2 > this.total) this.sweep(watermark);
   }
 
-  /** Whether an empty series must stay indexed: its purgedThrough can still refuse a reading. */
+  /** Whether a series' purgedThrough can still refuse a reading (an empty series then stays indexed, a snapshot keeps it). */
   guarded(series: Series, watermark: number): boolean {
+    if (this.guardFilled && series.windows.length > 0 && series.purgedThrough !== Number.NEGATIVE_INFINITY) return true;
     return this.guardSpanMs > 0 && series.purgedThrough > watermark - this.guardSpanMs;
   }
 

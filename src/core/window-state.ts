@@ -71,7 +71,9 @@ export class Series {
    * The largest end of this series' emitted windows that have left the store. A window ending
    * there or before may have been emitted already, so it must not be opened again from scratch
    * (a second row for the same key) when the device's clock shift grew since, or its clock was set
-   * back (a device ahead whose clock was fixed).
+   * back (a device ahead whose clock was fixed). Sessions: a reading before it may lie in (or within
+   * a gap after) a session emitted and gone, so it opens no session and moves no start back there
+   * (see PartitionProcessor.assignSession), however the watermark and the device's shift stand.
    */
   purgedThrough = Number.NEGATIVE_INFINITY;
 

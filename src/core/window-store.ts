@@ -95,8 +95,10 @@ export class WindowStore {
      * another becomes recent, or by `settleCount`.
      */
     readonly countsInRecent = false,
+    /** A series holding windows keeps its purgedThrough (in snapshots too), however old (sessions: see SeriesIndex.guarded). */
+    guardFilledSeries = false,
   ) {
-    this.index = new SeriesIndex(guardSpanMs);
+    this.index = new SeriesIndex(guardSpanMs, guardFilledSeries);
   }
 
   /** Brings a window's count up to date with what the caller counted in its series (countsInSeries, countsInRecent); returns the window. */

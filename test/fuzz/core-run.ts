@@ -122,16 +122,23 @@ export function sortedLate(late: readonly LateReading[]): LateReading[] {
  * rows, every emission, the late readings, the counters.
  */
 export function assertSameAsModel(actual: ProductionRun, expected: ModelRun): void {
-  const seen = new Set<string>();
-  for (const row of actual.rows) {
-    const id = `${rowKey(row)} v${row.version}`;
-    if (seen.has(id)) assert.fail(`row ${id} was emitted twice: ${JSON.stringify(row)}`);
-    seen.add(id);
-  }
+  // The model first: equal to the processor, a model that breaks the invariant would pass it.
+  assertEachKeyVersionOnce(expected.rows, 'the MODEL emitted');
+  assertEachKeyVersionOnce(actual.rows, 'the processor emitted');
   compareRows(finalRows(actual.rows), finalRows(expected.rows), 'final row');
   compareRows([...actual.rows].sort(byKeyAndVersion), [...expected.rows].sort(byKeyAndVersion), 'emitted row');
   assert.deepEqual(sortedLate(actual.late), sortedLate(expected.late), 'late readings differ from the model');
   assert.deepEqual(actual.stats, expected.stats, 'counters differ from the model');
+}
+
+/** Throws unless each (key, version) appears once: ReplacingMergeTree would keep either of two. */
+function assertEachKeyVersionOnce(rows: readonly AggregateRow[], who: string): void {
+  const seen = new Set<string>();
+  for (const row of rows) {
+    const id = `${rowKey(row)} v${row.version}`;
+    if (seen.has(id)) assert.fail(`${who} row ${id} twice: ${JSON.stringify(row)}`);
+    seen.add(id);
+  }
 }
 
 function compareRows(actual: readonly AggregateRow[], expected: readonly AggregateRow[], what: string): void {

@@ -220,9 +220,11 @@ class ReferenceCore {
    * Sessions: a value whose id any session of the series holds is a duplicate. Else the first
    * retained session (frozen interval) containing t takes it and is re-emitted. Else it joins the
    * open sessions its proto-session [t, t + gap) overlaps, merging them into the first; else it
-   * opens [t, t + gap) if t + gap + shift > WM, unless t lies before the series' purgedThrough
-   * while the device is shifted behind or purgedThrough is still ahead of WM (the span of a session
-   * emitted and gone); else it missed. Returns whether it missed.
+   * opens [t, t + gap) if t + gap + shift > WM; else it missed. But if t lies before the series'
+   * purgedThrough — maybe in, or within a gap after, a session emitted and gone, whose start is a
+   * key already written — it missed unless it joins open sessions one of which starts at or before
+   * t: opening a session at t, or moving a start back to t, could write that key again with the
+   * same version and other readings. Returns whether it missed.
    */
   private session(reading: ReadingRecord, metric: string, value: Absorbed, watermark: number, shiftMs: number): boolean {
     const gapMs = this.spec.window.kind === 'session' ? this.spec.window.gapMs : 0;
@@ -242,6 +244,7 @@ class ReferenceCore {
       return false;
     }
     const overlapping = sessions.filter((session) => session.state === 'open' && session.start < t + gapMs && t < session.end);
+    if (series !== undefined && t < series.purgedThrough && !overlapping.some((session) => session.start <= t)) return true;
     const [target, ...merged] = overlapping;
     if (target !== undefined) {
       for (const other of merged) {
@@ -257,9 +260,7 @@ class ReferenceCore {
       target.end = Math.max(target.end, t + gapMs);
       return false;
     }
-    const purgedThrough = series?.purgedThrough ?? Number.NEGATIVE_INFINITY;
-    const gone = t < purgedThrough && (shiftMs > 0 || purgedThrough > watermark);
-    if (t + gapMs + shiftMs > watermark && !gone) {
+    if (t + gapMs + shiftMs > watermark) {
       this.open(reading, metric, t, t + gapMs, shiftMs).readings.push(value);
       return false;
     }
