@@ -6,6 +6,7 @@ import { METRICS_PAGE, metricsReferencePage } from './tools/metrics.ts';
 import { CLI_PAGE, cliReferencePage } from './tools/cli.ts';
 import { ALERTS_PAGE, alertsPage } from './tools/alerts.ts';
 import { SUMMARY_PAGE, summaryPage } from '../loadtest/results/summary.ts';
+import { FAILURE_TABLES_PAGE, failureTablesPage } from './tools/failure-tables.ts';
 
 /**
  * Writes every generated documentation page from the code it describes:
@@ -21,6 +22,7 @@ export async function generatedPages(root: string): Promise<Map<string, string>>
     [CLI_PAGE, await cliReferencePage(root)],
     [ALERTS_PAGE, alertsPage(root)],
     [SUMMARY_PAGE, summaryPage(root)],
+    [FAILURE_TABLES_PAGE, failureTablesPage(root)],
   ]);
 }
 
