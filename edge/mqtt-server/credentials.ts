@@ -1,8 +1,9 @@
 import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ConfigError, errorMessage } from '../../src/core/errors.ts';
 import { NAME_PATTERN } from '../../src/core/validation.ts';
 import type { Logger } from '../../src/util/log.ts';
+import { FilePoller } from './file-poller.ts';
 
 /**
  * Device credentials of direct mode: a text file, one account a line,
@@ -97,15 +98,17 @@ export interface CredentialObserver {
 }
 
 /**
- * The credential file, loaded at start and again whenever it changes (polled: an editor's
- * rename-over-the-file and a Kubernetes secret's symlink swap both show as a new mtime). A file
- * that no longer parses is logged and ignored: the accounts of the last good version stay.
+ * The credential file, loaded at start and again whenever its content changes (polled, see
+ * FilePoller: an editor's rename-over-the-file, a Kubernetes secret's symlink swap and a rewrite of
+ * the same size within one timestamp tick are all seen). A file that no longer parses is logged and
+ * ignored: the accounts of the last good version stay.
  */
 export class CredentialStore {
   private entries: Map<string, CredentialEntry>;
   /** username → SHA-256 of the password last verified for it, so that a reconnect storm costs no scrypt. */
   private verified = new Map<string, Buffer>();
-  private watching = false;
+  private poller: FilePoller | undefined;
+  private lastText = '';
 
   constructor(
     private readonly file: string,
@@ -121,17 +124,14 @@ export class CredentialStore {
   }
 
   watch(): void {
-    if (this.watching) return;
-    this.watching = true;
-    watchFile(this.file, { interval: this.pollMs, persistent: false }, (current, previous) => {
-      if (current.mtimeMs === previous.mtimeMs && current.size === previous.size) return;
-      this.reload();
-    });
+    if (this.poller !== undefined) return;
+    this.poller = new FilePoller(this.file, this.lastText, () => this.reload());
+    this.poller.start(this.pollMs);
   }
 
   close(): void {
-    if (this.watching) unwatchFile(this.file);
-    this.watching = false;
+    this.poller?.stop();
+    this.poller = undefined;
   }
 
   reload(): void {
@@ -165,6 +165,7 @@ export class CredentialStore {
     let text: string;
     try {
       text = readFileSync(this.file, 'utf8');
+      this.lastText = text;
     } catch (error) {
       throw new ConfigError(`mqtt.credentialsFile ${this.file} cannot be read: ${errorMessage(error)}`, { file: this.file });
     }
