@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AggregatorScenario } from '../support/aggregator-harness.ts';
 import { generateDataset } from '../support/readings-dataset.ts';
-import { WINDOW, assertExactlyOnce, sleep, streamInSlices } from '../support/recovery.ts';
+import { WINDOW, assertExactlyOnce, streamInSlices } from '../support/recovery.ts';
+import { eventually } from '../../src/stack/services.ts';
 import { startClickhouse, stopClickhouse } from '../../src/stack/clickhouse.ts';
 
 /**
@@ -48,7 +49,7 @@ test('SIGKILL from outside at a random moment, twice, then restart: the same fin
   await assertExactlyOnce(scenario, data);
 });
 
-test('ClickHouse stopped for 15 s mid-run: retries, nothing committed beyond what was written, the same final table', async (t) => {
+test('ClickHouse stopped mid-run until the aggregator retries: nothing committed beyond what was written, the same final table', async (t) => {
   const scenario = new AggregatorScenario([{ name: 'main', guarantee: 'exactly-once', window: WINDOW }]);
   t.after(async () => {
     await startClickhouse(scenario.config.stack);
@@ -61,7 +62,8 @@ test('ClickHouse stopped for 15 s mid-run: retries, nothing committed beyond wha
   await streamInSlices(scenario, data, 12, 300, async (index) => {
     if (index === 3) {
       await stopClickhouse(scenario.config.stack);
-      await sleep(15_000);
+      // Down until the aggregator has failed an insert and is retrying it: the case under test.
+      await aggregator.waitForLog(/ClickHouse insert failed; retrying/, 60_000);
       await startClickhouse(scenario.config.stack);
     }
   });
@@ -80,7 +82,7 @@ test('a pipeline that fails for good ends the process with exit code 1, for a su
   // An insert into a table that does not exist is refused for good (not retried): the pipeline fails.
   await scenario.clickhouse.command({ query: `DROP TABLE ${scenario.database}.agg_main` });
   await streamInSlices(scenario, data, 4, 300);
-  const outcome = await Promise.race([aggregator.exited, sleep(60_000).then(() => 'still running')]);
+  const outcome = await eventually('the aggregator exited', async () => (aggregator.child.exitCode ?? undefined), 60_000, 100).catch(() => 'still running');
   assert.match(aggregator.log(), /pipeline failed/);
   assert.equal(outcome, 1, 'the aggregator exits 1 once a pipeline failed (it used to stay up, unready)');
 });
