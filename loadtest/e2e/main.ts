@@ -4,6 +4,8 @@
  * report, writes an HTML page under reports/, exits non-zero when the SLA, the completeness target
  * or the audit (lost, duplicated) is missed, or when anything on the way failed (the aggregates did
  * not settle in time, a service exited, a query failed), and ends with one JSON line whatever happened.
+ * `--bridges N` runs N bridges in one shared subscription; `--bridge-clock-skew 30s` runs the last of
+ * them with its JavaScript clock 30 s behind (`+30s`: ahead), as on a host with broken NTP.
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
@@ -28,6 +30,8 @@ const { values } = parseArgs({
     window: { type: 'string', default: '5s' },
     aggregators: { type: 'string', default: '1' },
     'settle-timeout': { type: 'string', default: '180s' },
+    bridges: { type: 'string', default: '1' },
+    'bridge-clock-skew': { type: 'string', default: '0s' },
     payload: { type: 'string', default: 'json' },
   },
 });
@@ -48,6 +52,8 @@ try {
     // 0 runs the bridge alone: nothing stores the readings, and the audit must say so.
     aggregators: count('aggregators', Number(values.aggregators)),
     settleTimeoutMs: parseDurationMs(values['settle-timeout']!),
+    bridges: positive('bridges', count('bridges', Number(values.bridges))),
+    bridgeClockSkewMs: clockSkewMs(values['bridge-clock-skew']!),
     log: (line) => process.stdout.write(`${line}\n`),
   };
 } catch (error) {
@@ -81,6 +87,14 @@ function positive(name: string, value: number): number {
 function payloadFormat(value: string): PayloadFormat {
   if (!(PAYLOAD_FORMATS as readonly string[]).includes(value)) throw new Error(`--payload must be one of ${PAYLOAD_FORMATS.join(', ')}, got '${value}'`);
   return value as PayloadFormat;
+}
+
+/** '30s' → −30 000 (the clock behind), '+30s' → +30 000 (ahead); '-30s' is the same as '30s'. */
+function clockSkewMs(text: string): number {
+  const trimmed = text.trim();
+  const ahead = trimmed.startsWith('+');
+  const size = parseDurationMs(trimmed.replace(/^[+-]/, ''));
+  return ahead ? size : -size;
 }
 
 function count(name: string, value: number): number {

@@ -50,6 +50,10 @@ export interface EndToEndOptions {
   readonly settleTimeoutMs?: number;
   /** Start the local Prometheus scraping this run's processes. */
   readonly prometheus?: boolean;
+  /** Bridges in one shared subscription (default 1). */
+  readonly bridges?: number;
+  /** The last bridge runs with its JavaScript clock shifted by this (negative: behind); 0 for none. */
+  readonly bridgeClockSkewMs?: number;
   /** The pipeline's delivery guarantee (default exactly-once). */
   readonly guarantee?: 'at-most-once' | 'at-least-once' | 'exactly-once';
   readonly log: (line: string) => void;
@@ -84,6 +88,8 @@ export interface EndToEndResult {
   readonly verdict: Verdict;
   readonly slaMet: boolean;
   readonly configFile: string;
+  /** Each bridge's tp_edge_clock_offset_seconds after the fleet (null: not read). */
+  readonly bridgeClockOffsets?: ReadonlyArray<{ readonly bridge: string; readonly offsetSeconds: number | null }>;
 }
 
 const NO_FLEET: FleetSummary = { published: 0, acked: 0, failed: 0, messages: 0, seconds: 0, ackLatencyMs: { p50: 0, p95: 0, p99: 0, max: 0 }, ackedPerSecond: [], noSubscriberPubacks: 0 };
@@ -96,6 +102,8 @@ interface RunSetup {
   readonly config: Config;
   readonly configFile: string;
   readonly httpPort: number;
+  /** Every bridge's HTTP port, the first one being httpPort. */
+  readonly bridgePorts: readonly number[];
   readonly metricsPorts: readonly number[];
 }
 
@@ -138,6 +146,7 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
   let processes: ProcessUsage[] = [];
   let settle: SettleOutcome = { kind: 'not-reached' };
   let audit: AuditFigures | undefined;
+  let bridgeClockOffsets: NonNullable<EndToEndResult['bridgeClockOffsets']> = [];
   try {
     setup = await attempt('stack', 'starting the local stack and the run\'s topics', () => prepareRun(runId, options));
     if (setup) {
@@ -172,6 +181,8 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
         ),
       );
       processes = monitor.usage();
+      bridgeClockOffsets = await readBridgeClockOffsets(setup.bridgePorts);
+      log(`bridge clock offsets to the broker: ${bridgeClockOffsets.map((b) => `${b.bridge} ${b.offsetSeconds === null ? 'unknown' : `${b.offsetSeconds.toFixed(3)} s`}`).join(', ')}`);
     }
     if (setup && connection && fleet) {
       log(`fleet done: ${fleet.acked} readings acknowledged by the bridge (${fleet.failed} failed) in ${fleet.seconds.toFixed(1)} s; waiting for the last windows to close`);
@@ -221,7 +232,24 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
     verdict,
     slaMet: verdict.slaMet,
     configFile: setup?.configFile ?? '',
+    bridgeClockOffsets,
   };
+}
+
+/** tp_edge_clock_offset_seconds of each bridge (the skew is meant to show there, not in the figures). */
+async function readBridgeClockOffsets(ports: readonly number[]): Promise<NonNullable<EndToEndResult['bridgeClockOffsets']>> {
+  return Promise.all(
+    ports.map(async (port, index) => {
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((response) => response.text(), () => '');
+      const value = /^tp_edge_clock_offset_seconds (\S+)$/m.exec(text)?.[1];
+      const offset = value === undefined ? Number.NaN : Number(value);
+      return { bridge: bridgeName(index), offsetSeconds: Number.isFinite(offset) ? offset : null };
+    }),
+  );
+}
+
+function bridgeName(index: number): string {
+  return index === 0 ? 'bridge' : `bridge-${index}`;
 }
 
 async function prepareRun(runId: string, options: EndToEndOptions): Promise<RunSetup> {
@@ -233,18 +261,25 @@ async function prepareRun(runId: string, options: EndToEndOptions): Promise<RunS
   mkdirSync(runDir, { recursive: true });
   // Free ports, not ones derived from the pid: a demo or another run may hold those.
   const httpPort = await freePort();
+  const bridgePorts: number[] = [httpPort];
+  while (bridgePorts.length < (options.bridges ?? 1)) bridgePorts.push(await freePort());
   const metricsPorts: number[] = [];
   for (let index = 0; index < Math.max(1, options.aggregators); index++) metricsPorts.push(await freePort());
-  const settings = runConfig(local, runId, options, httpPort, metricsPorts[0]!);
+  const settings = runConfig(local, runId, options, bridgePorts, metricsPorts[0]!);
   // Direct mode (the local stack's default, stack.mqttMode): the fleet connects to the bridge, as the run's tenant (see runEndToEnd).
   if (local.mqtt.mode !== 'direct' && formatsOf(options).some((format) => format !== 'json')) throw new Error(`--payload ${options.payload} needs mqtt.mode 'direct' (codecs run in the bridge's own MQTT server)`);
-  if (local.mqtt.mode === 'direct') settings['mqtt'] = { ...(settings['mqtt'] as object), ...directMqttSettings(runDir, `load${runId}`, await freePort()) };
+  // Several bridges share one subscription of the broker (Mosquitto); in direct mode each device would connect to one bridge.
+  if (bridgePorts.length > 1 && local.mqtt.mode === 'direct') {
+    if (formatsOf(options).some((format) => format !== 'json')) throw new Error(`--bridges ${bridgePorts.length} runs in mqtt.mode 'broker', which takes JSON payloads only`);
+    settings['mqtt'] = { ...(settings['mqtt'] as object), mode: 'broker' };
+    options.log(`${bridgePorts.length} bridges: mqtt.mode 'broker', one shared subscription on the local Mosquitto`);
+  } else if (local.mqtt.mode === 'direct') settings['mqtt'] = { ...(settings['mqtt'] as object), ...directMqttSettings(runDir, `load${runId}`, await freePort()) };
   const config = parseConfig(settings);
   const configFile = join(runDir, 'pipeline.yaml');
   writeFileSync(configFile, stringify(config));
   await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
   options.log(`run ${runId}: topic ${config.kafka.readingsTopic}, database ${config.clickhouse.database}, config ${configFile}`);
-  return { config, configFile, httpPort, metricsPorts };
+  return { config, configFile, httpPort, bridgePorts, metricsPorts };
 }
 
 async function startServices(
@@ -254,7 +289,7 @@ async function startServices(
   track: (name: string, service: ServiceProcess) => ServiceProcess,
   monitor: ProcessMonitor,
 ): Promise<true> {
-  const { config, configFile, httpPort, metricsPorts } = setup;
+  const { config, configFile, httpPort, bridgePorts, metricsPorts } = setup;
   const log = options.log;
   const aggregators: ServiceProcess[] = [];
   for (let index = 0; index < options.aggregators; index++) {
@@ -266,15 +301,26 @@ async function startServices(
       LOG_LEVEL: 'warn',
     })));
   }
-  const bridge = track('bridge', startService('bridge', 'edge/main.ts', { TP_CONFIG: configFile, LOG_LEVEL: 'warn' }));
-  log(`processes: bridge pid ${bridge.pid}${aggregators.map((aggregator, index) => `, aggregator-${index} pid ${aggregator.pid}`).join('')}`);
-  await waitReady('bridge', bridge, `http://127.0.0.1:${httpPort}/readyz`);
+  const skewMs = options.bridgeClockSkewMs ?? 0;
+  const bridges = bridgePorts.map((port, index) => {
+    const name = bridgeName(index);
+    // Bridges on one host need client-id prefixes of their own; they share the subscription's group.
+    const env: NodeJS.ProcessEnv = { TP_CONFIG: configFile, LOG_LEVEL: 'warn', TP_EDGE__HTTP_PORT: String(port), TP_MQTT__CLIENT_ID_PREFIX: `bridge-${runId}-${index}` };
+    if (skewMs !== 0 && index === bridgePorts.length - 1) {
+      // The test tree's preload shifts this process's JavaScript clock; the pipeline has no switch for it.
+      Object.assign(env, { NODE_OPTIONS: '--import tsx --import ./test/support/clock-skew.ts', TEST_CLOCK_SKEW_MS: String(skewMs) });
+      log(`${name}: JavaScript clock shifted by ${skewMs / 1000} s`);
+    }
+    return { name, port, service: track(name, startService(name, 'edge/main.ts', env)) };
+  });
+  log(`processes: ${bridges.map((b) => `${b.name} pid ${b.service.pid}`).join(', ')}${aggregators.map((aggregator, index) => `, aggregator-${index} pid ${aggregator.pid}`).join('')}`);
+  for (const b of bridges) await waitReady(b.name, b.service, `http://127.0.0.1:${b.port}/readyz`);
   for (const [index, aggregator] of aggregators.entries()) await waitReady(`aggregator-${index}`, aggregator, `http://127.0.0.1:${metricsPorts[index]}/readyz`);
   log(`live status page: http://127.0.0.1:${metricsPorts[0]}/status/  (metrics: http://127.0.0.1:${metricsPorts[0]}/metrics, bridge: http://127.0.0.1:${httpPort}/metrics)`);
   if (options.prometheus) {
     try {
       const prometheus = await startPrometheus(config.stack, {
-        bridges: [`127.0.0.1:${httpPort}`],
+        bridges: bridgePorts.map((port) => `127.0.0.1:${port}`),
         aggregators: metricsPorts.slice(0, options.aggregators).map((port) => `127.0.0.1:${port}`),
       });
       log(`Prometheus: ${prometheus.url} (scraping the bridge and the aggregator; alert rules from deploy/prometheus/rules.yml)`);
@@ -284,7 +330,7 @@ async function startServices(
     }
   }
   aggregators.forEach((aggregator, index) => monitor.watch(`aggregator-${index}`, aggregator.pid));
-  monitor.watch('bridge', bridge.pid);
+  for (const b of bridges) monitor.watch(b.name, b.service.pid);
   for (const node of kafkaNodes(config.stack)) {
     const pid = runningPid(node.process);
     if (pid) monitor.watch(`kafka-${node.id}`, pid);
@@ -318,7 +364,8 @@ function freePort(): Promise<number> {
   });
 }
 
-function runConfig(local: Config, runId: string, options: EndToEndOptions, httpPort: number, metricsPort: number): Record<string, unknown> {
+function runConfig(local: Config, runId: string, options: EndToEndOptions, bridgePorts: readonly number[], metricsPort: number): Record<string, unknown> {
+  const httpPort = bridgePorts[0]!;
   return {
     kafka: { ...local.kafka, readingsTopic: `load-${runId}`, deadLetterTopic: `load-${runId}-dead-letter`, lateTopic: `load-${runId}-late` },
     // A run's bridge session must not outlive the run: the broker would queue every later reading for it.
@@ -328,7 +375,7 @@ function runConfig(local: Config, runId: string, options: EndToEndOptions, httpP
     aggregator: {
       ...local.aggregator,
       metricsPort,
-      statusBridges: [`http://127.0.0.1:${httpPort}`],
+      statusBridges: bridgePorts.map((port) => `http://127.0.0.1:${port}`),
       slaP95Ms: options.slaP95Ms,
       pipelines: [
         {

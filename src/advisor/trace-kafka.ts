@@ -16,6 +16,8 @@ export interface TopicRange {
   readonly from: number;
   readonly to: number;
   readonly timeoutMs?: number;
+  /** 'broker': a reading's ingest time is its record's timestamp, as the aggregator takes it (kafka.ingestClock); absent: the bridge-written one. */
+  readonly ingestClock?: 'broker' | 'bridge';
 }
 
 export interface TopicTrace {
@@ -85,7 +87,7 @@ export async function readTraceFromTopic(range: TopicRange): Promise<TopicTrace>
           if (end === undefined || message.offset >= end) continue;
           if (message.offset + 1 >= end) remaining.delete(message.partition);
           if (message.value === null) continue;
-          const decoded = decodeRecord(message.value);
+          const decoded = decodeRecord(message.value, range.ingestClock === 'broker' ? message.timestamp : undefined);
           if (!decoded.ok) {
             undecodable++;
             continue;

@@ -251,10 +251,12 @@ export class PipelineRunner {
 
   private processBatch(messages: readonly Message[]): void {
     let readings = 0;
+    const brokerClock = this.deps.config.kafka.ingestClock === 'broker';
     for (const message of messages) {
       const processor = this.partitions.get(message.partition);
       if (!processor || message.value === null) continue;
-      const decoded = decodeRecord(message.value);
+      // The broker's append time, stored with the record: the same on every replay (decision 0012).
+      const decoded = decodeRecord(message.value, brokerClock ? message.timestamp : undefined);
       if (!decoded.ok) {
         this.deps.metrics.decodeErrors.inc({ ...this.labels, reason: decoded.reason });
         continue;

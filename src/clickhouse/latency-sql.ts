@@ -3,7 +3,8 @@ import { sqlString, sqlTable, sqlUnsigned } from './sql.ts';
 
 /**
  * End-to-end latency per reading, measured in ClickHouse itself: from the reading's first intake
- * at a bridge (readings_raw.ingest_time_ms, the earliest copy) to the first version of its window
+ * (readings_raw.ingest_time_ms of the earliest copy: the broker's append time, not a bridge host's
+ * clock; decision 0012) to the first version of its window
  * that was emitted after it arrived (emitted_at_ms is stamped as that row's insert starts).
  * Tumbling windows only: the window of a reading is intDiv(event time, size) × size. Readings
  * dropped as late have no such version and are left out (they are counted as late drops).

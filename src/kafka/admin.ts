@@ -1,6 +1,7 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '../config/schema.ts';
 import { PipelineError, errorMessage } from '../core/errors.ts';
+import { describeTopicConfig, setTopicConfig } from './topic-configs.ts';
 
 /**
  * Topic administration. Topics are created explicitly (the local brokers have auto-creation off)
@@ -21,10 +22,14 @@ export interface TopicSpec {
   readonly config?: Readonly<Record<string, string>>;
 }
 
+/** What makes a topic's record timestamps the broker's append time rather than a producer's clock. */
+export const INGEST_CLOCK_TOPIC_CONFIG: Readonly<Record<string, string>> = { 'message.timestamp.type': 'LogAppendTime' };
+
 export function pipelineTopics(kafka: KafkaConfig): TopicSpec[] {
   const common = { replicationFactor: kafka.replicationFactor, config: { 'min.insync.replicas': String(kafka.minInsyncReplicas) } };
   return [
-    { topic: kafka.readingsTopic, partitions: kafka.partitions, ...common },
+    // The partition leader stamps every reading: the pipeline's one ingest clock (decision 0012).
+    { topic: kafka.readingsTopic, partitions: kafka.partitions, ...common, config: { ...common.config, ...INGEST_CLOCK_TOPIC_CONFIG } },
     { topic: kafka.deadLetterTopic, partitions: Math.min(kafka.partitions, 3), ...common },
     { topic: kafka.lateTopic, partitions: kafka.partitions, ...common },
   ];
@@ -36,13 +41,24 @@ function newAdmin(brokers: readonly string[]) {
   }).admin();
 }
 
-/** Creates the topics that are missing; returns the names created. Existing topics are left as they are. */
-export async function ensureTopics(brokers: readonly string[], specs: readonly TopicSpec[]): Promise<string[]> {
+/**
+ * Creates the topics that are missing; returns the names created. An existing topic keeps its
+ * partitions, but a declared setting it lacks is set (`onAltered` is told), since stacks and
+ * clusters outlive the version that created their topics.
+ */
+export async function ensureTopics(
+  brokers: readonly string[],
+  specs: readonly TopicSpec[],
+  onAltered?: (topic: string, settings: Readonly<Record<string, string>>) => void,
+): Promise<string[]> {
   const admin = newAdmin(brokers);
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics({ timeout: 10_000 }));
     const missing = specs.filter((spec) => !existing.has(spec.topic));
+    for (const spec of specs) {
+      if (existing.has(spec.topic) && spec.config !== undefined) await settleTopicConfig(brokers, spec.topic, spec.config, onAltered);
+    }
     if (missing.length === 0) return [];
     await admin.createTopics({
       timeout: 30_000,
@@ -61,6 +77,19 @@ export async function ensureTopics(brokers: readonly string[], specs: readonly T
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+}
+
+async function settleTopicConfig(
+  brokers: readonly string[],
+  topic: string,
+  declared: Readonly<Record<string, string>>,
+  onAltered?: (topic: string, settings: Readonly<Record<string, string>>) => void,
+): Promise<void> {
+  const current = await describeTopicConfig(brokers, topic, Object.keys(declared));
+  const differing = Object.fromEntries(Object.entries(declared).filter(([name, value]) => current.get(name) !== value));
+  if (Object.keys(differing).length === 0) return;
+  await setTopicConfig(brokers, topic, differing);
+  onAltered?.(topic, differing);
 }
 
 export async function deleteTopics(brokers: readonly string[], topics: readonly string[]): Promise<void> {

@@ -65,6 +65,11 @@ export interface ProducerObserver {
   queueFullRetry?(): void;
   /** A (re)connect attempt failed and will be retried. */
   connectRetry?(attempt: number, delayMs: number, error: unknown): void;
+  /**
+   * A sampled record (see clockProbeIntervalMs): handed over at local `sentAt`, reported at local
+   * `deliveredAt`, with the timestamp the broker gave it (its append time on a LogAppendTime topic).
+   */
+  clockSample?(sentAt: number, deliveredAt: number, brokerTime: number): void;
 }
 
 export interface ProducerOptions {
@@ -90,6 +95,8 @@ export interface ProducerOptions {
   readonly idempotence?: boolean;
   /** Extra librdkafka properties (for example `transactional.id`); they override the defaults. */
   readonly librdkafka?: Readonly<Record<string, string | number | boolean>>;
+  /** How often one record is timed for observer.clockSample (0 or absent: never). */
+  readonly clockProbeIntervalMs?: number;
 }
 
 export type ProduceErrorCode =
@@ -148,6 +155,14 @@ export class KafkaProducer {
   private readonly closing = new AbortController();
   /** Where encode() writes a string value, so that it allocates nothing. */
   private readonly scratch = new ScratchBuffer(SCRATCH_BYTES);
+  /**
+   * Clock probes: a timer asks for one, the next record produced is timed, and its delivery report
+   * closes it. A flag check per record and an integer compare per report is all the hot path pays.
+   */
+  private probeWanted = false;
+  private probeOpaque = 0;
+  private probeSentAt = 0;
+  private probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ProducerOptions) {
     if (options.brokers.length === 0) throw new PipelineError('CONFIG_INVALID', 'a producer needs at least one broker');
@@ -177,6 +192,13 @@ export class KafkaProducer {
     this.transition('connecting');
     await this.connectWithRetry();
     this.transition('ready');
+    const interval = this.options.clockProbeIntervalMs ?? 0;
+    if (interval > 0 && this.options.observer?.clockSample !== undefined) {
+      this.probeWanted = true;
+      this.probeTimer = setInterval(() => {
+        if (this.probeOpaque === 0) this.probeWanted = true;
+      }, interval).unref();
+    }
   }
 
   /** Resolves on the broker's acknowledgement; rejects with a KafkaProduceError. */
@@ -263,6 +285,8 @@ export class KafkaProducer {
     if (this.currentState === 'closing' || this.currentState === 'closed') return;
     const wasReady = this.currentState === 'ready';
     this.transition('closing');
+    if (this.probeTimer !== undefined) clearInterval(this.probeTimer);
+    this.probeWanted = false;
     this.closing.abort(new KafkaProduceError('KAFKA_PRODUCER_CLOSED', 'producer closed', { retriable: false }));
     if (wasReady) {
       // Let the backlog drain into librdkafka one last time, then wait for the reports.
@@ -299,10 +323,16 @@ export class KafkaProducer {
     const client = this.client!;
     const opaque = this.nextOpaque++;
     this.pending.set(opaque, receiver);
+    if (this.probeWanted) {
+      this.probeWanted = false;
+      this.probeOpaque = opaque;
+      this.probeSentAt = Date.now();
+    }
     try {
       client.produce(topic, partition, value, key, null, opaque);
     } catch (error) {
       this.pending.delete(opaque);
+      if (this.probeOpaque === opaque) this.probeOpaque = 0; // no report will close it
       if ((error as LibrdKafkaError).code === ERR.ERR__QUEUE_FULL) {
         this.enqueueBacklog({ topic, key, value: ownCopy(value), partition, receiver, since: Date.now() });
         return;
@@ -389,6 +419,7 @@ export class KafkaProducer {
 
   private readonly onDeliveryReport = (error: LibrdKafkaError | null, report: DeliveryReport): void => {
     const opaque = report.opaque as number;
+    if (opaque === this.probeOpaque) this.closeProbe(error, report);
     const receiver = this.pending.get(opaque);
     if (receiver === undefined) return; // already failed by a re-creation or close
     this.pending.delete(opaque);
@@ -410,6 +441,12 @@ export class KafkaProducer {
     );
     if (indefinite) this.recreate(`delivery report ${code}`);
   };
+
+  private closeProbe(error: LibrdKafkaError | null, report: DeliveryReport): void {
+    this.probeOpaque = 0;
+    if (error || typeof report.timestamp !== 'number') return;
+    this.options.observer?.clockSample?.(this.probeSentAt, Date.now(), report.timestamp);
+  }
 
   private onEventError(client: InstanceType<typeof RdKafkaProducer>, error: LibrdKafkaError): void {
     if (client !== this.client) return; // a replaced instance
@@ -462,6 +499,7 @@ export class KafkaProducer {
     const receivers = [...this.pending.values(), ...this.backlog.map((record) => record.receiver)];
     this.pending.clear();
     this.backlog.length = 0;
+    this.probeOpaque = 0; // its report will not come: the next tick asks for another probe
     if (this.backlogTimer !== undefined) clearTimeout(this.backlogTimer);
     this.backlogTimer = undefined;
     this.backlogAttempt = 0;

@@ -6,7 +6,7 @@ import { StatusHistory } from './history.ts';
 import type { StatusData } from './model.ts';
 import type { BridgeScrape, GroupMembers, Observation, RunnerSnapshot } from './observation.ts';
 import { parsePrometheusText } from './prom-text.ts';
-import { samplesFromRegistry } from './samples.ts';
+import { samplesFromRegistry, type Sample } from './samples.ts';
 import { buildStatus, type StatusSettings } from './view.ts';
 
 /**
@@ -18,6 +18,8 @@ import { buildStatus, type StatusSettings } from './view.ts';
  */
 export interface StatusCollectorOptions {
   readonly registry: Registry;
+  /** Where the aggregator's samples come from instead of `registry` (a supervisor: its workers' merged /metrics). */
+  readonly samples?: () => Promise<Sample[]>;
   /** The runners' `status()` records (pipeline, tier, state, partitions, error). */
   readonly runners: () => readonly Record<string, unknown>[];
   readonly bridges: readonly string[];
@@ -59,7 +61,7 @@ export class StatusCollector {
 
   private async collect(): Promise<StatusData> {
     const [aggregator, bridges, groups] = await Promise.all([
-      this.options.registry.getMetricsAsJSON().then(samplesFromRegistry),
+      this.options.samples ? this.options.samples() : this.options.registry.getMetricsAsJSON().then(samplesFromRegistry),
       Promise.all(this.options.bridges.map((url) => this.scrape(url))),
       this.groupMembers(),
     ]);

@@ -37,6 +37,10 @@ export interface BridgeView {
   readonly published: number | null;
   readonly receivedPerSecond: number | null;
   readonly publishedPerSecond: number | null;
+  /** The bridge host's clock minus the Kafka broker's (tp_edge_clock_offset_seconds); null until measured. */
+  readonly clockOffsetSeconds: number | null;
+  /** Its edge.clockOffsetWarnMs in seconds: above it the page marks the offset and the alert fires. */
+  readonly clockOffsetBoundSeconds: number | null;
 }
 
 export interface GroupView {

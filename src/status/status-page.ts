@@ -4,6 +4,7 @@ import type { Logger } from '../util/log.ts';
 import { StatusCollector } from './collector.ts';
 import { GroupMembersReader } from './group-members.ts';
 import { statusPageHtml } from './page.ts';
+import type { Sample } from './samples.ts';
 
 /**
  * The live status page of one aggregator, as routes for its operations server:
@@ -22,6 +23,8 @@ export function createStatusPage(options: {
   readonly config: Config;
   readonly instance: string;
   readonly registry: Registry;
+  /** Instead of the registry's samples (see StatusCollectorOptions.samples). */
+  readonly samples?: () => Promise<Sample[]>;
   readonly runners: () => readonly Record<string, unknown>[];
   readonly logger: Logger;
 }): StatusPage {
@@ -29,6 +32,7 @@ export function createStatusPage(options: {
   const pipelines = config.aggregator.pipelines;
   const collector = new StatusCollector({
     registry: options.registry,
+    ...(options.samples ? { samples: options.samples } : {}),
     runners: options.runners,
     bridges: config.aggregator.statusBridges,
     logger: options.logger,

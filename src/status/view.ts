@@ -16,7 +16,7 @@ import {
   type Observation,
   type RunnerSnapshot,
 } from './observation.ts';
-import { hasSeries, sumBy, sumOf } from './samples.ts';
+import { hasSeries, sumBy, sumOf, type Sample } from './samples.ts';
 
 /** What the view needs to know about the deployment besides the observation. */
 export interface StatusSettings {
@@ -82,7 +82,7 @@ export function buildStatus(observation: Observation, history: StatusHistory, se
 function bridgeView(bridge: BridgeScrape, rate: (key: string) => number | null): BridgeView {
   const samples = bridge.samples;
   if (!samples) {
-    return { url: bridge.url, up: false, error: bridge.error, state: null, mqttConnected: null, inFlight: null, received: null, published: null, receivedPerSecond: null, publishedPerSecond: null };
+    return { url: bridge.url, up: false, error: bridge.error, state: null, mqttConnected: null, inFlight: null, received: null, published: null, receivedPerSecond: null, publishedPerSecond: null, clockOffsetSeconds: null, clockOffsetBoundSeconds: null };
   }
   const state = samples.find((sample) => sample.name === 'tp_edge_state' && sample.value === 1)?.labels['state'] ?? null;
   return {
@@ -96,7 +96,15 @@ function bridgeView(bridge: BridgeScrape, rate: (key: string) => number | null):
     published: sumOf(samples, EDGE_PUBLISHED),
     receivedPerSecond: rate(counterKey('received', bridge.url)),
     publishedPerSecond: rate(counterKey('published', bridge.url)),
+    clockOffsetSeconds: measured(samples, 'tp_edge_clock_offset_seconds'),
+    clockOffsetBoundSeconds: measured(samples, 'tp_edge_clock_offset_bound_seconds'),
   };
+}
+
+/** A gauge's value, or null when the bridge does not export it or has not measured it yet (NaN). */
+function measured(samples: readonly Sample[], name: string): number | null {
+  const value = samples.find((sample) => sample.name === name)?.value;
+  return value === undefined || Number.isNaN(value) ? null : value;
 }
 
 function groupView(runner: RunnerSnapshot, observation: Observation, settings: StatusSettings): GroupView {
