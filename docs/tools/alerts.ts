@@ -28,6 +28,7 @@ export const RUNBOOKS: Readonly<Record<string, string>> = {
   TelemetryBridgeKafkaUnavailable: 'runbooks/kafka-broker-down.md',
   TelemetryBridgeNotAcknowledging: 'runbooks/kafka-broker-down.md',
   TelemetryBridgeKafkaErrors: 'runbooks/kafka-broker-down.md',
+  TelemetryBridgeClockOffset: 'runbooks/bridge-clock-offset.md',
 };
 
 export interface AlertRule {
