@@ -8,6 +8,9 @@ import { ConfigSchema, type Config } from '../src/config/schema.ts';
 import { holdsSecret, isSecret, secretPaths } from '../src/config/secrets.ts';
 import { pipelineTopics } from '../src/kafka/admin.ts';
 import { renderDashboard } from './grafana/dashboard.ts';
+import { renderAggregatesDashboard } from './grafana/aggregates-dashboard.ts';
+import { schemaLayout } from '../src/clickhouse/migrations.ts';
+import { CLICKHOUSE_18_16 } from '../src/clickhouse/capabilities.ts';
 
 /**
  * Renders every deployment artefact that carries configuration from the one configuration
@@ -93,12 +96,19 @@ export function renderAll(root = REPO_ROOT): RenderedFile[] {
     { path: 'deploy/k8s/overlays/prod/topics.sh', text: renderTopicsScript(TARGETS.k8sProd, configFor(TARGETS.k8sProd, root)) },
     { path: 'deploy/k8s/base/prometheus-rule.yaml', text: renderPrometheusRule(readFileSync(join(root, RULES_FILE), 'utf8')) },
     { path: 'deploy/grafana/telemetry-pipeline.json', text: renderDashboardJson(root) },
+    { path: 'deploy/grafana/aggregates.json', text: renderAggregatesDashboardJson(root) },
   ];
 }
 
 export function renderDashboardJson(root = REPO_ROOT): string {
   const config = loadConfig({ file: join(root, EXAMPLE_CONFIG), env: {} });
   return `${JSON.stringify(renderDashboard({ maxInFlightReadings: config.edge.maxInFlightReadings }), null, 2)}\n`;
+}
+
+/** The table names do not depend on the server's version; 18.16's capabilities stand for any. */
+export function renderAggregatesDashboardJson(root = REPO_ROOT): string {
+  const config = loadConfig({ file: join(root, EXAMPLE_CONFIG), env: {} });
+  return `${JSON.stringify(renderAggregatesDashboard({ layout: schemaLayout(config, CLICKHOUSE_18_16) }), null, 2)}\n`;
 }
 
 function header(target: Target): string {

@@ -4,6 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createEdgeMetrics } from '../../edge/metrics.ts';
 import { createAggregatorMetrics } from '../../src/aggregator/metrics.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { schemaLayout } from '../../src/clickhouse/migrations.ts';
+import { CLICKHOUSE_18_16 } from '../../src/clickhouse/capabilities.ts';
+import { AGGREGATES_DASHBOARD_FILE, aggregatesQueries, checkAggregatesDashboard, readAggregatesDashboard } from './aggregates-dashboard.ts';
 
 /**
  * Keeps the dashboard and the Prometheus rules honest against the code: every metric an
@@ -205,8 +209,13 @@ export function checkCommittedFiles(root: string): { checked: string[]; problems
     ...checkExpressions(panelExpressions, series, recordingRules).map((problem) => `${DASHBOARD_FILE}: ${problem}`),
     ...checkExpressions(expressions, series, recordingRules).map((problem) => `${RULES_FILE}: ${problem}`),
   ];
+  // The aggregates dashboard reads the tables the example configuration's schema has.
+  const aggregates = readAggregatesDashboard(root);
+  const layout = schemaLayout(loadConfig({ file: join(root, 'deploy/config/pipeline.example.yaml'), env: {} }), CLICKHOUSE_18_16);
+  problems.push(...checkAggregatesDashboard(aggregates, layout).map((problem) => `${AGGREGATES_DASHBOARD_FILE}: ${problem}`));
   return {
     checked: [
+      `${AGGREGATES_DASHBOARD_FILE}: ${aggregatesQueries(aggregates).length} SQL queries, each reading tables of the schema`,
       `${DASHBOARD_FILE}: ${allPanels(dashboard).length} panels, ${panelExpressions.length} queries against ${series.size} exposed series`,
       `${RULES_FILE}: ${expressions.length} rules against ${series.size} exposed series`,
     ],

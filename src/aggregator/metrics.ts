@@ -34,6 +34,7 @@ export function createAggregatorMetrics(registry = new Registry()) {
     assignedPartitions: new Gauge({ name: 'tp_agg_assigned_partitions', help: 'Partitions this instance owns and has restored', labelNames: labels, registers: [registry] }),
     clockShiftedDevices: new Gauge({ name: 'tp_agg_clock_shifted_devices', help: 'Devices whose clock is off, learned from the log: windows closing later by the offset (state=behind), earlier by it (state=ahead), or not shifted because the offset exceeds maxDeviceClockOffsetMs (state=beyond_ceiling)', labelNames: [...labels, 'state'], registers: [registry] }),
     lateTopicWrites: new Counter({ name: 'tp_agg_late_topic_records_total', help: 'Late readings written to the late topic', labelNames: labels, registers: [registry] }),
+    maintenance: createMaintenanceMetrics(registry),
   };
 }
 
@@ -49,5 +50,26 @@ export function createSupervisorMetrics(registry = new Registry()) {
     workers: new Gauge({ name: 'tp_agg_workers', help: 'Aggregator worker processes this service runs (aggregator.instances)', registers: [registry] }),
     workerReady: new Gauge({ name: 'tp_agg_worker_ready', help: 'Whether the aggregator worker answers /readyz with 200 (1) or not (0)', labelNames: ['worker'], registers: [registry] }),
     workerRestarts: new Counter({ name: 'tp_agg_worker_restarts_total', help: 'Aggregator workers that exited on their own and were restarted by the service', labelNames: ['worker'], registers: [registry] }),
+    maintenance: createMaintenanceMetrics(registry),
   };
 }
+
+/**
+ * The scheduled rollup refresh and retention (src/aggregator/maintenance.ts), in whichever process
+ * runs them: the single-process service, or the parent of a multi-worker one (never its workers).
+ * Every series is labelled, so a process that does not run them exposes none.
+ */
+export function createMaintenanceMetrics(registry: Registry) {
+  return {
+    refreshRuns: new Counter({ name: 'tp_agg_rollup_refresh_total', help: "Scheduled rollup refreshes of a pipeline by outcome (success, failure: retries exhausted; the next interval tries again)", labelNames: ['pipeline', 'outcome'], registers: [registry] }),
+    refreshRetries: new Counter({ name: 'tp_agg_rollup_refresh_retries_total', help: 'Attempts of a scheduled rollup refresh that failed and were retried', labelNames: ['pipeline'], registers: [registry] }),
+    refreshSeconds: new Histogram({ name: 'tp_agg_rollup_refresh_duration_seconds', help: "Time of one scheduled rollup refresh of a pipeline's rollup tables (with retries)", labelNames: ['pipeline'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [registry] }),
+    refreshLastSuccess: new Gauge({ name: 'tp_agg_rollup_refresh_last_success_timestamp_seconds', help: "When a scheduled refresh last brought the pipeline's rollup tables up to date (Unix seconds)", labelNames: ['pipeline'], registers: [registry] }),
+    refreshHours: new Counter({ name: 'tp_agg_rollup_refresh_hours_total', help: 'Changed hours a scheduled refresh rebuilt, by rollup level', labelNames: ['pipeline', 'level'], registers: [registry] }),
+    retentionRuns: new Counter({ name: 'tp_agg_retention_runs_total', help: 'Scheduled retention runs by outcome (success, failure: retries exhausted; the next interval tries again)', labelNames: ['outcome'], registers: [registry] }),
+    retentionActions: new Counter({ name: 'tp_agg_retention_actions_total', help: 'Changes a scheduled retention run made: ttl (a table TTL set) or drop_partition (an expired partition dropped, 18.16)', labelNames: ['kind'], registers: [registry] }),
+    retentionLastSuccess: new Gauge({ name: 'tp_agg_retention_last_success_timestamp_seconds', help: 'When scheduled retention last ran to completion (Unix seconds), by mechanism (ttl, partition_drop)', labelNames: ['mechanism'], registers: [registry] }),
+  };
+}
+
+export type MaintenanceMetrics = ReturnType<typeof createMaintenanceMetrics>;

@@ -15,6 +15,7 @@ import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.ts';
 import { PipelineRunner } from './pipeline-runner.ts';
 import { createStatusPage, type StatusPage } from '../status/status-page.ts';
 import { CrashPoints } from './crash-points.ts';
+import { Maintenance } from './maintenance.ts';
 
 /**
  * The aggregator service: every configured pipeline in one process, sharing one ClickHouse
@@ -26,6 +27,7 @@ export class AggregatorService {
   private lateProducer: KafkaProducer | null = null;
   private opsServer: Server | null = null;
   private statusPage: StatusPage | null = null;
+  private maintenance: Maintenance | null = null;
   readonly metrics: AggregatorMetrics;
 
   constructor(
@@ -96,6 +98,11 @@ export class AggregatorService {
       );
     }
     for (const runner of this.runners) await runner.start();
+    // The parent of workers sets both intervals to 0 for them and runs the schedule itself, once.
+    if (Maintenance.enabled(config)) {
+      this.maintenance = new Maintenance({ config, connection: async () => connection, metrics: metrics.maintenance, logger });
+      this.maintenance.start();
+    }
     const runnerStatus = () => this.runners.map((runner) => runner.status());
     this.statusPage = createStatusPage({ config, instance: this.instanceId, registry: metrics.registry, runners: runnerStatus, logger });
     this.opsServer = await startOpsServer({
@@ -124,6 +131,7 @@ export class AggregatorService {
   }
 
   async stop(): Promise<void> {
+    await this.maintenance?.stop();
     await Promise.allSettled(this.runners.map((runner) => runner.stop()));
     await this.lateProducer?.close();
     await this.connection?.close();

@@ -8,7 +8,9 @@ import { startOpsServer } from '../metrics/ops-server.ts';
 import { createStatusPage, type StatusPage } from '../status/status-page.ts';
 import { parsePrometheusText } from '../status/prom-text.ts';
 import type { Logger } from '../util/log.ts';
-import { createSupervisorMetrics } from './metrics.ts';
+import { createSupervisorMetrics, type MaintenanceMetrics } from './metrics.ts';
+import { Maintenance } from './maintenance.ts';
+import { connectClickHouse, type ClickHouseConnection } from '../clickhouse/client.ts';
 import { AGGREGATOR_NODE_FLAGS } from './node-flags.ts';
 import { WorkerSupervisor, type RestartPolicy, type WorkerView } from './supervisor.ts';
 import { mergeWorkerMetrics } from './worker-metrics.ts';
@@ -38,6 +40,9 @@ export class SupervisedAggregatorService {
   private statusPage: StatusPage | null = null;
   private poller: NodeJS.Timeout | null = null;
   private allReadyLogged = false;
+  private readonly maintenanceMetrics: MaintenanceMetrics;
+  private maintenance: Maintenance | null = null;
+  private connection: Promise<ClickHouseConnection> | null = null;
   readonly instanceId: string;
 
   constructor(
@@ -50,6 +55,7 @@ export class SupervisedAggregatorService {
     const metrics = createSupervisorMetrics();
     this.registry = metrics.registry;
     this.workerUp = metrics.workerReady;
+    this.maintenanceMetrics = metrics.maintenance;
     const restarts = metrics.workerRestarts;
     metrics.workers.set(instances);
     const nodeFlags = AGGREGATOR_NODE_FLAGS.filter((flag) => !process.execArgv.some((given) => given.split('=')[0] === flag.split('=')[0]));
@@ -64,6 +70,9 @@ export class SupervisedAggregatorService {
         TP_AGGREGATOR__INSTANCE_ID: `${this.instanceId}-w${worker}`,
         TP_AGGREGATOR__METRICS_HOST: '127.0.0.1',
         TP_AGGREGATOR__METRICS_PORT: '0',
+        // The rollup refresh and retention run here, once for the service, not once per worker.
+        TP_AGGREGATOR__ROLLUP_REFRESH_INTERVAL_MS: '0',
+        TP_AGGREGATOR__RETENTION_INTERVAL_MS: '0',
         // Fault injection (aggregator.crashAt) fires in a worker's first life only: a restarted
         // worker reaching the same point again would crash forever.
         ...(life > 1 ? { TP_AGGREGATOR__CRASH_AT: '' } : {}),
@@ -94,6 +103,18 @@ export class SupervisedAggregatorService {
     const { config } = this;
     this.supervisor.start();
     this.poller = setInterval(() => void this.poll(), POLL_MS);
+    if (Maintenance.enabled(config)) {
+      // The workers migrate; until they have, a run fails, is retried, and the next interval tries again.
+      const connection = () => {
+        this.connection ??= connectClickHouse(config.clickhouse, { logger: this.logger }).catch((error: unknown) => {
+          this.connection = null;
+          throw error;
+        });
+        return this.connection;
+      };
+      this.maintenance = new Maintenance({ config, connection, metrics: this.maintenanceMetrics, logger: this.logger });
+      this.maintenance.start();
+    }
     const metrics = {
       contentType: this.registry.contentType,
       metrics: async () => `${await this.registry.metrics()}${mergeWorkerMetrics(await this.scrapeWorkers())}`,
@@ -123,7 +144,9 @@ export class SupervisedAggregatorService {
   async stop(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
     this.poller = null;
+    await this.maintenance?.stop();
     await this.supervisor.stop();
+    await (await this.connection?.catch(() => null))?.close();
     await new Promise<void>((resolve) => (this.opsServer ? this.opsServer.close(() => resolve()) : resolve()));
     await this.statusPage?.close();
   }

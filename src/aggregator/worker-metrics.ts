@@ -58,6 +58,9 @@ export function mergeWorkerMetrics(scrapes: readonly WorkerScrape[]): string {
   }
   const out: string[] = [];
   for (const { help, type, samples } of families.values()) {
+    // A family a worker declares but never sets (the maintenance metrics, which only the parent
+    // runs and serves itself) would be declared twice in the service's exposition.
+    if (samples.length === 0) continue;
     if (help !== null) out.push(help);
     if (type !== null) out.push(type);
     out.push(...samples);

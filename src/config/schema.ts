@@ -346,6 +346,14 @@ export const AggregatorSchema = Type.Object(
     statusBridges: Type.Array(Type.String({ pattern: '^https?://' }), { default: [], description: "Base URLs of the bridges whose /metrics the status page shows, e.g. 'http://127.0.0.1:8080'." }),
     /** The end-to-end latency objective the status page draws the P95 against (milliseconds). */
     slaP95Ms: Millis(10_000, 'end-to-end P95 objective', 1),
+    rollupRefreshIntervalMs: Millis(
+      60_000,
+      "how often the service brings every pipeline's rollup tables up to date (what 'rollups refresh' does; idempotent, so every replica may run it); 0 turns the schedule off (then run the CLI from cron)",
+    ),
+    retentionIntervalMs: Millis(
+      3_600_000,
+      "how often the service applies retention (what 'retention apply' does: TTLs where the server has them, else dropping expired partitions); 0 turns the schedule off",
+    ),
   },
   { ...Strict, default: {} },
 );

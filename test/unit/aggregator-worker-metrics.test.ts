@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { labelSample, mergeWorkerMetrics } from '../../src/aggregator/worker-metrics.ts';
+import { createAggregatorMetrics, createSupervisorMetrics } from '../../src/aggregator/metrics.ts';
 import { parsePrometheusText } from '../../src/status/prom-text.ts';
 
 /** A worker's registry as the aggregator builds it: counters, gauges and a histogram, with and without labels. */
@@ -47,4 +48,20 @@ test('merged /metrics: every sample of every worker once, labelled by worker, on
 
 test('no workers answering: an empty exposition', () => {
   assert.equal(mergeWorkerMetrics([]), '');
+});
+
+test("supervised /metrics: a family the parent serves (the maintenance metrics) and the workers only declare is declared once", async () => {
+  const parent = createSupervisorMetrics();
+  parent.maintenance.refreshRuns.inc({ pipeline: 'main', outcome: 'success' });
+  const workers = [1, 2].map((worker) => ({ worker: String(worker), registry: createAggregatorMetrics().registry }));
+  const merged = mergeWorkerMetrics(await Promise.all(workers.map(async ({ worker, registry }) => ({ worker, text: await registry.metrics() }))));
+  const exposition = `${await parent.registry.metrics()}${merged}`;
+  const declared = new Map<string, number>();
+  for (const line of exposition.split('\n')) {
+    const type = /^# TYPE (\S+) /.exec(line);
+    if (type) declared.set(type[1]!, (declared.get(type[1]!) ?? 0) + 1);
+  }
+  const twice = [...declared].filter(([, count]) => count > 1).map(([family]) => family);
+  assert.deepEqual(twice, [], 'Prometheus rejects a family declared twice in one exposition');
+  assert.equal(parsePrometheusText(exposition).find((s) => s.name === 'tp_agg_rollup_refresh_total')?.value, 1);
 });
