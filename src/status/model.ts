@@ -41,6 +41,8 @@ export interface BridgeView {
   readonly clockOffsetSeconds: number | null;
   /** Its edge.clockOffsetWarnMs in seconds: above it the page marks the offset and the alert fires. */
   readonly clockOffsetBoundSeconds: number | null;
+  /** Sparkplug B edge nodes and devices this bridge knows, by state (online, offline after a DEATH, needs-rebirth); null without Sparkplug. */
+  readonly sparkplug: { readonly nodes: Readonly<Record<string, number>>; readonly devices: Readonly<Record<string, number>> } | null;
 }
 
 export interface GroupView {

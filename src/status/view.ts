@@ -82,7 +82,7 @@ export function buildStatus(observation: Observation, history: StatusHistory, se
 function bridgeView(bridge: BridgeScrape, rate: (key: string) => number | null): BridgeView {
   const samples = bridge.samples;
   if (!samples) {
-    return { url: bridge.url, up: false, error: bridge.error, state: null, mqttConnected: null, inFlight: null, received: null, published: null, receivedPerSecond: null, publishedPerSecond: null, clockOffsetSeconds: null, clockOffsetBoundSeconds: null };
+    return { url: bridge.url, up: false, error: bridge.error, state: null, mqttConnected: null, inFlight: null, received: null, published: null, receivedPerSecond: null, publishedPerSecond: null, clockOffsetSeconds: null, clockOffsetBoundSeconds: null, sparkplug: null };
   }
   const state = samples.find((sample) => sample.name === 'tp_edge_state' && sample.value === 1)?.labels['state'] ?? null;
   return {
@@ -98,7 +98,20 @@ function bridgeView(bridge: BridgeScrape, rate: (key: string) => number | null):
     publishedPerSecond: rate(counterKey('published', bridge.url)),
     clockOffsetSeconds: measured(samples, 'tp_edge_clock_offset_seconds'),
     clockOffsetBoundSeconds: measured(samples, 'tp_edge_clock_offset_bound_seconds'),
+    sparkplug: hasSeries(samples, 'tp_edge_sparkplug_edge_nodes')
+      ? { nodes: byLabel(samples, 'tp_edge_sparkplug_edge_nodes', 'state'), devices: byLabel(samples, 'tp_edge_sparkplug_devices', 'state') }
+      : null,
   };
+}
+
+/** A gauge's values by one label (e.g. Sparkplug nodes by state). */
+function byLabel(samples: readonly Sample[], name: string, label: string): Record<string, number> {
+  const values: Record<string, number> = {};
+  for (const sample of samples) {
+    const key = sample.labels[label];
+    if (sample.name === name && key !== undefined) values[key] = (values[key] ?? 0) + sample.value;
+  }
+  return values;
 }
 
 /** A gauge's value, or null when the bridge does not export it or has not measured it yet (NaN). */

@@ -34,3 +34,34 @@ test('each bridge shows its own clock offset and bound; one not measured yet (Na
     ['http://down', null, null],
   ]);
 });
+
+test('a bridge with Sparkplug B nodes shows them by state (a DEATH shows as offline); one without shows none', () => {
+  const sparkplugText = [
+    '# TYPE tp_edge_sparkplug_edge_nodes gauge',
+    'tp_edge_sparkplug_edge_nodes{state="online"} 3',
+    'tp_edge_sparkplug_edge_nodes{state="offline"} 1',
+    'tp_edge_sparkplug_edge_nodes{state="needs-rebirth"} 0',
+    '# TYPE tp_edge_sparkplug_devices gauge',
+    'tp_edge_sparkplug_devices{state="online"} 5',
+    'tp_edge_sparkplug_devices{state="offline"} 2',
+    '',
+  ].join('\n');
+  const observation: Observation = {
+    at: 1_764_000_000_000,
+    aggregator: [],
+    bridges: [
+      { url: 'http://spb', samples: parsePrometheusText(bridgeText('0') + sparkplugText), error: null },
+      { url: 'http://json', samples: parsePrometheusText(bridgeText('0')), error: null },
+    ],
+    runners: [],
+    groups: [],
+    groupsError: null,
+  };
+  const history = new StatusHistory({ maxPoints: 3, p95WindowMs: 10_000 });
+  history.record(observation);
+  const status = buildStatus(observation, history, { instance: 'a', slaP95Ms: 10_000, p95WindowMs: 10_000, readingsTopic: 't', partitions: 1, clientIdPrefix: 'c', pipelines: [] });
+  assert.deepEqual(status.topology.bridges.map((bridge) => bridge.sparkplug), [
+    { nodes: { online: 3, offline: 1, 'needs-rebirth': 0 }, devices: { online: 5, offline: 2 } },
+    null,
+  ]);
+});
