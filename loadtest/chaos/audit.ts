@@ -5,11 +5,11 @@ import type { Config } from '../../src/config/schema.ts';
 import { Auditor } from '../../src/clickhouse/audit.ts';
 import { connectClickHouse } from '../../src/clickhouse/client.ts';
 import { errorMessage } from '../../src/core/errors.ts';
-import { failureAnalysis, type Outcome } from '../../src/core/failure-analysis.ts';
+import { failureAnalysis, observationMatches, type Outcome, type ScenarioOutcome } from '../../src/core/failure-analysis.ts';
 import { eventually } from '../../src/stack/services.ts';
 import type { FleetResult } from '../fleet/publisher.ts';
 import { acknowledgedMissingFromTopic, type KafkaAudit } from './kafka-audit.ts';
-import { FAULT_SCENARIOS, type ScheduledFault } from './schedule.ts';
+import { FAULT_SCENARIOS, type FaultKind } from './schedule.ts';
 
 /**
  * The chaos run's audits after the fleet: the MQTT leg against the readings topic, then, once the
@@ -28,8 +28,23 @@ export interface TierVerdict {
   readonly matchesTable: boolean;
 }
 
+/**
+ * Broker mode, Mosquitto killed while the bridges were held back: acknowledged readings missing
+ * from the readings topic against what the table's broker-crash row allows for each kill
+ * (observationMatches, for the declared mqtt.brokerPersistence).
+ */
+export interface BrokerCrashCheck {
+  readonly kills: number;
+  readonly missing: number;
+  /** The most the table allows over all the kills. */
+  readonly allowed: number;
+  readonly predicted: Outcome;
+  readonly matches: boolean;
+}
+
 export interface TierAudit {
   readonly kafkaLost: number | null;
+  readonly brokerCrash: BrokerCrashCheck | null;
   readonly edgeLost: number | null;
   readonly settle: 'settled' | 'timed-out';
   readonly tiers: TierVerdict[];
@@ -39,11 +54,13 @@ export interface TierAuditInput {
   readonly config: Config;
   readonly tenant: string;
   readonly fleet: FleetResult;
-  readonly applied: readonly ScheduledFault[];
+  readonly applied: ReadonlyArray<{ readonly kind: FaultKind; readonly heldMs?: number }>;
+  /** The fleet's readings per second (the broker-crash observation's rate). */
+  readonly ratePerSecond: number;
   readonly runDir: string;
   readonly log: (line: string) => void;
   /** Runs a step; on failure records it as a reason and gives undefined. */
-  readonly attempt: <T>(what: string, work: () => Promise<T>) => Promise<T | undefined>;
+  readonly attempt: <T extends {} | null>(what: string, work: () => Promise<T>) => Promise<T | undefined>;
   /** Waits until every bridge and aggregator is ready again (throws when one is not). */
   readonly ensureAllRunning: () => Promise<void>;
 }
@@ -52,12 +69,16 @@ export async function auditTiers(input: TierAuditInput): Promise<TierAudit> {
   const { config, tenant, fleet, log, attempt } = input;
   // The MQTT leg's audit needs only the bridges (and runs even when an aggregator cannot start).
   const kafkaAudit = await attempt('auditing the readings topic', () => auditTopic(config, tenant, fleet.ackedIds, log));
-  await attempt('waiting for every service to run again', input.ensureAllRunning);
+  const brokerCrash = kafkaAudit ? checkBrokerCrashes(config, input.applied, input.ratePerSecond, kafkaAudit.missing.length) : null;
+  if (brokerCrash) log(`broker crash: ${brokerCrash.missing} acknowledged readings missing from the readings topic after ${brokerCrash.kills} kill(s); the table predicts ${brokerCrash.predicted}, at most ${brokerCrash.allowed}: ${brokerCrash.matches ? 'matches' : 'CONTRADICTS'}`);
+  // Readings the broker lost never reach a tier: the tiers are audited on the rest.
+  const explained = brokerCrash?.matches ? brokerCrash.missing : 0;
+  await attempt('waiting for every service to run again', () => input.ensureAllRunning().then(() => 'running'));
   const connection = await attempt('connecting to ClickHouse for the audit', () => connectClickHouse(config.clickhouse));
-  if (!connection) return { kafkaLost: kafkaAudit?.missing.length ?? null, edgeLost: null, settle: 'timed-out', tiers: [] };
+  if (!connection) return { kafkaLost: kafkaAudit?.missing.length ?? null, brokerCrash, edgeLost: null, settle: 'timed-out', tiers: [] };
   try {
     const auditor = new Auditor(connection, config.clickhouse.database);
-    const settle = await settleTiers(auditor, config, tenant, fleet.acked, log);
+    const settle = await settleTiers(auditor, config, tenant, fleet.acked - explained, log);
     const expected = [...fleet.ackedIds].flatMap(([device, ids]) => ids.map((readingId) => ({ tenant, device, readingId })));
     const missing = await attempt('finding acknowledged ids missing from readings_raw', () => auditor.missingReadings(expected, 100_000));
     if (missing && missing.total > 0) {
@@ -65,6 +86,8 @@ export async function auditTiers(input: TierAuditInput): Promise<TierAudit> {
       log(`  ! ${missing.total} acknowledged readings missing from readings_raw; listed in ${join(input.runDir, 'missing.json')}`);
     }
     const scenarios = new Set(input.applied.flatMap((fault) => FAULT_SCENARIOS[fault.kind]));
+    // The broker crash's loss is judged above, at the edge, against its bound.
+    if (brokerCrash) scenarios.delete('mqtt-broker-crash');
     const tiers: TierVerdict[] = [];
     for (const pipeline of config.aggregator.pipelines) {
       const tier = await attempt(`auditing the ${pipeline.guarantee} tier (${pipeline.table})`, async () => {
@@ -73,7 +96,7 @@ export async function auditTiers(input: TierAuditInput): Promise<TierAudit> {
         const miscounted = await auditor.miscountedSeries(pipeline.table, { tenant }, 1, 10_000);
         const overcounted = miscounted.sample.reduce((sum, series) => sum + Math.max(0, series.countedValues - series.acceptedValues), 0);
         const duplicated = duplicateKeys.total + overcounted;
-        const lost = Math.max(0, fleet.acked - (balance.countedValues - overcounted));
+        const lost = Math.max(0, fleet.acked - explained - (balance.countedValues - overcounted));
         const predictedRows = failureAnalysis(guaranteeSettings(config, pipeline)).filter((row) => scenarios.has(row.id));
         const predicted: Outcome = predictedRows.some((row) => row.outcome === 'lost') ? 'lost' : predictedRows.some((row) => row.outcome === 'duplicated') ? 'duplicated' : 'exact';
         const matchesTable = predicted === 'lost' ? duplicated === 0 : predicted === 'duplicated' ? lost === 0 : lost === 0 && duplicated === 0;
@@ -81,10 +104,37 @@ export async function auditTiers(input: TierAuditInput): Promise<TierAudit> {
       });
       if (tier) tiers.push(tier);
     }
-    return { kafkaLost: kafkaAudit?.missing.length ?? null, edgeLost: missing?.total ?? null, settle, tiers };
+    return { kafkaLost: kafkaAudit?.missing.length ?? null, brokerCrash, edgeLost: missing?.total ?? null, settle, tiers };
   } finally {
     await connection.close().catch(() => undefined);
   }
+}
+
+/**
+ * Each kill of Mosquitto is one observation: the backlog is what the devices were acknowledged while
+ * the bridges were held back (plus a second of the fleet's ticks), the allowance the largest loss
+ * observationMatches accepts for it; the kills' allowances add up. Null when no kill was applied.
+ */
+export function checkBrokerCrashes(config: Config, applied: TierAuditInput['applied'], ratePerSecond: number, missing: number): BrokerCrashCheck | null {
+  const kills = applied.filter((fault) => fault.kind === 'kill-mosquitto-bridge-held' && fault.heldMs !== undefined);
+  if (kills.length === 0) return null;
+  const row = failureAnalysis(guaranteeSettings(config, config.aggregator.pipelines[0]!)).find((candidate) => candidate.id === 'mqtt-broker-crash');
+  if (!row) throw new Error("the failure table has no 'mqtt-broker-crash' row");
+  const allowed = kills.reduce((sum, kill) => sum + largestMatchingLoss(row, ratePerSecond, Math.ceil(ratePerSecond * (kill.heldMs! / 1000 + 1))), 0);
+  return { kills: kills.length, missing, allowed, predicted: row.outcome, matches: missing <= allowed };
+}
+
+/** The largest loss the row accepts for one observation (observationMatches is monotone in it). */
+function largestMatchingLoss(row: ScenarioOutcome, ratePerSecond: number, backlog: number): number {
+  let low = 0;
+  let high = backlog;
+  if (!observationMatches(row, { missing: 0, ratePerSecond, backlog })) return 0;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (observationMatches(row, { missing: middle, ratePerSecond, backlog })) low = middle;
+    else high = middle - 1;
+  }
+  return low;
 }
 
 /** Waits (bounded) until the bridges have written every acknowledged reading, or the count stops falling. */

@@ -18,6 +18,13 @@ export interface ChaosFigures {
   readonly kafkaLost: number | null;
   /** Acknowledged readings absent from readings_raw; null when that audit did not run. */
   readonly edgeLost: number | null;
+  /**
+   * Of those, how many the failure table predicts lost, within its bound (broker mode: Mosquitto
+   * killed; see brokerCrash): not a finding. 0 when no such fault ran or the bound was exceeded.
+   */
+  readonly explainedLoss: number;
+  /** Broker mode, Mosquitto killed: the loss against the table's bound; null when not injected. */
+  readonly brokerCrash: { readonly missing: number; readonly allowed: number; readonly matches: boolean } | null;
   readonly settle: 'settled' | 'timed-out' | 'not-reached';
   /** What went wrong on the way to the audit, one line each. */
   readonly failures: readonly string[];
@@ -34,9 +41,11 @@ export function chaosVerdict(figures: ChaosFigures): ChaosVerdict {
   if (figures.settle === 'timed-out') reasons.push('the tiers did not settle in time (audited as they were)');
   if (figures.settle === 'not-reached') reasons.push('the run ended before the audit');
   if (figures.kafkaLost === null) reasons.push('acknowledged readings missing from the readings topic: unknown (that audit did not run)');
-  else if (figures.kafkaLost > 0) reasons.push(`${figures.kafkaLost} acknowledged readings missing from the readings topic`);
+  else if (figures.kafkaLost > figures.explainedLoss) reasons.push(`${figures.kafkaLost - figures.explainedLoss} acknowledged readings missing from the readings topic${figures.explainedLoss > 0 ? ` beyond the ${figures.explainedLoss} the broker crash lost` : ''}`);
   if (figures.edgeLost === null) reasons.push('acknowledged readings missing from readings_raw: unknown (that audit did not run)');
-  else if (figures.edgeLost > 0) reasons.push(`${figures.edgeLost} acknowledged readings missing from readings_raw`);
+  else if (figures.edgeLost > figures.explainedLoss) reasons.push(`${figures.edgeLost - figures.explainedLoss} acknowledged readings missing from readings_raw${figures.explainedLoss > 0 ? ` beyond the ${figures.explainedLoss} the broker crash lost` : ''}`);
+  const crash = figures.brokerCrash;
+  if (crash && !crash.matches) reasons.push(`the broker crash lost ${crash.missing} acknowledged readings; the failure table allows at most ${crash.allowed}`);
   const audited = new Set(figures.tiers.map((tier) => tier.tier));
   for (const tier of figures.tiersConfigured) if (!audited.has(tier)) reasons.push(`${tier}: not audited`);
   for (const tier of figures.tiers) {

@@ -2,13 +2,15 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Config } from '../config/schema.ts';
+import { demoCredentialsFile, ensureDemoCredentials } from './device-credentials.ts';
 import { REPO_ROOT, stackPaths } from './paths.ts';
 import { assertPortFree, delay, runningPid, startDetached, StackError, tailOf, type ManagedProcess } from './processes.ts';
 import { configForLocalStack } from './stack.ts';
 
 /**
- * The pipeline itself on the local stack (`stack up --bridges M --aggregators N`): M bridges in one
- * MQTT shared subscription and N aggregators in one consumer group per pipeline, as detached
+ * The pipeline itself on the local stack (`stack up --bridges M --aggregators N`): M bridges, each
+ * the devices' MQTT endpoint on mqtt.listen.port + i − 1 (direct mode, stack.mqttMode; in broker
+ * mode one shared subscription), and N aggregators in one consumer group per pipeline, as detached
  * processes recorded like the servers (pid files under run/services, which `stack down` stops
  * first). All of them read one configuration file, the local stack's resolved configuration.
  *
@@ -84,6 +86,8 @@ export async function startPipelineServices(
   log: (line: string) => void = () => undefined,
 ): Promise<{ started: string[]; alreadyRunning: string[]; services: PipelineService[] }> {
   const local = configForLocalStack(config);
+  // Direct mode's bridges refuse to start without device accounts: the demo ones, as `stack up` writes them.
+  if (local.mqtt.mode === 'direct' && local.mqtt.credentialsFile === demoCredentialsFile(config.stack)) ensureDemoCredentials(config.stack);
   const bridgeUrls = Array.from({ length: counts.bridges }, (_, i) => `http://127.0.0.1:${local.edge.httpPort + i}`);
   const resolved: Config = { ...local, aggregator: { ...local.aggregator, statusBridges: local.aggregator.statusBridges.length > 0 ? local.aggregator.statusBridges : bridgeUrls } };
   mkdirSync(servicesDir(config), { recursive: true });

@@ -8,24 +8,39 @@ import mqtt from 'mqtt';
 import { deleteTopics, ensureTopics, pipelineTopics } from '../../src/kafka/admin.ts';
 import { pipelineServicesHealth, startPipelineServices } from '../../src/stack/pipeline-services.ts';
 import { stackPaths } from '../../src/stack/paths.ts';
-import { stopAllRecorded } from '../../src/stack/processes.ts';
+import { portAnswers, stopAllRecorded } from '../../src/stack/processes.ts';
 import { freePort } from './edge-harness.ts';
 import { testConfig, uniqueName } from '../support/stack.ts';
 
 /**
  * `stack up --bridges 2 --aggregators 2` on the running servers, in a private data folder with its
- * own topics, share group, database and ports: a reading published over MQTT comes out as an
- * aggregate row, whichever bridge and aggregator handled it, and every process is stopped by pid.
+ * own topics, share group, database and ports: readings published over MQTT come out as aggregate
+ * rows, whichever bridge and aggregator handled them, and every process is stopped by pid.
+ *
+ * Direct mode (the local stack's default): each bridge is an MQTT endpoint of its own, and the
+ * devices use the demo accounts the stack writes; half the readings go to each bridge. Broker mode
+ * (stack.mqttMode 'broker'): the devices publish to the local Mosquitto and the bridges share one
+ * subscription.
  */
-test('stack services: two bridges and two aggregators carry a reading from MQTT to ClickHouse', { timeout: 240_000 }, async () => {
-  const run = uniqueName('svc').replace(/-/g, '_');
+async function freePortPair(): Promise<number> {
+  // Bridge i listens on mqtt.listen.port + i − 1: both ports must be free.
+  for (;;) {
+    const port = await freePort();
+    if (port < 65535 && (await portAnswers('127.0.0.1', port + 1)) === false) return port;
+  }
+}
+
+for (const mode of ['direct', 'broker'] as const) {
+test(`stack services (${mode} mode): two bridges and two aggregators carry readings from MQTT to ClickHouse`, { timeout: 240_000 }, async () => {
+  const run = uniqueName(`svc_${mode}`).replace(/-/g, '_');
   const dataDir = mkdtempSync(join(tmpdir(), 'tp-services-'));
   const edgePort = await freePort();
   const metricsPort = await freePort();
+  const listenPort = await freePortPair();
   const config = testConfig({
-    stack: { dataDir },
+    stack: { dataDir, mqttMode: mode },
     kafka: { readingsTopic: `${run}-readings`, deadLetterTopic: `${run}-dead-letter`, lateTopic: `${run}-late` },
-    mqtt: { shareGroup: run, clientIdPrefix: run, sessionExpirySeconds: 60 },
+    mqtt: { shareGroup: run, clientIdPrefix: run, sessionExpirySeconds: 60, listen: { port: listenPort } },
     edge: { httpPort: edgePort },
     clickhouse: { database: run },
     aggregator: {
@@ -64,12 +79,21 @@ test('stack services: two bridges and two aggregators carry a reading from MQTT 
     assert.deepEqual(again.started, []);
     assert.equal(again.alreadyRunning.length, 4);
 
-    const fleet = await mqtt.connectAsync(config.mqtt.url, { protocolVersion: 5, username: 'fleet', password: 'fleet-secret', clientId: `${run}-fleet` });
+    assert.equal(config.mqtt.mode, mode);
+    // Where the devices connect: each bridge in direct mode, the broker otherwise.
+    const endpoints = mode === 'direct' ? [0, 1].map((i) => `mqtt://127.0.0.1:${listenPort + i}`) : [config.mqtt.url];
     const eventTime = Date.now();
-    for (let i = 0; i < 20; i++) {
-      await fleet.publishAsync(`${config.mqtt.topicPrefix}/acme/dev-${i % 4}`, JSON.stringify({ id: `r${i}`, ts: eventTime, metrics: { temperature: 20 } }), { qos: 1 });
+    for (const [index, endpoint] of endpoints.entries()) {
+      // The demo accounts (src/stack/device-credentials.ts) publish for tenant 'demo'; Mosquitto's fleet account for any.
+      const fleet = await mqtt.connectAsync(endpoint, { protocolVersion: 5, username: 'fleet', password: 'fleet-secret', clientId: `${run}-fleet-${index}`, reconnectPeriod: 0 });
+      for (let i = 0; i < 20 / endpoints.length; i++) {
+        const packet = await fleet.publishAsync(`${config.mqtt.topicPrefix}/demo/dev-${i % 4}`, JSON.stringify({ id: `r${index}-${i}`, ts: eventTime, metrics: { temperature: 20 } }), { qos: 1 });
+        // Direct mode answers with the bridge's own PUBACK, after Kafka's ack: success, not an MQTT 5 refusal.
+        const reasonCode = (packet as { reasonCode?: number } | undefined)?.reasonCode ?? 0;
+        assert.equal(reasonCode, 0, `PUBACK reason ${reasonCode} from ${endpoint}`);
+      }
+      await fleet.endAsync();
     }
-    await fleet.endAsync();
 
     const deadline = Date.now() + 120_000;
     let counted = 0;
@@ -91,3 +115,4 @@ test('stack services: two bridges and two aggregators carry a reading from MQTT 
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+}

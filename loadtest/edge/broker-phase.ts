@@ -1,0 +1,46 @@
+import type { MqttClient } from 'mqtt';
+import { withCpu } from './cpu.ts';
+import { publish, sleep, type Messages, type Phase } from './publish.ts';
+
+/**
+ * Broker mode: the publisher sends to Mosquitto (which acknowledges on arrival), the bridge reads
+ * through its shared subscription and writes to Kafka. The phase ends when the bridge's counter of
+ * readings Kafka acknowledged has grown by the phase's readings. Its CPU is Mosquitto's and the
+ * bridge's.
+ */
+export interface BrokerBridge {
+  readonly pid: number;
+  /** The bridge's ops endpoint (GET /metrics). */
+  readonly url: string;
+  readonly mosquittoPid: number;
+  readonly timeoutMs: number;
+}
+
+export async function brokerPhase(publisher: readonly MqttClient[], bridge: BrokerBridge, messages: Messages, perMessage: number, window: number): Promise<Phase> {
+  const readings = messages.length * perMessage;
+  const before = await publishedBy(bridge.url);
+  const started = performance.now();
+  let delivered = 0;
+  const { cpuMicros } = await withCpu([bridge.mosquittoPid, bridge.pid], readings, async () => {
+    const publishing = publish(publisher, messages, window);
+    const deadline = Date.now() + bridge.timeoutMs;
+    while (Date.now() < deadline) {
+      delivered = (await publishedBy(bridge.url)) - before;
+      if (delivered >= readings) break;
+      await sleep(10);
+    }
+    await publishing;
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (delivered < readings) throw new Error(`the broker-mode bridge wrote ${delivered} of ${readings} readings within ${bridge.timeoutMs} ms`);
+  return { readings, seconds, perSecond: readings / seconds, cpuMicros };
+}
+
+/**
+ * Only the one counter: polled every 10 ms, a full scrape (process metrics read /proc) would charge
+ * the bridge for the measurement.
+ */
+export async function publishedBy(bridgeUrl: string): Promise<number> {
+  const text = await fetch(`${bridgeUrl}/metrics?name=tp_edge_readings_published_total`).then((response) => response.text());
+  return Number(/^tp_edge_readings_published_total\{source="mqtt"\} (\S+)$/m.exec(text)?.[1] ?? 0);
+}
