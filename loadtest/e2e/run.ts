@@ -21,6 +21,7 @@ import type { FleetResult } from '../fleet/publisher.ts';
 import { codecRulesFor, type PayloadFormat } from '../fleet/formats.ts';
 import { runMixedFleet, type SideFleet } from '../fleet/mixed.ts';
 import { FLEET_ACCOUNT, directMqttSettings, fleetUrl } from './direct-mqtt.ts';
+import { aggregatorWorkerPids } from './aggregator-workers.ts';
 import { ProcessMonitor, type ProcessUsage } from './process-stats.ts';
 import { TABLE, auditRun, waitForSettling, type AuditFigures, type Latency, type LatencyBucket } from './audit.ts';
 import { verdictOf, type RunFailure, type ServiceExit, type SettleOutcome, type Verdict } from './verdict.ts';
@@ -329,7 +330,10 @@ async function startServices(
       log(`  ! Prometheus did not start (${errorMessage(error)}); the run goes on without it`);
     }
   }
-  aggregators.forEach((aggregator, index) => monitor.watch(`aggregator-${index}`, aggregator.pid));
+  for (const [index, aggregator] of aggregators.entries()) {
+    monitor.watch(`aggregator-${index}`, aggregator.pid);
+    for (const { worker, pid } of await aggregatorWorkerPids(metricsPorts[index]!)) monitor.watch(`aggregator-${index}-w${worker}`, pid);
+  }
   for (const b of bridges) monitor.watch(b.name, b.service.pid);
   for (const node of kafkaNodes(config.stack)) {
     const pid = runningPid(node.process);
