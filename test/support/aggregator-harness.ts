@@ -132,6 +132,11 @@ export class AggregatorScenario {
     }
   }
 
+  /** The end of each started service's log, for a failure message. */
+  serviceLogs(charsEach: number): string {
+    return this.services.map((service) => `--- ${service.logFile} ---\n${service.log().slice(-charsEach)}`).join('\n');
+  }
+
   async query<Row>(sql: string): Promise<Row[]> {
     return (await this.clickhouse.query({ query: sql, format: 'JSONEachRow' })).json<Row>();
   }

@@ -23,10 +23,15 @@ export async function streamInSlices(scenario: AggregatorScenario, data: Dataset
 export async function assertExactlyOnce(scenario: AggregatorScenario, data: Dataset): Promise<void> {
   const expected = expectedRows(data.distinct, WINDOW);
   const expectedTotal = expected.reduce((sum, row) => sum + row.count, 0);
+  let seen = 'nothing read yet';
   const actual = await eventually('all windows in ClickHouse', async () => {
     const rows = await scenario.finalRows('main');
-    return rows.length === expected.length && rows.reduce((sum, row) => sum + row.count, 0) === expectedTotal ? rows : undefined;
-  }, 120_000);
+    const total = rows.reduce((sum, row) => sum + row.count, 0);
+    seen = `${rows.length} of ${expected.length} windows, ${total} of ${expectedTotal} readings`;
+    return rows.length === expected.length && total === expectedTotal ? rows : undefined;
+  }, 120_000).catch((error: unknown) => {
+    throw new Error(`${String(error)}; last seen: ${seen}\n${scenario.serviceLogs(4000)}`, { cause: error });
+  });
   assert.deepEqual(comparable(actual), expected, 'the final table equals the expected rows');
   assert.equal(await scenario.duplicateKeys('main'), 0, 'no key twice under FINAL');
   const [balance] = await scenario.query<{ counted: string }>(`SELECT sum(count) AS counted FROM ${scenario.database}.agg_main FINAL`);
