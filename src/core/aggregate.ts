@@ -1,6 +1,15 @@
-import { addExact, isLargeSummand, LARGE_UNIT, midpoint, roundExact, roundSplitExact } from './exact-sum.ts';
-import { HashSet53, zeroDoubles } from './hash.ts';
+import * as layout from './aggregate-layout.ts';
+import { SummingCells } from './aggregate-sum.ts';
+import { isAggregateTuple, type AggregateTuple } from './aggregate-tuple.ts';
+import { isLargeSummand, LARGE_UNIT, midpoint } from './exact-sum.ts';
+import { HashSet53 } from './hash.ts';
 import { PipelineError } from './errors.ts';
+
+// Module-local copies of the layout: optimised code folds a module's own constants, not imported bindings (about 13 % of absorb).
+const { CELLS, COUNT_ONLY_CELLS, DEADLINE, END, FIRST, FIRST_TIME, LAST, LAST_TIME, MAX, MAX_INGEST, MIN, MIN_OFFSET, SAMPLE, SAMPLE_SIZE, START } = layout;
+
+export { SAMPLE_SIZE } from './aggregate-layout.ts';
+export type { AggregateTuple } from './aggregate-tuple.ts';
 
 /**
  * A window [start, end) of one (tenant, device, metric) series and the aggregate of the readings
@@ -19,42 +28,15 @@ import { PipelineError } from './errors.ts';
  * of an even count is the correctly rounded midpoint, never the overflowing a + b.
  *
  * Memory layout, chosen for the replay rate (a reading's cost is mostly cache misses): every
- * number of the window lives in ONE array of unboxed doubles — interval, scalars, the first
- * partials of the exact sum, and the sample. While a window holds at most SAMPLE_SIZE readings
- * (most windows), the sample holds every reading's (hash, value) and doubles as the id set; only a
- * window that grows past that gets a hash set.
+ * number of the window lives in ONE array of unboxed doubles (aggregate-layout.ts; the exact sum's
+ * part: aggregate-sum.ts). While a window holds at most SAMPLE_SIZE readings (most windows), the
+ * sample holds every reading's (hash, value) and doubles as the id set; only a window that grows
+ * past that gets a hash set.
  */
-export const SAMPLE_SIZE = 16;
-
-const START = 0;
-const END = 1;
-const DEADLINE = 2;
-const MIN = 3;
-const MAX = 4;
-const FIRST = 5;
-const FIRST_TIME = 6;
-const LAST = 7;
-const LAST_TIME = 8;
-const MAX_INGEST = 9;
-const MIN_OFFSET = 10;
-const PARTIALS = 12;
-const INLINE_PARTIALS = 4;
-const SAMPLE = PARTIALS + INLINE_PARTIALS;
-const CELLS = SAMPLE + 2 * SAMPLE_SIZE;
-/** A count-only window keeps just its interval and deadline in cells: an eighth of the memory. */
-const COUNT_ONLY_CELLS = DEADLINE + 1;
-
-export class WindowAggregate {
+export class WindowAggregate extends SummingCells {
   count = 0;
   /** Readings absorbed after the window was first emitted. */
   lateReadings = 0;
-  private readonly cells: number[];
-  /** Partials of the exact sum: cells[PARTIALS ..] until more than INLINE_PARTIALS are needed. */
-  private partialCount = 0;
-  private overflowPartials: number[] | null = null;
-  /** The exact sum of the values of 2^960 or more, in units of LARGE_UNIT; null until the first. */
-  private largePartials: number[] | null = null;
-  private largeCount = 0;
   /** Ids absorbed, once count > SAMPLE_SIZE; before that the sample holds them all. */
   private ids: HashSet53 | null = null;
   /** Bottom-k sample: (hash, value) pairs at cells[SAMPLE ..]. */
@@ -71,7 +53,7 @@ export class WindowAggregate {
     end: number,
     readonly countOnly = false,
   ) {
-    this.cells = zeroDoubles(countOnly ? COUNT_ONLY_CELLS : CELLS);
+    super(countOnly ? COUNT_ONLY_CELLS : CELLS);
     this.reset(start, end);
   }
 
@@ -137,10 +119,7 @@ export class WindowAggregate {
     cells[LAST_TIME] = Number.NEGATIVE_INFINITY;
     cells[MAX_INGEST] = Number.NEGATIVE_INFINITY;
     cells[MIN_OFFSET] = Number.POSITIVE_INFINITY;
-    this.partialCount = 0;
-    this.overflowPartials = null;
-    this.largePartials = null;
-    this.largeCount = 0;
+    this.resetSum();
     this.ids = null;
     this.sampleSize = 0;
     this.sampleMax = 0;
@@ -193,17 +172,6 @@ export class WindowAggregate {
     for (let i = 0; i < other.sampleSize; i++) this.addToSample(from[SAMPLE + 2 * i]!, from[SAMPLE + 2 * i + 1]!);
   }
 
-  sum(): number {
-    if (this.largePartials !== null) {
-      return this.overflowPartials === null
-        ? roundSplitExact(this.largePartials, this.largeCount, this.cells, PARTIALS, this.partialCount)
-        : roundSplitExact(this.largePartials, this.largeCount, this.overflowPartials, 0, this.partialCount);
-    }
-    return this.overflowPartials === null
-      ? roundExact(this.cells, PARTIALS, this.partialCount)
-      : roundExact(this.overflowPartials, 0, this.partialCount);
-  }
-
   /** Median of the sample: exact while the window holds at most SAMPLE_SIZE readings. */
   median(): number {
     const n = this.sampleSize;
@@ -242,7 +210,7 @@ export class WindowAggregate {
       this.cells.slice(SAMPLE, SAMPLE + 2 * this.sampleSize),
     ];
     // Only windows that absorbed a value of 2^960 or more: every other snapshot stays as it was.
-    if (this.largePartials !== null) tuple.push(this.largeValues());
+    if (this.hasLarge()) tuple.push(this.largeValues());
     return tuple;
   }
 
@@ -270,13 +238,7 @@ export class WindowAggregate {
   /** Approximate heap bytes held (count-only windows: what the full aggregates would hold, so a replay sizes the aggregator's state). */
   estimatedBytes(): number {
     if (this.countOnly) return 96 + CELLS * 8 + (this.count > SAMPLE_SIZE ? 32 + idSetSlots(this.count) * 8 : 0);
-    return (
-      96 +
-      CELLS * 8 +
-      (this.overflowPartials === null ? 0 : 32 + this.overflowPartials.length * 8) +
-      (this.largePartials === null ? 0 : 32 + this.largePartials.length * 8) +
-      (this.ids === null ? 0 : 32 + this.ids.byteLength)
-    );
+    return 96 + CELLS * 8 + this.sumBytes() + (this.ids === null ? 0 : 32 + this.ids.byteLength);
   }
 
   private addScalars(
@@ -306,31 +268,6 @@ export class WindowAggregate {
     if (minOffset < cells[MIN_OFFSET]!) cells[MIN_OFFSET] = minOffset;
   }
 
-  private addToSum(value: number): void {
-    const overflow = this.overflowPartials;
-    if (overflow !== null) {
-      this.partialCount = addExact(overflow, 0, this.partialCount, value);
-      return;
-    }
-    if (this.partialCount < INLINE_PARTIALS) {
-      // At most one partial more than before: still inline.
-      this.partialCount = addExact(this.cells, PARTIALS, this.partialCount, value);
-      return;
-    }
-    const moved = this.cells.slice(PARTIALS, PARTIALS + this.partialCount);
-    this.overflowPartials = moved;
-    this.partialCount = addExact(moved, 0, this.partialCount, value);
-  }
-
-  private addToLarge(scaled: number): void {
-    const large = (this.largePartials ??= []);
-    this.largeCount = addExact(large, 0, this.largeCount, scaled);
-  }
-
-  private largeValues(): number[] {
-    return this.largePartials === null ? [] : this.largePartials.slice(0, this.largeCount);
-  }
-
   /**
    * The sum's partials from a snapshot. One written before sums were split could hold an overflowed
    * pair (±Infinity, stored by JSON as null): while the window held at most SAMPLE_SIZE readings
@@ -354,12 +291,6 @@ export class WindowAggregate {
       if (isLargeSummand(value)) this.addToLarge(value / LARGE_UNIT);
       else this.addToSum(value);
     }
-  }
-
-  private partialValues(): number[] {
-    return this.overflowPartials === null
-      ? this.cells.slice(PARTIALS, PARTIALS + this.partialCount)
-      : this.overflowPartials.slice(0, this.partialCount);
   }
 
   /** Records the id; false when it was there already. */
@@ -420,36 +351,4 @@ function idSetSlots(count: number): number {
   let slots = 64;
   while (count * 2 > slots) slots *= 2;
   return slots;
-}
-
-/** Compact JSON form of an aggregate. */
-export type AggregateTuple = [
-  count: number,
-  partials: number[],
-  min: number,
-  max: number,
-  first: number,
-  firstTime: number,
-  last: number,
-  lastTime: number,
-  maxIngestTime: number,
-  lateReadings: number,
-  minOffset: number,
-  /** Every id hash when count > SAMPLE_SIZE; empty otherwise (the sample holds them). */
-  ids: number[],
-  sample: number[],
-  /** The sum of the values of 2^960 or more, in units of 2^960 (exact-sum.ts); only when there are any. */
-  large?: number[],
-];
-
-function isAggregateTuple(value: unknown): value is AggregateTuple {
-  return (
-    Array.isArray(value) &&
-    (value.length === 13 || (value.length === 14 && Array.isArray(value[13]))) &&
-    typeof value[0] === 'number' &&
-    value[0] > 0 &&
-    Array.isArray(value[1]) &&
-    Array.isArray(value[11]) &&
-    Array.isArray(value[12])
-  );
 }

@@ -1,4 +1,5 @@
 import { PipelineError } from './errors.ts';
+import { nearestRankIndex } from './nearest-rank.ts';
 
 /**
  * A sliding estimate of arrival delays (ingest time − event time) over the last `horizonMs` of
@@ -147,14 +148,8 @@ export class DelayHistogram {
   /** The q-quantile of the delays in the estimate (bin upper edge), or NaN when it is empty. */
   quantile(q: number): number {
     if (this.samples === 0) return Number.NaN;
-    const rank = Math.max(1, Math.ceil(q * this.samples));
-    const total = this.total;
-    let seen = 0;
-    for (let bin = 0; bin < this.binCount; bin++) {
-      seen += total[bin]!;
-      if (seen >= rank) return Math.min(delayBinUpperEdge(bin), this.maxDelayMs);
-    }
-    return this.maxDelayMs;
+    const bin = nearestRankIndex(this.total, this.binCount, this.samples, q).index;
+    return bin < 0 ? this.maxDelayMs : Math.min(delayBinUpperEdge(bin), this.maxDelayMs);
   }
 
   quantiles(): DelayQuantiles {

@@ -141,6 +141,9 @@ export function failureAnalysis(settings: GuaranteeSettings): ScenarioOutcome[] 
   const consumerLoses = s.consumer.autoCommit;
   const lateTransactions = s.transactionalKafkaWrites && s.lateToKafka;
   const row = (id: FailureScenario, outcome: Outcome, mechanism: string): ScenarioOutcome => ({ id, scenario: TITLES[id], outcome, mechanism });
+  /** Exact when the device is acknowledged only after Kafka (who resends depends on the MQTT mode), lost when on receipt. */
+  const ackRow = (id: FailureScenario, direct: string, broker: string, onReceipt: string): ScenarioOutcome =>
+    ackAfterKafka ? row(id, 'exact', s.mqtt.mode === 'direct' ? direct : broker) : row(id, 'lost', onReceipt);
   const aggregatorRestart = (when: string): [Outcome, string] => {
     if (consumerLoses) {
       return ['lost', `offsets were auto-committed as records were read; the readings of windows still open ${when} are not read again`];
@@ -159,15 +162,12 @@ export function failureAnalysis(settings: GuaranteeSettings): ScenarioOutcome[] 
       'exact',
       `the reading keeps its id; Kafka may hold it twice, but each window counts an id once and readings_raw is deduplicated by id${s.lateToKafka ? '; a late reading resent is written to the late topic once per copy (that topic is not deduplicated: its consumers deduplicate by id)' : ''}`,
     ),
-    ackAfterKafka
-      ? row(
-          'bridge-crash-before-kafka-ack',
-          'exact',
-          s.mqtt.mode === 'direct'
-            ? 'no PUBACK was sent, so the device still holds the message and publishes it again once it has reconnected to a bridge (or the restarted one)'
-            : 'no PUBACK was sent, so the broker redelivers the message from the persistent session to another bridge (or the restarted one)',
-        )
-      : row('bridge-crash-before-kafka-ack', 'lost', 'the device was acknowledged on receipt, so nobody resends the readings the bridge had not yet written to Kafka'),
+    ackRow(
+      'bridge-crash-before-kafka-ack',
+      'no PUBACK was sent, so the device still holds the message and publishes it again once it has reconnected to a bridge (or the restarted one)',
+      'no PUBACK was sent, so the broker redelivers the message from the persistent session to another bridge (or the restarted one)',
+      'the device was acknowledged on receipt, so nobody resends the readings the bridge had not yet written to Kafka',
+    ),
     row(
       'bridge-crash-after-kafka-ack',
       'exact',
@@ -178,15 +178,12 @@ export function failureAnalysis(settings: GuaranteeSettings): ScenarioOutcome[] 
       : safeReplication
       ? row('leader-failover', 'exact', `acks=all with min.insync.replicas ${s.kafka.minInsyncReplicas} (replication ${s.kafka.replicationFactor}): an acknowledged record is on every in-sync replica; the idempotent producer retries into the new leader without duplicates`)
       : row('leader-failover', 'lost', `acks=${s.edge.acks} (min.insync.replicas ${s.kafka.minInsyncReplicas}): a record acknowledged by the old leader alone is gone after the failover`),
-    ackAfterKafka
-      ? row(
-          'producer-timeout',
-          'exact',
-          s.mqtt.mode === 'direct'
-            ? 'the outcome is unknown, so the device is not acknowledged: the producer is re-created and the bridge closes the device\'s connection, and the device publishes the reading again; it may land twice in Kafka and is counted once by id'
-            : 'the outcome is unknown, so the bridge does not acknowledge the message to the broker: the producer is re-created and the bridge replaces its MQTT connection, and the broker redelivers the message; it may land twice in Kafka and is counted once by id',
-        )
-      : row('producer-timeout', 'lost', 'the device was acknowledged on receipt; a record that timed out is not resent'),
+    ackRow(
+      'producer-timeout',
+      "the outcome is unknown, so the device is not acknowledged: the producer is re-created and the bridge closes the device's connection, and the device publishes the reading again; it may land twice in Kafka and is counted once by id",
+      'the outcome is unknown, so the bridge does not acknowledge the message to the broker: the producer is re-created and the bridge replaces its MQTT connection, and the broker redelivers the message; it may land twice in Kafka and is counted once by id',
+      'the device was acknowledged on receipt; a record that timed out is not resent',
+    ),
     row('aggregator-crash-before-insert', beforeInsert, beforeInsertWhy),
     row('aggregator-crash-after-insert-before-commit', afterInsert, s.checkpointed || consumerLoses ? afterInsertWhy : `${afterInsertWhy}; the rows already inserted are written again`),
     row('aggregator-crash-after-commit', afterCommit, afterCommitWhy),

@@ -31,7 +31,7 @@ export class WindowState extends WindowAggregate {
     super(start, end, countOnly);
   }
 
-  /** Makes a purged window new again, for another series or period (see WindowStore's pool). */
+  /** Makes a purged window new again, for another series or period (see WindowPool). */
   reuse(series: Series, start: number, end: number): void {
     this.reset(start, end);
     this.series = series;
@@ -73,7 +73,7 @@ export class Series {
    * (a second row for the same key) when the device's clock shift grew since, or its clock was set
    * back (a device ahead whose clock was fixed). Sessions: a reading before it may lie in (or within
    * a gap after) a session emitted and gone, so it opens no session and moves no start back there
-   * (see PartitionProcessor.assignSession), however the watermark and the device's shift stand.
+   * (see SessionAssigner, session-assignment.ts), however the watermark and the device's shift stand.
    */
   purgedThrough = Number.NEGATIVE_INFINITY;
 

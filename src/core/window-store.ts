@@ -1,37 +1,37 @@
-import { WindowAggregate, type AggregateTuple } from './aggregate.ts';
-import { DeadlineQueue } from './deadlines.ts';
 import { PipelineError, type ErrorContext } from './errors.ts';
 import { SeriesIndex } from './series-index.ts';
+import { WindowPool } from './window-pool.ts';
+import { compareQueued, WindowSchedule } from './window-schedule.ts';
 import { WindowState, type Series } from './window-state.ts';
 
 export { findSeries, Series, WindowState } from './window-state.ts';
 
-/**
- * A series in a snapshot: [tenant, device, metric, windows as [start, end, emitted, seq, aggregate,
- * shiftMs?], purgedThrough?]. The optional fields are written only when they matter.
- */
-export type SeriesTuple =
-  | [tenant: string, device: string, metric: string, windows: WindowTuple[]]
-  | [tenant: string, device: string, metric: string, windows: WindowTuple[], purgedThrough: number];
-type WindowTuple =
-  | [start: number, end: number, emitted: 0 | 1, seq: number, aggregate: AggregateTuple]
-  | [start: number, end: number, emitted: 0 | 1, seq: number, aggregate: AggregateTuple, shiftMs: number];
-
-export interface StateBytes {
-  readonly bytes: number;
-  /** The part of `bytes` that the windows (with their deadline entries) make up. */
-  readonly windowBytes: number;
-  /** What a window adds when it opens, before it holds readings. */
-  readonly freshWindowBytes: number;
+/** How a store keeps its windows; fixed for its life (the processor derives it from its spec). */
+export interface WindowStoreOptions {
+  /** Reuse purged windows (aligned windows only: see WindowPool). */
+  readonly pooling: boolean;
+  /**
+   * How long after its last emitted window left the store a series' purgedThrough can still
+   * matter (largest device clock shift + allowed lateness); 0 (the default) when clocks are not shifted.
+   */
+  readonly guardSpanMs?: number;
+  /** Windows keep only their count (ProcessorSpec `aggregates: 'count'`). */
+  readonly countOnly?: boolean;
+  /**
+   * Count-only aligned windows that are never emitted while stored (no 'reemit'): a reading is
+   * counted in `series.counts[i]` (countReading) instead of absorbed into `series.windows[i]`;
+   * `settleCount` brings a window's count up to date before it is read.
+   */
+  readonly countsInSeries?: boolean;
+  /**
+   * The same for tumbling windows: a reading of the series' `recent` window (while it is stored,
+   * see purge) is counted in `series.recentCount` (countRecentReading); it is added to the window
+   * when another becomes recent, or by `settleCount`.
+   */
+  readonly countsInRecent?: boolean;
+  /** A series holding windows keeps its purgedThrough (in snapshots too), however old (sessions: see SeriesIndex.guarded). */
+  readonly guardFilledSeries?: boolean;
 }
-
-export interface StoreSnapshot {
-  readonly seq: number;
-  readonly series: SeriesTuple[];
-}
-
-/** Purged windows kept for reuse. */
-const MAX_POOLED = 65_536;
 
 /** Where a window is, for an error about it. */
 function windowContext(window: WindowState): ErrorContext {
@@ -40,16 +40,8 @@ function windowContext(window: WindowState): ErrorContext {
 }
 
 /**
- * Emission order: by deadline, then by when the window entered the queue. That is a function of
- * the record sequence, and the snapshot keeps the stamps, so a restored processor emits in the
- * same order — without sorting thousands of windows by name at every window boundary.
- */
-export function compareQueued(a: WindowState, b: WindowState): number {
-  return a.deadline - b.deadline || a.seq - b.seq;
-}
-
-/**
- * The windows of one partition, indexed by series (tenant, device, metric) and by deadline.
+ * The windows of one partition, indexed by series (tenant, device, metric) and by deadline. Its
+ * snapshot form: window-store-snapshot.ts; its size: window-store-size.ts.
  *
  * A window is OPEN until the watermark passes its end; then it is emitted and either dropped or
  * RETAINED (late policy 'reemit') until the watermark passes end + allowed lateness. Its
@@ -58,47 +50,29 @@ export function compareQueued(a: WindowState, b: WindowState): number {
  */
 export class WindowStore {
   private readonly index: SeriesIndex;
-  private readonly deadlines = new DeadlineQueue<WindowState>();
+  private readonly schedule = new WindowSchedule();
+  private readonly pool: WindowPool;
+  private readonly pooling: boolean;
+  /** Windows keep only their count (WindowStoreOptions). */
+  readonly countOnly: boolean;
+  /** Readings of count-only aligned windows are counted in their series (WindowStoreOptions; see countReading). */
+  readonly countsInSeries: boolean;
+  /** Readings of count-only tumbling windows are counted in their series' recent window (WindowStoreOptions; see countRecentReading). */
+  readonly countsInRecent: boolean;
   private open = 0;
   private retained = 0;
-  /**
-   * Purged aligned windows, reused for new ones: a window lives through many young-generation
-   * collections, so allocating one per series and period is what made the GC expensive.
-   * (Sessions are not pooled: a merged-away session may still sit in the deadline queue.)
-   */
-  private readonly pool: WindowState[] = [];
-  private nextSeq = 0;
-  /** The next deadline-queue ticket (see WindowState.ticket). */
-  private nextTicket = 1;
   /** The watermark of the last takeDue: empty series purged after watermark − guardSpanMs stay indexed. */
   private watermark = Number.NEGATIVE_INFINITY;
-  private freshWindowBytes: number | undefined;
+  /** Reused by takeDue: retained windows whose allowed lateness ran out. */
+  private readonly expired: WindowState[] = [];
 
-  /**
-   * `guardSpanMs`: how long after its last emitted window left the store a series' purgedThrough
-   * can still matter (largest device clock shift + allowed lateness); 0 when clocks are not shifted.
-   */
-  constructor(
-    private readonly pooling: boolean,
-    guardSpanMs = 0,
-    /** Windows keep only their count (ProcessorSpec `aggregates: 'count'`). */
-    private readonly countOnly = false,
-    /**
-     * Count-only aligned windows that are never emitted while stored (no 'reemit'): the caller
-     * counts a reading in `series.counts[i]` instead of absorbing it into `series.windows[i]`;
-     * `settleCount` brings a window's count up to date before it is read.
-     */
-    readonly countsInSeries = false,
-    /**
-     * The same for tumbling windows: the caller counts a reading of the series' `recent` window
-     * (while it is stored, see purge) in `series.recentCount`; it is added to the window when
-     * another becomes recent, or by `settleCount`.
-     */
-    readonly countsInRecent = false,
-    /** A series holding windows keeps its purgedThrough (in snapshots too), however old (sessions: see SeriesIndex.guarded). */
-    guardFilledSeries = false,
-  ) {
-    this.index = new SeriesIndex(guardSpanMs, guardFilledSeries);
+  constructor(options: WindowStoreOptions) {
+    this.pooling = options.pooling;
+    this.countOnly = options.countOnly ?? false;
+    this.countsInSeries = options.countsInSeries ?? false;
+    this.countsInRecent = options.countsInRecent ?? false;
+    this.index = new SeriesIndex(options.guardSpanMs ?? 0, options.guardFilledSeries ?? false);
+    this.pool = new WindowPool(this.countOnly);
   }
 
   /** Brings a window's count up to date with what the caller counted in its series (countsInSeries, countsInRecent); returns the window. */
@@ -111,6 +85,30 @@ export class WindowStore {
     return window;
   }
 
+  /** settleCount for every window of `series`. */
+  settleSeries(series: Series): void {
+    if (this.countsInSeries) {
+      const windows = series.windows;
+      for (let i = 0; i < windows.length; i++) windows[i]!.count = series.counts[i]!;
+    }
+    if (this.countsInRecent && series.recent !== undefined) this.settleRecent(series);
+  }
+
+  /**
+   * countsInRecent: counts a reading of the window starting at `start` in its series, if that is
+   * the series' recent window; false (nothing counted) otherwise.
+   */
+  countRecentReading(series: Series, start: number): boolean {
+    if (!this.countsInRecent || series.recent === undefined || series.recentStart !== start) return false;
+    series.recentCount++;
+    return true;
+  }
+
+  /** countsInSeries: counts a reading of the series' window at `index` (its place in `series.windows`). */
+  countReading(series: Series, index: number): void {
+    series.counts[index]!++;
+  }
+
   openCount(): number {
     return this.open;
   }
@@ -121,7 +119,17 @@ export class WindowStore {
 
   /** The earliest deadline of any window (+Infinity when none): nothing is due before it. */
   nextDeadline(): number {
-    return this.deadlines.next();
+    return this.schedule.next();
+  }
+
+  /** Distinct deadlines pending. */
+  deadlineCount(): number {
+    return this.schedule.size;
+  }
+
+  /** Whether a series' purgedThrough can still refuse a reading (see SeriesIndex.guarded). */
+  isGuarded(series: Series, watermark: number): boolean {
+    return this.index.guarded(series, watermark);
   }
 
   /** Changes when a head returned by deviceSeries may no longer be the device's head. */
@@ -183,13 +191,7 @@ export class WindowStore {
 
   /** Adds a new aligned window, keeping the series' windows in ascending start order. */
   addAligned(series: Series, start: number, end: number, retainedUntil?: number, shiftMs = 0): WindowState {
-    const pooled = this.pool.pop();
-    let window: WindowState;
-    if (pooled === undefined) window = new WindowState(series, start, end, this.countOnly);
-    else {
-      pooled.reuse(series, start, end);
-      window = pooled;
-    }
+    const window = this.pool.take(series, start, end);
     const windows = series.windows;
     if (windows.length === 0) this.index.filled();
     const starts = series.starts;
@@ -208,7 +210,7 @@ export class WindowStore {
     series.recent = window;
     series.recentStart = start;
     window.shiftMs = shiftMs;
-    this.schedule(window, retainedUntil);
+    this.add(window, retainedUntil);
     return window;
   }
 
@@ -218,22 +220,15 @@ export class WindowStore {
     if (series.windows.length === 0) this.index.filled();
     series.windows.push(window);
     series.starts.push(start);
-    this.schedule(window, undefined);
+    this.add(window, undefined);
     return window;
   }
 
-  /**
-   * An open session grew (a later reading, or a merge): it is due at its new end. It is stamped
-   * now (the emission order is as if it were queued again now) but stays queued at its earlier
-   * deadline: takeDue queues it at the later one when that comes. Otherwise every reading of a
-   * session would add a heap entry and a bucket, nearly all of them stale by the time they are due.
-   */
+  /** An open session grew (a later reading, or a merge): it is due at its new end (see WindowSchedule.postpone). */
   extendSession(window: WindowState): void {
     const deadline = window.end + window.shiftMs;
     if (window.deadline === deadline) return;
-    window.deadline = deadline;
-    window.seq = this.nextSeq++;
-    if (window.queuedAt > deadline) this.queue(window, deadline);
+    this.schedule.postpone(window, deadline);
   }
 
   /** Folds open session `other` into open session `target` (same series). */
@@ -258,7 +253,7 @@ export class WindowStore {
       for (const window of series.windows) {
         if (window.emitted || window.shiftMs <= shiftMs) continue;
         window.shiftMs = shiftMs;
-        this.enqueue(window, window.end + shiftMs);
+        this.schedule.enqueue(window, window.end + shiftMs);
       }
     }
   }
@@ -270,33 +265,10 @@ export class WindowStore {
    */
   takeDue(watermark: number, due: WindowState[]): void {
     this.watermark = watermark;
-    const deadlines = this.deadlines;
-    while (deadlines.next() <= watermark) {
-      const deadline = deadlines.next();
-      const from = due.length;
-      let inStampOrder = true;
-      const { items, tickets } = deadlines.takeNext();
-      for (let i = 0; i < items.length; i++) {
-        const window = items[i]!;
-        // A stale entry: the window was queued again since, or purged (and maybe reused).
-        if (tickets[i] !== window.ticket) continue;
-        if (window.deadline !== deadline) {
-          // A session that grew since it was queued: queued again at its current end.
-          this.queue(window, window.deadline);
-          continue;
-        }
-        if (window.emitted) this.remove(window);
-        else {
-          if (due.length > from && due[due.length - 1]!.seq > window.seq) inStampOrder = false;
-          due.push(window);
-        }
-      }
-      // A session queued again joins its bucket after windows stamped later than it: reorder.
-      if (!inStampOrder) {
-        const bucket = due.splice(from).sort(compareQueued);
-        for (let i = 0; i < bucket.length; i++) due.push(bucket[i]!);
-      }
-    }
+    const expired = this.expired;
+    this.schedule.takeDue(watermark, due, expired);
+    for (let i = 0; i < expired.length; i++) this.remove(expired[i]!);
+    expired.length = 0;
   }
 
   /** An open window was emitted: retain it until `retainUntil`, or drop it (undefined). */
@@ -313,7 +285,7 @@ export class WindowStore {
       return;
     }
     this.retained++;
-    this.enqueue(window, retainUntil);
+    this.schedule.enqueue(window, retainUntil);
   }
 
   /** Every open window, in emission order. */
@@ -325,10 +297,10 @@ export class WindowStore {
 
   clear(): void {
     this.index.clear();
-    this.deadlines.clear();
+    this.schedule.clear();
     this.open = 0;
     this.retained = 0;
-    this.pool.length = 0;
+    this.pool.clear();
   }
 
   earliestOffset(): number | null {
@@ -339,115 +311,48 @@ export class WindowStore {
     return Number.isFinite(earliest) ? earliest : null;
   }
 
-  estimatedBytes(): number {
-    return this.estimateBytes().bytes;
+  /** The stamp the next queued window gets (the snapshot keeps it). */
+  scheduleSeq(): number {
+    return this.schedule.seq;
   }
 
-  /** The estimate, and the part of it that the windows (with their deadline entries) make up. */
-  estimateBytes(): StateBytes {
-    let seriesBytes = 0;
-    let windowBytes = 0;
-    for (const series of this.allSeries()) {
-      seriesBytes += 120 + (series.tenant.length + series.device.length + series.metric.length) * 2;
-      const windows = series.windows;
-      for (let i = 0; i < windows.length; i++) {
-        const window = windows[i]!;
-        if (this.countsInSeries) window.count = series.counts[i]!;
-        if (this.countsInRecent && series.recent === window) this.settleRecent(series);
-        windowBytes += 48 + window.estimatedBytes();
-      }
-    }
-    windowBytes += this.deadlines.size * 64;
-    this.freshWindowBytes ??= 48 + new WindowAggregate(0, 0, this.countOnly).estimatedBytes() + 64;
-    return { bytes: seriesBytes + windowBytes, windowBytes, freshWindowBytes: this.freshWindowBytes };
-  }
-
-  /** `watermark`: the partition's, which decides whose purgedThrough still matters. */
-  encode(watermark: number): StoreSnapshot {
-    const series: SeriesTuple[] = [];
-    for (const one of this.allSeries()) {
-      const guarded = this.index.guarded(one, watermark);
-      if (one.windows.length === 0 && !guarded) continue;
-      const windows = one.windows.map((window): WindowTuple => {
-        const tuple: WindowTuple = [window.start, window.end, window.emitted ? 1 : 0, window.seq, this.settleCount(window).encode()];
-        return window.shiftMs === 0 ? tuple : [...tuple, window.shiftMs];
-      });
-      series.push(guarded ? [one.tenant, one.device, one.metric, windows, one.purgedThrough] : [one.tenant, one.device, one.metric, windows]);
-    }
-    return { seq: this.nextSeq, series };
-  }
-
-  /**
-   * Rebuilds windows from `encode()`'s output into this empty store. `retainUntil(closesAt)` (end + the window's shift) gives a
-   * retained window's deadline under the current late policy, or undefined when it is no longer
-   * retained.
-   */
-  decode(snapshot: unknown, retainUntil: (closesAt: number) => number | undefined): void {
-    const state = snapshot as Partial<StoreSnapshot> | null;
-    if (typeof state !== 'object' || state === null || typeof state.seq !== 'number' || !Array.isArray(state.series)) {
-      throw new PipelineError('CORE_SNAPSHOT_INVALID', 'snapshot windows are malformed');
-    }
+  /** decodeStore (window-store-snapshot.ts): the series are about to be rebuilt. */
+  beginRestore(): void {
     this.index.headsMoved();
-    const queued: WindowState[] = [];
-    for (const tuple of state.series) {
-      if (!Array.isArray(tuple) || (tuple.length !== 4 && tuple.length !== 5) || !Array.isArray(tuple[3])) {
-        throw new PipelineError('CORE_SNAPSHOT_INVALID', 'snapshot series entry is malformed');
-      }
-      const [tenant, device, metric, windows, purgedThrough] = tuple;
-      const series = this.getOrCreateSeries(tenant, device, metric);
-      if (typeof purgedThrough === 'number') series.purgedThrough = purgedThrough;
-      for (const [start, end, emitted, seq, aggregate, shiftMs] of windows) {
-        const window = new WindowState(series, start, end, this.countOnly);
-        window.restore(aggregate);
-        window.seq = seq;
-        window.shiftMs = typeof shiftMs === 'number' ? shiftMs : 0;
-        if (emitted === 1) {
-          const until = retainUntil(end + window.shiftMs);
-          if (until === undefined) {
-            if (end > series.purgedThrough) series.purgedThrough = end;
-            continue;
-          }
-          window.emitted = true;
-          window.deadline = until;
-          this.retained++;
-        } else {
-          window.deadline = end + window.shiftMs;
-          this.open++;
-        }
-        series.windows.push(window);
-        series.starts.push(start);
-        if (this.countsInSeries) series.counts.push(window.count);
-        queued.push(window);
-      }
-      if (series.windows.length > 0) this.index.filled();
-    }
-    // Queue in stamp order: windows due together come out in the order they did before.
-    queued.sort((a, b) => a.seq - b.seq);
-    for (const window of queued) this.queue(window, window.deadline);
-    this.nextSeq = state.seq;
   }
 
-  private schedule(window: WindowState, retainedUntil: number | undefined): void {
+  /** decodeStore: a restored window joins its series (in snapshot order), open, or retained until `retainedUntil`. */
+  adoptRestored(window: WindowState, retainedUntil: number | undefined): void {
+    if (retainedUntil === undefined) {
+      window.deadline = window.end + window.shiftMs;
+      this.open++;
+    } else {
+      window.emitted = true;
+      window.deadline = retainedUntil;
+      this.retained++;
+    }
+    const series = window.series;
+    if (series.windows.length === 0) this.index.filled();
+    series.windows.push(window);
+    series.starts.push(window.start);
+    if (this.countsInSeries) series.counts.push(window.count);
+  }
+
+  /** decodeStore: queues the restored windows; `seq`: the snapshot's next stamp. */
+  finishRestore(windows: WindowState[], seq: number): void {
+    this.schedule.restore(windows, seq);
+  }
+
+  /** Counts and queues a new window: open, or retained until `retainedUntil`. */
+  private add(window: WindowState, retainedUntil: number | undefined): void {
     if (retainedUntil === undefined) {
       this.open++;
-      this.enqueue(window, window.end + window.shiftMs);
+      this.schedule.enqueue(window, window.end + window.shiftMs);
     } else {
       this.retained++;
       window.emitted = true;
-      this.enqueue(window, retainedUntil);
+      this.schedule.enqueue(window, retainedUntil);
     }
-  }
-
-  private enqueue(window: WindowState, deadline: number): void {
-    window.deadline = deadline;
-    window.seq = this.nextSeq++;
-    this.queue(window, deadline);
-  }
-
-  private queue(window: WindowState, deadline: number): void {
-    window.queuedAt = deadline;
-    window.ticket = this.nextTicket++;
-    this.deadlines.add(deadline, window, window.ticket);
   }
 
   /** Drops a live window (an expired retained one, or a session merged away). */
@@ -461,7 +366,7 @@ export class WindowStore {
     // Released twice, a pooled window would be handed to two series: one object, two windows' readings.
     if (window.dead) this.releasedTwice(window);
     window.dead = true;
-    window.ticket = 0;
+    this.schedule.forget(window);
     const series = window.series;
     if (window.emitted && window.end > series.purgedThrough) series.purgedThrough = window.end;
     const windows = series.windows;
@@ -481,7 +386,7 @@ export class WindowStore {
       series.recent = undefined;
     }
     if (windows.length === 0) this.index.emptied(this.watermark);
-    if (this.pooling && this.pool.length < MAX_POOLED) this.pool.push(window);
+    if (this.pooling) this.pool.release(window);
   }
 
   private releasedTwice(window: WindowState): never {

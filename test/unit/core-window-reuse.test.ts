@@ -6,6 +6,7 @@ import { PartitionProcessor, type LatePolicySpec, type ProcessorOutput, type Pro
 import type { ReadingRecord, ReadingsTopicRecord } from '../../src/core/readings.ts';
 import type { AggregateRow } from '../../src/core/rows.ts';
 import type { WindowSpec } from '../../src/core/windows.ts';
+import type { WindowPool } from '../../src/core/window-pool.ts';
 import { WindowStore, type WindowState } from '../../src/core/window-store.ts';
 
 /**
@@ -102,7 +103,7 @@ function assertStoreConsistent(processor: PartitionProcessor, where: string): vo
   }
   assert.equal(store.openCount(), open, `${where}: open-window counter`);
   assert.equal(store.retainedCount(), retained, `${where}: retained-window counter`);
-  const pool = store['pool'] as WindowState[];
+  const pool = (store['pool'] as WindowPool).pooled();
   assert.equal(new Set(pool).size, pool.length, `${where}: a window pooled twice`);
   for (const window of pool) assert.equal(owner.get(window), undefined, `${where}: a pooled window is live in ${owner.get(window)}`);
 }
@@ -296,7 +297,7 @@ for (const window of [tumbling, sliding, session]) {
 
 for (const retainUntil of [undefined, 4000]) {
   test(`the store: a window moved earlier, purged${retainUntil === undefined ? '' : ' after being retained'} and reused at its old deadline is due once`, () => {
-    const store = new WindowStore(true);
+    const store = new WindowStore({ pooling: true });
     const ahead = store.getOrCreateSeries('t', 'ahead', 'm');
     const moved = store.addAligned(ahead, 0, 5000);
     store.closeEarlier(ahead, -3000);
@@ -325,7 +326,7 @@ for (const retainUntil of [undefined, 4000]) {
 test('the store: closing or purging a window twice is a typed error, not a counter drift or a window pooled twice', () => {
   const isTwice = (code: string) => (error: unknown) => error instanceof PipelineError && error.code === code && error.context['device'] === 'd';
   for (const retainUntil of [undefined, 9000]) {
-    const store = new WindowStore(true);
+    const store = new WindowStore({ pooling: true });
     const series = store.getOrCreateSeries('t', 'd', 'm');
     const window = store.addAligned(series, 0, 5000);
     store.closed(window, retainUntil);
@@ -334,7 +335,7 @@ test('the store: closing or purging a window twice is a typed error, not a count
     assert.equal(store.retainedCount(), retainUntil === undefined ? 0 : 1);
   }
   // A session merged away is purged; merging it again must not release it a second time.
-  const store = new WindowStore(false);
+  const store = new WindowStore({ pooling: false });
   const series = store.getOrCreateSeries('t', 'd', 'm');
   const target = store.addSession(series, 0, 3000);
   const other = store.addSession(series, 2000, 5000);

@@ -1,20 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.ts';
-import { encodeReading, type Reading } from '../../src/core/readings.ts';
-import { isMetricName, readCompactReading } from '../../src/core/compact-reading.ts';
-import { writeValidatedReading } from '../../src/core/reading-bytes.ts';
-import {
-  encodeValidatedReading,
-  validateDeviceMessageInFull,
-  hasControlCharacters,
-  METRIC_NAME_PATTERN,
-  CONTROL_CHARACTERS,
-  nestingDepthExceeds,
-  parseTelemetryTopic,
-  validateDeviceMessage,
-  type ValidationResult,
-} from '../../src/core/validation.ts';
+import { parseTelemetryTopic, validateDeviceMessage, type ValidationResult } from '../../src/core/validation.ts';
+import { nestingDepthExceeds } from '../../src/core/validation/document.ts';
+import { CONTROL_CHARACTERS, hasControlCharacters, isMetricName, METRIC_NAME_PATTERN } from '../../src/core/validation/text.ts';
 
 const config = parseConfig({}).edge.validation;
 const NOW = 1_764_100_000_000;
@@ -163,77 +152,11 @@ test('topics are <prefix>/<tenant>/<device> with safe names', () => {
   }
 });
 
-test('encodeValidatedReading is byte for byte encodeReading for every validated reading', () => {
-  const payloads = [
-    { id: '42', ts: NOW, metrics: { temperature: 21.5, humidity: 40 } },
-    { id: 'quote " back \\ slash', ts: NOW - 1, metrics: { a: -0, b: 1e21, c: 1e-7, d: -123.456 } },
-    { id: 'unicodé ✓ \u2028', ts: NOW, metric: 'x', value: 0.1 + 0.2 },
-    { seq: 9007199254740991, ts: '2025-11-25T19:46:39.123Z', metrics: { _z: 1, a1: 2, 'm.x-y_z': 3 } },
-  ];
-  for (const payload of payloads) {
-    const [reading] = validate(payload).readings;
-    assert.ok(reading, JSON.stringify(payload));
-    assert.equal(encodeValidatedReading(reading), encodeReading(reading));
-  }
-});
-
 test('nesting up to the limit passes, brackets inside strings do not count', () => {
   const deepest = `{"id":"1","ts":${NOW},"metrics":{"t":1},"x":[[[[[[[1]]]]]]]}`; // 8 levels: the default limit
   assert.equal(validate(deepest).readings.length, 1);
   assert.equal(validate(`{"id":"[[[[[[[[[[","ts":${NOW},"metrics":{"t":1}}`).readings.length, 1);
   assert.equal(onlyRejection(validate(deepest, { maxNestingDepth: 7 })).reason, 'too-deeply-nested');
-});
-
-test('writeValidatedReading writes encodeReading\'s UTF-8 bytes, or -1 when it cannot', () => {
-  const target = new Uint8Array(4096);
-  const written = (reading: Reading): string | -1 => {
-    const length = writeValidatedReading(reading, target);
-    return length < 0 ? -1 : Buffer.from(target.subarray(0, length)).toString('utf8');
-  };
-  const payloads = [
-    { id: '42', ts: NOW, metrics: { temperature: 21.5, humidity: 40 } },
-    { id: 'run-s-17', ts: NOW - 123_456, metrics: { a: -0, b: 1e21, c: 1e-7, d: -123.456, e: -9007199254740991, f: 9007199254740991, g: 9007199254740992, h: 0, i: 10, j: 99, k: 100 } },
-    { seq: 0, ts: 0, metrics: { x: 1 } },
-    { seq: 9007199254740991, ts: '2025-11-25T19:46:39.123Z', metrics: { _z: 1, a1: 2, 'm.x-y_z': 3 } },
-    { id: 'ts-float', ts: NOW - 0.5, metric: 'x', value: 0.1 + 0.2 },
-    { id: ' ~!#$%&()*+,-./:;<=>?@[]^_`{|}', ts: NOW, metrics: { y: -1.5e-300 } },
-  ];
-  for (const payload of payloads) {
-    const [reading] = validate(payload, { maxPastAgeMs: NOW + 1 }).readings;
-    assert.ok(reading, JSON.stringify(payload));
-    assert.equal(written(reading), encodeReading(reading), JSON.stringify(payload));
-  }
-  // Readings this writer leaves to encodeValidatedReading: escapes, non-ASCII, too long for the target.
-  for (const id of ['quote " here', 'back \\ slash', 'unicodé ✓', 'line \u2028', 'del \u007f']) {
-    const reading: Reading = { tenant: 't', device: 'd', id, eventTime: NOW, ingestTime: NOW, metrics: { a: 1 } };
-    assert.equal(writeValidatedReading(reading, target), -1, id);
-  }
-  const [reading] = validate({ id: '42', ts: NOW, metrics: { temperature: 21.5 } }).readings;
-  assert.ok(reading);
-  const exact = Buffer.byteLength(encodeReading(reading));
-  assert.equal(writeValidatedReading(reading, new Uint8Array(exact)), exact);
-  assert.equal(writeValidatedReading(reading, new Uint8Array(exact - 1)), -1);
-});
-
-test('writeValidatedReading writes every number as String() does (integers, short decimals, the rest)', () => {
-  const target = new Uint8Array(256);
-  const values: number[] = [0.001, 0.0011, 0.999, 1.5, -1.5, 21.5, 20.05, 1.005, 0.1 + 0.2, 999_999_999.999, 1e9 + 0.5, 123_456_789.123, 1e-4, 5e-324, 1.7976931348623157e308, 4.35, 0.145, 1.1];
-  let seed = 7;
-  const random = (): number => {
-    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
-    return seed / 2_147_483_648;
-  };
-  for (let i = 0; i < 20_000; i++) {
-    const places = i % 5;
-    const magnitude = 10 ** Math.floor(random() * 12 - 3);
-    values.push(Number((random() * magnitude * (i % 2 === 0 ? 1 : -1)).toFixed(places)));
-    values.push(random() * magnitude, Math.floor(random() * 2 ** 53) * (i % 2 === 0 ? 1 : -1), random() * 1000 + 0.1);
-  }
-  for (const value of values) {
-    const reading: Reading = { tenant: 't', device: 'd', id: 'i', eventTime: 0, ingestTime: 0, metrics: { m: value } };
-    const length = writeValidatedReading(reading, target);
-    assert.equal(Buffer.from(target.subarray(0, length)).toString('utf8'), encodeReading(reading), String(value));
-  }
 });
 
 test('isMetricName and hasControlCharacters answer as their regular expressions do', () => {
@@ -254,70 +177,4 @@ test('isMetricName and hasControlCharacters answer as their regular expressions 
     assert.equal(isMetricName(text), METRIC_NAME_PATTERN.test(text), JSON.stringify(text));
     assert.equal(hasControlCharacters(text), CONTROL_CHARACTERS.test(text), JSON.stringify(text));
   }
-});
-
-test('the compact fast path answers only as the full path would, for the same reading', () => {
-  const small = { ...config, maxIdLength: 12, maxMetricsPerReading: 3 };
-  const bases = [
-    `{"id":"run-s-1","ts":${NOW - 5},"metrics":{"temperature":20.5,"humidity":40}}`,
-    `{"ts":${NOW},"metrics":{"a":-0,"b":0.125,"c":-12.5},"id":"x"}`,
-    `{"metrics":{"m.x-y_z":123456789012345},"id":"~ !#","ts":${NOW}.75}`,
-    `{"id":"a","ts":${NOW},"metrics":{"a":1,"a":2}}`,
-    `{"id":"a","ts":${NOW},"metrics":{"__proto__":1}}`,
-    `{"id":"a","ts":${NOW},"metrics":{"constructor":1}}`,
-    `{"id":"a","ts":${NOW},"metrics":{"x":1e3}}`,
-    `{"id":"a","ts":${NOW},"metrics":{"x":1234567890123456}}`,
-    `{"id":"a","ts":${NOW},"metrics":{"x":01}}`,
-    `{"id":"a","ts":${NOW},"metrics":{"x":1.}}`,
-    `{"id":"a","ts":${NOW},"metrics":{"x":-}}`,
-    `{"id":"a","ts":${NOW},"metrics":{}}`,
-    `{"id":"a\\"b","ts":${NOW},"metrics":{"x":1}}`,
-    `{"id":"\\u0069","ts":${NOW},"metrics":{"x":1}}`,
-    `{"\\u0069d":"a","ts":${NOW},"metrics":{"x":1}}`,
-    `{"id":"unicodé","ts":${NOW},"metrics":{"x":1}}`,
-    `{"id":"a","ts":${NOW},"metrics":{"x":1},"device":"sensor-1"}`,
-    `{"id":"a","id":"b","ts":${NOW},"metrics":{"x":1}}`,
-    `{"id":"a","ts":${NOW + 10 * 60_000},"metrics":{"x":1}}`,
-    `{"id":"a","ts":1,"metrics":{"x":1}}`,
-    `{"id":"a", "ts":${NOW},"metrics":{"x":1}}`,
-    `{"id":"a","ts":${NOW},"metrics":{"x":1}} `,
-    `{"id":"1234567890123","ts":${NOW},"metrics":{"x":1}}`,
-    `{"id":"","ts":${NOW},"metrics":{"x":1}}`,
-    `{"id":"a","ts":${NOW},"metrics":{"w":1,"x":2,"y":3,"z":4}}`,
-    `{"seq":5,"ts":${NOW},"metrics":{"x":1}}`,
-    `{"id":"a","ts":"2025-11-25T19:46:39Z","metrics":{"x":1}}`,
-    `\ufeff{"id":"a","ts":${NOW},"metrics":{"x":1}}`,
-  ];
-  const mutations = '{}[]",:.-0123456789eE \\ax';
-  let seed = 3;
-  const random = (n: number): number => {
-    seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
-    return seed % n;
-  };
-  const payloads = [...bases];
-  for (let i = 0; i < 30_000; i++) {
-    const base = bases[random(3)]!;
-    const at = random(base.length);
-    const edit = random(3);
-    const char = mutations[random(mutations.length)]!;
-    payloads.push(edit === 0 ? base.slice(0, at) + base.slice(at + 1) : edit === 1 ? base.slice(0, at) + char + base.slice(at) : base.slice(0, at) + char + base.slice(at + 1));
-  }
-  let answered = 0;
-  for (const payload of payloads) {
-    const bytes = new TextEncoder().encode(payload);
-    for (const limits of [config, small]) {
-      const fast = readCompactReading(bytes, origin, NOW, limits);
-      const full = validateDeviceMessageInFull(bytes, origin, NOW, limits);
-      assert.deepEqual(validateDeviceMessage(bytes, origin, NOW, limits), full, payload);
-      if (fast === undefined) continue;
-      answered++;
-      assert.deepEqual(full, { readings: [fast], rejections: [] }, payload);
-      assert.ok(Object.is(fast.eventTime, full.readings[0]!.eventTime), payload);
-      for (const name in fast.metrics) assert.ok(Object.is(fast.metrics[name], full.readings[0]!.metrics[name]), `${payload} ${name}`);
-      assert.equal(encodeReading(fast), encodeReading(full.readings[0]!), payload);
-    }
-  }
-  assert.ok(answered > 5000, `the fast path answered ${answered} times`);
-  const [first] = payloads;
-  assert.ok(readCompactReading(new TextEncoder().encode(first), origin, NOW, config), 'the common payload takes the fast path');
 });

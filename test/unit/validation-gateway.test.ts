@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.ts';
-import { encodeValidatedBatches, validateGatewayBody } from '../../src/core/validation.ts';
-import { decodeRecord } from '../../src/core/readings.ts';
+import { validateGatewayBody } from '../../src/core/validation.ts';
+import { encodeValidatedBatches } from '../../src/core/wire/batch.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 
 const config = parseConfig({}).edge.validation;
 const NOW = 1_764_100_000_000;

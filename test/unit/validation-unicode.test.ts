@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.ts';
-import { readCompactReading } from '../../src/core/compact-reading.ts';
+import { readCompactReading } from '../../src/core/validation/compact-reading.ts';
 import {
-  hasLoneSurrogate,
   validateDeviceMessage,
   validateDeviceMessageInFull,
   validateGatewayBody,
   type ValidationResult,
 } from '../../src/core/validation.ts';
+import { hasLoneSurrogate } from '../../src/core/validation/text.ts';
 
 /**
  * Issue 16, defect 5: every string that reaches Kafka and ClickHouse must be well-formed Unicode.

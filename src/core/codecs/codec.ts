@@ -1,11 +1,11 @@
-import type { ValidationConfig } from '../../config/schema.ts';
+import type { ValidationLimits } from '../validation-limits.ts';
 import type { RejectionReason } from '../readings.ts';
 import type { ValidationResult } from '../validation.ts';
 
 /**
  * The payload codec contract: a codec turns one MQTT message (topic and bytes) into validated
  * readings and refusals with reasons, the same `ValidationResult` the JSON validator produces, so
- * that one encoder (validation.ts / reading-bytes.ts) writes every reading to Kafka whatever the
+ * that one encoder (src/core/wire/) writes every reading to Kafka whatever the
  * device spoke. Pure: no I/O, no clock (the ingest time comes in the context). Every codec runs
  * the shared contract suite (test/unit/codec-contract.ts).
  */
@@ -23,7 +23,7 @@ export interface DecodeContext {
   /** The scope the codec's own `scope(topic)` gave, already checked against the account. */
   readonly scope: TopicScope;
   readonly ingestTime: number;
-  readonly validation: ValidationConfig;
+  readonly validation: ValidationLimits;
 }
 
 export interface PayloadCodec {

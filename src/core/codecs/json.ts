@@ -1,3 +1,4 @@
+import { JSON_REJECTION_REASONS } from '../readings.ts';
 import { parseTelemetryTopic, validateDeviceMessage } from '../validation.ts';
 import type { PayloadCodec, ScopeResult } from './codec.ts';
 
@@ -9,21 +10,7 @@ import type { PayloadCodec, ScopeResult } from './codec.ts';
 export function jsonCodec(prefix: string): PayloadCodec {
   return {
     name: 'json',
-    reasons: [
-      'malformed-json',
-      'not-utf8',
-      'payload-too-large',
-      'too-deeply-nested',
-      'schema',
-      'non-finite-value',
-      'too-many-readings',
-      'too-many-metrics',
-      'device-mismatch',
-      'tenant-mismatch',
-      'event-time-too-far-ahead',
-      'event-time-too-far-behind',
-      'id-too-long',
-    ],
+    reasons: JSON_REJECTION_REASONS,
     scope(topic: string): ScopeResult {
       const origin = parseTelemetryTopic(topic, prefix);
       if (origin === undefined) return { ok: false, reason: 'bad-topic', detail: `topic is not ${prefix}/<tenant>/<device> with safe names` };

@@ -1,8 +1,9 @@
 import protobuf, { type Field, type MapField, type Message, type Type } from 'protobufjs';
-import type { ValidationConfig } from '../../config/schema.ts';
+import type { ValidationLimits } from '../validation-limits.ts';
 import { ConfigError } from '../errors.ts';
 import type { Reading, RejectionReason } from '../readings.ts';
-import { METRIC_NAME_PATTERN, parseTelemetryTopic, type Rejection, type ValidationResult } from '../validation.ts';
+import { parseTelemetryTopic, type Rejection, type ValidationResult } from '../validation.ts';
+import { METRIC_NAME_PATTERN } from '../validation/text.ts';
 import { refuseMessage, type PayloadCodec, type ScopeResult } from './codec.ts';
 import { toNumber } from './sparkplug.ts';
 
@@ -89,7 +90,7 @@ export function protobufCodec(prefix: string, messageType: Type, fields: Protobu
   };
 }
 
-function readReading(item: Record<string, unknown>, type: Type, fields: ProtobufFieldMap, tenant: string, topicDevice: string, ingestTime: number, validation: ValidationConfig): Reading | Failure {
+function readReading(item: Record<string, unknown>, type: Type, fields: ProtobufFieldMap, tenant: string, topicDevice: string, ingestTime: number, validation: ValidationLimits): Reading | Failure {
   const present = (name: string): boolean => Object.hasOwn(item, name);
   if (fields.device !== '') {
     // Absent (or proto3's empty default), the topic's device stands, as for a JSON reading without 'device'.
@@ -112,7 +113,7 @@ function readReading(item: Record<string, unknown>, type: Type, fields: Protobuf
   return { tenant, device: topicDevice, id, eventTime, ingestTime, metrics: metrics as Record<string, number> };
 }
 
-function readMetrics(item: Record<string, unknown>, type: Type, fields: ProtobufFieldMap, validation: ValidationConfig): Record<string, number> | Failure {
+function readMetrics(item: Record<string, unknown>, type: Type, fields: ProtobufFieldMap, validation: ValidationLimits): Record<string, number> | Failure {
   const entries: Array<[string, unknown]> = [];
   if (fields.metrics === '') {
     for (const name of fields.metricFields) if (Object.hasOwn(item, name)) entries.push([name, item[name]]);

@@ -1,6 +1,7 @@
-import type { ValidationConfig } from '../config/schema.ts';
-import type { Reading } from './readings.ts';
-import type { DeviceOrigin } from './validation.ts';
+import type { ValidationLimits as ValidationConfig } from '../validation-limits.ts';
+import type { Reading } from '../readings.ts';
+import type { DeviceOrigin } from '../validation.ts';
+import { isMetricName } from './text.ts';
 
 /**
  * The validation fast path for the payload most devices send (see readCompactReading); the full
@@ -16,7 +17,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * the bridge's validation cost. It answers only for a payload the full path would accept as this
  * very reading (same id, times and metrics, metrics in the same order); for anything else —
  * whitespace, another key, an escape, an exponent, a duplicate, any failed check — it returns
- * undefined and the full path decides. A unit test compares the two on many payloads.
+ * undefined and the full path decides. test/unit/validation-compact.test.ts holds it equal to the full path.
  */
 export function readCompactReading(payload: Uint8Array, origin: DeviceOrigin, ingestTime: number, config: ValidationConfig): Reading | undefined {
   const size = payload.length;
@@ -127,18 +128,4 @@ function scanPlainNumber(text: string, from: number): number {
   const magnitude = places === 0 ? mantissa : mantissa / POWERS_OF_TEN[places]!;
   scannedNumber = negative ? -magnitude : magnitude;
   return at;
-}
-
-/** METRIC_NAME_PATTERN.test(name), without the regular expression's call (twice per reading on the hot path). */
-export function isMetricName(name: string): boolean {
-  const length = name.length;
-  if (length === 0 || length > 64) return false;
-  for (let i = 0; i < length; i++) {
-    const code = name.charCodeAt(i);
-    const letter = (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || code === 0x5f; /* A-Z a-z _ */
-    if (letter) continue;
-    if (i > 0 && ((code >= 0x30 && code <= 0x39) || code === 0x2e || code === 0x2d)) continue; /* 0-9 . - */
-    return false;
-  }
-  return true;
 }

@@ -1,9 +1,10 @@
-import { READING_SCHEMA_VERSION, type Reading } from './readings.ts';
+import { READING_SCHEMA_VERSION, type Reading } from '../readings.ts';
 
 /**
- * A validated reading's Kafka record written as bytes, for the bridge's hot path: the same bytes
- * as encodeValidatedReading (validation.ts) and encodeReading (readings.ts), without building the
- * string first. Pure: writes only into the array it is given.
+ * A validated reading's record (reading.ts) written as bytes, for the bridge's hot path: the same
+ * bytes as encodeReading and encodeValidatedReading, without building the string first. Pure:
+ * writes only into the array it is given. test/unit/wire-fast-paths.test.ts holds it equal to
+ * encodeReading.
  */
 
 /**
@@ -12,7 +13,7 @@ import { READING_SCHEMA_VERSION, type Reading } from './readings.ts';
  * needs encodeValidatedReading instead (an id, tenant or device outside printable ASCII or needing
  * an escape, or a record longer than `target`). Integers are written digit by digit (String() of a
  * 13-digit time costs more than the rest of the record); any other number as String() gives it,
- * which is its JSON form. A unit test holds the bytes equal to encodeReading's.
+ * which is its JSON form.
  */
 export function writeValidatedReading(reading: Reading, target: Uint8Array): number {
   let at = writeAscii(target, 0, READING_HEAD);

@@ -1,16 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  MAX_BATCH_RECORD_CHARS,
-  decodeRecord,
-  encodeReading,
-  encodeReadingBatch,
-  encodeTick,
-  type Reading,
-  type ReadingRecord,
-} from '../../src/core/readings.ts';
-import { encodeValidatedBatches, validateDeviceMessage } from '../../src/core/validation.ts';
-import type { ValidationConfig } from '../../src/config/schema.ts';
+import type { Reading, ReadingRecord } from '../../src/core/readings.ts';
+import { encodeReadingBatch } from '../../src/core/wire/batch.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
+import { encodeReading } from '../../src/core/wire/reading.ts';
+import { encodeTick } from '../../src/core/wire/tick.ts';
+
+/**
+ * The readings topic's record forms in their plain encoders and the one decoder (src/core/wire/).
+ * The fast paths are held equal to these in wire-fast-paths.test.ts.
+ */
 
 const NOW = 1_764_000_000_000;
 const reading = (id: string, eventTime: number, metrics: Record<string, number>): Reading => ({
@@ -83,45 +82,4 @@ test('bad input is refused with a reason, never half decoded', () => {
     assert.deepEqual(decodeRecord(value), { ok: false, reason }, String(value));
   }
   assert.throws(() => encodeReadingBatch([]), RangeError);
-});
-
-const config: ValidationConfig = {
-  maxPayloadBytes: 256 * 1024,
-  maxReadingsPerMessage: 1000,
-  maxMetricsPerReading: 64,
-  maxIdLength: 128,
-  maxNestingDepth: 8,
-  maxFutureSkewMs: 300_000,
-  maxPastAgeMs: 7 * 24 * 3_600_000,
-};
-
-test('encodeValidatedBatches is byte for byte encodeReadingBatch for validated readings', () => {
-  const payload = {
-    readings: [
-      { id: 'quote " back \\ slash', ts: NOW - 1, metrics: { a: -0, b: 1e21, c: 1e-7, d: -123.456 } },
-      { id: 'unicodé ✓ \u2028', ts: NOW, metric: 'x', value: 0.1 + 0.2 },
-      { seq: 9007199254740991, ts: new Date(NOW - 1000).toISOString(), metrics: { _z: 1, a1: 2, 'm.x-y_z': 3 } },
-    ],
-  };
-  const { readings, rejections } = validateDeviceMessage(Buffer.from(JSON.stringify(payload)), { tenant: 'acme', device: 'sensor-1' }, NOW, config);
-  assert.deepEqual(rejections, []);
-  assert.deepEqual(encodeValidatedBatches(readings), [{ value: encodeReadingBatch(readings), readings: 3 }]);
-});
-
-test('encodeValidatedBatches cuts under the size limit, in order, and each part is a valid batch record', () => {
-  const readings = Array.from({ length: 40 }, (_, i) => reading(`reading-${i}`, NOW - i, { temperature: i }));
-  const whole = encodeReadingBatch(readings);
-  const limit = Math.floor(whole.length / 3);
-  const parts = encodeValidatedBatches(readings, limit);
-  assert.ok(parts.length >= 3);
-  let next = 0;
-  for (const part of parts) {
-    assert.ok(part.value.length <= limit, `${part.value.length} <= ${limit}`);
-    assert.equal(part.value, encodeReadingBatch(readings.slice(next, next + part.readings)));
-    next += part.readings;
-  }
-  assert.equal(next, readings.length);
-  assert.deepEqual(encodeValidatedBatches(readings, limit), parts, 'the same cut every time');
-  assert.equal(encodeValidatedBatches(readings).length, 1, `${readings.length} small readings fit one record of ${MAX_BATCH_RECORD_CHARS} characters`);
-  assert.deepEqual(encodeValidatedBatches([]), []);
 });
