@@ -15,9 +15,12 @@ export function directMqttSettings(runDir: string, tenant: string, port: number)
   return { mode: 'direct', listen: { port }, credentialsFile };
 }
 
-/** Where the fleet connects: the bridge in direct mode, the broker otherwise. */
+/**
+ * Where the fleet connects: the bridge in direct mode (mqtts:// unless edge.tls.mode is
+ * 'plaintext'), the broker otherwise (the local stack's mqtt.url is its TLS listener then).
+ */
 export function fleetUrl(config: Config): string {
   if (config.mqtt.mode === 'broker') return config.mqtt.url;
   const host = config.mqtt.listen.host === '0.0.0.0' ? '127.0.0.1' : config.mqtt.listen.host;
-  return `mqtt://${host}:${config.mqtt.listen.port}`;
+  return `${config.edge.tls.mode === 'plaintext' ? 'mqtt' : 'mqtts'}://${host}:${config.mqtt.listen.port}`;
 }

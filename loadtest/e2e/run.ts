@@ -2,30 +2,28 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { loadConfig, parseConfig } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { loadStackConfig, parseStackConfig, servicesConfig } from '../../src/stack/config.ts';
+import type { LocalStackConfig as Config } from '../../src/stack/config-schema.ts';
 import { Auditor } from '../../src/clickhouse/audit.ts';
 import { connectClickHouse, type ClickHouseConnection } from '../../src/clickhouse/client.ts';
+import { asRole } from '../../src/clickhouse/roles.ts';
 import { migrate } from '../../src/clickhouse/migrations.ts';
 import { errorMessage } from '../../src/core/errors.ts';
 import { ensureTopics, pipelineTopics } from '../../src/kafka/admin.ts';
-import { clickhouseProcess } from '../../src/stack/clickhouse.ts';
-import { kafkaNodes } from '../../src/stack/kafka.ts';
-import { mosquittoProcess } from '../../src/stack/mosquitto.ts';
 import { REPO_ROOT } from '../../src/stack/paths.ts';
-import { runningPid } from '../../src/stack/processes.ts';
-import { eventually, startService, type ServiceProcess } from '../../src/stack/services.ts';
+import type { ServiceProcess } from '../../src/stack/services.ts';
+import { withLocalTls } from '../../src/stack/tls-config.ts';
+import { bridgeHttpUrl, fetchText, localClientTls, type LocalClientTls } from '../../src/stack/tls-client.ts';
 import { configForLocalStack, stackUp } from '../../src/stack/stack.ts';
 import { DEFAULT_PATTERNS, STEADY_PATTERNS } from '../fleet/model.ts';
 import type { FleetResult } from '../fleet/publisher.ts';
 import { codecRulesFor, type PayloadFormat } from '../fleet/formats.ts';
 import { runMixedFleet, type SideFleet } from '../fleet/mixed.ts';
 import { FLEET_ACCOUNT, directMqttSettings, fleetUrl } from './direct-mqtt.ts';
-import { aggregatorWorkerPids } from './aggregator-workers.ts';
 import { ProcessMonitor, type ProcessUsage } from './process-stats.ts';
+import { bridgeName, startServices, type RunSetup } from './services.ts';
 import { TABLE, auditRun, waitForSettling, type AuditFigures, type Latency, type LatencyBucket } from './audit.ts';
 import { verdictOf, type RunFailure, type ServiceExit, type SettleOutcome, type Verdict } from './verdict.ts';
-import { startPrometheus } from '../../deploy/prometheus/local.ts';
 
 /**
  * One end-to-end run on the local stack: a fresh topic and database, the bridge and the aggregator
@@ -99,15 +97,6 @@ const DEFAULT_SETTLE_TIMEOUT_MS = 180_000;
 /** Counted values unchanged this long, with every reading accepted: the rest was dropped as late. */
 const SETTLE_QUIET_MS = 15_000;
 
-interface RunSetup {
-  readonly config: Config;
-  readonly configFile: string;
-  readonly httpPort: number;
-  /** Every bridge's HTTP port, the first one being httpPort. */
-  readonly bridgePorts: readonly number[];
-  readonly metricsPorts: readonly number[];
-}
-
 /**
  * Never throws for a failure of the run itself (the stack, a service, the fleet, a query): each is
  * recorded with its phase, the run audits what it can, and the verdict says why it failed. A
@@ -153,7 +142,7 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
     if (setup) {
       const { config } = setup;
       connection = await attempt('setup', `creating database ${config.clickhouse.database}`, async () => {
-        const opened = await connectClickHouse(config.clickhouse);
+        const opened = await connectClickHouse(asRole(config.clickhouse, 'admin'));
         // The schema exists before any aggregator starts, so that the audit can count what is missing even if none ever writes.
         await migrate(opened, config).catch(async (error: unknown) => {
           await opened.close();
@@ -177,12 +166,12 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
             patterns: options.patterns === 'realistic' ? DEFAULT_PATTERNS : STEADY_PATTERNS,
             seed: 42,
           },
-          { url: fleetUrl(config), ...FLEET_ACCOUNT, payload: options.payload ?? 'json', connections: options.connections, durationMs: options.durationS * 1000, clientIdPrefix: `fleet-${runId}`, log },
+          { url: fleetUrl(config), ca: localClientTls(config).ca, ...FLEET_ACCOUNT, payload: options.payload ?? 'json', connections: options.connections, durationMs: options.durationS * 1000, clientIdPrefix: `fleet-${runId}`, log },
           options.sideFleets ?? [],
         ),
       );
       processes = monitor.usage();
-      bridgeClockOffsets = await readBridgeClockOffsets(setup.bridgePorts);
+      bridgeClockOffsets = await readBridgeClockOffsets(setup.bridgePorts, localClientTls(config));
       log(`bridge clock offsets to the broker: ${bridgeClockOffsets.map((b) => `${b.bridge} ${b.offsetSeconds === null ? 'unknown' : `${b.offsetSeconds.toFixed(3)} s`}`).join(', ')}`);
     }
     if (setup && connection && fleet) {
@@ -238,10 +227,10 @@ export async function runEndToEnd(options: EndToEndOptions): Promise<EndToEndRes
 }
 
 /** tp_edge_clock_offset_seconds of each bridge (the skew is meant to show there, not in the figures). */
-async function readBridgeClockOffsets(ports: readonly number[]): Promise<NonNullable<EndToEndResult['bridgeClockOffsets']>> {
+async function readBridgeClockOffsets(ports: readonly number[], tls: LocalClientTls): Promise<NonNullable<EndToEndResult['bridgeClockOffsets']>> {
   return Promise.all(
     ports.map(async (port, index) => {
-      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then((response) => response.text(), () => '');
+      const text = await fetchText(`${bridgeHttpUrl(tls, port)}/metrics`, { ca: tls.ca }).then((response) => response.text, () => '');
       const value = /^tp_edge_clock_offset_seconds (\S+)$/m.exec(text)?.[1];
       const offset = value === undefined ? Number.NaN : Number(value);
       return { bridge: bridgeName(index), offsetSeconds: Number.isFinite(offset) ? offset : null };
@@ -249,12 +238,8 @@ async function readBridgeClockOffsets(ports: readonly number[]): Promise<NonNull
   );
 }
 
-function bridgeName(index: number): string {
-  return index === 0 ? 'bridge' : `bridge-${index}`;
-}
-
 async function prepareRun(runId: string, options: EndToEndOptions): Promise<RunSetup> {
-  const base = loadConfig();
+  const base = loadStackConfig();
   options.log('starting the local stack (Kafka, ClickHouse, Mosquitto)');
   await stackUp(base, (line) => options.log(`  ${line}`));
   const local = configForLocalStack(base);
@@ -275,86 +260,13 @@ async function prepareRun(runId: string, options: EndToEndOptions): Promise<RunS
     settings['mqtt'] = { ...(settings['mqtt'] as object), mode: 'broker' };
     options.log(`${bridgePorts.length} bridges: mqtt.mode 'broker', one shared subscription on the local Mosquitto`);
   } else if (local.mqtt.mode === 'direct') settings['mqtt'] = { ...(settings['mqtt'] as object), ...directMqttSettings(runDir, `load${runId}`, await freePort()) };
-  const config = parseConfig(settings);
+  // Again after the mode was chosen: several bridges in broker mode reach Mosquitto on its TLS listener.
+  const config = withLocalTls(parseStackConfig(settings));
   const configFile = join(runDir, 'pipeline.yaml');
-  writeFileSync(configFile, stringify(config));
+  writeFileSync(configFile, stringify(servicesConfig(config)));
   await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
   options.log(`run ${runId}: topic ${config.kafka.readingsTopic}, database ${config.clickhouse.database}, config ${configFile}`);
   return { config, configFile, httpPort, bridgePorts, metricsPorts };
-}
-
-async function startServices(
-  setup: RunSetup,
-  runId: string,
-  options: EndToEndOptions,
-  track: (name: string, service: ServiceProcess) => ServiceProcess,
-  monitor: ProcessMonitor,
-): Promise<true> {
-  const { config, configFile, httpPort, bridgePorts, metricsPorts } = setup;
-  const log = options.log;
-  const aggregators: ServiceProcess[] = [];
-  for (let index = 0; index < options.aggregators; index++) {
-    const name = `aggregator-${index}`;
-    aggregators.push(track(name, startService(name, 'src/aggregator/main.ts', {
-      TP_CONFIG: configFile,
-      TP_AGGREGATOR__INSTANCE_ID: `${runId}-${index}`,
-      TP_AGGREGATOR__METRICS_PORT: String(metricsPorts[index]),
-      LOG_LEVEL: 'warn',
-    })));
-  }
-  const skewMs = options.bridgeClockSkewMs ?? 0;
-  const bridges = bridgePorts.map((port, index) => {
-    const name = bridgeName(index);
-    // Bridges on one host need client-id prefixes of their own; they share the subscription's group.
-    const env: NodeJS.ProcessEnv = { TP_CONFIG: configFile, LOG_LEVEL: 'warn', TP_EDGE__HTTP_PORT: String(port), TP_MQTT__CLIENT_ID_PREFIX: `bridge-${runId}-${index}` };
-    if (skewMs !== 0 && index === bridgePorts.length - 1) {
-      // The test tree's preload shifts this process's JavaScript clock; the pipeline has no switch for it.
-      Object.assign(env, { NODE_OPTIONS: '--import tsx --import ./test/support/clock-skew.ts', TEST_CLOCK_SKEW_MS: String(skewMs) });
-      log(`${name}: JavaScript clock shifted by ${skewMs / 1000} s`);
-    }
-    return { name, port, service: track(name, startService(name, 'edge/main.ts', env)) };
-  });
-  log(`processes: ${bridges.map((b) => `${b.name} pid ${b.service.pid}`).join(', ')}${aggregators.map((aggregator, index) => `, aggregator-${index} pid ${aggregator.pid}`).join('')}`);
-  for (const b of bridges) await waitReady(b.name, b.service, `http://127.0.0.1:${b.port}/readyz`);
-  for (const [index, aggregator] of aggregators.entries()) await waitReady(`aggregator-${index}`, aggregator, `http://127.0.0.1:${metricsPorts[index]}/readyz`);
-  log(`live status page: http://127.0.0.1:${metricsPorts[0]}/status/  (metrics: http://127.0.0.1:${metricsPorts[0]}/metrics, bridge: http://127.0.0.1:${httpPort}/metrics)`);
-  if (options.prometheus) {
-    try {
-      const prometheus = await startPrometheus(config.stack, {
-        bridges: bridgePorts.map((port) => `127.0.0.1:${port}`),
-        aggregators: metricsPorts.slice(0, options.aggregators).map((port) => `127.0.0.1:${port}`),
-      });
-      log(`Prometheus: ${prometheus.url} (scraping the bridge and the aggregator; alert rules from deploy/prometheus/rules.yml)`);
-    } catch (error) {
-      // Prometheus only watches the run; the pipeline's figures come from the audit.
-      log(`  ! Prometheus did not start (${errorMessage(error)}); the run goes on without it`);
-    }
-  }
-  for (const [index, aggregator] of aggregators.entries()) {
-    monitor.watch(`aggregator-${index}`, aggregator.pid);
-    for (const { worker, pid } of await aggregatorWorkerPids(metricsPorts[index]!)) monitor.watch(`aggregator-${index}-w${worker}`, pid);
-  }
-  for (const b of bridges) monitor.watch(b.name, b.service.pid);
-  for (const node of kafkaNodes(config.stack)) {
-    const pid = runningPid(node.process);
-    if (pid) monitor.watch(`kafka-${node.id}`, pid);
-  }
-  const clickhousePid = runningPid(clickhouseProcess(config.stack));
-  if (clickhousePid) monitor.watch('clickhouse', clickhousePid);
-  const mosquittoPid = runningPid(mosquittoProcess(config.stack));
-  if (mosquittoPid) monitor.watch('mosquitto', mosquittoPid);
-  return true;
-}
-
-/** Waits for a service's /readyz, and gives up at once (with its log) if the process exits first. */
-async function waitReady(name: string, service: ServiceProcess, url: string, timeoutMs = 60_000): Promise<void> {
-  let exit: string | null = null;
-  void service.exited.then((code) => (exit = String(code)));
-  const ready = await eventually(`${name} ready at ${url}`, async () => {
-    if (exit !== null) return { exit };
-    return (await fetch(url).catch(() => null))?.ok ? { exit: null } : undefined;
-  }, timeoutMs);
-  if (ready.exit !== null) throw new Error(`${name} exited (${ready.exit}) before it was ready; its log: ${service.logFile}`);
 }
 
 function freePort(): Promise<number> {
@@ -379,7 +291,7 @@ function runConfig(local: Config, runId: string, options: EndToEndOptions, bridg
     aggregator: {
       ...local.aggregator,
       metricsPort,
-      statusBridges: bridgePorts.map((port) => `http://127.0.0.1:${port}`),
+      statusBridges: bridgePorts.map((port) => bridgeHttpUrl(localClientTls(local), port)),
       slaP95Ms: options.slaP95Ms,
       pipelines: [
         {

@@ -3,11 +3,13 @@ import type { ReadingRecord, TickRecord } from '../core/readings.ts';
 import type { AggregateRow } from '../core/rows.ts';
 import { windowsPerReading } from '../core/windows.ts';
 import { describeCandidate, type Candidate } from './candidates.ts';
-import { DeviceNumbers } from './device-numbers.ts';
-import { PartitionedReplayLog, firstTickAfter } from './replay-log.ts';
+import { firstTickAfter } from './replay-log.ts';
+import { DEFAULT_TICK_INTERVAL_MS, feedReading, pooledReading, prepareReplay, type PreparedReplay } from './replay-feed.ts';
 import { createLatencyTracker, type ReadingLatencyTracker } from './reading-latency.ts';
 import { LatencyHistogram, type LatencySummary } from './stats.ts';
-import { resolvePartitions, type Trace } from './trace.ts';
+import type { Trace } from './trace.ts';
+
+export { feedReading, pooledReading, prepareReplay, type PooledReading, type PreparedReplay } from './replay-feed.ts';
 
 /**
  * The what-if replay: a trace through one candidate configuration, using the aggregator's own
@@ -87,7 +89,7 @@ export interface SimulationResult {
   readonly latencies?: Float64Array;
 }
 
-const DEFAULTS = { tickIntervalMs: 1000, flushMs: 1000, stateSampleMs: 30_000, maxDrainMs: 3_600_000 } as const;
+const DEFAULTS = { tickIntervalMs: DEFAULT_TICK_INTERVAL_MS, flushMs: 1000, stateSampleMs: 30_000, maxDrainMs: 3_600_000 } as const;
 export function simulate(trace: Trace, candidate: Candidate, options: ReplayOptions): SimulationResult {
   return new ReplayRun(trace, candidate, options, prepareReplay(trace, options)).run();
 }
@@ -105,63 +107,6 @@ export function simulateAll(
     onResult?.(result, index);
     return result;
   });
-}
-
-/** What every replay of a trace shares: each entry's partition, the log split by partition, device numbers. */
-export interface PreparedReplay {
-  readonly partitionOf: Int32Array;
-  readonly log: PartitionedReplayLog;
-  readonly numbers: DeviceNumbers;
-}
-
-export function prepareReplay(trace: Trace, options: Pick<ReplayOptions, 'partitions' | 'tickIntervalMs'>): PreparedReplay {
-  const partitionOf = resolvePartitions(trace, options.partitions);
-  return {
-    partitionOf,
-    log: new PartitionedReplayLog(trace, partitionOf, options.partitions, options.tickIntervalMs ?? DEFAULTS.tickIntervalMs),
-    numbers: new DeviceNumbers(trace, partitionOf, options.partitions),
-  };
-}
-
-/**
- * The record pool of a replay: the processor keeps no reference to a record, so one object serves
- * every trace entry. Its id stays empty: processors that count only (aggregates 'count') read no id.
- */
-export interface PooledReading {
-  v: 1;
-  tenant: string;
-  device: string;
-  id: string;
-  eventTime: number;
-  ingestTime: number;
-  metrics: { value: number };
-}
-
-export function pooledReading(): PooledReading {
-  return { v: 1, tenant: '', device: '', id: '', eventTime: 0, ingestTime: 0, metrics: { value: 1 } };
-}
-
-/**
- * Trace entry `index` into `processor` at `offset` through the pooled `record`, by its device
- * number where it has one: the one way a replay feeds a processor (the benchmark's bare peer too).
- */
-export function feedReading(
-  processor: PartitionProcessor,
-  trace: Trace,
-  numbers: DeviceNumbers,
-  record: PooledReading,
-  index: number,
-  offset: number,
-  out: ProcessorOutput,
-): void {
-  const device = trace.device[index]!;
-  record.tenant = trace.tenants[device]!;
-  record.device = trace.devices[device]!;
-  record.eventTime = trace.eventTime[index]!;
-  record.ingestTime = trace.ingestTime[index]!;
-  const number = numbers.numberAt(index);
-  if (number >= 0) processor.processNumbered(record as unknown as ReadingRecord, number, offset, out);
-  else processor.process(record as unknown as ReadingRecord, offset, out);
 }
 
 interface MutableTick {

@@ -1,3 +1,5 @@
+import { nearestRankIndex } from '../core/nearest-rank.ts';
+
 /**
  * Statistics of the advisor. Delay distributions are EXACT: the values are copied into a
  * Float64Array and sorted natively (about a second for ten million), and the q-quantile is the
@@ -132,13 +134,10 @@ export class LatencyHistogram {
   /** The q-quantile (nearest rank); NaN when empty. */
   quantile(q: number): number {
     if (this.total === 0) return Number.NaN;
-    const rank = Math.max(1, Math.ceil(q * this.total));
-    const counts = this.counts;
-    let seen = 0;
-    for (let value = 0; value < counts.length; value++) {
-      seen += counts[value]!;
-      if (seen >= rank) return value;
-    }
+    const walk = nearestRankIndex(this.counts, this.counts.length, this.total, q);
+    if (walk.index >= 0) return walk.index;
+    const rank = walk.rank;
+    let seen = walk.seen;
     for (const value of [...this.beyond.keys()].sort((a, b) => a - b)) {
       seen += this.beyond.get(value)!;
       if (seen >= rank) return value;

@@ -1,7 +1,8 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { decodeRecord, encodeReading } from '../core/readings.ts';
+import { decodeRecord } from '../core/wire/decode.ts';
+import { encodeReading } from '../core/wire/reading.ts';
 import { TraceBuilder, TraceError, type Trace } from './trace.ts';
 
 /**
@@ -17,7 +18,7 @@ import { TraceBuilder, TraceError, type Trace } from './trace.ts';
  * NDJSON — one JSON object per line, either
  *   {"eventTime":1704067200123,"ingestTime":1704067200612,"device":"dev-0042","partition":3}
  *   (partition and tenant optional, times as numbers or ISO-8601 strings), or a readings-topic
- *   record as the bridge writes it (src/core/readings.ts: {"v":1,"tenant":…,"device":…,"id":…,
+ *   record as the bridge writes it (src/core/wire/reading.ts: {"v":1,"tenant":…,"device":…,"id":…,
  *   "eventTime":…,"ingestTime":…,"metrics":{…}}), optionally with a "partition" field; tick
  *   records are skipped.
  *

@@ -1,7 +1,7 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
-import type { KafkaConsumer, LibrdKafkaError, Message, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
+import type { ConsumerGlobalConfig, KafkaConsumer, LibrdKafkaError, Message, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
 import { PipelineError, errorMessage } from '../core/errors.ts';
-import { decodeRecord } from '../core/readings.ts';
+import { decodeRecord } from '../core/wire/decode.ts';
 import { TraceBuilder, type Trace } from './trace.ts';
 
 /**
@@ -41,18 +41,16 @@ export async function readTraceFromTopic(range: TopicRange): Promise<TopicTrace>
     throw new AdvisorKafkaError(`time range [${new Date(range.from).toISOString()}, ${new Date(range.to).toISOString()}) is empty`, { topic: range.topic });
   }
   const timeoutMs = range.timeoutMs ?? 15_000;
-  const consumer = new kafkaJs.KafkaConsumer(
-    {
-      'metadata.broker.list': range.brokers.join(','),
-      // librdkafka wants a group id; nothing joins it (assign) and nothing is committed.
-      'group.id': `tp-advisor-${process.pid}-${Date.now().toString(36)}`,
-      'client.id': 'tp-advisor',
-      'enable.auto.commit': false,
-      'enable.auto.offset.store': false,
-      'fetch.wait.max.ms': 100,
-    } as never,
-    { 'auto.offset.reset': 'earliest' },
-  );
+  const config: ConsumerGlobalConfig = {
+    'metadata.broker.list': range.brokers.join(','),
+    // librdkafka wants a group id; nothing joins it (assign) and nothing is committed.
+    'group.id': `tp-advisor-${process.pid}-${Date.now().toString(36)}`,
+    'client.id': 'tp-advisor',
+    'enable.auto.commit': false,
+    'enable.auto.offset.store': false,
+    'fetch.wait.max.ms': 100,
+  };
+  const consumer = new kafkaJs.KafkaConsumer(config, { 'auto.offset.reset': 'earliest' });
   const context = { topic: range.topic };
   await call<unknown>((done) => consumer.connect({ timeout: timeoutMs }, done), `cannot reach ${range.brokers.join(',')}`, context);
   try {

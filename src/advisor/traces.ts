@@ -1,4 +1,4 @@
-import { DEFAULT_TENANT, TraceError, sortByIngest, type Trace } from './trace.ts';
+import { TraceBuilder, TraceError, type Trace } from './trace.ts';
 import { mulberry32 } from '../util/random.ts';
 export { mulberry32 };
 
@@ -109,37 +109,6 @@ function erfc(x: number): number {
 
 const lognormalQuantile = (medianMs: number, sigma: number) => (q: number) => medianMs * Math.exp(sigma * normalQuantile(q));
 
-/** Columns filled in event order, sorted by ingest time at the end. */
-class Columns {
-  readonly eventTime: Float64Array;
-  readonly ingestTime: Float64Array;
-  readonly device: Uint32Array;
-  size = 0;
-  constructor(capacity: number) {
-    this.eventTime = new Float64Array(capacity);
-    this.ingestTime = new Float64Array(capacity);
-    this.device = new Uint32Array(capacity);
-  }
-  push(eventTime: number, ingestTime: number, device: number): void {
-    const i = this.size++;
-    this.eventTime[i] = eventTime;
-    this.ingestTime[i] = ingestTime;
-    this.device[i] = device;
-  }
-  trace(devices: readonly string[]): Trace {
-    const n = this.size;
-    return sortByIngest({
-      length: n,
-      eventTime: this.eventTime.subarray(0, n),
-      ingestTime: this.ingestTime.subarray(0, n),
-      device: this.device.subarray(0, n),
-      partition: new Int32Array(n).fill(-1),
-      devices,
-      tenants: devices.map(() => DEFAULT_TENANT),
-    });
-  }
-}
-
 export function generateTrace(spec: TraceSpec): GeneratedTrace {
   const readings = spec.readings;
   const deviceCount = spec.devices ?? 1000;
@@ -154,7 +123,7 @@ export function generateTrace(spec: TraceSpec): GeneratedTrace {
   for (let d = 0; d < deviceCount; d++) phase[d] = Math.floor(random() * periodMs);
   const width = String(deviceCount - 1).length;
   const names = Array.from({ length: deviceCount }, (_, d) => `dev-${String(d).padStart(width, '0')}`);
-  const columns = new Columns(readings);
+  const columns = new TraceBuilder(readings);
   const duration = Math.ceil(readings / deviceCount) * periodMs;
   const base = { readings, devices: deviceCount, periodMs, start, durationMs: duration, seed: spec.seed ?? 1 };
   /** Event time of the k-th reading of a steady fleet: round-robin over devices. */
@@ -167,7 +136,7 @@ export function generateTrace(spec: TraceSpec): GeneratedTrace {
       const sdMs = 200;
       for (let k = 0; k < readings; k++) {
         const event = steadyEvent(k);
-        columns.push(event, event + Math.max(0, Math.round(meanMs + sdMs * gaussian())), k % deviceCount);
+        columns.add(event, event + Math.max(0, Math.round(meanMs + sdMs * gaussian())), k % deviceCount);
       }
       return done('normal', { ...base, meanMs, sdMs }, (q) => Math.max(0, meanMs + sdMs * normalQuantile(q)), `Normal(${meanMs} ms, ${sdMs} ms) delays`);
     }
@@ -176,7 +145,7 @@ export function generateTrace(spec: TraceSpec): GeneratedTrace {
       const sigma = 0.6;
       for (let k = 0; k < readings; k++) {
         const event = steadyEvent(k);
-        columns.push(event, event + Math.round(logNormal(medianMs, sigma)), k % deviceCount);
+        columns.add(event, event + Math.round(logNormal(medianMs, sigma)), k % deviceCount);
       }
       return done('lognormal', { ...base, medianMs, sigma }, lognormalQuantile(medianMs, sigma), `log-normal delays, median ${medianMs} ms, σ ${sigma}`);
     }
@@ -185,7 +154,7 @@ export function generateTrace(spec: TraceSpec): GeneratedTrace {
       const alpha = 2;
       for (let k = 0; k < readings; k++) {
         const event = steadyEvent(k);
-        columns.push(event, event + Math.round(scaleMs * Math.pow(1 - random(), -1 / alpha)), k % deviceCount);
+        columns.add(event, event + Math.round(scaleMs * Math.pow(1 - random(), -1 / alpha)), k % deviceCount);
       }
       return done('pareto', { ...base, scaleMs, alpha }, (q) => scaleMs * Math.pow(1 - q, -1 / alpha), `Pareto delays, scale ${scaleMs} ms, α ${alpha}`);
     }
@@ -199,7 +168,7 @@ export function generateTrace(spec: TraceSpec): GeneratedTrace {
         const event = steadyEvent(k);
         const early = event < stepAt;
         if (early) before++;
-        columns.push(event, event + Math.round(logNormal(early ? beforeMs : afterMs, sigma)), k % deviceCount);
+        columns.add(event, event + Math.round(logNormal(early ? beforeMs : afterMs, sigma)), k % deviceCount);
       }
       const weight = before / readings;
       const cdf = (x: number): number =>
@@ -223,7 +192,7 @@ export function generateTrace(spec: TraceSpec): GeneratedTrace {
         const inBurst = (t - start) % everyMs < burstMs;
         t += inBurst ? baseStep / factor : baseStep;
         const event = Math.floor(t);
-        columns.push(event, event + Math.round(logNormal(medianMs, sigma)), k % deviceCount);
+        columns.add(event, event + Math.round(logNormal(medianMs, sigma)), k % deviceCount);
       }
       return done(
         'bursts',
@@ -257,7 +226,7 @@ export function generateTrace(spec: TraceSpec): GeneratedTrace {
           ingest = onlineAt + Math.floor(((event - offlineAt) / outageMs) * flushMs) + Math.round(logNormal(medianMs, sigma));
           backlog++;
         }
-        columns.push(event, ingest, device);
+        columns.add(event, ingest, device);
       }
       return done(
         'gateway-offline',
@@ -275,7 +244,7 @@ export function generateTrace(spec: TraceSpec): GeneratedTrace {
         const event = steadyEvent(k);
         const device = k % deviceCount;
         const ingest = event + Math.round(logNormal(medianMs, sigma));
-        columns.push(device === aheadDevice ? event + YEAR_MS : event, ingest, device);
+        columns.add(device === aheadDevice ? event + YEAR_MS : event, ingest, device);
       }
       return done(
         'clock-ahead',
@@ -289,7 +258,10 @@ export function generateTrace(spec: TraceSpec): GeneratedTrace {
   }
 
   function done(kind: TraceKind, params: Record<string, number>, delayQuantile: (q: number) => number, description: string): GeneratedTrace {
-    return { trace: columns.trace(names), kind, params, delayQuantile, description };
+    // Entries carry device indexes into `names` (renamed above for some kinds); interning the
+    // names in order, in the default tenant, gives device d the index d.
+    for (const name of names) columns.deviceId(name);
+    return { trace: columns.build(), kind, params, delayQuantile, description };
   }
 }
 

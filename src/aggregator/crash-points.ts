@@ -1,9 +1,11 @@
 import { ConfigError } from '../core/errors.ts';
 
 /**
- * Fault injection for failure tests and chaos runs: `aggregator.crashAt: "<point>:<n>"` makes the
- * process SIGKILL itself the n-th time it reaches that point of the commit protocol, so that a test
- * can prove recovery from exactly there (not from wherever a timer happened to land).
+ * Fault injection for failure tests and chaos runs: `<point>:<n>` makes the process SIGKILL itself
+ * the n-th time it reaches that point of the commit protocol, so that a test can prove recovery from
+ * exactly there (not from wherever a timer happened to land). Not a configuration key: only the
+ * test-only entry point loadtest/support/crashing-aggregator.ts (TEST_AGGREGATOR_CRASH_AT) installs
+ * it, and the production image does not contain that entry.
  */
 /** 'in-late-transaction': just before a Kafka transaction that holds late records is committed. */
 export const CRASH_POINTS = ['before-flush', 'during-insert', 'after-insert-before-commit', 'in-late-transaction', 'after-commit'] as const;
@@ -22,7 +24,7 @@ export class CrashPoints {
     }
     const match = /^([a-z-]+):(\d+)$/.exec(spec);
     if (!match || !(CRASH_POINTS as readonly string[]).includes(match[1]!) || Number(match[2]) < 1) {
-      throw new ConfigError(`config key 'aggregator.crashAt' is '${spec}'; expected '<point>:<n>' with point one of ${CRASH_POINTS.join(', ')} and n ≥ 1`, { key: 'aggregator.crashAt' });
+      throw new ConfigError(`crash point '${spec}': expected '<point>:<n>' with point one of ${CRASH_POINTS.join(', ')} and n ≥ 1`, { spec });
     }
     this.point = match[1] as CrashPoint;
     this.nth = Number(match[2]);

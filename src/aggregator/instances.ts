@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { ConfigError } from '../core/errors.ts';
+import { parseAggregatorArgs } from './args.ts';
 
 /**
  * How many worker processes one aggregator service runs. `aggregator.instances` (or `--instances`)
@@ -35,19 +35,12 @@ export function cgroupCpuLimit(path = '/sys/fs/cgroup/cpu.max'): number | null {
   }
 }
 
-/** `--instances N` on the command line, if given; a malformed value is the operator's to fix. */
+/** `--instances N` on the command line (process.argv), if given; the whole command line is checked (src/aggregator/args.ts). */
 export function instancesFlag(argv: readonly string[]): number | null {
-  const at = argv.indexOf('--instances');
-  if (at < 0) return null;
-  const raw = argv[at + 1];
-  const value = Number(raw);
-  if (raw === undefined || !Number.isInteger(value) || value < 0 || value > 256) {
-    throw new ConfigError(`--instances is '${raw ?? ''}'; expected a whole number from 0 to 256 (0: one per core)`, { key: 'aggregator.instances' });
-  }
-  return value;
+  return parseAggregatorArgs(argv.slice(2)).instances;
 }
 
 /** The number of workers for this service: the flag, else the configuration, else one per usable core. */
-export function instancesFor(configured: number, argv: readonly string[]): number {
-  return resolveInstances(instancesFlag(argv) ?? configured, availableParallelism(), cgroupCpuLimit());
+export function instancesFor(configured: number, flag: number | null): number {
+  return resolveInstances(flag ?? configured, availableParallelism(), cgroupCpuLimit());
 }

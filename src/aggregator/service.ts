@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import { connectClickHouse, type ClickHouseConnection } from '../clickhouse/client.ts';
 import { createCheckpointStore } from '../clickhouse/checkpoints.ts';
 import { migrate } from '../clickhouse/migrations.ts';
+import { asRole } from '../clickhouse/roles.ts';
 import { insertRetryPolicy } from '../clickhouse/insert.ts';
 import { withRetry } from '../util/retry.ts';
 import { createClickHouseSink } from '../clickhouse/sink.ts';
@@ -14,7 +15,7 @@ import type { Logger } from '../util/log.ts';
 import { createAggregatorMetrics, type AggregatorMetrics } from './metrics.ts';
 import { PipelineRunner } from './pipeline-runner.ts';
 import { createStatusPage, type StatusPage } from '../status/status-page.ts';
-import { CrashPoints } from './crash-points.ts';
+import type { CrashPoints } from './crash-points.ts';
 import { Maintenance } from './maintenance.ts';
 
 /**
@@ -24,6 +25,8 @@ import { Maintenance } from './maintenance.ts';
 export class AggregatorService {
   private readonly runners: PipelineRunner[] = [];
   private connection: ClickHouseConnection | null = null;
+  /** The admin role's connection: migrations at start, then maintenance (DDL the ingest user may not run). */
+  private adminConnection: ClickHouseConnection | null = null;
   private lateProducer: KafkaProducer | null = null;
   private opsServer: Server | null = null;
   private statusPage: StatusPage | null = null;
@@ -33,6 +36,8 @@ export class AggregatorService {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
+    /** Fault injection, installed only by the failure tests' entry point (loadtest/support/crashing-aggregator.ts). */
+    private readonly hooks: { readonly crashPoints?: CrashPoints } = {},
   ) {
     this.metrics = createAggregatorMetrics();
   }
@@ -48,8 +53,10 @@ export class AggregatorService {
     // within the insert retry budget rather than crash-looping.
     const report = await withRetry(
       async () => {
+        this.adminConnection ??= await connectClickHouse(asRole(config.clickhouse, 'admin'), { logger });
+        const report = await migrate(this.adminConnection, config, { logger });
         this.connection ??= await connectClickHouse(config.clickhouse, { logger });
-        return migrate(this.connection, config, { logger });
+        return report;
       },
       {
         policy: insertRetryPolicy(config.clickhouse),
@@ -59,6 +66,7 @@ export class AggregatorService {
     );
     logger.info({ database: report.database, applied: report.applied }, 'ClickHouse schema up to date');
     const connection = this.connection!;
+    const adminConnection = this.adminConnection!;
 
     const needsPlainLateProducer = config.aggregator.pipelines.some((p) => p.latePolicy.kind === 'late-topic' && p.guarantee !== 'exactly-once');
     if (needsPlainLateProducer) {
@@ -74,7 +82,6 @@ export class AggregatorService {
     const rawWriter = config.aggregator.writeRawReadings
       ? (config.aggregator.pipelines.find((p) => p.guarantee === 'exactly-once') ?? config.aggregator.pipelines[0])?.name
       : undefined;
-    const crashPoints = new CrashPoints(config.aggregator.crashAt);
     for (const pipeline of config.aggregator.pipelines) {
       const labels = { pipeline: pipeline.name, tier: pipeline.guarantee };
       const hooks = {
@@ -92,7 +99,7 @@ export class AggregatorService {
           logger,
           writesRawReadings: pipeline.name === rawWriter,
           instanceId: this.instanceId,
-          crashPoints,
+          ...(this.hooks.crashPoints ? { crashPoints: this.hooks.crashPoints } : {}),
           ...(this.lateProducer ? { lateProducer: this.lateProducer } : {}),
         }),
       );
@@ -100,7 +107,7 @@ export class AggregatorService {
     for (const runner of this.runners) await runner.start();
     // The parent of workers sets both intervals to 0 for them and runs the schedule itself, once.
     if (Maintenance.enabled(config)) {
-      this.maintenance = new Maintenance({ config, connection: async () => connection, metrics: metrics.maintenance, logger });
+      this.maintenance = new Maintenance({ config, connection: async () => adminConnection, metrics: metrics.maintenance, logger });
       this.maintenance.start();
     }
     const runnerStatus = () => this.runners.map((runner) => runner.status());
@@ -135,6 +142,7 @@ export class AggregatorService {
     await Promise.allSettled(this.runners.map((runner) => runner.stop()));
     await this.lateProducer?.close();
     await this.connection?.close();
+    await this.adminConnection?.close();
     await new Promise<void>((resolve) => (this.opsServer ? this.opsServer.close(() => resolve()) : resolve()));
     await this.statusPage?.close();
   }

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Gauge, Registry } from 'prom-client';
+import { asRole } from '../clickhouse/roles.ts';
 import type { Config } from '../config/schema.ts';
 import { errorMessage } from '../core/errors.ts';
 import { startOpsServer } from '../metrics/ops-server.ts';
@@ -23,6 +24,12 @@ import { mergeWorkerMetrics } from './worker-metrics.ts';
  * when every worker is, /status and /status/ show each worker and the service as a whole.
  */
 const WORKER_SCRIPT = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+/** How a worker is started: the script (default: the production entry) and what its environment adds in its n-th life. */
+export interface WorkerLaunch {
+  readonly script: string;
+  readonly env?: (life: number) => NodeJS.ProcessEnv;
+}
 const POLL_MS = 1000;
 const WORKER_TIMEOUT_MS = 2000;
 
@@ -49,7 +56,7 @@ export class SupervisedAggregatorService {
     private readonly config: Config,
     readonly instances: number,
     private readonly logger: Logger,
-    options: { readonly args?: readonly string[]; readonly policy?: RestartPolicy } = {},
+    options: { readonly args?: readonly string[]; readonly policy?: RestartPolicy; readonly worker?: WorkerLaunch } = {},
   ) {
     this.instanceId = config.aggregator.instanceId || `${hostname()}-${process.pid}`;
     const metrics = createSupervisorMetrics();
@@ -62,8 +69,8 @@ export class SupervisedAggregatorService {
     this.supervisor = new WorkerSupervisor({
       count: instances,
       command: process.execPath,
-      // The parent's own node flags (--import tsx, SERVICE_NODE_ARGS such as --cpu-prof) apply to every worker.
-      args: [...nodeFlags, ...process.execArgv, WORKER_SCRIPT, ...(options.args ?? [])],
+      // The parent's own node flags (--import tsx; a benchmark's --cpu-prof) apply to every worker.
+      args: [...nodeFlags, ...process.execArgv, options.worker?.script ?? WORKER_SCRIPT, ...(options.args ?? [])],
       env: (worker, life) => ({
         ...process.env,
         TP_AGGREGATOR__INSTANCES: '1',
@@ -73,9 +80,7 @@ export class SupervisedAggregatorService {
         // The rollup refresh and retention run here, once for the service, not once per worker.
         TP_AGGREGATOR__ROLLUP_REFRESH_INTERVAL_MS: '0',
         TP_AGGREGATOR__RETENTION_INTERVAL_MS: '0',
-        // Fault injection (aggregator.crashAt) fires in a worker's first life only: a restarted
-        // worker reaching the same point again would crash forever.
-        ...(life > 1 ? { TP_AGGREGATOR__CRASH_AT: '' } : {}),
+        ...options.worker?.env?.(life),
       }),
       logger,
       ...(options.policy ? { policy: options.policy } : {}),
@@ -106,7 +111,7 @@ export class SupervisedAggregatorService {
     if (Maintenance.enabled(config)) {
       // The workers migrate; until they have, a run fails, is retried, and the next interval tries again.
       const connection = () => {
-        this.connection ??= connectClickHouse(config.clickhouse, { logger: this.logger }).catch((error: unknown) => {
+        this.connection ??= connectClickHouse(asRole(config.clickhouse, 'admin'), { logger: this.logger }).catch((error: unknown) => {
           this.connection = null;
           throw error;
         });

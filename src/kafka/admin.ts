@@ -1,4 +1,5 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
+import type { ProducerGlobalConfig } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '../config/schema.ts';
 import { PipelineError, errorMessage } from '../core/errors.ts';
 import { describeTopicConfig, setTopicConfig } from './topic-configs.ts';
@@ -109,7 +110,8 @@ export function fetchMetadata(
   brokers: readonly string[],
   timeoutMs = 5000,
 ): Promise<{ brokers: number[]; topics: Map<string, number> }> {
-  const client = new kafkaJs.Producer({ 'metadata.broker.list': brokers.join(','), 'log_level': 0 } as never);
+  const config: ProducerGlobalConfig = { 'metadata.broker.list': brokers.join(','), log_level: 0 };
+  const client = new kafkaJs.Producer(config);
   // disconnect() flushes, and flush() throws when the client never connected (Kafka down).
   const release = (): void => {
     if (client.isConnected()) client.disconnect();

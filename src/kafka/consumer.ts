@@ -1,5 +1,5 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
-import type { KafkaConsumer, LibrdKafkaError, Message, TopicPartition } from '@confluentinc/kafka-javascript';
+import type { ConsumerGlobalConfig, KafkaConsumer, LibrdKafkaError, Message, TopicPartition } from '@confluentinc/kafka-javascript';
 import { PipelineError, errorMessage } from '../core/errors.ts';
 import { withRetry, type RetryPolicy } from '../util/retry.ts';
 
@@ -78,26 +78,24 @@ export class ReadingsConsumer {
 
   constructor(options: ConsumerOptions) {
     this.options = options;
-    this.consumer = new kafkaJs.KafkaConsumer(
-      {
-        'metadata.broker.list': options.brokers.join(','),
-        'group.id': options.groupId,
-        'client.id': options.clientId,
-        'enable.auto.commit': options.autoCommit,
-        'auto.commit.interval.ms': 1000,
-        'enable.auto.offset.store': true,
-        'isolation.level': options.isolation,
-        'session.timeout.ms': options.sessionTimeoutMs,
-        'heartbeat.interval.ms': Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
-        'max.poll.interval.ms': 300_000,
-        'partition.assignment.strategy': 'range',
-        'fetch.min.bytes': 1,
-        'fetch.wait.max.ms': 50,
-        'queued.max.messages.kbytes': 16_384,
-        'rebalance_cb': (error: LibrdKafkaError, assignment: TopicPartition[]) => this.onRebalance(error, assignment),
-      } as never,
-      { 'auto.offset.reset': 'earliest' },
-    );
+    const config: ConsumerGlobalConfig = {
+      'metadata.broker.list': options.brokers.join(','),
+      'group.id': options.groupId,
+      'client.id': options.clientId,
+      'enable.auto.commit': options.autoCommit,
+      'auto.commit.interval.ms': 1000,
+      'enable.auto.offset.store': true,
+      'isolation.level': options.isolation,
+      'session.timeout.ms': options.sessionTimeoutMs,
+      'heartbeat.interval.ms': Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
+      'max.poll.interval.ms': 300_000,
+      'partition.assignment.strategy': 'range',
+      'fetch.min.bytes': 1,
+      'fetch.wait.max.ms': 50,
+      'queued.max.messages.kbytes': 16_384,
+      'rebalance_cb': (error: LibrdKafkaError, assignment: TopicPartition[]) => this.onRebalance(error, assignment),
+    };
+    this.consumer = new kafkaJs.KafkaConsumer(config, { 'auto.offset.reset': 'earliest' });
     this.consumer.on('event.error', (error) => {
       options.onError(new KafkaConsumerError('KAFKA_CONSUMER', `Kafka consumer error: ${error.message}`, { group: options.groupId }, error));
     });

@@ -1,6 +1,6 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
 import { PipelineError } from '../core/errors.ts';
-import { codeName } from './producer.ts';
+import { codeName } from './librdkafka-codes.ts';
 
 /**
  * What a failure of a transactional operation leaves possible, decided from librdkafka's error

@@ -1,6 +1,7 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
 import type { KafkaConsumer } from '@confluentinc/kafka-javascript';
 import { RetriesExhaustedError, withRetry, type RetryPolicy } from '../util/retry.ts';
+import type { ProducerConfig } from './producer-config.ts';
 import { TransactionState, type TransactionPhase } from './transaction-state.ts';
 import { KafkaTransactionAbortedError, KafkaTransactionError, type KafkaErrorLike, type TransactionErrorKind } from './transaction-errors.ts';
 
@@ -39,7 +40,7 @@ export interface TransactionalProducerOptions {
   readonly clientId: string;
   readonly transactionTimeoutMs?: number;
   /** Builds the librdkafka client from its configuration; a test passes a fake. */
-  readonly client?: (config: Record<string, string | number | boolean>) => TransactionalClient;
+  readonly client?: (config: ProducerConfig) => TransactionalClient;
   /** How a retriable sendOffsets/commit/abort is repeated before the transaction is given up. */
   readonly retry?: RetryPolicy;
 }
@@ -66,18 +67,18 @@ export class TransactionalProducer {
     this.options = options;
     this.context = { transactionalId: options.transactionalId };
     this.state = new TransactionState(this.context);
-    const config = {
+    const config: ProducerConfig = {
       'metadata.broker.list': options.brokers.join(','),
       'client.id': options.clientId,
       'transactional.id': options.transactionalId,
       'transaction.timeout.ms': options.transactionTimeoutMs ?? 60_000,
       'enable.idempotence': true,
-      acks: 'all',
+      acks: -1, // all in-sync replicas
       'linger.ms': 5,
       'compression.type': 'lz4',
       dr_cb: true,
     };
-    this.client = options.client ? options.client(config) : (new kafkaJs.Producer(config as never) as unknown as TransactionalClient);
+    this.client = options.client ? options.client(config) : (new kafkaJs.Producer(config) as unknown as TransactionalClient);
     this.client.on('delivery-report', (error, report) => this.onDeliveryReport(error, report));
   }
 

@@ -39,7 +39,7 @@ export function registerReplayCommand(program: Command, config: () => Config, pr
             partitions,
             checkpoints: createCheckpointStore(connection, resolved),
             sink: createClickHouseSink(connection, resolved),
-            logger: createLogger('replay', process.env['LOG_LEVEL'] ?? 'warn'),
+            logger: createLogger('replay', resolved.log.level),
             progress: createProgress(`replay ${pipeline.name}`),
           },
           from,

@@ -1,5 +1,5 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
-import type { KafkaConsumer, Message } from '@confluentinc/kafka-javascript';
+import type { ConsumerGlobalConfig, KafkaConsumer, Message } from '@confluentinc/kafka-javascript';
 import { errorMessage } from '../core/errors.ts';
 import { KafkaConsumerError } from '../kafka/consumer.ts';
 
@@ -29,19 +29,17 @@ export class PartitionReader {
   private readonly ends: PartitionEnd[] = [];
 
   constructor(private readonly options: PartitionReaderOptions) {
-    this.consumer = new kafkaJs.KafkaConsumer(
-      {
-        'metadata.broker.list': options.brokers.join(','),
-        'group.id': options.groupId,
-        'client.id': options.clientId,
-        'enable.auto.commit': false,
-        'enable.auto.offset.store': false,
-        'isolation.level': options.isolation,
-        'enable.partition.eof': true,
-        'fetch.wait.max.ms': 100,
-      } as never,
-      { 'auto.offset.reset': 'earliest' },
-    );
+    const config: ConsumerGlobalConfig = {
+      'metadata.broker.list': options.brokers.join(','),
+      'group.id': options.groupId,
+      'client.id': options.clientId,
+      'enable.auto.commit': false,
+      'enable.auto.offset.store': false,
+      'isolation.level': options.isolation,
+      'enable.partition.eof': true,
+      'fetch.wait.max.ms': 100,
+    };
+    this.consumer = new kafkaJs.KafkaConsumer(config, { 'auto.offset.reset': 'earliest' });
     this.consumer.on('partition.eof', (eof: { partition: number; offset: number }) => {
       this.ends.push({ partition: eof.partition, offset: eof.offset });
     });

@@ -3,12 +3,12 @@ import type { Config, PipelineConfig } from '../config/schema.ts';
 import { guaranteeSettings } from '../config/guarantees.ts';
 import { guaranteeProfile } from '../core/guarantees.ts';
 import { PartitionProcessor, type ProcessorOutput } from '../core/processor.ts';
-import { decodeRecord } from '../core/readings.ts';
 import type { AggregateRow } from '../core/rows.ts';
 import type { ClickHouseCheckpointStore } from '../clickhouse/checkpoints.ts';
 import type { EncodedRows } from '../clickhouse/encode.ts';
 import type { AggregateSink } from '../clickhouse/sink.ts';
 import { PartitionStates } from '../aggregator/partitions.ts';
+import { decodeMessage, feedRecord } from '../aggregator/record-decoding.ts';
 import type { Logger } from '../util/log.ts';
 import type { Progress } from '../util/progress.ts';
 import { PartitionReader } from './reader.ts';
@@ -110,7 +110,7 @@ async function run(
     const processor = plan.state === null ? new PartitionProcessor(spec) : PartitionProcessor.restore(spec, plan.state);
     byPartition.set(plan.partition, { plan, processor, read: 0 });
   }
-  const brokerClock = deps.config.kafka.ingestClock === 'broker';
+  const ingestClock = deps.config.kafka.ingestClock;
   const table = deps.pipeline.table;
   let buffer: EncodedRows<AggregateRow> = deps.sink.aggregateRowsBuffer(now());
   let writing = false;
@@ -156,10 +156,9 @@ async function run(
     writing = message.offset >= plan.writeFrom;
     if (writing) recordsInRange++;
     if (message.value !== null) {
-      // As the live runner decodes it (pipeline-runner.ts processBatch): the same ingest clock.
-      const decoded = decodeRecord(message.value, brokerClock ? message.timestamp : undefined);
-      if (decoded.ok && decoded.tick !== null) processor.process(decoded.tick, message.offset, output);
-      else if (decoded.ok) processor.processReadings(decoded.readings, message.offset, output);
+      // Decoded and fed exactly as the live runner does it (the same ingest clock).
+      const decoded = decodeMessage(message.value, message, ingestClock);
+      if (decoded.ok) feedRecord(processor, decoded, message.offset, output);
     }
     if (message.offset + 1 >= plan.stopAt) finish(message.partition);
   };

@@ -27,7 +27,8 @@ interface RunnerInternals {
   readonly output: ProcessorOutput;
   readonly partitions: PartitionStates;
   transactional: unknown;
-  completeCommit(durable: Promise<void>, positions: readonly PartitionPosition[], checkpointed: boolean): Promise<void>;
+  /** The commit protocol (CommitCoordinator); `complete` is the part after a commit is taken. */
+  readonly commits: { complete(durable: Promise<void>, positions: readonly PartitionPosition[], checkpointed: boolean): Promise<void> };
 }
 
 function runnerWith(lateProducer: Partial<KafkaProducer>): { runner: PipelineRunner; internals: RunnerInternals; commitErrors: () => Promise<number> } {
@@ -104,7 +105,7 @@ async function commitRefusedWith(error: Error, options: { stillOwned: boolean })
     },
   };
   const position: PartitionPosition = { partition: 0, offset: 5, processor: internals.partitions.get(0)! };
-  await internals.completeCommit(Promise.resolve(), [position], false);
+  await internals.commits.complete(Promise.resolve(), [position], false);
   return { failedWith: runner.status()['error'], commitErrors: await commitErrors() };
 }
 
@@ -141,7 +142,7 @@ test('a refused plain offset commit stays harmless (the next owner resumes from 
   await internals.partitions.assign([0], new Map([[0, null]]));
   const consumer = (runner as unknown as { consumer: { commit: () => Promise<void> } }).consumer;
   consumer.commit = () => Promise.reject(refused);
-  await internals.completeCommit(Promise.resolve(), [{ partition: 0, offset: 5, processor: internals.partitions.get(0)! }], false);
+  await internals.commits.complete(Promise.resolve(), [{ partition: 0, offset: 5, processor: internals.partitions.get(0)! }], false);
   assert.equal(runner.status()['error'], null);
   assert.equal(await commitErrors(), 1);
 });
