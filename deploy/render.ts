@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config/load.ts';
 import { ConfigSchema, type Config } from '../src/config/schema.ts';
 import { holdsSecret, isSecret, secretPaths } from '../src/config/secrets.ts';
 import { pipelineTopics } from '../src/kafka/admin.ts';
+import { parseCommandLine } from '../src/util/args.ts';
 import { renderDashboard } from './grafana/dashboard.ts';
 import { renderAggregatesDashboard } from './grafana/aggregates-dashboard.ts';
 import { schemaLayout } from '../src/clickhouse/migrations.ts';
@@ -34,7 +35,29 @@ export interface Target {
 }
 
 /** Services inside containers listen on every interface; the defaults (127.0.0.1) suit a laptop. */
-const LISTEN_EVERYWHERE = { TP_EDGE__HTTP_HOST: '0.0.0.0', TP_AGGREGATOR__METRICS_HOST: '0.0.0.0' };
+const LISTEN_EVERYWHERE = {
+  TP_EDGE__HTTP_HOST: '0.0.0.0',
+  TP_AGGREGATOR__METRICS_HOST: '0.0.0.0',
+};
+
+/**
+ * edge.tls.mode 'required' with the files where each target mounts them from Secrets (paths, not
+ * contents, so they may sit in the ConfigMap). Kubernetes: the kubernetes.io/tls Secret
+ * telemetry-edge-tls (tls.crt, tls.key) and telemetry-edge-ca (ca.crt: the CA that signed the
+ * broker's certificate, and the bridge's for Prometheus), see deploy/k8s/base/bridge-deployment.yaml.
+ * Compose: the secrets of deploy/compose/compose.yaml, made on the host by deploy/tls/dev-certs.sh.
+ * No clientCaFile: in broker mode devices connect to the broker, which checks their certificates.
+ */
+function edgeTls(files: { readonly cert: string; readonly key: string; readonly brokerCa: string }): Record<string, string> {
+  return {
+    TP_EDGE__TLS__MODE: 'required',
+    TP_EDGE__TLS__CERT_FILE: files.cert,
+    TP_EDGE__TLS__KEY_FILE: files.key,
+    TP_EDGE__TLS__BROKER_CA_FILE: files.brokerCa,
+  };
+}
+const K8S_TLS = edgeTls({ cert: '/etc/telemetry-tls/server/tls.crt', key: '/etc/telemetry-tls/server/tls.key', brokerCa: '/etc/telemetry-tls/ca/ca.crt' });
+const COMPOSE_TLS = edgeTls({ cert: '/run/secrets/bridge-cert', key: '/run/secrets/bridge-key', brokerCa: '/run/secrets/edge-ca' });
 
 export const TARGETS = {
   compose: {
@@ -42,10 +65,11 @@ export const TARGETS = {
     description: 'deploy/compose/compose.yaml: three KRaft brokers, ClickHouse, Mosquitto on one host',
     env: {
       ...LISTEN_EVERYWHERE,
+      ...COMPOSE_TLS,
       TP_KAFKA__BROKERS: 'kafka-1:19092,kafka-2:19092,kafka-3:19092',
       TP_KAFKA__REPLICATION_FACTOR: '3',
       TP_KAFKA__MIN_INSYNC_REPLICAS: '2',
-      TP_MQTT__URL: 'mqtt://mosquitto:1883',
+      TP_MQTT__URL: 'mqtts://mosquitto:8883',
       TP_CLICKHOUSE__URL: 'http://clickhouse:8123',
     },
   },
@@ -54,10 +78,11 @@ export const TARGETS = {
     description: 'deploy/k8s/base (used as is by overlays/dev): one-broker development cluster',
     env: {
       ...LISTEN_EVERYWHERE,
+      ...K8S_TLS,
       TP_KAFKA__BROKERS: 'telemetry-kafka-bootstrap.kafka.svc:9092',
       TP_KAFKA__REPLICATION_FACTOR: '1',
       TP_KAFKA__MIN_INSYNC_REPLICAS: '1',
-      TP_MQTT__URL: 'mqtt://mosquitto.mqtt.svc:1883',
+      TP_MQTT__URL: 'mqtts://mosquitto.mqtt.svc:8883',
       TP_CLICKHOUSE__URL: 'http://clickhouse.clickhouse.svc:8123',
     },
   },
@@ -66,11 +91,12 @@ export const TARGETS = {
     description: 'deploy/k8s/overlays/prod: replicated Kafka (RF 3, min ISR 2), more partitions',
     env: {
       ...LISTEN_EVERYWHERE,
+      ...K8S_TLS,
       TP_KAFKA__BROKERS: 'telemetry-kafka-bootstrap.kafka.svc:9092',
       TP_KAFKA__PARTITIONS: '24',
       TP_KAFKA__REPLICATION_FACTOR: '3',
       TP_KAFKA__MIN_INSYNC_REPLICAS: '2',
-      TP_MQTT__URL: 'mqtt://mosquitto.mqtt.svc:1883',
+      TP_MQTT__URL: 'mqtts://mosquitto.mqtt.svc:8883',
       TP_CLICKHOUSE__URL: 'http://clickhouse.clickhouse.svc:8123',
     },
   },
@@ -127,10 +153,9 @@ export function renderEnvFile(target: Target, root = REPO_ROOT): string {
   return `${header(target)}\n${lines.join('\n')}\n`;
 }
 
-/** The ConfigMap's pipeline.yaml: the fully resolved configuration, without secrets or the local stack section. */
+/** The ConfigMap's pipeline.yaml: the fully resolved configuration, without secrets. */
 export function renderPipelineYaml(target: Target, config: Config): string {
-  const { stack: _localStackOnly, ...deployed } = config;
-  const body = stringifyYaml(withoutSecrets(deployed, ConfigSchema), { lineWidth: 0 });
+  const body = stringifyYaml(withoutSecrets(config, ConfigSchema), { lineWidth: 0 });
   return (
     `${header(target)}\n` +
     `# Secrets (${secretPaths(ConfigSchema).join(', ')}) are not here: they come from the\n` +
@@ -205,7 +230,7 @@ export function renderPrometheusRule(rulesText: string): string {
 }
 
 function main(): void {
-  const check = process.argv.includes('--check');
+  const check = parseCommandLine('render', process.argv.slice(2), { check: { type: 'boolean', default: false } }).check;
   const files = renderAll();
   const stale: string[] = [];
   for (const file of files) {

@@ -124,7 +124,7 @@ validate_k8s() { # validate_k8s LABEL PATH [--external-secret NAME]...
   fi
   local rc=0
   "$PYTHON" deploy/validate/manifests.py k8s --kubernetes-version "$K8S_VERSION" --name "$label" "$@" "$rendered" || rc=1
-  node --import tsx deploy/validate/custom-resources.ts --models "$CACHE/npm" --name "$label" "$rendered" || rc=1
+  node --import tsx deploy/validate/custom-resources.ts --models "$CACHE/npm" --name "$label" --file "$rendered" || rc=1
   return $rc
 }
 
@@ -132,10 +132,15 @@ validate_compose() {
   "$PYTHON" deploy/validate/manifests.py compose --schema "$COMPOSE_SCHEMA" "$1"
 }
 
+# No overlay carries the bridge's TLS Secrets (a private key is never committed, not even a
+# development one): telemetry-edge-tls and telemetry-edge-ca, see docs/operations/deployment.md.
+tls_secrets=(--external-secret telemetry-edge-tls --external-secret telemetry-edge-ca)
+
 if [ "$#" -gt 0 ]; then
   while [ "$#" -gt 0 ]; do
     case "$1" in
-      --k8s) [ "$#" -ge 2 ] || die "--k8s needs a path"; run "k8s $2" validate_k8s "$2" "$2"; shift 2 ;;
+      # The Secrets created outside the repository (below) are declared external here too.
+      --k8s) [ "$#" -ge 2 ] || die "--k8s needs a path"; run "k8s $2" validate_k8s "$2" "$2" --external-secret telemetry-credentials "${tls_secrets[@]}"; shift 2 ;;
       --compose) [ "$#" -ge 2 ] || die "--compose needs a file"; run "compose $2" validate_compose "$2"; shift 2 ;;
       *) die "unknown argument '$1' (use --k8s PATH or --compose FILE)" ;;
     esac
@@ -146,9 +151,9 @@ else
 
   say "Kubernetes manifests (kustomize: ${KUSTOMIZE[*]}; API schema $K8S_VERSION)"
   # The base and prod do not carry the credentials Secret: it is created outside the repository.
-  run "k8s base" validate_k8s deploy/k8s/base deploy/k8s/base --external-secret telemetry-credentials
-  run "k8s dev" validate_k8s deploy/k8s/overlays/dev deploy/k8s/overlays/dev
-  run "k8s prod" validate_k8s deploy/k8s/overlays/prod deploy/k8s/overlays/prod --external-secret telemetry-credentials
+  run "k8s base" validate_k8s deploy/k8s/base deploy/k8s/base --external-secret telemetry-credentials "${tls_secrets[@]}"
+  run "k8s dev" validate_k8s deploy/k8s/overlays/dev deploy/k8s/overlays/dev "${tls_secrets[@]}"
+  run "k8s prod" validate_k8s deploy/k8s/overlays/prod deploy/k8s/overlays/prod --external-secret telemetry-credentials "${tls_secrets[@]}"
 
   say "Compose (Compose specification schema from $COMPOSE_SCHEMA_PACKAGE)"
   run compose validate_compose deploy/compose/compose.yaml
@@ -161,7 +166,7 @@ else
     failed+=(hadolint)
   fi
   run dockerfile "$PYTHON" deploy/validate/manifests.py dockerfile deploy/docker/Dockerfile
-  for script in deploy/docker/entrypoint.sh deploy/compose/topics.sh deploy/compose/mosquitto/start.sh deploy/k8s/base/topics.sh deploy/k8s/overlays/prod/topics.sh; do
+  for script in deploy/docker/entrypoint.sh deploy/compose/topics.sh deploy/compose/mosquitto/start.sh deploy/k8s/base/topics.sh deploy/k8s/overlays/prod/topics.sh deploy/tls/dev-certs.sh; do
     if sh -n "$script"; then echo "ok    sh -n $script"; else failed+=("sh $script"); fi
   done
   run xml "$PYTHON" deploy/validate/manifests.py xml deploy/compose/clickhouse/keeper.xml

@@ -4,13 +4,15 @@ import { PipelineError, errorMessage } from '../src/core/errors.ts';
 import { KafkaProducer } from '../src/kafka/producer.ts';
 import type { Logger } from '../src/util/log.ts';
 import { FlowControl } from './flow.ts';
-import { HttpIntake, type Readiness } from './http-intake.ts';
+import { HttpIntake } from './http-intake.ts';
+import type { Readiness } from '../src/metrics/ops-endpoints.ts';
 import { CLOCK_PROBE_INTERVAL_MS, createClockWatch } from './clock-watch.ts';
 import { INTAKE_STATES, createEdgeMetrics, type EdgeMetrics } from './metrics.ts';
 import { MqttIntake } from './mqtt-intake.ts';
 import { MqttServer } from './mqtt-server/server.ts';
 import { ReadingPublisher } from './publisher.ts';
 import { PartitionTicker } from './ticker.ts';
+import { brokerTls, createTlsMetrics, listenerTls } from './tls.ts';
 
 /**
  * The edge bridge: MQTT and HTTP intake → validation → Kafka (readings, dead letters, ticks),
@@ -80,16 +82,22 @@ export function createBridge(config: Config, logger: Logger): Bridge {
     metrics,
   });
 
+  // edge.tls: HTTPS and MQTTS listeners unless 'plaintext' says otherwise (edge/tls.ts refuses contradictions).
+  const listener = listenerTls(edge.tls);
+  const tlsMetrics = createTlsMetrics(metrics.registry, listener !== undefined);
+  const tls = listener === undefined ? undefined : { listener, metrics: tlsMetrics };
+
   const mqttOptions = { validation: edge.validation, ackMode: edge.ackMode, publisher, flow, metrics, logger: logger.child({ component: 'mqtt' }) };
   const mqttIntake = !edge.mqttEnabled
     ? undefined
     : config.mqtt.mode === 'direct'
-      ? new MqttServer({ mqtt: config.mqtt, ...mqttOptions })
+      ? new MqttServer({ mqtt: config.mqtt, ...mqttOptions, tls })
       : new MqttIntake({
         mqtt: config.mqtt,
         validation: edge.validation,
         ackMode: edge.ackMode,
         clientId: id,
+        tls: brokerTls(edge.tls, config.mqtt),
         publisher,
         flow,
         metrics,
@@ -101,10 +109,12 @@ export function createBridge(config: Config, logger: Logger): Bridge {
     const kafkaReady = producer.isAvailable();
     return {
       ready: mqttReady && kafkaReady && flow.state === 'accepting',
-      mqtt: mqttIntake === undefined ? 'disabled' : mqttReady ? 'connected' : 'disconnected',
-      kafka: kafkaReady ? 'ready' : producer.state,
-      state: flow.state,
-      inFlight: flow.recordsInFlight,
+      detail: {
+        mqtt: mqttIntake === undefined ? 'disabled' : mqttReady ? 'connected' : 'disconnected',
+        kafka: kafkaReady ? 'ready' : producer.state,
+        state: flow.state,
+        inFlight: flow.recordsInFlight,
+      },
     };
   };
 
@@ -112,6 +122,7 @@ export function createBridge(config: Config, logger: Logger): Bridge {
   const httpIntake = new HttpIntake({
     edge,
     intakeEnabled: edge.httpEnabled,
+    tls,
     ackMode: edge.ackMode,
     publisher,
     flow,
@@ -147,7 +158,7 @@ export function createBridge(config: Config, logger: Logger): Bridge {
       }
       ticker.start();
       if (mqttIntake) await mqttIntake.start();
-      logger.info({ bridge: id, mqtt: edge.mqttEnabled ? config.mqtt.mode : false, http: edge.httpEnabled, ackMode: edge.ackMode, acks: edge.producer.acks }, 'bridge started');
+      logger.info({ bridge: id, mqtt: edge.mqttEnabled ? config.mqtt.mode : false, http: edge.httpEnabled, tls: edge.tls.mode, ackMode: edge.ackMode, acks: edge.producer.acks }, 'bridge started');
     },
     stop(timeoutMs = 10_000) {
       stopped ??= (async () => {

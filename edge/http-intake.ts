@@ -1,20 +1,26 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { EdgeConfig, GatewayKey } from '../src/config/schema.ts';
+import type { EdgeConfig } from '../src/config/schema.ts';
 import { errorMessage } from '../src/core/errors.ts';
 import { validateGatewayBody, type GatewayBodyFormat, type Rejection } from '../src/core/validation.ts';
 import type { Logger } from '../src/util/log.ts';
 import type { FlowControl } from './flow.ts';
 import type { EdgeMetrics } from './metrics.ts';
 import type { ReadingPublisher } from './publisher.ts';
+import { createHttpServer, type ListenerTls, type TlsMetrics } from './tls.ts';
 import { ConnectionCaps } from './limits/connection-caps.ts';
-import { KeyedTokenBuckets, retryAfterSeconds } from './limits/token-bucket.ts';
+import { KeyedTokenBuckets } from './limits/token-bucket.ts';
+import { forbidden, methodNotAllowed, rateLimited, tooLarge, unavailable, type Answer } from './http-answers.ts';
+import { discardRest, readBody } from './http-body.ts';
+import { answerOps, isOpsPath, type Readiness } from '../src/metrics/ops-endpoints.ts';
+import { GatewayAuthenticator, GatewayKeyStore } from './gateway-key-store.ts';
+import type { GatewayIdentity } from '../src/util/gateway-keys.ts';
 
 /**
  * HTTP intake for gateways, plus the operational endpoints, on one node:http server:
  *
  *   POST /v1/readings   Authorization: Bearer <gateway key>; JSON array or NDJSON body
- *   GET  /metrics       Prometheus text (`?name=<metric>`, repeatable: only those metrics)
+ *   GET  /metrics       Prometheus text
  *   GET  /healthz       200 while the process runs
  *   GET  /readyz        200 when MQTT is connected, the producer is ready and the bridge is accepting
  *
@@ -24,7 +30,8 @@ import { KeyedTokenBuckets, retryAfterSeconds } from './limits/token-bucket.ts';
  *   202 {"accepted":n,"rejected":[...]}        some readings valid (all acknowledged by Kafka), the
  *                                              others refused (and dead-lettered) with index + reason
  *   400 {"accepted":0,"rejected":[...]}        nothing valid (malformed body, or every reading refused)
- *   401 missing or unknown key; 403 the key's tenant is not the one the request names
+ *   401 missing, unknown or expired key (past its not-after time in edge.hashedGatewayKeysFile)
+ *   403 the key's tenant is not the one the request names, or a reading's device is outside the key's device prefix
  *   413 body over edge.maxHttpBodyBytes (answered at the limit; the rest is not kept); 503 + Retry-After when saturated,
  *   Kafka is unreachable, Kafka failed to acknowledge, or the bridge is stopping.
  *   429 + Retry-After: the gateway's or a device's rate limit (edge.httpLimits); nothing of the request is written.
@@ -38,6 +45,8 @@ import { KeyedTokenBuckets, retryAfterSeconds } from './limits/token-bucket.ts';
 /** Refusals of the HTTP server itself (besides the validation reasons), as tp_edge_rejected_total reasons. */
 export const HTTP_REFUSAL_REASONS = [
   'unknown-gateway-key',
+  'expired-gateway-key',
+  'device-not-allowed',
   'tenant-mismatch',
   'payload-too-large',
   'rate-limited',
@@ -59,33 +68,20 @@ export interface HttpIntakeOptions {
   readonly readiness: () => Readiness;
   /** False (edge.httpEnabled) serves only the operational endpoints; POST /v1/readings is 404. */
   readonly intakeEnabled: boolean;
+  /** HTTPS (edge.tls.mode 'required'); undefined: plain HTTP. */
+  readonly tls?: { readonly listener: ListenerTls; readonly metrics: TlsMetrics };
   /** 'after-kafka': 202 after Kafka's acknowledgement; 'on-receipt': 202 once validated (at-most-once). */
   readonly ackMode: EdgeConfig['ackMode'];
   readonly now?: () => number;
 }
 
-export interface Readiness {
-  readonly ready: boolean;
-  readonly [part: string]: unknown;
-}
-
-interface Answer {
-  readonly status: number;
-  readonly body: unknown;
-  readonly headers?: Readonly<Record<string, string>>;
-  /** Close the connection after answering (the rest of the body is not kept, see discardRest). */
-  readonly close?: boolean;
-}
-
 const IGNORE_OUTCOME = (): void => undefined;
-
-const RETRY_AFTER_SECONDS = { accepting: '1', saturated: '1', 'kafka-unavailable': '5', failed: '2', stopping: '5' } as const;
 
 export class HttpIntake {
   private readonly options: HttpIntakeOptions;
   private readonly log: Logger;
   private readonly now: () => number;
-  private readonly keys: ReadonlyMap<string, GatewayKey>;
+  private readonly gateways: GatewayAuthenticator;
   private readonly server: Server;
   private readonly caps: ConnectionCaps;
   private readonly gatewayBuckets: KeyedTokenBuckets;
@@ -98,12 +94,15 @@ export class HttpIntake {
     this.options = options;
     this.log = options.logger;
     this.now = options.now ?? Date.now;
-    this.keys = new Map(options.edge.gatewayKeys.map((entry) => [entry.key, entry]));
+    const keyFile = options.edge.hashedGatewayKeysFile === '' ? undefined : new GatewayKeyStore(options.edge.hashedGatewayKeysFile, options.logger);
+    keyFile?.watch();
+    this.gateways = new GatewayAuthenticator(options.edge.gatewayKeys, keyFile);
     const limits = options.edge.httpLimits;
     this.caps = new ConnectionCaps(limits);
     this.gatewayBuckets = new KeyedTokenBuckets({ ratePerSecond: limits.gatewayRequestsPerSecond, burst: limits.gatewayBurst }, limits.maxTrackedKeys);
     this.deviceBuckets = new KeyedTokenBuckets({ ratePerSecond: limits.deviceReadingsPerSecond, burst: limits.deviceBurst }, limits.maxTrackedKeys);
-    this.server = createServer(
+    this.server = createHttpServer(
+      options.tls,
       {
         headersTimeout: limits.headersTimeoutMs,
         requestTimeout: limits.requestTimeoutMs,
@@ -169,6 +168,7 @@ export class HttpIntake {
 
   async close(): Promise<void> {
     this.accepting = false;
+    this.gateways.close();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
@@ -187,12 +187,7 @@ export class HttpIntake {
         return request.method === 'POST' ? this.postReadings(request) : methodNotAllowed('POST');
       }
       if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed('GET');
-      if (path === '/healthz') return { status: 200, body: { status: 'alive' } };
-      if (path === '/readyz') {
-        const readiness = this.options.readiness();
-        return { status: readiness.ready ? 200 : 503, body: readiness };
-      }
-      if (path === '/metrics') return this.metricsAnswer(request.url ?? '/');
+      if (path !== undefined && isOpsPath(path)) return this.opsAnswer(path);
       return { status: 404, body: { error: 'not-found' } };
     };
     Promise.resolve()
@@ -206,31 +201,24 @@ export class HttpIntake {
       );
   }
 
-  /**
-   * All metrics, or with `?name=<metric>` (repeatable) only those: a poller that wants one counter
-   * many times a second (the edge benchmark) then does not pay for the process metrics each time
-   * (reading /proc, the event-loop histogram), which would otherwise be charged to the bridge.
-   */
-  private async metricsAnswer(url: string): Promise<Answer> {
-    const { registry } = this.options.metrics;
-    const query = url.indexOf('?');
-    const names = query < 0 ? [] : new URLSearchParams(url.slice(query + 1)).getAll('name');
-    if (names.length === 0) return { status: 200, body: await registry.metrics(), headers: { 'content-type': registry.contentType } };
-    const parts: string[] = [];
-    for (const name of names) {
-      if (registry.getSingleMetric(name) === undefined) return { status: 404, body: { error: 'unknown-metric', name } };
-      parts.push(await registry.getSingleMetricAsString(name));
-    }
-    return { status: 200, body: parts.join('\n') + '\n', headers: { 'content-type': registry.contentType } };
+  /** /metrics, /healthz and /readyz, answered as every service answers them (src/metrics/ops-endpoints.ts). */
+  private async opsAnswer(path: string): Promise<Answer> {
+    const answer = (await answerOps(path, { registry: this.options.metrics.registry, readiness: this.options.readiness }))!;
+    return { status: answer.status, body: answer.body, headers: { 'content-type': answer.contentType } };
   }
 
   private async postReadings(request: IncomingMessage): Promise<Answer> {
     const { edge, flow } = this.options;
-    const gateway = this.authenticate(request);
-    if (gateway === undefined) {
+    const auth = await this.gateways.authenticate(request.headers.authorization, this.now());
+    if (auth.kind === 'expired') {
+      this.refused('expired-gateway-key');
+      return { status: 401, body: { error: 'unauthorized', detail: `the key of gateway ${auth.identity.gateway} expired (its not-after time has passed): use its successor` }, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, close: true };
+    }
+    if (auth.kind === 'unknown') {
       this.refused('unknown-gateway-key');
       return { status: 401, body: { error: 'unauthorized', detail: 'Authorization: Bearer <gateway key> is missing or unknown' }, headers: { 'www-authenticate': 'Bearer' }, close: true };
     }
+    const gateway = auth.identity;
     const namedTenant = tenantNamedBy(request);
     if (namedTenant !== undefined && namedTenant !== gateway.tenant) {
       this.refused('tenant-mismatch');
@@ -271,6 +259,11 @@ export class HttpIntake {
       this.deadLetter(gateway, body, 'tenant-mismatch', detail);
       return forbidden(detail);
     }
+    const outside = gateway.devicePrefix === '' ? undefined : result.readings.find((reading) => !reading.device.startsWith(gateway.devicePrefix));
+    if (outside !== undefined) {
+      this.refused('device-not-allowed');
+      return forbidden(`gateway ${gateway.gateway} may write devices starting with '${gateway.devicePrefix}' only, not '${outside.device}'; nothing of the request was written`);
+    }
     const deviceWait = this.deviceBuckets.takeAll(readingsPerDevice(result.readings), receivedAt);
     if (deviceWait > 0) {
       this.refused('rate-limited');
@@ -293,15 +286,9 @@ export class HttpIntake {
   }
 
   /** The whole body as evidence of a refusal, on the dead-letter path of the validation refusals (counted there). */
-  private deadLetter(gateway: GatewayKey, payload: Buffer, reason: 'payload-too-large' | 'tenant-mismatch', detail: string): void {
+  private deadLetter(gateway: GatewayIdentity, payload: Buffer, reason: 'payload-too-large' | 'tenant-mismatch', detail: string): void {
     const envelope = { source: 'http', origin: gateway.gateway, deadLetterKey: gateway.gateway, payload, receivedAt: this.now() } as const;
     this.options.publisher.publish({ readings: [], rejections: [{ index: null, reason, detail, item: null }] }, envelope, IGNORE_OUTCOME);
-  }
-
-  private authenticate(request: IncomingMessage): GatewayKey | undefined {
-    const header = request.headers.authorization;
-    if (header === undefined || !header.startsWith('Bearer ')) return undefined;
-    return this.keys.get(header.slice(7).trim());
   }
 
   private answer(request: IncomingMessage, response: ServerResponse, answer: Answer, counted: boolean): void {
@@ -318,75 +305,6 @@ export class HttpIntake {
     response.end(request.method === 'HEAD' ? undefined : text);
     if (answer.close && !request.complete) discardRest(request);
   }
-}
-
-/**
- * The rest of a refused body is not kept: it is read and dropped for a short while (so that the
- * client, still sending, gets to read the answer instead of a reset), then the connection is cut.
- */
-const LINGER_MS = 1000;
-const LINGER_BYTES = 8 * 1024 * 1024;
-
-function discardRest(request: IncomingMessage): void {
-  let dropped = 0;
-  const cut = (): void => {
-    clearTimeout(timer);
-    request.socket.destroy();
-  };
-  const timer = setTimeout(cut, LINGER_MS);
-  timer.unref();
-  request.removeAllListeners('data');
-  request.on('data', (chunk: Buffer) => {
-    dropped += chunk.length;
-    if (dropped > LINGER_BYTES) cut();
-  });
-  request.once('end', () => clearTimeout(timer));
-  request.resume();
-}
-
-type BodyRead = { readonly kind: 'complete' | 'too-large'; readonly bytes: Buffer } | { readonly kind: 'timeout' };
-
-/**
- * Reads at most `limit` bytes ('too-large' with what was kept when the body is longer); 'timeout'
- * when no byte arrived for `idleMs` (a client that trickles or stalls its body).
- */
-function readBody(request: IncomingMessage, limit: number, idleMs: number): Promise<BodyRead> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const stop = (): void => {
-      clearTimeout(idle);
-      request.off('data', onData);
-      request.pause();
-    };
-    const onIdle = (): void => {
-      stop();
-      resolve({ kind: 'timeout' });
-    };
-    let idle = setTimeout(onIdle, idleMs);
-    const onData = (chunk: Buffer): void => {
-      clearTimeout(idle);
-      idle = setTimeout(onIdle, idleMs);
-      if (size + chunk.length > limit) {
-        chunks.push(chunk.subarray(0, limit - size));
-        size = limit;
-        stop();
-        resolve({ kind: 'too-large', bytes: Buffer.concat(chunks, size) });
-        return;
-      }
-      size += chunk.length;
-      chunks.push(chunk);
-    };
-    request.on('data', onData);
-    request.once('end', () => {
-      clearTimeout(idle);
-      resolve({ kind: 'complete', bytes: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
-    });
-    request.once('error', (error) => {
-      clearTimeout(idle);
-      reject(error);
-    });
-  });
 }
 
 /** Readings of each device (tenant and device) of a request: the cost in its device's bucket. */
@@ -409,24 +327,4 @@ function tenantNamedBy(request: IncomingMessage): string | undefined {
 
 function describeRejection(rejection: Rejection): { index: number | null; reason: string; detail: string } {
   return { index: rejection.index, reason: rejection.reason, detail: rejection.detail };
-}
-
-function methodNotAllowed(allow: string): Answer {
-  return { status: 405, body: { error: 'method-not-allowed' }, headers: { allow } };
-}
-
-function forbidden(detail: string): Answer {
-  return { status: 403, body: { error: 'forbidden', detail }, close: true };
-}
-
-function tooLarge(limit: number): Answer {
-  return { status: 413, body: { error: 'payload-too-large', detail: `the body limit is ${limit} bytes` }, close: true };
-}
-
-function rateLimited(waitMs: number, detail: string): Answer {
-  return { status: 429, body: { error: 'rate-limited', detail }, headers: { 'retry-after': String(retryAfterSeconds(waitMs)) }, close: true };
-}
-
-function unavailable(why: keyof typeof RETRY_AFTER_SECONDS, detail: string): Answer {
-  return { status: 503, body: { error: why, detail }, headers: { 'retry-after': RETRY_AFTER_SECONDS[why] }, close: true };
 }

@@ -1,5 +1,6 @@
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load.ts';
+import type { Config } from '../src/config/schema.ts';
+import { parseCommandLine } from '../src/util/args.ts';
 import { errorMessage } from '../src/core/errors.ts';
 import { createLogger } from '../src/util/log.ts';
 import { createBridge } from './bridge.ts';
@@ -9,12 +10,19 @@ import { createBridge } from './bridge.ts';
  * Wiring only: configuration, bridge, signals. SIGTERM/SIGINT stop intake, flush, acknowledge
  * what Kafka acknowledged, and exit 0.
  */
-const logger = createLogger('edge');
+let config: Config;
+try {
+  const values = parseCommandLine('bridge', process.argv.slice(2), { config: { type: 'string', short: 'c' } });
+  config = loadConfig({ file: values.config });
+} catch (error) {
+  // A bad command line or configuration is the operator's to fix: say what is wrong, not where in our code.
+  process.stderr.write(`bridge: ${errorMessage(error)}\n`);
+  process.exit(2);
+}
+const logger = createLogger('edge', config.log.level);
 let stopping = false;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
-  const config = loadConfig({ file: values.config });
   const bridge = createBridge(config, logger);
 
   const stop = (signal: NodeJS.Signals): void => {

@@ -1,6 +1,8 @@
 import { READING_SCHEMA_VERSION, type DeadLetterRecord, type Reading } from '../src/core/readings.ts';
-import { writeValidatedReading } from '../src/core/reading-bytes.ts';
-import { encodeValidatedBatches, encodeValidatedReading, type Rejection, type ValidationResult } from '../src/core/validation.ts';
+import { writeValidatedReading } from '../src/core/wire/reading-bytes.ts';
+import type { Rejection, ValidationResult } from '../src/core/validation.ts';
+import { encodeValidatedBatches } from '../src/core/wire/batch.ts';
+import { encodeValidatedReading } from '../src/core/wire/reading.ts';
 import type { DeliveryCallback, DeliveryReceiver, KafkaProduceError } from '../src/kafka/producer.ts';
 import { ScratchBuffer } from '../src/util/scratch-buffer.ts';
 import type { FlowControl } from './flow.ts';
@@ -43,7 +45,7 @@ export const DEAD_LETTER_PAYLOAD_LIMIT = 64 * 1024;
  * dead-letter topic, and reports once Kafka settled every one of them. The caller acknowledges
  * upstream (PUBACK, HTTP 202) only on `ok`.
  *
- * Records (format in src/core/readings.ts), key = device: a message's readings of one device go
+ * Records (format in src/core/wire/), key = device: a message's readings of one device go
  * into one record — a reading record when there is one, a batch record when there are several (an
  * MQTT message names one device; an HTTP body gets one record per device, in order of first
  * appearance). librdkafka's cost is per record, so a batch of 50 costs about what one reading does.

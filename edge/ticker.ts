@@ -1,4 +1,4 @@
-import { encodeTick } from '../src/core/readings.ts';
+import { encodeTick } from '../src/core/wire/tick.ts';
 import { errorMessage } from '../src/core/errors.ts';
 import type { KafkaProducer } from '../src/kafka/producer.ts';
 import type { Logger } from '../src/util/log.ts';

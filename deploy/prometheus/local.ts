@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, 
 import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import type { StackConfig } from '../../src/config/schema.ts';
+import type { StackConfig } from '../../src/stack/config-schema.ts';
 import { REPO_ROOT, stackPaths } from '../../src/stack/paths.ts';
 import {
   StackError,
@@ -34,6 +34,8 @@ export interface PrometheusTargets {
   readonly bridges: readonly string[];
   /** 'host:port' of each aggregator's operations server (GET /metrics). */
   readonly aggregators: readonly string[];
+  /** The CA of the bridges' HTTPS certificate (edge.tls); absent: the bridges are scraped over plain HTTP. */
+  readonly bridgeCaFile?: string;
 }
 
 export interface PrometheusOptions {
@@ -137,12 +139,12 @@ export function prometheusConfigText(targets: PrometheusTargets, options: Promet
   const config = parseYaml(readFileSync(SOURCE_CONFIG, 'utf8')) as {
     global?: Record<string, unknown>;
     rule_files?: string[];
-    scrape_configs?: { job_name: string; static_configs?: { targets: string[] }[] }[];
+    scrape_configs?: { job_name: string; static_configs?: { targets: string[] }[]; scheme?: string; tls_config?: { ca_file: string } }[];
   };
   const interval = `${options.scrapeIntervalSeconds ?? 5}s`;
   config.global = { ...config.global, scrape_interval: interval, evaluation_interval: interval };
   config.rule_files = (config.rule_files ?? []).map((file) => (isAbsolute(file) ? file : join(REPO_ROOT, 'deploy/prometheus', file)));
-  for (const [kind, job] of Object.entries(JOBS) as [keyof PrometheusTargets, string][]) {
+  for (const [kind, job] of Object.entries(JOBS) as [keyof typeof JOBS, string][]) {
     const scrape = config.scrape_configs?.find((entry) => entry.job_name === job);
     if (!scrape) {
       throw new StackError('STACK_PROMETHEUS_CONFIG', `${SOURCE_CONFIG} has no scrape job '${job}' to point at the local ${kind}`, { job });
@@ -153,6 +155,7 @@ export function prometheusConfigText(targets: PrometheusTargets, options: Promet
       }
     }
     scrape.static_configs = [{ targets: [...targets[kind]] }];
+    if (kind === 'bridges' && targets.bridgeCaFile !== undefined) Object.assign(scrape, { scheme: 'https', tls_config: { ca_file: targets.bridgeCaFile } });
   }
   return `# Written by deploy/prometheus/local.ts from deploy/prometheus/prometheus.yml; do not edit.\n${stringifyYaml(config)}`;
 }

@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { parseCommandLine } from '../../src/util/args.ts';
 
 /**
  * Validates the prometheus-operator custom resources (ServiceMonitor, PrometheusRule) of rendered
  * manifests against the operator's CRD schemas, as compiled into @kubernetes-models/prometheus-operator
  * (installed by deploy/validate.sh into its cache, outside the project's dependencies):
  *
- *   node --import tsx deploy/validate/custom-resources.ts --models <dir> --name <label> <file>
+ *   node --import tsx deploy/validate/custom-resources.ts --models <dir> --name <label> --file <file>
  *
  * The Kubernetes core kinds are validated by manifests.py; any other custom kind is an error here,
  * so nothing passes unvalidated. Prints one line per resource and exits 1 on any failure.
@@ -20,10 +21,10 @@ interface ModelClass {
   new (data: unknown): { validate(): void };
 }
 
-function argument(name: string): string {
-  const index = process.argv.indexOf(name);
-  const value = index >= 0 ? process.argv[index + 1] : undefined;
-  if (!value) throw new Error(`missing ${name}`);
+const args = parseCommandLine('custom-resources', process.argv.slice(2), { models: { type: 'string' }, name: { type: 'string' }, file: { type: 'string' } });
+function argument(name: 'models' | 'name' | 'file'): string {
+  const value = args[name];
+  if (!value) throw new Error(`missing --${name}`);
   return value;
 }
 
@@ -36,9 +37,9 @@ async function loadModel(modelsDir: string, kind: string): Promise<ModelClass> {
 }
 
 async function main(): Promise<number> {
-  const modelsDir = argument('--models');
-  const label = argument('--name');
-  const file = process.argv[process.argv.length - 1]!;
+  const modelsDir = argument('models');
+  const label = argument('name');
+  const file = argument('file');
   let failures = 0;
   let checked = 0;
   for (const document of parseAllDocuments(readFileSync(file, 'utf8'))) {

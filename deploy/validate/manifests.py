@@ -7,7 +7,7 @@
       Custom resources (monitoring.coreos.com) are left to custom-resources.ts.
   manifests.py compose --schema compose-spec.json FILE
       Against the Compose specification's JSON schema, then references (depends_on, env_file,
-      bind mounts) that the schema cannot see.
+      bind mounts, secrets) that the schema cannot see; secret files must be git-ignored.
   manifests.py dockerfile FILE
       Multi-stage, librdkafka built in, a runtime stage without -dev packages, a non-root user.
   manifests.py xml FILE...
@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 
@@ -131,6 +132,12 @@ def workload_policy(docs: list, external_secrets: set) -> list:
             ref = (volume.get("configMap") or {}).get("name")
             if ref and ref not in config_maps:
                 failures.append((what, f"volume {volume.get('name')} refers to ConfigMap {ref}, which is not rendered"))
+            sources = [volume] + ((volume.get("projected") or {}).get("sources") or [])
+            for source in sources:
+                secret = source.get("secret") or {}
+                ref = secret.get("secretName") or secret.get("name")
+                if ref and ref not in secrets and not secret.get("optional"):
+                    failures.append((what, f"volume {volume.get('name')} refers to Secret {ref}, which is neither rendered nor declared external"))
         labels = pod_labels(doc)
         if not any(selects((pdb.get("spec") or {}).get("selector") or {}, labels) for pdb in by_kind.get("PodDisruptionBudget", [])):
             failures.append((what, "no PodDisruptionBudget selects its pods"))
@@ -150,6 +157,13 @@ def workload_policy(docs: list, external_secrets: set) -> list:
         for endpoint in (monitor.get("spec") or {}).get("endpoints", []):
             if endpoint.get("port") not in ports:
                 failures.append((resource_name(monitor), f"endpoint port {endpoint.get('port')} is not a port of the selected Services"))
+            tls = endpoint.get("tlsConfig") or {}
+            if tls.get("insecureSkipVerify"):
+                failures.append((resource_name(monitor), f"endpoint {endpoint.get('port')} skips certificate verification"))
+            for field in ("ca", "cert"):
+                ref = ((tls.get(field) or {}).get("secret") or {}).get("name")
+                if ref and ref not in secrets:
+                    failures.append((resource_name(monitor), f"tlsConfig.{field} refers to Secret {ref}, which is neither rendered nor declared external"))
     return failures
 
 
@@ -192,13 +206,30 @@ def check_compose(args: argparse.Namespace, report: Report) -> None:
             source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source", "")
             if source.startswith((".", "/")) and not os.path.exists(os.path.join(base, source)):
                 report.fail(where, f"bind mount source {source} does not exist")
+        for secret in service.get("secrets") or []:
+            name = secret if isinstance(secret, str) else secret.get("source")
+            if name not in (compose.get("secrets") or {}):
+                report.fail(where, f"secrets names no top-level secret '{name}'")
         build = service.get("build")
         if isinstance(build, dict):
             dockerfile = os.path.join(base, build.get("context", "."), build.get("dockerfile", "Dockerfile"))
             if not os.path.isfile(dockerfile):
                 report.fail(where, f"build.dockerfile {dockerfile} does not exist")
+    for name, secret in (compose.get("secrets") or {}).items():
+        source = (secret or {}).get("file")
+        if source and not git_ignored(os.path.join(base, source)):
+            report.fail(f"{what}: secret {name}", f"file {source} is not git-ignored: secret files are made on the host, never committed")
     if not errors:
         report.ok(f"{what}: references of {len(services)} services")
+
+
+def git_ignored(path: str) -> bool:
+    """Whether git ignores path (True outside a work tree: nothing there can be committed)."""
+    try:
+        result = subprocess.run(["git", "check-ignore", "-q", path], cwd=os.path.dirname(path) if os.path.isdir(os.path.dirname(path)) else ".", check=False)
+    except FileNotFoundError:
+        return True
+    return result.returncode != 1
 
 
 # --- Dockerfile -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { createEdgeMetrics } from '../../edge/metrics.ts';
 import { createAggregatorMetrics } from '../../src/aggregator/metrics.ts';
 import { loadConfig } from '../../src/config/load.ts';
+import { parseCommandLine } from '../../src/util/args.ts';
 import { schemaLayout } from '../../src/clickhouse/migrations.ts';
 import { CLICKHOUSE_18_16 } from '../../src/clickhouse/capabilities.ts';
 import { AGGREGATES_DASHBOARD_FILE, aggregatesQueries, checkAggregatesDashboard, readAggregatesDashboard } from './aggregates-dashboard.ts';
@@ -235,10 +236,10 @@ export function dashboardQueriesAsRules(dashboard: Dashboard): string {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = join(fileURLToPath(import.meta.url), '../../..');
   const { checked, problems } = checkCommittedFiles(root);
-  const rulesOut = process.argv.indexOf('--promql-rules');
-  if (rulesOut >= 0 && process.argv[rulesOut + 1]) {
+  const rulesOut = parseCommandLine('observability', process.argv.slice(2), { 'promql-rules': { type: 'string' } })['promql-rules'];
+  if (rulesOut !== undefined) {
     const dashboard = JSON.parse(readFileSync(join(root, DASHBOARD_FILE), 'utf8')) as Dashboard;
-    writeFileSync(process.argv[rulesOut + 1]!, dashboardQueriesAsRules(dashboard));
+    writeFileSync(rulesOut, dashboardQueriesAsRules(dashboard));
   }
   for (const problem of problems) process.stdout.write(`FAIL  ${problem}\n`);
   if (problems.length === 0) for (const line of checked) process.stdout.write(`ok    ${line}\n`);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import { errorMessage } from '../../src/core/errors.ts';
+import { certificateIdentity } from './certificate-identity.ts';
 import type { ClientConnection, Session } from './connection.ts';
 import type { EndpointContext } from './context.ts';
 import { REASON, effectiveKeepAlive, reasonLabel } from './limits.ts';
@@ -45,9 +46,12 @@ export async function handleConnect(context: EndpointContext, connection: Client
 
   connection.state = 'authenticating';
   connection.pause('auth');
-  let identity;
+  // A verified client certificate is the identity (its username and password are not looked at);
+  // devices without one log in with an account of the credential file.
+  let identity = certificateIdentity(connection.socket);
+  if (identity === 'bad-subject') identity = undefined; // closed after the handshake (server.ts); not reached
   try {
-    identity = await context.credentials.authenticate(packet.username, packet.password);
+    identity ??= await context.credentials.authenticate(packet.username, packet.password);
   } catch (error) {
     context.logger.error({ err: errorMessage(error), clientId }, 'authentication failed with an error');
     identity = undefined;

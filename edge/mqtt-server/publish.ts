@@ -1,5 +1,5 @@
 import type { IPublishPacket, IPubrelPacket } from 'mqtt-packet';
-import { readCompactReading } from '../../src/core/compact-reading.ts';
+import { readCompactReading } from '../../src/core/validation/compact-reading.ts';
 import { validateDeviceMessageInFull, type ValidationResult } from '../../src/core/validation.ts';
 import type { AckTicket } from '../ack-queue.ts';
 import type { PublishListener } from '../publisher.ts';

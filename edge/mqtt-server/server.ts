@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Packet } from 'mqtt-packet';
 import type { EdgeConfig, MqttConfig, ValidationConfig } from '../../src/config/schema.ts';
 import { ConfigError, PipelineError, errorMessage } from '../../src/core/errors.ts';
@@ -8,6 +9,8 @@ import { SparkplugHost } from '../codecs/sparkplug-host.ts';
 import type { FlowControl } from '../flow.ts';
 import type { EdgeMetrics } from '../metrics.ts';
 import type { ReadingPublisher } from '../publisher.ts';
+import { refusedCertificate, serverOptions, type ListenerTls, type TlsMetrics } from '../tls.ts';
+import { certificateIdentity } from './certificate-identity.ts';
 import { handleConnect } from './connect.ts';
 import { ClientConnection, type ConnectionEvents, type Session } from './connection.ts';
 import type { EndpointContext } from './context.ts';
@@ -32,6 +35,8 @@ export interface MqttServerOptions {
   readonly metrics: EdgeMetrics;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** MQTT over TLS (edge.tls.mode 'required'); undefined: plaintext TCP. */
+  readonly tls?: { readonly listener: ListenerTls; readonly metrics: TlsMetrics };
 }
 
 /** Sockets beyond the connection cap that have not sent CONNECT yet: a little room, so that refusals can be answered. */
@@ -94,7 +99,23 @@ export class MqttServer {
         connection.close('malformed-packet', REASON.malformedPacket);
       },
     };
-    this.server = createServer((socket) => this.handleSocket(socket));
+    const { tls } = options;
+    if (tls === undefined) {
+      this.server = createServer((socket) => this.handleSocket(socket));
+    } else {
+      // The handshake gets the time a connection has to send its CONNECT.
+      this.server = createTlsServer(serverOptions(tls.listener, mqtt.listen.connectTimeoutMs), (socket) => this.handleSecureSocket(socket, tls.metrics));
+      this.server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+        tls.metrics.failures.labels('mqtt', 'handshake-failed').inc();
+        logger.debug({ err: errorMessage(error), remote: socket.remoteAddress }, 'TLS handshake failed');
+        // A handshake timeout only reports itself: the socket stays open unless it is ended here.
+        socket.destroy();
+      });
+      // The cap of handleSocket counts connections only once their handshake is done: node:net's own
+      // cap counts them from the TCP accept, so that a flood of unfinished handshakes is refused too.
+      this.server.maxConnections = mqtt.listen.maxConnections + UNCONNECTED_HEADROOM;
+      this.server.on('drop', () => metrics.connects.labels('quota-exceeded').inc());
+    }
     options.flow.onChange((state) => {
       for (const connection of sockets) {
         if (state === 'accepting' && !this.stopping) connection.resume('flow');
@@ -128,7 +149,8 @@ export class MqttServer {
     this.listening = true;
     this.context.credentials.watch();
     this.sweep = setInterval(() => this.expireSessions(), SESSION_SWEEP_MS).unref();
-    this.options.logger.info({ host, port: this.port, accounts: this.context.credentials.size }, 'MQTT endpoint listening (direct mode)');
+    const transport = this.options.tls === undefined ? 'plaintext' : this.options.tls.listener.clientCa === undefined ? 'tls' : 'tls, client certificates';
+    this.options.logger.info({ host, port: this.port, transport, accounts: this.context.credentials.size }, 'MQTT endpoint listening (direct mode)');
   }
 
   /** Accepts no new connection and reads no further packet; acknowledgements still leave. */
@@ -151,6 +173,21 @@ export class MqttServer {
     this.context.credentials.close();
     this.listening = false;
     this.options.logger.info({ unacknowledged: left }, 'MQTT endpoint closed; devices resend what was not acknowledged');
+  }
+
+  /**
+   * A TLS connection whose handshake completed: a client certificate that the configured CA did
+   * not sign, that expired, or that names no device and tenant ends it here, before any MQTT.
+   */
+  private handleSecureSocket(socket: TLSSocket, metrics: TlsMetrics): void {
+    const refused = refusedCertificate(socket) ?? (certificateIdentity(socket) === 'bad-subject' ? 'bad-certificate-subject' : undefined);
+    if (refused !== undefined) {
+      metrics.failures.labels('mqtt', refused).inc();
+      this.options.logger.warn({ reason: refused, remote: socket.remoteAddress, subject: socket.getPeerCertificate()?.subject }, 'client certificate refused: connection closed');
+      socket.destroy();
+      return;
+    }
+    this.handleSocket(socket);
   }
 
   /** Serves one device connection; the listener calls it, and so can tests or another transport (TLS). */

@@ -7,6 +7,7 @@ import { ClickHouseError } from './errors.ts';
 import { ConfigError } from '../core/errors.ts';
 import { sqlIdentifier, sqlString, sqlTable, sqlUnsigned } from './sql.ts';
 import { pipelineRollups, rollupStatements, type PipelineRollups } from './rollups-sql.ts';
+import { ensureRoleUsers } from './users.ts';
 
 /**
  * The schema, as versioned migrations recorded in `schema_migrations`.
@@ -220,6 +221,7 @@ export async function migrate(
   const layout = schemaLayout(config, connection.capabilities);
   if (!layout.cluster) {
     const report = await migrateServer(connection, layout, options);
+    await ensureRoleUsers(connection, config.clickhouse, layout.database, options.logger);
     return { database: layout.database, ...report, replicas: [{ url: connection.url, ...report, skipped: null }] };
   }
   const replicas: ReplicaMigration[] = [];
@@ -239,6 +241,8 @@ export async function migrate(
     }
     await assertClusterMember(replica, layout.cluster);
     replicas.push({ url: replica.url, ...(await migrateServer(replica, layout, options)), skipped: null });
+    // Users are each server's own (no replicated access storage is assumed).
+    await ensureRoleUsers(replica, config.clickhouse, layout.database, options.logger);
   }
   const reached = replicas.filter((replica) => replica.skipped === null);
   if (reached.length === 0) throw firstFailure;

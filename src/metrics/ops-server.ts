@@ -1,21 +1,15 @@
 import { createServer, type Server } from 'node:http';
-import type { Registry } from 'prom-client';
+import { answerOps, isOpsPath, type OpsEndpoints } from './ops-endpoints.ts';
+
+export type { Readiness } from './ops-endpoints.ts';
 
 /**
  * The operations endpoints of a service: `/metrics` (Prometheus text), `/healthz` (the process
  * answers) and `/readyz` (the service can do its job: 200, or 503 with the reason).
  */
-export interface Readiness {
-  readonly ready: boolean;
-  readonly detail: Record<string, unknown>;
-}
-
-export interface OpsServerOptions {
+export interface OpsServerOptions extends OpsEndpoints {
   readonly host: string;
   readonly port: number;
-  /** A prom-client registry, or anything that renders Prometheus text the same way (a supervisor merging its workers'). */
-  readonly registry: Pick<Registry, 'metrics' | 'contentType'>;
-  readonly readiness: () => Readiness;
   /** Extra read-only JSON endpoints, for example `/status`; a handler may answer with a promise. */
   readonly json?: Readonly<Record<string, () => unknown>>;
   /** Extra read-only HTML pages, for example `/status/`. */
@@ -30,17 +24,11 @@ export function startOpsServer(options: OpsServerOptions): Promise<Server> {
       response.end(body);
     };
     if (request.method !== 'GET') return send(405, JSON.stringify({ error: 'method not allowed' }));
-    if (path === '/metrics') {
-      options.registry
-        .metrics()
-        .then((text) => send(200, text, options.registry.contentType))
+    if (path !== undefined && isOpsPath(path)) {
+      answerOps(path, options)
+        .then((answer) => send(answer!.status, answer!.body, answer!.contentType))
         .catch((error: unknown) => send(500, JSON.stringify({ error: String(error) })));
       return;
-    }
-    if (path === '/healthz') return send(200, JSON.stringify({ status: 'ok' }));
-    if (path === '/readyz') {
-      const readiness = options.readiness();
-      return send(readiness.ready ? 200 : 503, JSON.stringify({ ready: readiness.ready, ...readiness.detail }));
     }
     const page = path ? options.html?.[path] : undefined;
     if (page) return send(200, page(), 'text/html; charset=utf-8');

@@ -1,19 +1,13 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
-import type { StackConfig } from '../config/schema.ts';
+import type { StackConfig } from './config-schema.ts';
+import { localSecrets, type LocalSecrets } from './local-credentials.ts';
 import { stackPaths } from './paths.ts';
-import {
-  StackError,
-  assertPortFree,
-  runningPid,
-  startDetached,
-  stopProcess,
-  waitUntil,
-  which,
-  type ManagedProcess,
-} from './processes.ts';
+import { launchUnlessRunning, requireCommand, waitForProcess } from './launch.ts';
+import { StackError, runningPid, stopProcess, type ManagedProcess } from './processes.ts';
 
 /**
  * ClickHouse for the local stack: Debian's clickhouse-server (18.16) run with the project's own
@@ -183,25 +177,40 @@ ${replicas}      </shard>
 `;
 }
 
-/** `isolatedAddress`: its /24 (a network namespace's link, see stack.isolatedClickhouseAddress) may connect too. */
-function usersXml(isolatedAddress: string): string {
+/**
+ * The users of the local server, one per role (src/clickhouse/roles.ts); 18.16 has no CREATE USER,
+ * so they live here. Passwords are stored as SHA-256 (the plaintext is in the local secrets file
+ * for the stack's clients). `default` keeps loopback access for nothing: its password is random and
+ * given to nobody. Profiles carry the permissions 18.16 knows: `readonly` and `allow_ddl`.
+ * `isolatedAddress`: its /24 (a network namespace's link, see stack.isolatedClickhouseAddress) may connect too.
+ */
+export function usersXml(isolatedAddress: string, secrets: LocalSecrets): string {
   const isolatedNetwork = isolatedAddress ? `<ip>${isolatedAddress.split('.').slice(0, 3).join('.')}.0/24</ip>` : '';
+  const networks = `<networks><ip>127.0.0.1</ip><ip>::1</ip>${isolatedNetwork}</networks>`;
+  const user = (name: string, hash: string, profile: string): string =>
+    `    <${name}>\n      <password_sha256_hex>${hash}</password_sha256_hex>\n      ${networks}\n      <profile>${profile}</profile>\n      <quota>default</quota>\n    </${name}>\n`;
+  const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
   return `<?xml version="1.0"?>
+<!-- Written by src/stack/clickhouse.ts from the local secrets (src/stack/local-credentials.ts); ClickHouse reloads it while running. -->
 <yandex>
   <profiles>
     <default>
       <max_memory_usage>4000000000</max_memory_usage>
       <load_balancing>random</load_balancing>
     </default>
+    <!-- The aggregator: INSERT and SELECT, ALTER ... DELETE of its checkpoints; no CREATE, DROP, RENAME. -->
+    <ingest>
+      <max_memory_usage>4000000000</max_memory_usage>
+      <allow_ddl>0</allow_ddl>
+    </ingest>
+    <!-- Dashboards, status, audits, query examples: SELECT only, settings fixed. -->
+    <reader>
+      <max_memory_usage>4000000000</max_memory_usage>
+      <readonly>1</readonly>
+    </reader>
   </profiles>
   <users>
-    <default>
-      <password></password>
-      <networks><ip>127.0.0.1</ip><ip>::1</ip>${isolatedNetwork}</networks>
-      <profile>default</profile>
-      <quota>default</quota>
-    </default>
-  </users>
+${user('default', secrets.clickhouse.defaultUserHash, 'default')}${user('ingest', sha256(secrets.clickhouse.ingest), 'ingest')}${user('reader', sha256(secrets.clickhouse.reader), 'reader')}${user('admin', sha256(secrets.clickhouse.admin), 'default')}  </users>
   <quotas>
     <default>
       <interval><duration>3600</duration><queries>0</queries><errors>0</errors><result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval>
@@ -209,6 +218,26 @@ function usersXml(isolatedAddress: string): string {
   </quotas>
 </yandex>
 `;
+}
+
+/**
+ * Writes the users of a server's directory when they differ from what it holds: at start, and on
+ * every `stack up` of a running server (ClickHouse rereads users.xml within seconds), so that new
+ * roles reach a server started before them.
+ */
+export function writeUsersXml(stack: StackConfig, node: ClickhouseNode): boolean {
+  const file = join(node.process.dir, 'users.xml');
+  const text = usersXml(stack.isolatedClickhouseAddress, localSecrets(stack));
+  let current: string | undefined;
+  try {
+    current = readFileSync(file, 'utf8');
+  } catch {
+    current = undefined;
+  }
+  if (current === text) return false;
+  mkdirSync(node.process.dir, { recursive: true });
+  writeFileSync(file, text, { mode: 0o600 });
+  return true;
 }
 
 /** The configuration file of a server, as startClickhouseNode writes it (exported for tests). */
@@ -242,40 +271,39 @@ export function clickhousePing(url: string, timeoutMs = 2000): Promise<boolean> 
  */
 export async function startClickhouseNode(stack: StackConfig, node: ClickhouseNode, cluster = ''): Promise<boolean> {
   const proc = node.process;
-  if (runningPid(proc) === null) {
-    if (!which(proc.command)) {
-      throw new StackError(
+  const role = stack.clickhouseReplicas > 1 ? ` of replica ${node.replica}` : '';
+  const offsetHint = node.replica > 1 ? ` (replica ${node.replica} uses it + ${node.replica - 1})` : '';
+  const port = (kind: string, number: number, key: string) => ({ service: `ClickHouse (${kind}${role})`, host: HOST, port: number, configKey: `${key}${offsetHint}` });
+  const started = await launchUnlessRunning(proc, {
+    requires: () =>
+      requireCommand(
+        proc.command,
         'STACK_CLICKHOUSE_MISSING',
         `ClickHouse is not installed (${proc.command} not found). Install it with ` +
           '`apt-get install -y clickhouse-server` (or run `npm run setup`), or point clickhouse.url at a server and set stack.useExistingClickhouse.',
-      );
-    }
-    const { logDir } = stackPaths(stack);
-    for (const sub of ['data', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(proc.dir, sub), { recursive: true });
-    mkdirSync(logDir, { recursive: true });
-    writeFileSync(proc.configFile, clickhouseConfigXml(stack, node, cluster));
-    writeFileSync(join(proc.dir, 'users.xml'), usersXml(stack.isolatedClickhouseAddress));
-    const role = stack.clickhouseReplicas > 1 ? ` of replica ${node.replica}` : '';
-    const offsetHint = node.replica > 1 ? ` (replica ${node.replica} uses it + ${node.replica - 1})` : '';
-    await assertPortFree(`ClickHouse (HTTP${role})`, HOST, node.httpPort, `stack.clickhouseHttpPort${offsetHint}`);
-    await assertPortFree(`ClickHouse (native${role})`, HOST, node.tcpPort, `stack.clickhouseTcpPort${offsetHint}`);
-    if (stack.clickhouseReplicas > 1) {
-      await assertPortFree(`ClickHouse (interserver${role})`, HOST, node.interserverPort, `stack.clickhouseInterserverPort${offsetHint}`);
-    }
-    startDetached({ ...proc, cwd: proc.dir });
-    await waitForClickhouseNode(stack, node);
-    return true;
-  }
+      ),
+    prepare: () => {
+      for (const sub of ['data', 'tmp', 'user_files', 'format_schemas']) mkdirSync(join(proc.dir, sub), { recursive: true });
+      mkdirSync(stackPaths(stack).logDir, { recursive: true });
+      writeFileSync(proc.configFile, clickhouseConfigXml(stack, node, cluster));
+      writeUsersXml(stack, node);
+    },
+    ports: [
+      port('HTTP', node.httpPort, 'stack.clickhouseHttpPort'),
+      port('native', node.tcpPort, 'stack.clickhouseTcpPort'),
+      ...(stack.clickhouseReplicas > 1 ? [port('interserver', node.interserverPort, 'stack.clickhouseInterserverPort')] : []),
+    ],
+    cwd: proc.dir,
+  });
+  // A running server rereads its users: roles added since it started reach it too.
+  if (!started) writeUsersXml(stack, node);
   await waitForClickhouseNode(stack, node);
-  return false;
+  return started;
 }
 
 export async function waitForClickhouseNode(stack: StackConfig, node: ClickhouseNode, timeoutMs = stack.startTimeoutMs): Promise<void> {
-  await waitUntil(`ClickHouse did not answer on ${node.url}/ping`, () => clickhousePing(node.url), {
-    timeoutMs,
-    logFile: join(stackPaths(stack).logDir, `${node.logName}.err.log`),
-    pid: runningPid(node.process),
-  });
+  const errorLog = join(stackPaths(stack).logDir, `${node.logName}.err.log`);
+  await waitForProcess(node.process, `ClickHouse did not answer on ${node.url}/ping`, () => clickhousePing(node.url), timeoutMs, errorLog);
 }
 
 export async function stopClickhouseNode(node: ClickhouseNode): Promise<boolean> {

@@ -1,20 +1,12 @@
 import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StackConfig } from '../config/schema.ts';
+import type { StackConfig } from './config-schema.ts';
 import type { BrokerPersistence } from '../core/failure-analysis.ts';
 import { stackPaths } from './paths.ts';
-import {
-  StackError,
-  assertPortFree,
-  portAnswers,
-  runningPid,
-  startDetached,
-  stopProcess,
-  waitUntil,
-  which,
-  type ManagedProcess,
-} from './processes.ts';
+import { ensureLocalTls, localTlsFiles } from './tls.ts';
+import { launchUnlessRunning, requireCommand, waitForProcess } from './launch.ts';
+import { StackError, portAnswers, stopProcess, type ManagedProcess } from './processes.ts';
 
 /**
  * Mosquitto 2.0 for the local stack (broker mode): MQTT 5, persistent sessions kept on disk,
@@ -130,12 +122,26 @@ export function mosquittoUrl(stack: StackConfig): string {
   return `mqtt://${HOST}:${stack.mosquittoPort}`;
 }
 
+export function mosquittoTlsUrl(stack: StackConfig): string {
+  return `mqtts://${HOST}:${stack.mosquittoTlsPort}`;
+}
+
 function configText(stack: StackConfig, dir: string, persistence: BrokerPersistence): string {
+  const tls = localTlsFiles(stack);
   return [
     '# Written by src/stack/mosquitto.ts; edit the stack configuration instead.',
     'per_listener_settings false',
     `listener ${stack.mosquittoPort} ${HOST}`,
     'protocol mqtt',
+    // MQTT over TLS with the local CA's server certificate: the bridges (broker mode) and devices use
+    // this one. Devices log in with username/password; no client certificate is asked for.
+    `listener ${stack.mosquittoTlsPort} ${HOST}`,
+    'protocol mqtt',
+    `cafile ${tls.caFile}`,
+    `certfile ${tls.certFile}`,
+    `keyfile ${tls.keyFile}`,
+    'require_certificate false',
+    'tls_version tlsv1.2',
     'allow_anonymous false',
     `plugin ${dynamicSecurityPlugin()}`,
     `plugin_opt_config_file ${join(dir, 'dynamic-security.json')}`,
@@ -170,35 +176,33 @@ function configText(stack: StackConfig, dir: string, persistence: BrokerPersiste
  */
 export async function startMosquitto(stack: StackConfig, persistence: BrokerPersistence = LOCAL_BROKER_PERSISTENCE): Promise<{ started: boolean; url: string }> {
   const proc = mosquittoProcess(stack);
-  const url = mosquittoUrl(stack);
-  if (runningPid(proc) !== null) {
-    await waitForMosquitto(stack);
-    return { started: false, url };
-  }
-  if (!which(proc.command)) {
-    throw new StackError(
-      'STACK_MOSQUITTO_MISSING',
-      `Mosquitto is not installed (${proc.command} not found). Install it with \`apt-get install -y mosquitto\` ` +
-        '(or run `npm run setup`), or point mqtt.url at a broker and set stack.useExistingMqtt.',
-    );
-  }
-  mkdirSync(join(proc.dir, 'data'), { recursive: true });
-  writeFileSync(proc.configFile, configText(stack, proc.dir, persistence));
-  writeFileSync(join(proc.dir, 'dynamic-security.json'), dynamicSecurityJson(), { mode: 0o600 });
-  chmodSync(join(proc.dir, 'dynamic-security.json'), 0o600); // also when the file existed
-  await assertPortFree('Mosquitto', HOST, stack.mosquittoPort, 'stack.mosquittoPort');
-  startDetached(proc);
+  const started = await launchUnlessRunning(proc, {
+    requires: () =>
+      requireCommand(
+        proc.command,
+        'STACK_MOSQUITTO_MISSING',
+        `Mosquitto is not installed (${proc.command} not found). Install it with \`apt-get install -y mosquitto\` ` +
+          '(or run `npm run setup`), or point mqtt.url at a broker and set stack.useExistingMqtt.',
+      ),
+    prepare: () => {
+      mkdirSync(join(proc.dir, 'data'), { recursive: true });
+      ensureLocalTls(stack);
+      writeFileSync(proc.configFile, configText(stack, proc.dir, persistence));
+      writeFileSync(join(proc.dir, 'dynamic-security.json'), dynamicSecurityJson(), { mode: 0o600 });
+      chmodSync(join(proc.dir, 'dynamic-security.json'), 0o600); // also when the file existed
+    },
+    ports: [
+      { service: 'Mosquitto', host: HOST, port: stack.mosquittoPort, configKey: 'stack.mosquittoPort' },
+      { service: 'Mosquitto (TLS)', host: HOST, port: stack.mosquittoTlsPort, configKey: 'stack.mosquittoTlsPort' },
+    ],
+  });
   await waitForMosquitto(stack);
-  return { started: true, url };
+  return { started, url: mosquittoUrl(stack) };
 }
 
 export async function waitForMosquitto(stack: StackConfig, timeoutMs = stack.startTimeoutMs): Promise<void> {
-  const proc = mosquittoProcess(stack);
-  await waitUntil(`Mosquitto did not answer on ${mosquittoUrl(stack)}`, () => portAnswers(HOST, stack.mosquittoPort), {
-    timeoutMs,
-    logFile: proc.logFile,
-    pid: runningPid(proc),
-  });
+  const what = `Mosquitto did not answer on ${mosquittoUrl(stack)}`;
+  await waitForProcess(mosquittoProcess(stack), what, () => portAnswers(HOST, stack.mosquittoPort), timeoutMs);
 }
 
 export async function stopMosquitto(stack: StackConfig): Promise<boolean> {
