@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_REFERENCE_PAGE, configReferencePage } from '../src/config/reference.ts';
+import { StackSchema } from '../src/stack/config-schema.ts';
 import { METRICS_PAGE, metricsReferencePage } from './tools/metrics.ts';
 import { CLI_PAGE, cliReferencePage } from './tools/cli.ts';
 import { ALERTS_PAGE, alertsPage } from './tools/alerts.ts';
@@ -17,7 +18,7 @@ import { FAILURE_TABLES_PAGE, failureTablesPage } from './tools/failure-tables.t
  */
 export async function generatedPages(root: string): Promise<Map<string, string>> {
   return new Map([
-    [CONFIG_REFERENCE_PAGE, configReferencePage()],
+    [CONFIG_REFERENCE_PAGE, configReferencePage(StackSchema)],
     [METRICS_PAGE, metricsReferencePage()],
     [CLI_PAGE, await cliReferencePage(root)],
     [ALERTS_PAGE, alertsPage(root)],

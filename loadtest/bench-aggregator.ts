@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { ReadingsConsumer } from '../src/kafka/consumer.ts';
 import { deleteTopics } from '../src/kafka/admin.ts';
-import { AggregatorScenario } from '../test/support/aggregator-harness.ts';
+import { AggregatorScenario } from './support/aggregator-harness.ts';
 import { fillReadingsTopic } from './support/fill-topic.ts';
 import { sampleProcess } from './e2e/process-stats.ts';
 import { cgroupCpuLimit, resolveInstances } from '../src/aggregator/instances.ts';
@@ -179,12 +179,10 @@ interface AggregatorRun {
  */
 async function runAggregator(on: AggregatorScenario, readings: number, options: { traceGc: boolean }): Promise<AggregatorRun> {
   const port = 19464 + (process.pid % 500);
-  const nodeArgs = process.env['SERVICE_NODE_ARGS'];
-  if (options.traceGc) process.env['SERVICE_NODE_ARGS'] = `${nodeArgs ?? ''} --trace-gc`;
+  // SERVICE_NODE_ARGS (for example '--cpu-prof --cpu-prof-dir=.data/profiles') profiles the service: this benchmark's launcher alone reads it.
+  const nodeArgs = [...(process.env['SERVICE_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''), ...(options.traceGc ? ['--trace-gc'] : [])];
   const spawnedAt = performance.now();
-  const aggregator = on.startAggregator('bench', { TP_AGGREGATOR__METRICS_PORT: String(port), LOG_LEVEL: 'warn' });
-  if (nodeArgs === undefined) delete process.env['SERVICE_NODE_ARGS'];
-  else process.env['SERVICE_NODE_ARGS'] = nodeArgs;
+  const aggregator = on.startAggregator('bench', { TP_AGGREGATOR__METRICS_PORT: String(port), TP_LOG__LEVEL: 'warn' }, { nodeArgs });
   let openPeak = 0;
   let windowsPeak = 0;
   let heapPeak = 0;

@@ -19,20 +19,26 @@ import type { ReadingRecord } from '../src/core/readings.ts';
 import type { WindowSpec } from '../src/core/windows.ts';
 import type { WatermarkSpec } from '../src/core/watermarks.ts';
 import { mulberry32 } from '../src/util/random.ts';
+import { parseCommandLine } from '../src/util/args.ts';
 
-function option(name: string, fallback: string): string {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 && process.argv[index + 1] !== undefined ? process.argv[index + 1]! : fallback;
-}
+const OPTIONS = {
+  readings: { type: 'string', default: '2000000' },
+  devices: { type: 'string', default: '10000' },
+  window: { type: 'string', default: 'tumbling' },
+  watermark: { type: 'string', default: 'adaptive' },
+  rounds: { type: 'string', default: '3' },
+  size: { type: 'string', default: '5000' },
+} as const;
+const values = parseCommandLine('bench-core', process.argv.slice(2), OPTIONS);
 
-const readingCount = Number(option('readings', '2000000'));
-const deviceCount = Number(option('devices', '10000'));
-const windowKind = option('window', 'tumbling');
-const watermarkKind = option('watermark', 'adaptive');
-const rounds = Number(option('rounds', '3'));
+const readingCount = Number(values.readings);
+const deviceCount = Number(values.devices);
+const windowKind = values.window;
+const watermarkKind = values.watermark;
+const rounds = Number(values.rounds);
 
 const windows: Record<string, WindowSpec> = {
-  tumbling: { kind: 'tumbling', sizeMs: Number(option('size', '5000')) },
+  tumbling: { kind: 'tumbling', sizeMs: Number(values.size) },
   sliding: { kind: 'sliding', sizeMs: 10_000, slideMs: 5000 },
   session: { kind: 'session', gapMs: 3000 },
 };

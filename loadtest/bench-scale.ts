@@ -23,14 +23,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createClient } from '@clickhouse/client';
 import { stringify } from 'yaml';
-import { encodeReading } from '../src/core/readings.ts';
+import { roleCredentials } from '../src/clickhouse/roles.ts';
+import { encodeReading } from '../src/core/wire/reading.ts';
 import { ensureTopics, deleteTopics, groupProgress } from '../src/kafka/admin.ts';
 import { startService, type ServiceProcess } from '../src/stack/services.ts';
-import { testConfig, uniqueName } from '../test/support/stack.ts';
-import { bridgeEnv, connectFleet, killAllBridges, publishAll, startBridge, type BridgeProcess } from '../test/integration/edge-harness.ts';
+import { testConfig, uniqueName } from './support/stack.ts';
+import { bridgeEnv, connectFleet, killAllBridges, publishAll, startBridge, type BridgeProcess } from './support/edge-harness.ts';
 import { fillReadingsTopic } from './support/fill-topic.ts';
 import { ProcessMonitor } from './e2e/process-stats.ts';
-import { connectRawProducer } from '../test/support/raw-producer.ts';
+import { connectRawProducer } from './support/raw-producer.ts';
 import { cgroupCpuLimit, resolveInstances } from '../src/aggregator/instances.ts';
 
 const { values: args } = parseArgs({
@@ -51,7 +52,7 @@ const config = testConfig();
 const run = uniqueName('scale').replace(/-/g, '_');
 const database = `tp_${run}`;
 const topic = `${run}-readings`;
-const clickhouse = createClient({ url: config.clickhouse.url, request_timeout: 60_000 });
+const clickhouse = createClient({ url: config.clickhouse.url, ...roleCredentials(config.clickhouse, 'admin'), request_timeout: 60_000 });
 const services: ServiceProcess[] = [];
 const metricsPortBase = 19_000 + (process.pid % 400) * 2;
 
@@ -68,7 +69,7 @@ function aggregatorConfig(name: string, pipeline: Record<string, unknown>, readi
   writeFileSync(file, stringify({
     // The records are written here with their ingest times, not by bridges: the bridge clock it is.
     kafka: { brokers: config.kafka.brokers, readingsTopic, lateTopic: `${topic}-late`, partitions: PARTITIONS, ingestClock: 'bridge' },
-    clickhouse: { url: config.clickhouse.url, database },
+    clickhouse: { url: config.clickhouse.url, database, username: config.clickhouse.username, password: config.clickhouse.password, roles: config.clickhouse.roles },
     aggregator: {
       flushIntervalMs: 500,
       checkpointIntervalMs: 1000,
@@ -95,7 +96,7 @@ function startAggregators(configFile: string, name: string, count: number, first
       TP_CONFIG: configFile,
       TP_AGGREGATOR__INSTANCE_ID: `${run}-${name}-${index}`,
       TP_AGGREGATOR__METRICS_PORT: String(metricsPortBase + index),
-      LOG_LEVEL: 'warn',
+      TP_LOG__LEVEL: 'warn',
     });
     services.push(service);
     return service;
@@ -162,7 +163,7 @@ async function bridgeThroughput(instances: number): Promise<Throughput> {
   try {
     for (let index = 0; index < instances; index++) {
       // One client id per instance: instances of one share group must not take over each other's session.
-      bridges.push(await startBridge(bridgeEnv(config, names, { TP_MQTT__CLIENT_ID_PREFIX: `${names.run}-${index}`, LOG_LEVEL: 'warn' })));
+      bridges.push(await startBridge(bridgeEnv(config, names, { TP_MQTT__CLIENT_ID_PREFIX: `${names.run}-${index}`, TP_LOG__LEVEL: 'warn' })));
     }
     const cpu = new ProcessMonitor();
     const eventTime = Date.now();

@@ -8,8 +8,9 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { connectClickHouse } from '../src/clickhouse/client.ts';
+import { asRole } from '../src/clickhouse/roles.ts';
 import { exampleQueries } from '../src/clickhouse/audit-sql.ts';
-import { loadConfig } from '../src/config/load.ts';
+import { loadStackConfig } from '../src/stack/config.ts';
 import { errorMessage } from '../src/core/errors.ts';
 import { REPO_ROOT } from '../src/stack/paths.ts';
 import { configForLocalStack } from '../src/stack/stack.ts';
@@ -48,7 +49,7 @@ try {
 
 if (result.settle.kind !== 'not-reached') {
   try {
-    const connection = await connectClickHouse(configForLocalStack(loadConfig()).clickhouse);
+    const connection = await connectClickHouse(asRole(configForLocalStack(loadStackConfig()).clickhouse, 'reader'));
     const tenant = `load${result.runId}`;
     try {
       for (const query of exampleQueries(result.database, result.table, tenant).slice(0, 2)) {

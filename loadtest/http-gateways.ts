@@ -8,11 +8,13 @@
 import { parseArgs } from 'node:util';
 import { cpus } from 'node:os';
 import autocannon from 'autocannon';
-import { loadConfig } from '../src/config/load.ts';
+import { loadStackConfig } from '../src/stack/config.ts';
 import { errorMessage } from '../src/core/errors.ts';
 import { ensureTopics, pipelineTopics } from '../src/kafka/admin.ts';
 import { eventually, startService } from '../src/stack/services.ts';
+import { bridgeHttpUrl, fetchText, localClientTls } from '../src/stack/tls-client.ts';
 import { configForLocalStack, stackUp } from '../src/stack/stack.ts';
+import { localGatewayKey } from '../src/stack/local-credentials.ts';
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +32,7 @@ const failureLine = (what: string, error: unknown): string => {
   say(`  ! ${what}: ${errorMessage(error)}`);
   return JSON.stringify({ bench: 'http', lost: null, passed: false, reasons: [`${what}: ${errorMessage(error)}`] });
 };
-const base = loadConfig();
+const base = loadStackConfig();
 await stackUp(base, (line) => say(`  ${line}`)).catch((error: unknown) => {
   say(failureLine('starting the local stack', error));
   process.exit(1);
@@ -39,7 +41,10 @@ const local = configForLocalStack(base);
 const runId = `${Date.now().toString(36)}${process.pid}`;
 const topic = `http-${runId}`;
 const port = 17080 + (process.pid % 1000);
-const gateway = local.edge.gatewayKeys[0]!;
+const gateway = localGatewayKey(local.stack);
+// HTTPS with the local CA's certificate unless edge.tls.mode is 'plaintext' (what a gateway sees).
+const tls = localClientTls(local);
+const bridgeUrl = bridgeHttpUrl(tls, port);
 await ensureTopics(local.kafka.brokers, pipelineTopics({ ...local.kafka, readingsTopic: topic, deadLetterTopic: `${topic}-dead-letter`, lateTopic: `${topic}-late` })).catch((error: unknown) => {
   say(failureLine('creating the topics', error));
   process.exit(1);
@@ -49,16 +54,20 @@ const bridge = startService('bridge-http', 'edge/main.ts', {
   TP_KAFKA__DEAD_LETTER_TOPIC: `${topic}-dead-letter`,
   TP_EDGE__HTTP_PORT: String(port),
   TP_EDGE__MQTT_ENABLED: 'false',
+  TP_EDGE__TLS__MODE: local.edge.tls.mode,
+  ...(local.edge.tls.mode === 'required' ? { TP_EDGE__TLS__CERT_FILE: local.edge.tls.certFile, TP_EDGE__TLS__KEY_FILE: local.edge.tls.keyFile } : {}),
   // A throughput measurement of one gateway key: the abuse limits would measure themselves.
   TP_EDGE__HTTP_LIMITS__GATEWAY_REQUESTS_PER_SECOND: '0',
   TP_EDGE__HTTP_LIMITS__DEVICE_READINGS_PER_SECOND: '0',
-  LOG_LEVEL: 'warn',
+  TP_LOG__LEVEL: 'warn',
 });
 try {
-  await eventually('bridge ready', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok ? true : undefined), 60_000);
+  await eventually('bridge ready', async () => ((await fetchText(`${bridgeUrl}/readyz`, { ca: tls.ca }).catch(() => null))?.ok ? true : undefined), 60_000);
   let sequence = 0;
   const result = await autocannon({
-    url: `http://127.0.0.1:${port}/v1/readings`,
+    url: `${bridgeUrl}/v1/readings`,
+    // autocannon connects with rejectUnauthorized false whatever it is given: the CA is passed for completeness.
+    ...(tls.ca === undefined ? {} : { tlsOptions: { ca: tls.ca } }),
     connections: Number(values.connections),
     duration: Number(values.duration),
     requests: [
@@ -79,7 +88,7 @@ try {
     ],
   });
   const accepted = result['2xx'] * batch;
-  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const metrics = (await fetchText(`${bridgeUrl}/metrics`, { ca: tls.ca })).text;
   const published = Number(/^tp_edge_readings_published_total\{source="http"\} (\S+)$/m.exec(metrics)?.[1] ?? 0);
   const lost = Math.max(0, accepted - published);
   say(`requests: ${result.requests.total} (${result['2xx']} answered 202, ${result.non2xx} other), ${Math.round(result.requests.average)} requests/s`);

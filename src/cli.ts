@@ -1,19 +1,25 @@
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { configReference } from './config/reference.ts';
 import { redactSecrets } from './config/secrets.ts';
 import { connectClickHouse } from './clickhouse/client.ts';
+import { asRole } from './clickhouse/roles.ts';
 import { migrate, schemaLayout } from './clickhouse/migrations.ts';
 import { refreshRollups } from './clickhouse/rollups.ts';
 import { applyRetention } from './clickhouse/retention.ts';
-import { explain, explainMarkdown } from './guarantees/explain.ts';
+import { explain, explainMarkdown, parseTierCosts } from './guarantees/explain.ts';
 import { PipelineError, errorMessage } from './core/errors.ts';
+import { loadStackConfig, servicesConfig } from './stack/config.ts';
+import type { LocalStackConfig } from './stack/config-schema.ts';
 import { configForLocalStack, formatHealth, stackDown, stackHealth, stackUp } from './stack/stack.ts';
 import { forgetPipelineServices, pipelineServicesHealth, startPipelineServices } from './stack/pipeline-services.ts';
 import { registerWatermarkCommands } from './advisor/cli.ts';
 import { registerReplayCommand } from './replay/cli.ts';
 import { registerBackfillCommand } from './backfill/cli.ts';
+import { registerGatewayKeyCommands } from './gateway-keys-cli.ts';
+import { registerTlsCommands } from './stack/tls-cli.ts';
+import { registerCredentialCommands } from './stack/credentials-cli.ts';
 
 /**
  * The one command-line entry: `npm run cli -- <command>`. Apps only wire: each command loads the
@@ -24,13 +30,23 @@ const program = new Command('telemetry')
   .option('-c, --config <file>', 'configuration file (YAML); default $TP_CONFIG')
   .showHelpAfterError();
 
-function config(nodes?: string, clickhouseReplicas?: string): Config {
+/**
+ * The services' configuration (src/config/schema.ts), as a deployment's services see it. The CLI is
+ * also the local stack's, so one file (or TP_STACK__* variables) with a `stack` section serves every
+ * command: it is read with the local stack's schema and the section set aside here.
+ */
+function config(): Config {
+  return servicesConfig(stackConfig());
+}
+
+/** The local stack's configuration (the services' sections plus `stack`), for `stack …` and `--local`. */
+function stackConfig(nodes?: string, clickhouseReplicas?: string): LocalStackConfig {
   const stackOverrides = {
     ...(nodes ? { kafkaNodes: Number(nodes) } : {}),
     ...(clickhouseReplicas ? { clickhouseReplicas: Number(clickhouseReplicas) } : {}),
   };
   const overrides = Object.keys(stackOverrides).length > 0 ? { stack: stackOverrides } : undefined;
-  return loadConfig({ file: program.opts<{ config?: string }>().config, overrides });
+  return loadStackConfig({ file: program.opts<{ config?: string }>().config, overrides });
 }
 
 /** The aggregate table of the pipeline named, or a NO_SUCH_PIPELINE error. */
@@ -54,6 +70,13 @@ const count = (what: string) => (value: string): number => {
   return parsed;
 };
 
+/** Prints the health of the stack and of the pipeline services it started; exit code 1 when anything is unhealthy. */
+async function reportHealth(resolved: LocalStackConfig): Promise<void> {
+  const health = [...(await stackHealth(resolved)), ...(await pipelineServicesHealth(resolved))];
+  print(formatHealth(health));
+  if (health.some((entry) => !entry.healthy)) process.exitCode = 1;
+}
+
 stack
   .command('up')
   .description('start what is not running (idempotent), create topics, report health')
@@ -63,7 +86,7 @@ stack
   .option('--aggregators <n>', 'also start N aggregators (one consumer group per pipeline)', count('--aggregators'), 0)
   .option('--prometheus', 'also start Prometheus (Debian\'s package) scraping the pipeline services, with the alert rules')
   .action(async (options: StackOptions & { bridges: number; aggregators: number; prometheus?: boolean }) => {
-    const resolved = config(options.nodes, options.clickhouseReplicas);
+    const resolved = stackConfig(options.nodes, options.clickhouseReplicas);
     await stackUp(resolved, print);
     const { services } =
       options.bridges > 0 || options.aggregators > 0
@@ -76,9 +99,7 @@ stack
       const prometheus = await startPrometheus(resolved.stack, { bridges: hostsOf('bridge'), aggregators: hostsOf('aggregator') });
       print(`prometheus: ${prometheus.started ? 'started' : 'reloaded'} (${prometheus.url}), scraping ${services.length} pipeline service(s), alert rules from deploy/prometheus/rules.yml`);
     }
-    const health = [...(await stackHealth(resolved)), ...(await pipelineServicesHealth(resolved))];
-    print(formatHealth(health));
-    if (health.some((entry) => !entry.healthy)) process.exitCode = 1;
+    await reportHealth(resolved);
   });
 
 stack
@@ -87,7 +108,7 @@ stack
   .addOption(nodesOption)
   .addOption(replicasOption)
   .action(async (options: StackOptions) => {
-    const resolved = config(options.nodes, options.clickhouseReplicas);
+    const resolved = stackConfig(options.nodes, options.clickhouseReplicas);
     const stopped = await stackDown(resolved, print);
     forgetPipelineServices(resolved);
     if (stopped.length === 0) print('nothing was running');
@@ -99,27 +120,35 @@ stack
   .addOption(nodesOption)
   .addOption(replicasOption)
   .action(async (options: StackOptions) => {
-    const resolved = config(options.nodes, options.clickhouseReplicas);
-    const health = [...(await stackHealth(resolved)), ...(await pipelineServicesHealth(resolved))];
-    print(formatHealth(health));
-    if (health.some((entry) => !entry.healthy)) process.exitCode = 1;
+    const resolved = stackConfig(options.nodes, options.clickhouseReplicas);
+    await reportHealth(resolved);
   });
+
+/** Runs `work` on an admin connection to ClickHouse (the configured one, or the local stack's with --local), closed afterwards. */
+async function withAdminConnection(
+  local: boolean | undefined,
+  work: (connection: Awaited<ReturnType<typeof connectClickHouse>>, resolved: Config) => Promise<void>,
+): Promise<void> {
+  const resolved = local ? configForLocalStack(stackConfig()) : config();
+  const connection = await connectClickHouse(asRole(resolved.clickhouse, 'admin'));
+  try {
+    await work(connection, resolved);
+  } finally {
+    await connection.close();
+  }
+}
 
 program
   .command('migrate')
   .description('create or update the ClickHouse tables of every configured pipeline (the aggregator also does this at start)')
   .option('--local', 'against the local stack')
   .action(async (options: { local?: boolean }) => {
-    const resolved = options.local ? configForLocalStack(config()) : config();
-    const connection = await connectClickHouse(resolved.clickhouse);
-    try {
+    await withAdminConnection(options.local, async (connection, resolved) => {
       const report = await migrate(connection, resolved);
       print(`ClickHouse ${connection.capabilities.version} at ${connection.url}, database ${report.database}`);
       for (const id of report.applied) print(`applied  ${id}`);
       for (const id of report.alreadyApplied) print(`present  ${id}`);
-    } finally {
-      await connection.close();
-    }
+    });
   });
 
 const rollupsCommand = program.command('rollups').description('rollup tables built from each pipeline\'s aggregate table (pipeline.rollups)');
@@ -129,9 +158,7 @@ rollupsCommand
   .option('--pipeline <name>', 'only this pipeline')
   .option('--local', 'against the local stack')
   .action(async (options: { pipeline?: string; local?: boolean }) => {
-    const resolved = options.local ? configForLocalStack(config()) : config();
-    const connection = await connectClickHouse(resolved.clickhouse);
-    try {
+    await withAdminConnection(options.local, async (connection, resolved) => {
       const pipelines = schemaLayout(resolved, connection.capabilities).rollups ?? [];
       const chosen = pipelines.filter((rollups) => !options.pipeline || rollups.source === pipelineTable(resolved, options.pipeline));
       if (chosen.length === 0) print('no pipeline with rollups (set aggregator.pipelines[].rollups)');
@@ -141,9 +168,7 @@ rollupsCommand
           print(`${level.table}: ${level.dirtyHours} hour(s) changed, ${level.statements} rebuild statement(s)${level.skippedHours ? `, ${level.skippedHours} hour(s) older than the level below keeps, skipped` : ''}`);
         }
       }
-    } finally {
-      await connection.close();
-    }
+    });
   });
 
 program
@@ -154,9 +179,7 @@ program
   .option('--dry-run', 'print what would change, change nothing')
   .option('--local', 'against the local stack')
   .action(async (options: { dryRun?: boolean; local?: boolean }) => {
-    const resolved = options.local ? configForLocalStack(config()) : config();
-    const connection = await connectClickHouse(resolved.clickhouse);
-    try {
+    await withAdminConnection(options.local, async (connection, resolved) => {
       const report = await applyRetention(connection, resolved, { dryRun: options.dryRun });
       const verb = report.dryRun ? 'would ' : '';
       print(`ClickHouse ${connection.capabilities.version}: retention by ${report.mechanism === 'ttl' ? 'table TTL' : 'dropping expired partitions'}, ${report.tables.length} table(s)`);
@@ -166,9 +189,7 @@ program
           : `${action.table}: ${verb}drop partition ${action.partition}`);
       }
       if (report.actions.length === 0) print('nothing to change');
-    } finally {
-      await connection.close();
-    }
+    });
   });
 
 program
@@ -177,9 +198,11 @@ program
   .command('explain')
   .description('the failure table of every pipeline: each failure → lost, duplicated or exact, and by which mechanism')
   .option('--pipeline <name>', 'only this pipeline')
+  .option('--costs <file>', 'measured costs of the tiers to show (the result of npm run bench:tiers, loadtest/results/tiers.json)')
   .addOption(new Option('--format <format>', 'output format').choices(['md', 'json']).default('md'))
-  .action((options: { pipeline?: string; format: 'md' | 'json' }) => {
-    const explanations = explain(config(), options.pipeline);
+  .action((options: { pipeline?: string; format: 'md' | 'json'; costs?: string }) => {
+    const costs = options.costs === undefined ? null : parseTierCosts(readFileSync(options.costs, 'utf8'), options.costs);
+    const explanations = explain(config(), options.pipeline, costs);
     if (explanations.length === 0) throw new PipelineError('NO_SUCH_PIPELINE', `no pipeline named '${options.pipeline}' in the configuration`);
     print(options.format === 'json' ? JSON.stringify(explanations, null, 2) : explainMarkdown(explanations));
   });
@@ -191,13 +214,17 @@ program
   .option('--reference', 'print the reference of every key (Markdown)')
   .action((options: { local?: boolean; reference?: boolean }) => {
     if (options.reference) return print(configReference());
-    const resolved = options.local ? configForLocalStack(config()) : config();
+    // As the services see it: the local stack hands them its configuration without its own `stack` section.
+    const resolved = options.local ? servicesConfig(configForLocalStack(stackConfig())) : config();
     print(JSON.stringify(redactSecrets(resolved), null, 2));
   });
 
 registerWatermarkCommands(program, () => config());
 registerReplayCommand(program, () => config(), print);
 registerBackfillCommand(program, () => config(), print);
+registerGatewayKeyCommands(program, print, () => stackConfig().stack);
+registerTlsCommands(stack, () => stackConfig(), print);
+registerCredentialCommands(stack, () => stackConfig().stack, print);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const code = error instanceof PipelineError ? ` [${error.code}]` : '';

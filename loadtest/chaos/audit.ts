@@ -4,6 +4,7 @@ import { guaranteeSettings } from '../../src/config/guarantees.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { Auditor } from '../../src/clickhouse/audit.ts';
 import { connectClickHouse } from '../../src/clickhouse/client.ts';
+import { asRole } from '../../src/clickhouse/roles.ts';
 import { errorMessage } from '../../src/core/errors.ts';
 import { failureAnalysis, observationMatches, type Outcome, type ScenarioOutcome } from '../../src/core/failure-analysis.ts';
 import { eventually } from '../../src/stack/services.ts';
@@ -74,7 +75,7 @@ export async function auditTiers(input: TierAuditInput): Promise<TierAudit> {
   // Readings the broker lost never reach a tier: the tiers are audited on the rest.
   const explained = brokerCrash?.matches ? brokerCrash.missing : 0;
   await attempt('waiting for every service to run again', () => input.ensureAllRunning().then(() => 'running'));
-  const connection = await attempt('connecting to ClickHouse for the audit', () => connectClickHouse(config.clickhouse));
+  const connection = await attempt('connecting to ClickHouse for the audit', () => connectClickHouse(asRole(config.clickhouse, 'admin')));
   if (!connection) return { kafkaLost: kafkaAudit?.missing.length ?? null, brokerCrash, edgeLost: null, settle: 'timed-out', tiers: [] };
   try {
     const auditor = new Auditor(connection, config.clickhouse.database);

@@ -1,5 +1,5 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
-import type { Config } from '../../src/config/schema.ts';
+import type { LocalStackConfig as Config } from '../../src/stack/config-schema.ts';
 import { startClickhouse, stopClickhouse } from '../../src/stack/clickhouse.ts';
 import { kafkaStatus, startKafkaNode, stopKafkaNode, waitForKafkaNode, waitForBrokers } from '../../src/stack/kafka.ts';
 import { mosquittoProcess, startMosquitto, stopMosquitto } from '../../src/stack/mosquitto.ts';
@@ -44,7 +44,7 @@ export async function inject(fault: ScheduledFault, config: Config, supervisor: 
       const current = supervisor.aggregators[fault.target]!;
       supervisor.expect(current);
       await current.stop(20_000);
-      const crashing = supervisor.startAggregator(fault.target, { TP_AGGREGATOR__CRASH_AT: fault.point! });
+      const crashing = supervisor.startAggregator(fault.target, { TEST_AGGREGATOR_CRASH_AT: fault.point! });
       supervisor.expect(crashing);
       const outcome = await Promise.race([crashing.exited, sleep(60_000).then(() => 'still running')]);
       if (outcome === 'still running') await crashing.stop(20_000);

@@ -1,5 +1,5 @@
 import KafkaLib from '@confluentinc/kafka-javascript';
-import { decodeRecord } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { withRetry } from '../../src/util/retry.ts';
 
 /**

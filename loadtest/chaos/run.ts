@@ -1,8 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { localClientTls } from '../../src/stack/tls-client.ts';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { loadConfig, parseConfig } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { loadStackConfig, parseStackConfig, servicesConfig } from '../../src/stack/config.ts';
+import type { LocalStackConfig as Config } from '../../src/stack/config-schema.ts';
 import { errorMessage } from '../../src/core/errors.ts';
 import { ensureTopics, pipelineTopics } from '../../src/kafka/admin.ts';
 import { isolatedBootstrapServers } from '../../src/stack/kafka.ts';
@@ -73,6 +74,7 @@ const CHAOS_STACK = {
   clickhouseHttpPort: 28123,
   clickhouseTcpPort: 29000,
   mosquittoPort: 21883,
+  mosquittoTlsPort: 28883,
   // A broker restarted under the run's full load can take minutes to rejoin on a small machine
   // (seen here: over 60 s at a load average of 14); that is slow, not a finding.
   startTimeoutMs: 180_000,
@@ -134,7 +136,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     }
   }
   const isolation = isolatedHost ? { isolatedKafkaAddress: isolatedHost.kafkaAddress, isolatedClickhouseAddress: isolatedHost.clickhouseAddress } : {};
-  const base = loadConfig({ overrides: { stack: { ...CHAOS_STACK, ...isolation, mqttMode: options.mqttMode }, kafka: { replicationFactor: 3, minInsyncReplicas: 2 } } });
+  const base = loadStackConfig({ overrides: { stack: { ...CHAOS_STACK, ...isolation, mqttMode: options.mqttMode }, kafka: { replicationFactor: 3, minInsyncReplicas: 2 } } });
   const host = isolatedHost;
   teardownOnInterrupt = () => {
     signalAllRecorded(stackPaths(base.stack).runDir);
@@ -144,9 +146,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const tenant = `chaos${runId}`;
   const runDir = join(REPO_ROOT, '.data', 'runs', `chaos-${runId}`);
   mkdirSync(runDir, { recursive: true });
-  const config = parseConfig(chaosConfig(configForLocalStack(base), runId, runDir, tenant));
+  const config = parseStackConfig(chaosConfig(configForLocalStack(base), runId, runDir, tenant));
   // Direct mode: the devices are spread over the bridges, each device on one (as behind a TCP load balancer).
-  const fleetUrls = config.mqtt.mode === 'direct' ? Array.from({ length: INSTANCES }, (_, i) => `mqtt://127.0.0.1:${LISTEN_BASE_PORT + i}`) : [config.mqtt.url];
+  // MQTTS and HTTPS with the private stack's CA unless edge.tls.mode is 'plaintext' (broker mode: mqtt.url is Mosquitto's TLS listener).
+  const clientTls = localClientTls(config);
+  const fleetUrls = config.mqtt.mode === 'direct' ? Array.from({ length: INSTANCES }, (_, i) => `${clientTls.mqtt}://127.0.0.1:${LISTEN_BASE_PORT + i}`) : [config.mqtt.url];
   log(`MQTT mode ${config.mqtt.mode}: the fleet connects to ${fleetUrls.join(', ')}`);
   const applied: AppliedFault[] = [];
   let supervisor: Supervisor | undefined;
@@ -183,9 +187,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     log(`starting the private three-broker stack in ${CHAOS_STACK.dataDir}`);
     if ((await attempt('starting the private stack', () => stackUp(base, (line) => log(`  ${line}`)))) === undefined) return result();
     const configFile = join(runDir, 'pipeline.yaml');
-    writeFileSync(configFile, stringify(config));
+    writeFileSync(configFile, stringify(servicesConfig(config)));
     if ((await attempt('creating the topics', () => ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka)))) === undefined) return result();
-    const running = new Supervisor(configFile, runId, config.mqtt.mode === 'direct' ? LISTEN_BASE_PORT : null, log, isolatedHost && { host: isolatedHost, brokers: isolatedBootstrapServers(base.stack), clickhouseUrl: `http://${isolatedHost.clickhouseAddress}:${CHAOS_STACK.clickhouseHttpPort}` });
+    const running = new Supervisor(configFile, runId, config.mqtt.mode === 'direct' ? LISTEN_BASE_PORT : null, log, isolatedHost && { host: isolatedHost, brokers: isolatedBootstrapServers(base.stack), clickhouseUrl: `http://${isolatedHost.clickhouseAddress}:${CHAOS_STACK.clickhouseHttpPort}` }, localClientTls(config));
     supervisor = running;
     const durationMs = Math.round((options.readings / options.ratePerSecond) * 1000);
     const schedule = faultSchedule({ seed: options.seed, durationMs, kinds: faults, timesEach: options.timesEach, marginMs: Math.min(10_000, durationMs / 10), instances: INSTANCES, brokers: 3 });
@@ -197,7 +201,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const fleetDone = attempt('running the fleet', () =>
       runFleet(
         { tenant, devices: 2000, gateways: 10, ratePerSecond: options.ratePerSecond, batchSize: 10, patterns: STEADY_PATTERNS, seed: options.seed },
-        { url: fleetUrls, ...FLEET_ACCOUNT, connections: 10, durationMs, clientIdPrefix: `chaos-fleet-${runId}`, maxInFlightPerConnection: 200, republishUnrouted: options.republishUnrouted,
+        { url: fleetUrls, ca: localClientTls(config).ca, ...FLEET_ACCOUNT, connections: 10, durationMs, clientIdPrefix: `chaos-fleet-${runId}`, maxInFlightPerConnection: 200, republishUnrouted: options.republishUnrouted,
           log: (line) => void (failuresLogged++ < 5 && log(`  fleet: ${line}`)) },
       ),
     );

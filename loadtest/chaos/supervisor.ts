@@ -1,5 +1,7 @@
 import { eventually, startService, type ServiceProcess } from '../../src/stack/services.ts';
+import { bridgeHttpUrl, fetchText, type LocalClientTls } from '../../src/stack/tls-client.ts';
 import type { IsolatedHost } from '../../src/stack/netns.ts';
+import { CRASH_AT_ENV, CRASHING_AGGREGATOR_SCRIPT } from '../support/crashing-aggregator.ts';
 
 /** Bridges and aggregators of a chaos run: two of each. */
 export const INSTANCES = 2;
@@ -21,6 +23,8 @@ export class Supervisor {
     private readonly log: (line: string) => void,
     /** Where the isolated aggregator reaches Kafka and ClickHouse from inside its namespace. */
     private readonly isolation: { host: IsolatedHost; brokers: string[]; clickhouseUrl: string } | null,
+    /** How the bridges' HTTP server is reached (https with the local CA unless edge.tls.mode is 'plaintext'). */
+    private readonly bridgeTls: LocalClientTls = { http: 'http', mqtt: 'mqtt', ca: undefined, caFile: undefined },
   ) {}
 
   async startAll(): Promise<void> {
@@ -37,7 +41,7 @@ export class Supervisor {
       TP_EDGE__HTTP_PORT: String(28080 + index),
       TP_MQTT__CLIENT_ID_PREFIX: `chaos-bridge-${this.runId}-${index}`,
       ...(this.listenBasePort === null ? {} : { TP_MQTT__LISTEN__PORT: String(this.listenBasePort + index) }),
-      LOG_LEVEL: process.env['CHAOS_BRIDGE_LOG_LEVEL'] ?? 'warn',
+      TP_LOG__LEVEL: process.env['CHAOS_BRIDGE_LOG_LEVEL'] ?? 'warn',
     });
     this.bridges[index] = service;
     this.watch(service, `bridge ${index}`);
@@ -51,12 +55,13 @@ export class Supervisor {
       : {};
     const service = startService(
       `chaos-aggregator-${index}`,
-      'src/aggregator/main.ts',
+      // Crash faults need the failure tests' entry point (crash points installed); the others run the service's.
+      env[CRASH_AT_ENV] ? CRASHING_AGGREGATOR_SCRIPT : 'src/aggregator/main.ts',
       {
         TP_CONFIG: this.configFile,
         TP_AGGREGATOR__INSTANCE_ID: `chaos-${this.runId}-${index}`,
         TP_AGGREGATOR__METRICS_PORT: String(29464 + index),
-        LOG_LEVEL: 'warn',
+        TP_LOG__LEVEL: 'warn',
         ...networkEnv,
         ...env,
       },
@@ -84,7 +89,8 @@ export class Supervisor {
   }
 
   async ready(index: number): Promise<void> {
-    await eventually(`bridge ${index} ready`, async () => ((await fetch(`http://127.0.0.1:${28080 + index}/readyz`).catch(() => null))?.ok ? true : undefined), 90_000);
+    const bridge = `${bridgeHttpUrl(this.bridgeTls, 28080 + index)}/readyz`;
+    await eventually(`bridge ${index} ready`, async () => ((await fetchText(bridge, { ca: this.bridgeTls.ca }).catch(() => null))?.ok ? true : undefined), 90_000);
     const host = index === ISOLATED_AGGREGATOR && this.isolation ? this.isolation.host.guestAddress : '127.0.0.1';
     await eventually(`aggregator ${index} ready`, async () => ((await fetch(`http://${host}:${29464 + index}/readyz`).catch(() => null))?.ok ? true : undefined), 90_000);
   }

@@ -20,12 +20,12 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import mqtt, { type MqttClient } from 'mqtt';
-import { decodeRecord } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { writeCredentialFile } from '../../src/stack/device-credentials.ts';
 import { LOCAL_MQTT_USERS, mosquittoProcess } from '../../src/stack/mosquitto.ts';
 import { REPO_ROOT } from '../../src/stack/paths.ts';
 import { runningPid } from '../../src/stack/processes.ts';
-import { createTopics, deleteTopics, freePort, killAllBridges, readTopic, startBridge, testConfig, uniqueName } from '../../test/integration/edge-harness.ts';
+import { createTopics, deleteTopics, freePort, killAllBridges, readTopic, startBridge, testConfig, uniqueName } from '../support/edge-harness.ts';
 import { brokerPhase } from './broker-phase.ts';
 import { directPhase } from './direct-phase.ts';
 import { BATCH_SIZE, batchedReadings, singleReadings, type Messages, type Phase } from './publish.ts';
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     { topic: topics.readings, partitions: config.kafka.partitions },
     { topic: topics.deadLetter, partitions: 1 },
   ]);
-  const common = { TP_KAFKA__BROKERS: config.kafka.brokers.join(','), TP_KAFKA__READINGS_TOPIC: topics.readings, TP_KAFKA__DEAD_LETTER_TOPIC: topics.deadLetter, LOG_LEVEL: 'warn' };
+  const common = { TP_KAFKA__BROKERS: config.kafka.brokers.join(','), TP_KAFKA__READINGS_TOPIC: topics.readings, TP_KAFKA__DEAD_LETTER_TOPIC: topics.deadLetter, TP_LOG__LEVEL: 'warn' };
   const listenPort = await freePort();
   // A profile is written on a clean exit: the bridges are stopped with SIGTERM at the end.
   const nodeArgs = options.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(REPO_ROOT, '.data', 'profiles', 'edge')}`] : [];

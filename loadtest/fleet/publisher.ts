@@ -38,6 +38,8 @@ export interface PublisherOptions {
   readonly payload?: PayloadFormat;
   /** Prefix of the device names (a side fleet beside another of the same tenant, see mixed.ts). */
   readonly devicePrefix?: string;
+  /** The CA that signed the server's certificate, for mqtts:// URLs (the local stack's: src/stack/tls-client.ts). */
+  readonly ca?: Buffer;
 }
 
 export interface FleetResult {
@@ -190,6 +192,7 @@ function connect(options: PublisherOptions, clientId: string, index: number): Pr
       clean: true,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
     });
     client.once('connect', () => resolve(client));
     client.once('error', (error) => reject(error));

@@ -28,7 +28,7 @@ interface Result {
   readonly notes?: string;
 }
 
-/** tiers.json is written by bench:tiers and read by `guarantees explain`, so it keeps its own shape. */
+/** tiers.json is written by bench:tiers and read by docs/tools/failure-tables.ts and `guarantees explain --costs` (parseTierCosts), so it keeps its own shape. */
 interface TiersFile {
   readonly measuredAt: string;
   readonly machine?: string;

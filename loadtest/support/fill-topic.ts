@@ -1,6 +1,7 @@
-import { encodeReading, encodeTick } from '../../src/core/readings.ts';
+import { encodeReading } from '../../src/core/wire/reading.ts';
+import { encodeTick } from '../../src/core/wire/tick.ts';
 import { mulberry32 } from '../../src/util/random.ts';
-import { connectRawProducer } from '../../test/support/raw-producer.ts';
+import { connectRawProducer } from './raw-producer.ts';
 
 /**
  * Fills a readings topic as a fleet would have: `readings` readings over `devices` devices, each

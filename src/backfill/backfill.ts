@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Config, PipelineConfig } from '../config/schema.ts';
 import { guaranteeProfile } from '../core/guarantees.ts';
 import type { Reading } from '../core/readings.ts';
-import { encodeValidatedReading } from '../core/validation.ts';
+import { encodeValidatedReading } from '../core/wire/reading.ts';
 import { PartitionStates } from '../aggregator/partitions.ts';
 import type { CheckpointStore } from '../clickhouse/checkpoints.ts';
 import { ClickHouseError } from '../clickhouse/errors.ts';

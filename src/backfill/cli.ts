@@ -24,7 +24,7 @@ export function registerBackfillCommand(program: Command, config: () => Config, 
     .action(async (options: { file: string; tenant?: string; yes?: boolean }) => {
       const resolved = config();
       const tenant = options.tenant ?? onlyTenant(resolved);
-      const logger = createLogger('backfill', process.env['LOG_LEVEL'] ?? 'warn');
+      const logger = createLogger('backfill', resolved.log.level);
       const partitions = (await fetchMetadata(resolved.kafka.brokers)).topics.get(resolved.kafka.readingsTopic);
       if (partitions === undefined) throw new ConfigError(`topic '${resolved.kafka.readingsTopic}' does not exist on ${resolved.kafka.brokers.join(',')}`, { key: 'kafka.readingsTopic' });
       const checkpointed = resolved.aggregator.pipelines.some((pipeline) => guaranteeProfile(pipeline.guarantee).state.checkpointed);

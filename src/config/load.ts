@@ -1,6 +1,6 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { Value } from '@sinclair/typebox/value';
-import type { TSchema } from '@sinclair/typebox';
+import type { Static, TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, errorMessage } from '../core/errors.ts';
 import { ConfigSchema, type Config, type PipelineConfig } from './schema.ts';
@@ -31,6 +31,14 @@ export interface LoadOptions {
 type Source = Map<string, string>;
 
 export function loadConfig(options: LoadOptions = {}): Config {
+  return loadConfigOf(ConfigSchema, options);
+}
+
+/**
+ * The same loading for a schema that extends the services' one (the local stack's, with its `stack`
+ * section: src/stack/config.ts); its other sections are the services' configuration, unchanged.
+ */
+export function loadConfigOf<S extends TSchema>(schema: S, options: LoadOptions = {}): Static<S> & Config {
   const env = options.env ?? process.env;
   const file = options.file ?? env[CONFIG_FILE_ENV];
   const sources: Source = new Map();
@@ -39,28 +47,33 @@ export function loadConfig(options: LoadOptions = {}): Config {
     raw = readConfigFile(file);
     markSources(raw, '', `file ${file}`, sources);
   }
-  applyEnv(raw, env, sources);
+  applyEnv(schema, raw, env, sources);
   if (options.overrides) {
     raw = deepMerge(raw, options.overrides);
     markSources(options.overrides, '', 'overrides', sources);
   }
-  return parseConfig(raw, sources);
+  return parseConfigOf(schema, raw, sources);
 }
 
 export function parseConfig(raw: unknown, sources: Source = new Map()): Config {
-  const misplaced = mappingWhereListBelongs(raw, ConfigSchema, []);
+  return parseConfigOf(ConfigSchema, raw, sources);
+}
+
+/** parseConfig for a schema that extends the services' one (see loadConfigOf). */
+export function parseConfigOf<S extends TSchema>(schema: S, raw: unknown, sources: Source = new Map()): Static<S> & Config {
+  const misplaced = mappingWhereListBelongs(raw, schema, []);
   if (misplaced) {
     const key = misplaced.join('.');
     const from = sources.get(key) ?? nearestSource(key, sources);
-    const value = printableValueAt(raw, `/${misplaced.join('/')}`);
+    const value = printableValueAt(raw, `/${misplaced.join('/')}`, schema);
     throw new ConfigError(`config key '${key}' has ${JSON.stringify(value)}: a mapping where a list belongs; expected a list${from ? ` (from ${from})` : ''}`, { key, source: from ?? 'defaults' });
   }
-  const withDefaults = Value.Default(ConfigSchema, structuredClone(raw ?? {}));
-  const firstError = Value.Errors(ConfigSchema, withDefaults).First();
+  const withDefaults = Value.Default(schema, structuredClone(raw ?? {}));
+  const firstError = Value.Errors(schema, withDefaults).First();
   if (firstError) {
     const key = pointerToKey(firstError.path);
     // A secret, or a malformed value where one belongs, is never echoed (src/config/secrets.ts).
-    const value = printableValueAt(withDefaults, firstError.path);
+    const value = printableValueAt(withDefaults, firstError.path, schema);
     const expected = describeExpected(firstError.schema) ?? firstError.message;
     const meaning = typeof firstError.schema['description'] === 'string' ? ` — ${firstError.schema['description']}` : '';
     const from = sources.get(key) ?? nearestSource(key, sources);
@@ -72,7 +85,7 @@ export function parseConfig(raw: unknown, sources: Source = new Map()): Config {
       { key, source: from ?? 'defaults' },
     );
   }
-  const config = withDefaults as Config;
+  const config = withDefaults as Static<S> & Config;
   resolveDerived(config);
   checkConsistency(config);
   return Object.freeze(config);
@@ -117,12 +130,12 @@ function readConfigFile(file: string): Record<string, unknown> {
   }
 }
 
-function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, sources: Source): void {
+function applyEnv(root: TSchema, raw: Record<string, unknown>, env: NodeJS.ProcessEnv, sources: Source): void {
   for (const [name, text] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || name === CONFIG_FILE_ENV || text === undefined) continue;
     const segments = name.slice(ENV_PREFIX.length).split('__');
-    const direct = resolvePath(ConfigSchema, segments);
-    const fromFile = direct ? undefined : secretFileTarget(name, segments);
+    const direct = resolvePath(root, segments);
+    const fromFile = direct ? undefined : secretFileTarget(root, name, segments);
     const path = direct ?? fromFile;
     if (!path) {
       throw new ConfigError(`environment variable ${name} names no configuration key`, { variable: name });
@@ -130,19 +143,19 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, sources:
     if (fromFile && env[name.slice(0, -'_FILE'.length)] !== undefined) {
       throw new ConfigError(`environment variables ${name} and ${name.slice(0, -'_FILE'.length)} both set the secret '${path.join('.')}'; set one`, { variable: name });
     }
-    const schema = schemaAt(ConfigSchema, path);
+    const schema = schemaAt(root, path);
     setAt(raw, path, parseEnvValue(fromFile ? readSecretFile(name, text) : text, schema));
     sources.set(path.join('.'), fromFile ? `file ${text} (environment ${name})` : `environment ${name}`);
   }
 }
 
 /** `TP_<KEY>_FILE` for a key that holds a secret: the key's path; undefined otherwise. */
-function secretFileTarget(name: string, segments: string[]): string[] | undefined {
+function secretFileTarget(root: TSchema, name: string, segments: string[]): string[] | undefined {
   const last = segments[segments.length - 1];
   if (!last?.toUpperCase().endsWith('_FILE')) return undefined;
-  const path = resolvePath(ConfigSchema, [...segments.slice(0, -1), last.slice(0, -'_FILE'.length)]);
+  const path = resolvePath(root, [...segments.slice(0, -1), last.slice(0, -'_FILE'.length)]);
   if (!path) return undefined;
-  if (!holdsSecret(schemaAt(ConfigSchema, path))) {
+  if (!holdsSecret(schemaAt(root, path))) {
     throw new ConfigError(`environment variable ${name}: '${path.join('.')}' is not a secret; only secrets are read from files`, { variable: name });
   }
   return path;

@@ -41,8 +41,28 @@ export function configReference(): string {
   return ['| key | type | default | meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
 }
 
-export function configReferencePage(): string {
+/**
+ * `localStack`: the local stack's own section (src/stack/config-schema.ts StackSchema), listed after
+ * the services' keys; passed in, since the services' configuration does not know it.
+ */
+export function configReferencePage(localStack?: TSchema): string {
   const long = longDefaults(ConfigSchema, '');
+  const stackRows = localStack === undefined ? [] : configKeys(localStack).map((key) => `| \`stack.${key.path}\` | ${key.type} | ${key.default} | ${cell(key.meaning)} |`);
+  const stackSection =
+    stackRows.length === 0
+      ? []
+      : [
+          '## Local stack only: `stack.*`',
+          '',
+          'Read only by the local-stack CLI (`npm run stack`, `--local` commands) and the test and load-test',
+          'launchers, from the same file and `TP_STACK__<KEY>` variables (for example `TP_STACK__MQTT_MODE=broker`).',
+          'The services themselves refuse a `stack` section: the local stack hands them its file without it.',
+          '',
+          '| key | type | default | meaning |',
+          '| --- | --- | --- | --- |',
+          ...stackRows,
+          '',
+        ];
   const sections = long.map(({ path, value }) => {
     const yaml = stringifyYaml(nest(path, value), { lineWidth: 0 }).trimEnd();
     return `### Default of \`${path}\`\n\n\`\`\`yaml\n${yaml}\n\`\`\``;
@@ -69,6 +89,7 @@ export function configReferencePage(): string {
     '',
     configReference(),
     '',
+    ...stackSection,
     '## Long defaults',
     '',
     ...sections.flatMap((section) => [section, '']),

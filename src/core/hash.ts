@@ -77,33 +77,31 @@ export class HashSet53 {
   }
 
   has(hash: number): boolean {
-    const slots = this.slots;
-    const mask = this.mask;
-    let index = (hash >>> 0) & mask;
-    for (;;) {
-      const slot = slots[index]!;
-      if (slot === hash) return true;
-      if (slot === EMPTY) return false;
-      index = (index + 1) & mask;
-    }
+    return this.slots[this.slotOf(hash)] === hash;
   }
 
   /** Adds the hash; false when it was already present. */
   add(hash: number): boolean {
     const slots = this.slots;
-    const mask = this.mask;
-    let index = (hash >>> 0) & mask;
-    for (;;) {
-      const slot = slots[index]!;
-      if (slot === hash) return false;
-      if (slot === EMPTY) break;
-      index = (index + 1) & mask;
-    }
+    const index = this.slotOf(hash);
+    if (slots[index] === hash) return false;
     slots[index] = hash;
     this.used++;
     // Keep the load at most 1/2 so that probes stay short.
     if (this.used * 2 > slots.length) this.grow();
     return true;
+  }
+
+  /** The slot that holds `hash`, or else the empty slot where it belongs (linear probing; the load stays ≤ 1/2). */
+  private slotOf(hash: number): number {
+    const slots = this.slots;
+    const mask = this.mask;
+    let index = (hash >>> 0) & mask;
+    for (;;) {
+      const slot = slots[index]!;
+      if (slot === hash || slot === EMPTY) return index;
+      index = (index + 1) & mask;
+    }
   }
 
   /** Empties the set; a table that grew large is given back rather than kept. */

@@ -1,10 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { guaranteeSettings } from '../config/guarantees.ts';
+import { transportText } from '../config/tls-schema.ts';
 import { failureAnalysis } from '../core/failure-analysis.ts';
+import { ConfigError } from '../core/errors.ts';
 import { withProof, type Proof, type ProvenScenarioOutcome } from './proofs.ts';
-import { REPO_ROOT } from '../stack/paths.ts';
 
 /**
  * `guarantees explain`: for every pipeline of a configuration, the failure table (scenario →
@@ -16,7 +15,33 @@ export interface TierCost {
   readonly e2e_p95_ms: number;
 }
 
-export const TIER_COSTS_FILE = join(REPO_ROOT, 'loadtest', 'results', 'tiers.json');
+/**
+ * The measured costs of the tiers, as `npm run bench:tiers` writes them (loadtest/results/tiers.json).
+ * An input, never looked for: the container image holds no benchmark results, so the CLI takes the
+ * file as --costs and the docs' renderer passes the committed one.
+ */
+export interface TierCosts {
+  readonly measuredAt: string;
+  readonly tiers: Readonly<Record<string, TierCost>>;
+}
+
+/** A tiers.json text; `source` names it in the error when its shape is not that. */
+export function parseTierCosts(text: string, source: string): TierCosts {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`tier costs '${source}' is not JSON: ${error instanceof Error ? error.message : String(error)}`, { file: source });
+  }
+  const costs = parsed as Partial<TierCosts> | null;
+  const tiers = costs?.tiers;
+  const valid =
+    typeof costs?.measuredAt === 'string' &&
+    typeof tiers === 'object' && tiers !== null &&
+    Object.values(tiers).every((tier) => typeof tier?.readings_per_s === 'number' && typeof tier.e2e_p95_ms === 'number');
+  if (!valid) throw new ConfigError(`tier costs '${source}' is not a bench:tiers result ({measuredAt, tiers: {<tier>: {readings_per_s, e2e_p95_ms}}})`, { file: source });
+  return costs as TierCosts;
+}
 
 export interface PipelineExplanation {
   readonly pipeline: string;
@@ -25,10 +50,11 @@ export interface PipelineExplanation {
   readonly settings: ReturnType<typeof guaranteeSettings>;
   readonly scenarios: ProvenScenarioOutcome[];
   readonly measuredCost: (TierCost & { measuredAt: string }) | null;
+  /** edge.tls: TLS on the device- and gateway-facing hops, or plaintext said explicitly. */
+  readonly transport: string;
 }
 
-export function explain(config: Config, only?: string): PipelineExplanation[] {
-  const costs = readCosts();
+export function explain(config: Config, only?: string, costs: TierCosts | null = null): PipelineExplanation[] {
   return config.aggregator.pipelines
     .filter((pipeline) => only === undefined || pipeline.name === only)
     .map((pipeline) => {
@@ -40,7 +66,8 @@ export function explain(config: Config, only?: string): PipelineExplanation[] {
         window: pipeline.window,
         settings,
         scenarios: failureAnalysis(settings).map((row) => withProof(settings, row)),
-        measuredCost: cost && costs ? { ...cost, measuredAt: costs.measuredAt } : null,
+        measuredCost: cost && costs ? { readings_per_s: cost.readings_per_s, e2e_p95_ms: cost.e2e_p95_ms, measuredAt: costs.measuredAt } : null,
+        transport: transportText(config.edge.tls),
       };
     });
 }
@@ -61,17 +88,13 @@ export function mqttModeText(s: PipelineExplanation['settings']): string {
   );
 }
 
-function readCosts(): { measuredAt: string; tiers: Record<string, TierCost> } | null {
-  if (!existsSync(TIER_COSTS_FILE)) return null;
-  return JSON.parse(readFileSync(TIER_COSTS_FILE, 'utf8')) as { measuredAt: string; tiers: Record<string, TierCost> };
-}
-
 export function explainMarkdown(explanations: readonly PipelineExplanation[]): string {
   const out: string[] = [];
   for (const entry of explanations) {
     const s = entry.settings;
     out.push(`### Pipeline \`${entry.pipeline}\` — ${entry.guarantee}`, '');
     out.push(mqttModeText(s), '');
+    out.push(entry.transport, '');
     out.push(
       `Settings: device acknowledged ${s.edge.ackMode === 'after-kafka' ? "after Kafka's ack" : 'on receipt'}; producer acks=${s.edge.acks}, idempotence ${s.edge.idempotence ? 'on' : 'off'}; ` +
         `replication ${s.kafka.replicationFactor}, min.insync.replicas ${s.kafka.minInsyncReplicas}; consumer ${s.consumer.isolation}, ` +
@@ -82,7 +105,7 @@ export function explainMarkdown(explanations: readonly PipelineExplanation[]): s
     out.push(
       entry.measuredCost
         ? `Measured cost of this tier (npm run bench:tiers, ${entry.measuredCost.measuredAt}): ${entry.measuredCost.readings_per_s.toLocaleString('en-US')} readings/s, end-to-end P95 ${(entry.measuredCost.e2e_p95_ms / 1000).toFixed(2)} s.`
-        : 'Measured cost of this tier: not measured on this machine yet (run `npm run bench:tiers`).',
+        : 'Measured cost of this tier: not given (run `npm run bench:tiers`, then pass its result with `guarantees explain --costs loadtest/results/tiers.json`).',
       '',
     );
     out.push(...failureTable(entry.scenarios), '');

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { StackConfig } from '../config/schema.ts';
-import { credentialLine } from '../../edge/mqtt-server/credentials.ts';
+import type { StackConfig } from './config-schema.ts';
+import { credentialLine } from '../util/credential-hash.ts';
 import { stackPaths } from './paths.ts';
 
 /**

@@ -2,23 +2,12 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import type { StackConfig } from '../config/schema.ts';
+import type { StackConfig } from './config-schema.ts';
 import { ConfigError } from '../core/errors.ts';
 import { fetchMetadata } from '../kafka/admin.ts';
 import { kafkaLibDir, stackPaths } from './paths.ts';
-import {
-  StackError,
-  assertPortFree,
-  isAlive,
-  portAnswers,
-  runningPid,
-  signal,
-  startDetached,
-  stopProcess,
-  waitUntil,
-  which,
-  type ManagedProcess,
-} from './processes.ts';
+import { launchUnlessRunning, requireCommand, waitForProcess } from './launch.ts';
+import { StackError, isAlive, portAnswers, runningPid, signal, stopProcess, waitUntil, type ManagedProcess } from './processes.ts';
 
 /**
  * Apache Kafka in KRaft mode, each node a combined broker and controller on loopback. One node by
@@ -160,13 +149,12 @@ function clusterId(stack: StackConfig): string {
 }
 
 function checkPrerequisites(): void {
-  if (!which('java')) {
-    throw new StackError(
-      'STACK_JAVA_MISSING',
-      'Kafka needs Java 17 or newer, and `java` is not on PATH. Install it with ' +
-        '`apt-get install -y openjdk-17-jre-headless` (or run `npm run setup`), then start the stack again.',
-    );
-  }
+  requireCommand(
+    'java',
+    'STACK_JAVA_MISSING',
+    'Kafka needs Java 17 or newer, and `java` is not on PATH. Install it with ' +
+      '`apt-get install -y openjdk-17-jre-headless` (or run `npm run setup`), then start the stack again.',
+  );
   const libs = kafkaLibDir();
   if (!existsSync(libs) || !readdirSync(libs).some((file) => file.startsWith('kafka_2.13-'))) {
     throw new StackError(
@@ -205,23 +193,23 @@ export async function startKafkaNode(stack: StackConfig, id: number): Promise<{ 
   const all = kafkaNodes(stack);
   const node = all.find((candidate) => candidate.id === id);
   if (!node) throw new StackError('STACK_NO_SUCH_NODE', `there is no Kafka node ${id} in a ${all.length}-node stack`);
-  if (runningPid(node.process) !== null) return { node, started: false };
-  mkdirSync(node.dir, { recursive: true });
-  writeFileSync(node.configFile, serverProperties(stack, node, all));
-  writeFileSync(join(node.dir, 'log4j2.properties'), LOG4J2);
-  formatStorage(stack, node);
-  await assertPortFree(`Kafka node ${id}`, HOST, node.brokerPort, 'stack.kafkaBasePort', 15_000);
-  await assertPortFree(`Kafka node ${id}'s controller`, HOST, node.controllerPort, 'stack.kafkaBasePort', 15_000);
-  startDetached(node.process);
-  return { node, started: true };
+  const started = await launchUnlessRunning(node.process, {
+    prepare: () => {
+      mkdirSync(node.dir, { recursive: true });
+      writeFileSync(node.configFile, serverProperties(stack, node, all));
+      writeFileSync(join(node.dir, 'log4j2.properties'), LOG4J2);
+      formatStorage(stack, node);
+    },
+    ports: [
+      { service: `Kafka node ${id}`, host: HOST, port: node.brokerPort, configKey: 'stack.kafkaBasePort', graceMs: 15_000 },
+      { service: `Kafka node ${id}'s controller`, host: HOST, port: node.controllerPort, configKey: 'stack.kafkaBasePort', graceMs: 15_000 },
+    ],
+  });
+  return { node, started };
 }
 
 export async function waitForKafkaNode(stack: StackConfig, node: KafkaNode, timeoutMs = stack.startTimeoutMs): Promise<void> {
-  await waitUntil(`Kafka did not answer on ${HOST}:${node.brokerPort}`, () => portAnswers(HOST, node.brokerPort), {
-    timeoutMs,
-    logFile: node.process.logFile,
-    pid: runningPid(node.process),
-  });
+  await waitForProcess(node.process, `Kafka did not answer on ${HOST}:${node.brokerPort}`, () => portAnswers(HOST, node.brokerPort), timeoutMs);
 }
 
 /** Starts every node (idempotent) and waits until each answers and the cluster has all brokers. */

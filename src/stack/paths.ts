@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StackConfig } from '../config/schema.ts';
+import type { StackConfig } from './config-schema.ts';
 
 /** The repository's root: the folder of package.json above this file. */
 export const REPO_ROOT = (() => {

@@ -1,11 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { Config } from '../config/schema.ts';
+import type { LocalStackConfig } from './config-schema.ts';
+import { servicesConfig, servicesEnv } from './config.ts';
 import { demoCredentialsFile, ensureDemoCredentials } from './device-credentials.ts';
 import { REPO_ROOT, stackPaths } from './paths.ts';
 import { assertPortFree, delay, runningPid, startDetached, StackError, tailOf, type ManagedProcess } from './processes.ts';
 import { configForLocalStack } from './stack.ts';
+import { bridgeHttpUrl, fetchText, localClientTls, trustEnv } from './tls-client.ts';
+import { ensureLocalTls } from './tls.ts';
 
 /**
  * The pipeline itself on the local stack (`stack up --bridges M --aggregators N`): M bridges, each
@@ -33,22 +36,22 @@ export interface PipelineService {
 const BRIDGE_SCRIPT = 'edge/main.ts';
 const AGGREGATOR_SCRIPT = 'src/aggregator/main.ts';
 
-function servicesDir(config: Config): string {
+function servicesDir(config: LocalStackConfig): string {
   return join(stackPaths(config.stack).runDir, 'services');
 }
 
-function manifestFile(config: Config): string {
+function manifestFile(config: LocalStackConfig): string {
   return join(servicesDir(config), 'services.json');
 }
 
 /** The services `stack up` started last, as recorded (empty when none). */
-export function recordedPipelineServices(config: Config): PipelineService[] {
+export function recordedPipelineServices(config: LocalStackConfig): PipelineService[] {
   const file = manifestFile(config);
   if (!existsSync(file)) return [];
   return JSON.parse(readFileSync(file, 'utf8')) as PipelineService[];
 }
 
-function serviceProcess(config: Config, configFile: string, kind: 'bridge' | 'aggregator', index: number): { proc: ManagedProcess; port: number } {
+function serviceProcess(config: LocalStackConfig, configFile: string, kind: 'bridge' | 'aggregator', index: number): { proc: ManagedProcess; port: number } {
   const name = `${kind}-${index}`;
   const port = kind === 'bridge' ? config.edge.httpPort + index - 1 : config.aggregator.metricsPort + index - 1;
   const instanceEnv: NodeJS.ProcessEnv =
@@ -59,7 +62,8 @@ function serviceProcess(config: Config, configFile: string, kind: 'bridge' | 'ag
           // Direct mode: each bridge is its own MQTT endpoint (a TCP load balancer would front them).
           ...(config.mqtt.mode === 'direct' ? { TP_MQTT__LISTEN__PORT: String(config.mqtt.listen.port + index - 1) } : {}),
         }
-      : { TP_AGGREGATOR__INSTANCE_ID: name, TP_AGGREGATOR__METRICS_PORT: String(port) };
+      : // The status page scrapes the bridges: over https it must trust the local CA.
+        { TP_AGGREGATOR__INSTANCE_ID: name, TP_AGGREGATOR__METRICS_PORT: String(port), ...trustEnv(localClientTls(config)) };
   const script = kind === 'bridge' ? BRIDGE_SCRIPT : AGGREGATOR_SCRIPT;
   return {
     port,
@@ -68,7 +72,7 @@ function serviceProcess(config: Config, configFile: string, kind: 'bridge' | 'ag
       command: process.execPath,
       args: ['--import', 'tsx', script],
       cwd: REPO_ROOT,
-      env: { ...process.env, TP_CONFIG: configFile, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info', ...instanceEnv },
+      env: { ...servicesEnv(process.env), TP_CONFIG: configFile, ...instanceEnv },
       logFile: join(stackPaths(config.stack).logDir, `${name}.log`),
       pidFile: join(servicesDir(config), `${name}.pid`),
       marker: script,
@@ -81,18 +85,22 @@ function serviceProcess(config: Config, configFile: string, kind: 'bridge' | 'ag
  * left alone) and waits until each answers /readyz. Returns the names started and already running.
  */
 export async function startPipelineServices(
-  config: Config,
+  config: LocalStackConfig,
   counts: PipelineServiceCounts,
   log: (line: string) => void = () => undefined,
 ): Promise<{ started: string[]; alreadyRunning: string[]; services: PipelineService[] }> {
   const local = configForLocalStack(config);
   // Direct mode's bridges refuse to start without device accounts: the demo ones, as `stack up` writes them.
   if (local.mqtt.mode === 'direct' && local.mqtt.credentialsFile === demoCredentialsFile(config.stack)) ensureDemoCredentials(config.stack);
-  const bridgeUrls = Array.from({ length: counts.bridges }, (_, i) => `http://127.0.0.1:${local.edge.httpPort + i}`);
-  const resolved: Config = { ...local, aggregator: { ...local.aggregator, statusBridges: local.aggregator.statusBridges.length > 0 ? local.aggregator.statusBridges : bridgeUrls } };
+  // The bridges' listeners are HTTPS and MQTTS with the local CA's certificate unless edge.tls.mode is 'plaintext'.
+  if (local.edge.tls.mode === 'required') ensureLocalTls(config.stack);
+  const tls = localClientTls(local);
+  const bridgeUrls = Array.from({ length: counts.bridges }, (_, i) => bridgeHttpUrl(tls, local.edge.httpPort + i));
+  const resolved: LocalStackConfig = { ...local, aggregator: { ...local.aggregator, statusBridges: local.aggregator.statusBridges.length > 0 ? local.aggregator.statusBridges : bridgeUrls } };
   mkdirSync(servicesDir(config), { recursive: true });
   const configFile = join(servicesDir(config), 'pipeline.yaml');
-  writeFileSync(configFile, stringify(resolved));
+  // The services' schema has no `stack` section: their file is the services' part only.
+  writeFileSync(configFile, stringify(servicesConfig(resolved)));
 
   const started: string[] = [];
   const alreadyRunning: string[] = [];
@@ -102,7 +110,7 @@ export async function startPipelineServices(
     const count = kind === 'bridge' ? counts.bridges : counts.aggregators;
     for (let index = 1; index <= count; index++) {
       const { proc, port } = serviceProcess(resolved, configFile, kind, index);
-      const url = `http://127.0.0.1:${port}`;
+      const url = kind === 'bridge' ? bridgeHttpUrl(tls, port) : `http://127.0.0.1:${port}`;
       services.push({ name: proc.name, kind, url });
       if (runningPid(proc) !== null) {
         alreadyRunning.push(proc.name);
@@ -117,19 +125,19 @@ export async function startPipelineServices(
   }
   writeFileSync(manifestFile(config), `${JSON.stringify(services, null, 2)}\n`);
   for (const { proc, url } of waiting) {
-    await waitForReady(proc, url, config.stack.startTimeoutMs);
+    await waitForReady(proc, url, config.stack.startTimeoutMs, tls.ca);
     log(`${proc.name}: started (${url}, log ${proc.logFile})`);
   }
   return { started, alreadyRunning, services };
 }
 
-async function waitForReady(proc: ManagedProcess, url: string, timeoutMs: number): Promise<void> {
+async function waitForReady(proc: ManagedProcess, url: string, timeoutMs: number, ca: Buffer | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (runningPid(proc) === null) {
       throw new StackError('STACK_SERVICE_EXITED', `${proc.name} exited while starting; its log (${proc.logFile}) ends with:\n${tailOf(proc.logFile)}`, { name: proc.name });
     }
-    const ready = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) }).then((response) => response.ok, () => false);
+    const ready = await fetchText(`${url}/readyz`, { ca, timeoutMs: 1000 }).then((response) => response.ok, () => false);
     if (ready) return;
     await delay(250);
   }
@@ -139,9 +147,10 @@ async function waitForReady(proc: ManagedProcess, url: string, timeoutMs: number
 }
 
 /** Health of each recorded service: alive by pid, and what its /readyz says. */
-export async function pipelineServicesHealth(config: Config): Promise<{ service: string; endpoint: string; healthy: boolean; detail: string }[]> {
+export async function pipelineServicesHealth(config: LocalStackConfig): Promise<{ service: string; endpoint: string; healthy: boolean; detail: string }[]> {
   const configFile = join(servicesDir(config), 'pipeline.yaml');
   const health = [];
+  const { ca } = localClientTls(config);
   for (const service of recordedPipelineServices(config)) {
     const index = Number(service.name.split('-').pop());
     const { proc } = serviceProcess(config, configFile, service.kind, index);
@@ -150,14 +159,14 @@ export async function pipelineServicesHealth(config: Config): Promise<{ service:
       health.push({ service: service.name, endpoint: service.url, healthy: false, detail: `not running (log ${proc.logFile})` });
       continue;
     }
-    const response = await fetch(`${service.url}/readyz`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
-    const detail = response === null ? 'no answer' : response.ok ? 'ready' : `not ready (${response.status}: ${(await response.text()).slice(0, 120)})`;
+    const response = await fetchText(`${service.url}/readyz`, { ca, timeoutMs: 2000 }).catch(() => null);
+    const detail = response === null ? 'no answer' : response.ok ? 'ready' : `not ready (${response.status}: ${response.text.slice(0, 120)})`;
     health.push({ service: service.name, endpoint: service.url, healthy: response?.ok ?? false, detail: `${detail} (pid ${pid})` });
   }
   return health;
 }
 
 /** After `stack down` stopped them: forget the recorded services, so that status no longer lists them. */
-export function forgetPipelineServices(config: Config): void {
+export function forgetPipelineServices(config: LocalStackConfig): void {
   rmSync(manifestFile(config), { force: true });
 }

@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { REPO_ROOT } from './paths.ts';
 import { localCredentialsEnv } from './local-credentials.ts';
 import { AGGREGATOR_NODE_FLAGS } from '../aggregator/node-flags.ts';
+import { servicesEnv } from './config.ts';
+
+/** The aggregator's entries: the service's, and the failure tests' (loadtest/support/crashing-aggregator.ts). */
+const AGGREGATOR_SCRIPTS = ['src/aggregator/main.ts', 'loadtest/support/crashing-aggregator.ts'];
 
 /**
  * A pipeline service (bridge, aggregator) run as a real child process (by a test, the demo, a load
@@ -56,20 +60,23 @@ function installCleanup(): void {
   }
 }
 
-/** `namespace`: run the service inside that network namespace (`ip netns exec` execs in place, so `pid` is the service's). */
-export function startService(name: string, script: string, env: NodeJS.ProcessEnv, options: { namespace?: string } = {}): ServiceProcess {
+/**
+ * `namespace`: run the service inside that network namespace (`ip netns exec` execs in place, so
+ * `pid` is the service's). `nodeArgs`: node flags of a benchmark's launcher (e.g. --cpu-prof).
+ */
+export function startService(name: string, script: string, env: NodeJS.ProcessEnv, options: { namespace?: string; nodeArgs?: readonly string[] } = {}): ServiceProcess {
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${name}-${process.pid}-${Date.now()}.log`);
   const out = openSync(logFile, 'a');
-  // SERVICE_NODE_ARGS (for example '--cpu-prof --cpu-prof-dir=.data/profiles') profiles the services of a benchmark.
-  const nodeArgs = (process.env['SERVICE_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
-  // A service's own V8 flags (src/aggregator/node-flags.ts) come first, so SERVICE_NODE_ARGS can override them.
-  const serviceFlags = script === 'src/aggregator/main.ts' ? AGGREGATOR_NODE_FLAGS : [];
+  const nodeArgs = options.nodeArgs ?? [];
+  // A service's own V8 flags (src/aggregator/node-flags.ts) come first, so a benchmark's can override them.
+  const serviceFlags = AGGREGATOR_SCRIPTS.includes(script) ? AGGREGATOR_NODE_FLAGS : [];
   const nodeCommand = [process.execPath, ...serviceFlags, ...nodeArgs, '--import', 'tsx', script];
   const [command, ...args] = options.namespace ? ['ip', 'netns', 'exec', options.namespace, ...nodeCommand] : nodeCommand;
   const child = spawn(command!, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...localCredentialsEnv({ ...process.env, ...env }), ...env },
+    // The local stack's own TP_STACK__* settings are not the services' (they would refuse them).
+    env: { ...servicesEnv(process.env), ...localCredentialsEnv({ ...process.env, ...env }), ...env },
     stdio: ['ignore', out, out],
     // Its own process group (the service and any workers it starts), for signal().
     detached: true,

@@ -1,4 +1,4 @@
-import type { Config } from '../config/schema.ts';
+import type { LocalStackConfig } from './config-schema.ts';
 import { ensureTopics, fetchMetadata, pipelineTopics } from '../kafka/admin.ts';
 import {
   LOCAL_CLUSTER,
@@ -12,6 +12,9 @@ import {
 } from './clickhouse.ts';
 import { demoCredentialsFile, ensureDemoCredentials } from './device-credentials.ts';
 import { withLocalCredentials } from './local-credentials.ts';
+import { roleCredentials } from '../clickhouse/roles.ts';
+import { withLocalTls } from './tls-config.ts';
+import { ensureLocalTls, localTlsFiles } from './tls.ts';
 import { bootstrapServers, kafkaStatus, startKafka, stopKafka } from './kafka.ts';
 import { mosquittoProcess, startMosquitto, stopMosquitto } from './mosquitto.ts';
 import { stackPaths } from './paths.ts';
@@ -36,9 +39,9 @@ export interface StackUpResult {
 }
 
 /** The configuration as the local stack's services will answer it (brokers and ports follow stack.*). */
-export function configForLocalStack(config: Config): Config {
+export function configForLocalStack(config: LocalStackConfig): LocalStackConfig {
   const brokers = bootstrapServers(config.stack);
-  const local = structuredClone(config) as { -readonly [K in keyof Config]: Config[K] };
+  const local = structuredClone(config) as { -readonly [K in keyof LocalStackConfig]: LocalStackConfig[K] };
   local.kafka = { ...config.kafka, brokers };
   if (config.stack.kafkaNodes === 3) {
     local.kafka = { ...local.kafka, replicationFactor: 3, minInsyncReplicas: 2 };
@@ -58,10 +61,11 @@ export function configForLocalStack(config: Config): Config {
   // Direct mode's device accounts: the demo file `stack up` writes, unless one is configured.
   if (local.mqtt.credentialsFile === '') local.mqtt = { ...local.mqtt, credentialsFile: demoCredentialsFile(config.stack) };
   // The schema has no secret defaults: an empty secret gets the local stack's demo credential.
-  return withLocalCredentials(local);
+  // TLS on the bridges and to Mosquitto with the local CA, unless edge.tls.mode is 'plaintext'.
+  return withLocalTls(withLocalCredentials(local));
 }
 
-export async function stackUp(config: Config, log: (line: string) => void = () => undefined): Promise<StackUpResult> {
+export async function stackUp(config: LocalStackConfig, log: (line: string) => void = () => undefined): Promise<StackUpResult> {
   const started: string[] = [];
   const alreadyRunning: string[] = [];
   const note = (name: string, wasStarted: boolean): void => {
@@ -85,6 +89,8 @@ export async function stackUp(config: Config, log: (line: string) => void = () =
     for (const node of clickhouse.nodes) note(node.name, node.started);
   }
 
+  // The bridges' and Mosquitto's certificates (made once, kept under stack.dataDir/tls).
+  if (ensureLocalTls(config.stack)) log(`tls: made the local CA and server certificate under ${localTlsFiles(config.stack).dir}`);
   if (config.stack.useExistingMqtt) {
     const url = new URL(config.mqtt.url);
     if (!(await portAnswers(url.hostname, Number(url.port || 1883)))) {
@@ -107,7 +113,7 @@ export async function stackUp(config: Config, log: (line: string) => void = () =
 }
 
 /** Stops every process the stack recorded (pipeline services first, then the servers). */
-export async function stackDown(config: Config, log: (line: string) => void = () => undefined): Promise<string[]> {
+export async function stackDown(config: LocalStackConfig, log: (line: string) => void = () => undefined): Promise<string[]> {
   const { runDir } = stackPaths(config.stack);
   const stopped: string[] = [];
   // Pipeline processes (bridges, aggregators, fleets) first, so that nothing writes into a stopping server.
@@ -124,7 +130,7 @@ export async function stackDown(config: Config, log: (line: string) => void = ()
   return stopped;
 }
 
-export async function stackHealth(config: Config): Promise<ServiceHealth[]> {
+export async function stackHealth(config: LocalStackConfig): Promise<ServiceHealth[]> {
   const local = configForLocalStack(config);
   const health: ServiceHealth[] = [];
   const brokers = local.kafka.brokers.join(',');
@@ -142,7 +148,7 @@ export async function stackHealth(config: Config): Promise<ServiceHealth[]> {
     health.push({ service: 'kafka', endpoint: brokers, healthy: false, detail: `${(error as Error).message} (${pids.join('; ')})` });
   }
   if (config.stack.clickhouseReplicas > 1 && !config.stack.useExistingClickhouse) {
-    health.push(...(await replicatedClickhouseHealth(config)));
+    health.push(...(await replicatedClickhouseHealth(config, roleCredentials(local.clickhouse, 'reader'))));
   } else {
     const clickhouseOk = await clickhousePing(local.clickhouse.url);
     health.push({ service: 'clickhouse', endpoint: local.clickhouse.url, healthy: clickhouseOk, detail: clickhouseOk ? 'ping ok' : 'no answer to /ping' });
@@ -160,25 +166,25 @@ export async function stackHealth(config: Config): Promise<ServiceHealth[]> {
 }
 
 /** ZooKeeper, then each replica: does it answer, does it reach ZooKeeper, how its Replicated tables fare. */
-async function replicatedClickhouseHealth(config: Config): Promise<ServiceHealth[]> {
+async function replicatedClickhouseHealth(config: LocalStackConfig, reader: { username: string; password: string }): Promise<ServiceHealth[]> {
   const zkEndpoint = `127.0.0.1:${config.stack.zookeeperPort}`;
   const zkOk = await zookeeperRuok('127.0.0.1', config.stack.zookeeperPort);
   const zkPid = zookeeperPid(config.stack);
   const health: ServiceHealth[] = [
     { service: 'zookeeper', endpoint: zkEndpoint, healthy: zkOk, detail: zkOk ? `imok${zkPid ? ` (pid ${zkPid})` : ''}` : "no answer to 'ruok'" },
   ];
-  for (const node of clickhouseNodes(config.stack)) health.push(await replicaHealth(node));
+  for (const node of clickhouseNodes(config.stack)) health.push(await replicaHealth(node, reader));
   return health;
 }
 
-async function replicaHealth(node: ClickhouseNode): Promise<ServiceHealth> {
+async function replicaHealth(node: ClickhouseNode, reader: { username: string; password: string }): Promise<ServiceHealth> {
   const service = node.process.name;
   if (!(await clickhousePing(node.url))) return { service, endpoint: node.url, healthy: false, detail: 'no answer to /ping' };
   const sql =
     "SELECT (SELECT count() FROM system.zookeeper WHERE path = '/') AS zookeeper_nodes, count() AS tables, " +
     'sum(is_readonly) AS readonly, sum(queue_size) AS queued, max(absolute_delay) AS delay_s FROM system.replicas FORMAT JSONEachRow';
   try {
-    const response = await fetch(`${node.url}/`, { method: 'POST', body: sql, signal: AbortSignal.timeout(5000) });
+    const response = await fetch(`${node.url}/`, { method: 'POST', body: sql, headers: { authorization: `Basic ${Buffer.from(`${reader.username}:${reader.password}`).toString('base64')}` }, signal: AbortSignal.timeout(5000) });
     const text = await response.text();
     if (!response.ok) return { service, endpoint: node.url, healthy: false, detail: `ping ok; replication: ${text.split('\n', 1)[0]}` };
     const row = JSON.parse(text) as { tables: string | number; readonly: string | number; queued: string | number; delay_s: string | number };

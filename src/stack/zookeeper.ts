@@ -1,18 +1,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import type { StackConfig } from '../config/schema.ts';
+import type { StackConfig } from './config-schema.ts';
 import { stackPaths } from './paths.ts';
-import {
-  StackError,
-  assertPortFree,
-  runningPid,
-  startDetached,
-  stopProcess,
-  waitUntil,
-  which,
-  type ManagedProcess,
-} from './processes.ts';
+import { launchUnlessRunning, requireCommand, waitForProcess } from './launch.ts';
+import { StackError, runningPid, stopProcess, type ManagedProcess } from './processes.ts';
 
 /**
  * ZooKeeper for replicated ClickHouse: Debian's `zookeeper` package (3.8) run as one standalone
@@ -97,36 +89,31 @@ export function zookeeperRuok(host: string, port: number, timeoutMs = 2000): Pro
 
 export async function startZookeeper(stack: StackConfig): Promise<{ started: boolean; endpoint: string }> {
   const proc = zookeeperProcess(stack);
-  const endpoint = `${HOST}:${stack.zookeeperPort}`;
-  if (runningPid(proc) !== null) {
-    await waitForZookeeper(stack);
-    return { started: false, endpoint };
-  }
-  if (!which('java')) {
-    throw new StackError('STACK_JAVA_MISSING', 'ZooKeeper needs a Java runtime (java not found on PATH). Install it with `apt-get install -y default-jre-headless`.');
-  }
-  if (!existsSync(ZOOKEEPER_JAR) || !existsSync(SLF4J_BINDING)) {
-    throw new StackError(
-      'STACK_ZOOKEEPER_MISSING',
-      `ZooKeeper is not installed (${existsSync(ZOOKEEPER_JAR) ? SLF4J_BINDING : ZOOKEEPER_JAR} not found). ` +
-        'Install it with `apt-get install -y zookeeper` (or run `npm run setup`).',
-    );
-  }
-  mkdirSync(join(proc.dir, 'data'), { recursive: true });
-  writeFileSync(proc.configFile, zooCfg(stack, proc.dir));
-  await assertPortFree('ZooKeeper', HOST, stack.zookeeperPort, 'stack.zookeeperPort', 2000);
-  startDetached({ ...proc, cwd: proc.dir });
+  const started = await launchUnlessRunning(proc, {
+    requires: () => {
+      requireCommand('java', 'STACK_JAVA_MISSING', 'ZooKeeper needs a Java runtime (java not found on PATH). Install it with `apt-get install -y default-jre-headless`.');
+      if (!existsSync(ZOOKEEPER_JAR) || !existsSync(SLF4J_BINDING)) {
+        throw new StackError(
+          'STACK_ZOOKEEPER_MISSING',
+          `ZooKeeper is not installed (${existsSync(ZOOKEEPER_JAR) ? SLF4J_BINDING : ZOOKEEPER_JAR} not found). ` +
+            'Install it with `apt-get install -y zookeeper` (or run `npm run setup`).',
+        );
+      }
+    },
+    prepare: () => {
+      mkdirSync(join(proc.dir, 'data'), { recursive: true });
+      writeFileSync(proc.configFile, zooCfg(stack, proc.dir));
+    },
+    ports: [{ service: 'ZooKeeper', host: HOST, port: stack.zookeeperPort, configKey: 'stack.zookeeperPort', graceMs: 2000 }],
+    cwd: proc.dir,
+  });
   await waitForZookeeper(stack);
-  return { started: true, endpoint };
+  return { started, endpoint: `${HOST}:${stack.zookeeperPort}` };
 }
 
 export async function waitForZookeeper(stack: StackConfig, timeoutMs = stack.startTimeoutMs): Promise<void> {
-  const proc = zookeeperProcess(stack);
-  await waitUntil(`ZooKeeper did not answer 'ruok' on ${HOST}:${stack.zookeeperPort}`, () => zookeeperRuok(HOST, stack.zookeeperPort), {
-    timeoutMs,
-    logFile: proc.logFile,
-    pid: runningPid(proc),
-  });
+  const what = `ZooKeeper did not answer 'ruok' on ${HOST}:${stack.zookeeperPort}`;
+  await waitForProcess(zookeeperProcess(stack), what, () => zookeeperRuok(HOST, stack.zookeeperPort), timeoutMs);
 }
 
 export async function stopZookeeper(stack: StackConfig): Promise<boolean> {

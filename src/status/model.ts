@@ -28,6 +28,8 @@ export interface Topology {
 export interface BridgeView {
   readonly url: string;
   readonly up: boolean;
+  /** tp_edge_tls_enabled: true for TLS listeners, false when edge.tls.mode is 'plaintext' (the page says so); null when not reported. */
+  readonly tls: boolean | null;
   readonly error: string | null;
   /** accepting, saturated or kafka-unavailable. */
   readonly state: string | null;

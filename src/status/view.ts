@@ -82,12 +82,13 @@ export function buildStatus(observation: Observation, history: StatusHistory, se
 function bridgeView(bridge: BridgeScrape, rate: (key: string) => number | null): BridgeView {
   const samples = bridge.samples;
   if (!samples) {
-    return { url: bridge.url, up: false, error: bridge.error, state: null, mqttConnected: null, inFlight: null, received: null, published: null, receivedPerSecond: null, publishedPerSecond: null, clockOffsetSeconds: null, clockOffsetBoundSeconds: null, sparkplug: null };
+    return { url: bridge.url, up: false, tls: null, error: bridge.error, state: null, mqttConnected: null, inFlight: null, received: null, published: null, receivedPerSecond: null, publishedPerSecond: null, clockOffsetSeconds: null, clockOffsetBoundSeconds: null, sparkplug: null };
   }
   const state = samples.find((sample) => sample.name === 'tp_edge_state' && sample.value === 1)?.labels['state'] ?? null;
   return {
     url: bridge.url,
     up: true,
+    tls: hasSeries(samples, 'tp_edge_tls_enabled') ? sumOf(samples, 'tp_edge_tls_enabled') > 0 : null,
     error: null,
     state,
     mqttConnected: hasSeries(samples, 'tp_edge_mqtt_connected') ? sumOf(samples, 'tp_edge_mqtt_connected') === 1 : null,

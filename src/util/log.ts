@@ -5,11 +5,11 @@ export type { Logger };
 
 /**
  * Structured JSON logs on stdout (one object a line), with the service name on every line.
- * Level from LOG_LEVEL (default info). Every secret the configuration schema marks is censored,
+ * Level from the configuration's log.level (TP_LOG__LEVEL), which the caller passes. Every secret the configuration schema marks is censored,
  * at any depth and under whatever key the caller logged it (src/config/secrets.ts logRedactor).
  * `destination` (tests) replaces stdout.
  */
-export function createLogger(service: string, level: string = process.env['LOG_LEVEL'] ?? 'info', destination?: DestinationStream): Logger {
+export function createLogger(service: string, level: string = 'info', destination?: DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     name: service,
     level,

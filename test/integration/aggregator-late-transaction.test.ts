@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkaJs from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
-import { decodeRecord, type ReadingRecord } from '../../src/core/readings.ts';
+import type { ReadingRecord } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { eventually } from '../../src/stack/services.ts';
 import { AggregatorScenario, comparable } from '../support/aggregator-harness.ts';
 import { connectRawProducer } from '../support/raw-producer.ts';
@@ -99,7 +100,7 @@ test('SIGKILL with a late-topic transaction open, then restart: each value once,
   const totalValues = data.distinct.reduce((sum, reading) => sum + Object.keys(reading.metrics).length, 0);
 
   // The second transaction that holds late records dies open: the first one committed before it.
-  const first = scenario.startAggregator('a', { TP_AGGREGATOR__CRASH_AT: 'in-late-transaction:2' });
+  const first = scenario.startAggregator('a', { TEST_AGGREGATOR_CRASH_AT: 'in-late-transaction:2' });
   await first.waitForLog(/aggregator started/);
   let second: ReturnType<AggregatorScenario['startAggregator']> | null = null;
   await streamInSlices(scenario, data, 12, 300, async () => {

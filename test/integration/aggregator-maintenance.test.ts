@@ -1,16 +1,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { Config } from '../../src/config/schema.ts';
-import { connectClickHouse, type ClickHouseConnection } from '../../src/clickhouse/client.ts';
+import type { ClickHouseConnection } from '../../src/clickhouse/client.ts';
 import { migrate, schemaLayout } from '../../src/clickhouse/migrations.ts';
-import { sqlIdentifier, sqlTable } from '../../src/clickhouse/sql.ts';
+import { sqlTable } from '../../src/clickhouse/sql.ts';
 import { Maintenance } from '../../src/aggregator/maintenance.ts';
 import { createMaintenanceMetrics } from '../../src/aggregator/metrics.ts';
 import { eventually } from '../../src/stack/services.ts';
 import { createLogger } from '../../src/util/log.ts';
 import { assertRollupsMatchFinal, rollupConfig } from '../support/rollup-scenario.ts';
+import { ScratchDatabases } from '../support/scratch-database.ts';
 
 /**
  * The service's schedule (src/aggregator/maintenance.ts) against the real server (the stack's
@@ -19,19 +19,16 @@ import { assertRollupsMatchFinal, rollupConfig } from '../support/rollup-scenari
  * without `retention apply`.
  */
 
-const database = `it_maintenance_${Date.now()}_${randomBytes(3).toString('hex')}`;
+const scratch = new ScratchDatabases();
+const database = scratch.name('maintenance');
 let connection: ClickHouseConnection;
 
 before(async () => {
   const config = rollupConfig(database);
-  connection = await connectClickHouse(config.clickhouse);
+  connection = await scratch.connect(config.clickhouse);
 });
 
-after(async () => {
-  if (!connection) return;
-  await connection.command(`DROP DATABASE IF EXISTS ${sqlIdentifier(database)}`);
-  await connection.close();
-});
+after(() => scratch.dropAll());
 
 async function insertWindows(starts: readonly number[], version: number): Promise<void> {
   const rows = starts.map((start) => `('acme', 'd1', 'temp', ${start}, ${start + 600_000}, ${version + 1}, ${version * 2.5}, 1, 9, ${version})`);

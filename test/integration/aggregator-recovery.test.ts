@@ -16,7 +16,7 @@ for (const point of ['before-flush:3', 'during-insert:2', 'after-insert-before-c
     t.after(() => scenario.tearDown());
     await scenario.setUp();
     const data = generateDataset({ seed: 11, devices: 40 });
-    const first = scenario.startAggregator('a', { TP_AGGREGATOR__CRASH_AT: point });
+    const first = scenario.startAggregator('a', { TEST_AGGREGATOR_CRASH_AT: point });
     await first.waitForLog(/aggregator started/);
     let restarted = false;
     await streamInSlices(scenario, data, 12, 300, async () => {

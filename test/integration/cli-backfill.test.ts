@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Auditor } from '../../src/clickhouse/audit.ts';
 import { connectClickHouse } from '../../src/clickhouse/client.ts';
+import { asRole } from '../../src/clickhouse/roles.ts';
 import { groupProgress } from '../../src/kafka/admin.ts';
 import { eventually } from '../../src/stack/services.ts';
 import { AggregatorScenario } from '../support/aggregator-harness.ts';
@@ -38,7 +39,7 @@ function dayFile(): { path: string; ids: { device: string; readingId: string }[]
 test('backfill of a day of readings is audited like a load test, and a second run changes nothing', { timeout: 300_000 }, async () => {
   const scenario = new AggregatorScenario([{ name: 'main', guarantee: 'exactly-once', window: { kind: 'tumbling', sizeMs: 60_000 } }]);
   await scenario.setUp();
-  const connection = await connectClickHouse({ ...scenario.config.clickhouse, database: scenario.database });
+  const connection = await connectClickHouse({ ...asRole(scenario.config.clickhouse, 'admin'), database: scenario.database });
   try {
     await scenario.startAggregator('a').waitForLog(/aggregator started/);
     const { path, ids } = dayFile();

@@ -1,8 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Config } from '../../src/config/schema.ts';
+import type { LocalStackConfig as Config } from '../../src/stack/config-schema.ts';
 import { connectClickHouse, type ClickHouseConnection } from '../../src/clickhouse/client.ts';
 import { migrate } from '../../src/clickhouse/migrations.ts';
+import { asRole } from '../../src/clickhouse/roles.ts';
 import { ReplicaSetConnection, type FailoverEvent } from '../../src/clickhouse/replicas.ts';
 import { createClickHouseSink } from '../../src/clickhouse/sink.ts';
 import { AGGREGATE_COLUMNS, ROW_FORMAT, encodeAggregateRow, encodeBatch } from '../../src/clickhouse/encode.ts';
@@ -105,7 +106,7 @@ before(async () => {
     },
   });
   ({ config, nodes, direct } = replicas);
-  connection = await connectClickHouse(config.clickhouse, { onFailover: (event) => failovers.push(event) });
+  connection = await connectClickHouse(asRole(config.clickhouse, 'admin'), { onFailover: (event) => failovers.push(event) });
 });
 
 after(async () => {

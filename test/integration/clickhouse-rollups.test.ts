@@ -1,13 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { connectClickHouse, type ClickHouseConnection } from '../../src/clickhouse/client.ts';
+import type { ClickHouseConnection } from '../../src/clickhouse/client.ts';
 import { migrate } from '../../src/clickhouse/migrations.ts';
 import { applyRetention } from '../../src/clickhouse/retention.ts';
-import { sqlIdentifier, sqlTable } from '../../src/clickhouse/sql.ts';
+import { sqlTable } from '../../src/clickhouse/sql.ts';
 import { rollupConfig, runRollupScenario } from '../support/rollup-scenario.ts';
+import { ScratchDatabases } from '../support/scratch-database.ts';
 
 /**
  * Rollups and retention against the real server (the stack's 18.16 by default; TP_CLICKHOUSE__URL
@@ -15,28 +15,16 @@ import { rollupConfig, runRollupScenario } from '../support/rollup-scenario.ts';
  * chdb (test/unit/clickhouse-rollups.test.ts).
  */
 
-const suffix = `${Date.now()}_${randomBytes(3).toString('hex')}`;
-const databases = [`it_rollups_${suffix}`, `it_retention_${suffix}`];
+const scratch = new ScratchDatabases();
+const databases = [scratch.name('rollups'), scratch.name('retention')];
 let connection: ClickHouseConnection;
 
 before(async () => {
   const config = loadConfig({ overrides: { clickhouse: { database: databases[0] } } });
-  try {
-    connection = await connectClickHouse(config.clickhouse);
-  } catch (error) {
-    throw new Error(
-      `ClickHouse at ${config.clickhouse.url} did not answer (${(error as Error).message}). ` +
-        'Start the stack (npm run stack -- up) or point TP_CLICKHOUSE__URL at a running server.',
-      { cause: error },
-    );
-  }
+  connection = await scratch.connect(config.clickhouse);
 });
 
-after(async () => {
-  if (!connection) return;
-  for (const database of databases) await connection.command(`DROP DATABASE IF EXISTS ${sqlIdentifier(database)}`);
-  await connection.close();
-});
+after(() => scratch.dropAll());
 
 test('rollups equal agg FINAL grouped by minute, hour and day after late corrections and a replay (server)', async () => {
   const result = await runRollupScenario(connection, databases[0]!);

@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { connectClickHouse, type ClickHouseConnection } from '../../src/clickhouse/client.ts';
@@ -11,17 +10,20 @@ import { Auditor, exampleQueries } from '../../src/clickhouse/audit.ts';
 import { ClickHouseQueryError, ClickHouseTimeoutError, ClickHouseUnavailableError } from '../../src/clickhouse/errors.ts';
 import { insertRetryPolicy, type InsertRetryEvent } from '../../src/clickhouse/insert.ts';
 import { AGGREGATE_COLUMNS, ROW_FORMAT, encodeAggregateRow, encodeBatch } from '../../src/clickhouse/encode.ts';
-import { sqlIdentifier, sqlString, sqlTable } from '../../src/clickhouse/sql.ts';
+import { sqlString, sqlTable } from '../../src/clickhouse/sql.ts';
 import type { EmittedAggregateRow, RawReadingRow } from '../../src/core/rows.ts';
 import { RetriesExhaustedError } from '../../src/util/retry.ts';
+import { eventually } from '../../src/stack/services.ts';
+import { ScratchDatabases } from '../support/scratch-database.ts';
 
 /**
  * Against a real ClickHouse (the stack's 18.16 by default; TP_CLICKHOUSE__URL overrides), in a
- * database of its own that is dropped at the end. Nothing is skipped: a server that does not
+ * database of its own that is dropped at the end (test/support/scratch-database.ts). Nothing is skipped: a server that does not
  * answer fails the run with a message saying so.
  */
 
-const database = `it_clickhouse_${Date.now()}_${randomBytes(3).toString('hex')}`;
+const scratch = new ScratchDatabases();
+const database = scratch.name('clickhouse');
 let config: Config;
 let connection: ClickHouseConnection;
 
@@ -42,22 +44,10 @@ before(async () => {
       },
     },
   });
-  try {
-    connection = await connectClickHouse(config.clickhouse);
-  } catch (error) {
-    throw new Error(
-      `ClickHouse at ${config.clickhouse.url} did not answer (${(error as Error).message}). ` +
-        'Start the stack (npm run stack -- up) or point TP_CLICKHOUSE__URL at a running server.',
-      { cause: error },
-    );
-  }
+  connection = await scratch.connect(config.clickhouse);
 });
 
-after(async () => {
-  if (!connection) return;
-  await connection.command(`DROP DATABASE IF EXISTS ${sqlIdentifier(database)}`);
-  await connection.close();
-});
+after(() => scratch.dropAll());
 
 const W = 1_700_000_000_000;
 
@@ -207,8 +197,8 @@ test('a checkpoint is loaded back by its exact offset, and pruning keeps the new
   assert.equal(latest?.state, '{"state":"at 2000"}');
 
   assert.equal(await store.prune('main', 3, 1), 2000);
-  for (let i = 0; i < 200 && (await store.load('main', 3, 1000)) !== null; i++) await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.equal(await store.load('main', 3, 1000), null, 'the ALTER DELETE mutation removed the older checkpoint');
+  // The prune is an ALTER DELETE mutation, which the server applies in the background.
+  await eventually('the ALTER DELETE mutation removed the older checkpoint', async () => ((await store.load('main', 3, 1000)) === null ? true : undefined), 10_000, 50);
   assert.equal(await store.load('main', 3, 2000), '{"state":"at 2000"}');
 });
 

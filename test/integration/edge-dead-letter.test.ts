@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRecord, type DeadLetterRecord } from '../../src/core/readings.ts';
+import type { DeadLetterRecord } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import {
   bridgeEnv,
   connectFleet,

@@ -51,7 +51,7 @@ after(async () => {
 });
 
 async function rejected(): Promise<Record<string, number>> {
-  const text = await (await fetch(`${bridge.url}/metrics?name=tp_edge_rejected_total`)).text();
+  const text = await (await fetch(`${bridge.url}/metrics`)).text();
   const counts: Record<string, number> = {};
   for (const match of text.matchAll(/tp_edge_rejected_total\{source="http",reason="([^"]+)"\} (\d+)/g)) counts[match[1]!] = Number(match[2]);
   return counts;

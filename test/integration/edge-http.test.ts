@@ -1,7 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { decodeRecord, type DeadLetterRecord, type ReadingRecord } from '../../src/core/readings.ts';
+import type { DeadLetterRecord, ReadingRecord } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import {
   bridgeEnv,
   createTopics,

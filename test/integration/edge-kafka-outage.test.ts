@@ -1,17 +1,19 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { decodeRecord } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { startKafka, stopKafka } from '../../src/stack/kafka.ts';
+import { eventually as waitFor } from '../../src/stack/services.ts';
+import { pace } from '../support/pace.ts';
 import {
   bridgeEnv,
+  bridgeMetric,
   connectFleet,
   createTopics,
   deleteTopics,
   eventually,
   killAllBridges,
   readTopic,
-  sleep,
   startBridge,
   testConfig,
   uniqueName,
@@ -30,6 +32,9 @@ const run = uniqueName('edge-outage');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 const MAX_IN_FLIGHT = 20_000;
 const OUTAGE_MS = 15_000;
+/** Readings the bridge forwards before the outage (about 2 s of the fleet's rate): its steady state. */
+const STEADY_READINGS = 3000;
+const AFTER_OUTAGE_MS = 3000;
 
 before(async () => {
   await startKafka(config.stack); // idempotent: a running stack is left as it is
@@ -80,34 +85,44 @@ test('Kafka stopped for 15 s mid-stream: nothing lost, intake paused, memory bou
     while (sampling) {
       const next = await sample(bridge, started);
       if (next) samples.push(next);
-      await sleep(250);
+      await pace(250, 'the sampling period of RSS, in-flight count and state');
     }
   })();
 
-  // About 1500 readings a second for 35 s; the outage runs from 8 s to 8 s + 15 s (+ Kafka's start).
+  // About 1500 readings a second: before the outage until the bridge is in steady state, through
+  // the 15 s outage (+ Kafka's start), and AFTER_OUTAGE_MS once Kafka answers again.
   const perTick = 15;
-  const total = 35 * 100 * perTick;
   let published = 0;
+  let publishUntil = Number.POSITIVE_INFINITY;
+  t.after(() => {
+    publishUntil = 0; // whatever fails below, the fleet stops publishing
+  });
   const publishing = (async () => {
-    while (published < total) {
+    while (Date.now() < publishUntil) {
       const tickStart = Date.now();
-      for (let i = 0; i < perTick && published < total; i++, published++) {
+      for (let i = 0; i < perTick; i++, published++) {
         const seq = published;
         fleet.publish(`${config.mqtt.topicPrefix}/acme/dev-${seq % 25}`, JSON.stringify({ seq, ts: Date.now(), metrics: { v: seq } }), { qos: 1 });
       }
-      await sleep(Math.max(0, 10 - (Date.now() - tickStart)));
+      await pace(Math.max(0, 10 - (Date.now() - tickStart)), 'a tick of the fleet: 15 readings every 10 ms');
     }
   })();
 
-  await sleep(8000);
+  // Steady state before the outage: the bridge has forwarded STEADY_READINGS and was sampled accepting since.
+  await waitFor('the bridge forwards the fleet\'s readings', async () => ((await bridgeMetric(bridge, /^tp_edge_readings_published_total\b/)) >= STEADY_READINGS ? true : undefined), 60_000, 100);
+  const steadyAt = Date.now() - started;
+  await waitFor('a sample of the bridge accepting', async () => (samples.some((s) => s.at > steadyAt && s.state === 'accepting') ? true : undefined), 10_000, 50);
   const before = samples.filter((s) => s.state === 'accepting').at(-1);
   const stoppedAt = Date.now() - started;
   await stopKafka(config.stack);
-  await sleep(OUTAGE_MS);
+  await pace(OUTAGE_MS, 'the outage: long enough for the intake to fill up to its in-flight bound');
   const restartAt = Date.now() - started;
   await startKafka(config.stack);
   const backAt = Date.now() - started;
+  await pace(AFTER_OUTAGE_MS, 'the fleet goes on publishing after the outage, into the draining bridge');
+  publishUntil = Date.now();
   await publishing;
+  const total = published;
 
   const ids = await eventually(
     async () => {

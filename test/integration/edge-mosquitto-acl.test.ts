@@ -1,13 +1,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { decodeRecord } from '../../src/core/readings.ts';
-import { mosquittoUrl, startMosquitto, stopMosquitto } from '../../src/stack/mosquitto.ts';
-import type { StackConfig } from '../../src/config/schema.ts';
-import { bridgeEnv, createTopics, deleteTopics, eventually, freePort, killAllBridges, readTopic, startBridge, testConfig, uniqueName } from './edge-harness.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
+import { privateMosquitto, type PrivateMosquitto } from '../support/private-mosquitto.ts';
+import { bridgeEnv, createTopics, deleteTopics, eventually, killAllBridges, readTopic, startBridge, testConfig, uniqueName } from './edge-harness.ts';
 
 /**
  * Broker mode: only the bridge account may subscribe. A device that subscribes to the bridges'
@@ -17,20 +13,18 @@ import { bridgeEnv, createTopics, deleteTopics, eventually, freePort, killAllBri
  * for every SUBSCRIBE), so the local stack's broker uses the dynamic-security plugin, whose
  * default denies subscriptions.
  *
- * Runs its own Mosquitto (written by src/stack/mosquitto.ts: the local stack's exact
+ * Runs its own Mosquitto (test/support/private-mosquitto.ts: the local stack's exact
  * configuration, on a free port with a temporary data directory); Kafka is the local stack's.
  */
 const config = testConfig();
 const brokers = config.kafka.brokers;
 const run = uniqueName('edge-mosq-acl');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
-const dataDir = mkdtempSync(join(tmpdir(), 'edge-mosq-acl-'));
-let stack: StackConfig;
+let broker: PrivateMosquitto;
 const opened: MqttClient[] = [];
 
 before(async () => {
-  stack = { ...config.stack, dataDir, mosquittoPort: await freePort(), useExistingMqtt: false };
-  await startMosquitto(stack);
+  broker = await privateMosquitto('edge-mosq-acl');
   await createTopics(brokers, [
     { topic: names.readings, partitions: 2 },
     { topic: names.deadLetter, partitions: 1 },
@@ -40,13 +34,12 @@ before(async () => {
 after(async () => {
   await Promise.all(opened.map((client) => client.endAsync(true)));
   await killAllBridges();
-  await stopMosquitto(stack);
-  rmSync(dataDir, { recursive: true, force: true });
+  await broker?.remove();
   await deleteTopics(brokers, [names.readings, names.deadLetter]);
 });
 
 async function connect(username: string, protocolVersion: 4 | 5): Promise<{ client: MqttClient; subacks: number[][]; received: string[] }> {
-  const client = mqtt.connect(mosquittoUrl(stack), { protocolVersion, username, password: `${username}-secret`, clientId: uniqueName(`acl-${username}`), reconnectPeriod: 0 });
+  const client = mqtt.connect(broker.url, { protocolVersion, username, password: `${username}-secret`, clientId: uniqueName(`acl-${username}`), reconnectPeriod: 0 });
   opened.push(client);
   const subacks: number[][] = [];
   const received: string[] = [];
@@ -65,13 +58,14 @@ async function connect(username: string, protocolVersion: 4 | 5): Promise<{ clie
 /** Subscribes and returns the SUBACK reason code (granted QoS 0-2, or a refusal ≥ 0x80). */
 async function subscribeCode(peer: { client: MqttClient; subacks: number[][] }, topic: string): Promise<number> {
   const before = peer.subacks.length;
+  // A refusal rejects the promise; its reason code, read from the SUBACK below, is what the caller asserts.
   await peer.client.subscribeAsync(topic, { qos: 1 }).catch(() => undefined);
   await eventually(async () => peer.subacks.length, (count) => count > before, 5000, 20);
   return peer.subacks[before]![0]!;
 }
 
 test('device and fleet accounts cannot subscribe (MQTT 5: 0x87, MQTT 3.1.1: 0x80); no acknowledged reading is handed to them', { timeout: 120_000 }, async () => {
-  const bridge = await startBridge(bridgeEnv(config, names, { TP_MQTT__URL: mosquittoUrl(stack), TP_MQTT__MODE: 'broker' }));
+  const bridge = await startBridge(bridgeEnv(config, names, { TP_MQTT__URL: broker.url, TP_MQTT__MODE: 'broker' }));
   const share = `$share/${names.run}/${config.mqtt.topicPrefix}/+/+`;
   const attempts = [share, `${config.mqtt.topicPrefix}/#`, '#', `${config.mqtt.topicPrefix}/acme/sensor-1`];
   const accounts = [
@@ -100,6 +94,7 @@ test('device and fleet accounts cannot subscribe (MQTT 5: 0x87, MQTT 3.1.1: 0x80
   assert.equal(pubackCodes.length, 100);
   assert.deepEqual([...new Set(pubackCodes)], [0], 'every reading acknowledged as delivered');
   // A device still publishes only under its own name.
+  // The refusal rejects the promise; the PUBACK's reason code is asserted on the next line.
   await device.client.publishAsync(`${config.mqtt.topicPrefix}/acme/sensor-2`, JSON.stringify({ seq: 0, ts: now, metrics: { t: 0 } }), { qos: 1 }).catch(() => undefined);
   assert.equal(pubackCodes.at(-1), 0x87, "publishing under another device's name is refused (0x87)");
 

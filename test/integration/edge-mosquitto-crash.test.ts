@@ -1,17 +1,14 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { decodeRecord } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { failureAnalysis, observationMatches, type BrokerPersistence } from '../../src/core/failure-analysis.ts';
 import { guaranteeSettings } from '../../src/config/guarantees.ts';
-import { mosquittoProcess, mosquittoUrl, startMosquitto, stopMosquitto } from '../../src/stack/mosquitto.ts';
-import { portAnswers, runningPid } from '../../src/stack/processes.ts';
-import type { StackConfig } from '../../src/config/schema.ts';
 import { STEADY_PATTERNS } from '../../loadtest/fleet/model.ts';
 import { runFleet } from '../../loadtest/fleet/publisher.ts';
-import { bridgeEnv, createTopics, deleteTopics, eventually, freePort, killAllBridges, readTopic, sleep, startBridge, testConfig, uniqueName } from './edge-harness.ts';
+import { eventually as waitFor } from '../../src/stack/services.ts';
+import { pace } from '../support/pace.ts';
+import { privateMosquitto } from '../support/private-mosquitto.ts';
+import { bridgeEnv, bridgeMetric, bridgeSettled, createTopics, deleteTopics, killAllBridges, readTopic, startBridge, testConfig, uniqueName } from './edge-harness.ts';
 
 /**
  * Broker mode, the broker killed (SIGKILL) while the bridge is held back (SIGSTOP): Mosquitto
@@ -27,8 +24,7 @@ import { bridgeEnv, createTopics, deleteTopics, eventually, freePort, killAllBri
  * subscribers" (its `$share` subscription is not restored, see the mqtt-broker-restart row), so
  * that only the crash's own loss is counted here.
  *
- * Each case runs its own Mosquitto (free port, temporary data directory, killed by its pid);
- * Kafka is the local stack's.
+ * Each case runs its own Mosquitto (test/support/private-mosquitto.ts); Kafka is the local stack's.
  */
 const config = testConfig();
 const brokers = config.kafka.brokers;
@@ -42,29 +38,19 @@ after(async () => {
   for (const cleanup of cleanups) await cleanup();
 });
 
-async function killBroker(stack: StackConfig): Promise<void> {
-  const pid = runningPid(mosquittoProcess(stack));
-  assert.ok(pid !== null, 'the private Mosquitto runs');
-  process.kill(pid, 'SIGKILL');
-  await eventually(async () => portAnswers('127.0.0.1', stack.mosquittoPort), (answers) => !answers, 10_000, 50);
-}
-
 async function crashCase(persistence: BrokerPersistence): Promise<void> {
   const run = uniqueName(`edge-mosq-crash-${persistence.mode}`);
   const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
-  const dataDir = mkdtempSync(join(tmpdir(), 'edge-mosq-crash-'));
-  const stack: StackConfig = { ...config.stack, dataDir, mosquittoPort: await freePort(), useExistingMqtt: false };
+  const broker = await privateMosquitto('edge-mosq-crash', persistence);
   cleanups.push(async () => {
-    await stopMosquitto(stack);
-    rmSync(dataDir, { recursive: true, force: true });
+    await broker.remove();
     await deleteTopics(brokers, [names.readings, names.deadLetter]);
   });
-  await startMosquitto(stack, persistence);
   await createTopics(brokers, [
     { topic: names.readings, partitions: 3 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
-  const url = mosquittoUrl(stack);
+  const url = broker.url;
   // A small receive maximum keeps the backlog in the broker: with the default (20,000) the broker
   // would push it all into the stopped bridge's TCP buffers, where a broker crash cannot reach it.
   const bridge = await startBridge(bridgeEnv(config, names, { TP_MQTT__URL: url, TP_MQTT__MODE: 'broker', TP_MQTT__RECEIVE_MAXIMUM: String(RECEIVE_MAXIMUM) }));
@@ -73,13 +59,14 @@ async function crashCase(persistence: BrokerPersistence): Promise<void> {
     { url, username: 'fleet', password: 'fleet-secret', connections: 4, durationMs: HELD_MS + 8000, clientIdPrefix: uniqueName('fleet'), maxInFlightPerConnection: 500 },
   );
 
-  await sleep(2000); // steady state: the bridge keeps up
+  // Steady state: the bridge forwards a second's worth of the fleet's readings before it is held back.
+  await waitFor('the bridge keeps up with the fleet', async () => ((await bridgeMetric(bridge, /^tp_edge_readings_published_total\b/)) >= RATE ? true : undefined), 30_000, 100);
   bridge.child.kill('SIGSTOP');
   const heldAt = Date.now();
-  await sleep(HELD_MS); // the broker acknowledges the devices and queues for the stopped bridge
-  await killBroker(stack);
+  await pace(HELD_MS, 'the bridge is held back past an autosave while the broker acknowledges the devices and queues for it');
+  await broker.kill();
   const heldSeconds = (Date.now() - heldAt) / 1000;
-  await startMosquitto(stack, persistence);
+  await broker.start();
   bridge.child.kill('SIGCONT');
 
   const result = await fleet;
@@ -93,18 +80,9 @@ async function crashCase(persistence: BrokerPersistence): Promise<void> {
     }
     return keys;
   };
-  // Settles when the count stops growing (what was lost never arrives).
-  let previous = -1;
-  const stored = await eventually(
-    readStored,
-    (keys) => {
-      const settled = keys.size === previous;
-      previous = keys.size;
-      return settled && keys.size > 0;
-    },
-    60_000,
-    3000,
-  );
+  // What was lost never arrives: read the topic once the bridge has nothing more to publish.
+  await bridgeSettled(bridge);
+  const stored = await readStored();
   await bridge.stop();
   const missing = [...expected].filter((key) => !stored.has(key)).length;
 

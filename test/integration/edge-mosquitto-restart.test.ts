@@ -1,16 +1,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { decodeRecord } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { failureAnalysis } from '../../src/core/failure-analysis.ts';
 import { guaranteeSettings } from '../../src/config/guarantees.ts';
-import { mosquittoUrl, startMosquitto, stopMosquitto } from '../../src/stack/mosquitto.ts';
-import type { StackConfig } from '../../src/config/schema.ts';
 import { STEADY_PATTERNS } from '../../loadtest/fleet/model.ts';
 import { runFleet } from '../../loadtest/fleet/publisher.ts';
-import { bridgeEnv, createTopics, deleteTopics, eventually, freePort, killAllBridges, readTopic, sleep, startBridge, testConfig, uniqueName } from './edge-harness.ts';
+import { eventually as waitFor } from '../../src/stack/services.ts';
+import { pace } from '../support/pace.ts';
+import { privateMosquitto, type PrivateMosquitto } from '../support/private-mosquitto.ts';
+import { bridgeEnv, bridgeMetric, bridgeSettled, createTopics, deleteTopics, eventually, killAllBridges, readTopic, startBridge, testConfig, uniqueName, type BridgeProcess } from './edge-harness.ts';
 
 /**
  * A Mosquitto restart while the fleet publishes and the bridge is slow to come back (SIGSTOPped
@@ -25,20 +23,20 @@ import { bridgeEnv, createTopics, deleteTopics, eventually, freePort, killAllBri
  * and checks the failure table's honest 'lost' for mqtt-broker-restart: exactly the readings
  * answered 0x10 are missing.
  *
- * Runs its own Mosquitto (a free port, a temporary data directory, stopped by its pid) so that the
- * shared broker of the other tests is never restarted; Kafka is the local stack's.
+ * Runs its own Mosquitto (test/support/private-mosquitto.ts) so that the shared broker of the
+ * other tests is never restarted; Kafka is the local stack's.
  */
 const config = testConfig();
 const brokers = config.kafka.brokers;
 const run = uniqueName('edge-mosq-restart');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 const plain = { run: `${run}-plain`, readings: `${run}-plain.readings`, deadLetter: `${run}-plain.dead-letter` };
-const dataDir = mkdtempSync(join(tmpdir(), 'edge-mosq-restart-'));
-let stack: StackConfig;
+/** How long the bridge stays held back after the broker is back (a loaded machine that does not schedule it). */
+const HELD_AFTER_RESTART_MS = 3000;
+let broker: PrivateMosquitto;
 
 before(async () => {
-  stack = { ...config.stack, dataDir, mosquittoPort: await freePort(), useExistingMqtt: false };
-  await startMosquitto(stack);
+  broker = await privateMosquitto('edge-mosq-restart');
   await createTopics(brokers, [
     { topic: names.readings, partitions: 3 },
     { topic: names.deadLetter, partitions: 1 },
@@ -49,13 +47,26 @@ before(async () => {
 
 after(async () => {
   await killAllBridges();
-  await stopMosquitto(stack);
-  rmSync(dataDir, { recursive: true, force: true });
+  await broker?.remove();
   await deleteTopics(brokers, [names.readings, names.deadLetter, plain.readings, plain.deadLetter]);
 });
 
+/**
+ * Once the bridge forwards the fleet's readings, the broker is restarted while the bridge is held
+ * back (SIGSTOP); the bridge comes back HELD_AFTER_RESTART_MS after the broker, so the devices are
+ * back first and publish into a share group with no member.
+ */
+async function restartWhileBridgeHeldBack(bridge: BridgeProcess): Promise<void> {
+  await waitFor('the bridge forwards the fleet\'s readings to Kafka', async () => ((await bridgeMetric(bridge, /^tp_edge_readings_published_total\b/)) > 0 ? true : undefined), 30_000, 100);
+  bridge.child.kill('SIGSTOP');
+  await broker.stop();
+  await broker.start();
+  await pace(HELD_AFTER_RESTART_MS, 'the bridge is not scheduled for a while after the broker is back: the devices reconnect and publish first');
+  bridge.child.kill('SIGCONT');
+}
+
 test('across a Mosquitto restart every reading the fleet counts as acknowledged reaches Kafka', { timeout: 180_000 }, async () => {
-  const url = mosquittoUrl(stack);
+  const url = broker.url;
   const bridge = await startBridge(bridgeEnv(config, names, { TP_MQTT__URL: url, TP_MQTT__MODE: 'broker' }));
   const tenant = 'acme';
   const durationMs = 10_000;
@@ -64,13 +75,7 @@ test('across a Mosquitto restart every reading the fleet counts as acknowledged 
     { url, username: 'fleet', password: 'fleet-secret', connections: 4, durationMs, clientIdPrefix: uniqueName('fleet'), maxInFlightPerConnection: 200 },
   );
 
-  await sleep(3000);
-  // The bridge misses the restart and comes back 3 s after the broker: the devices are back first.
-  bridge.child.kill('SIGSTOP');
-  await stopMosquitto(stack);
-  await startMosquitto(stack);
-  await sleep(3000);
-  bridge.child.kill('SIGCONT');
+  await restartWhileBridgeHeldBack(bridge);
 
   const result = await fleet;
   assert.equal(result.failed, 0, 'every publish was acknowledged in the end');
@@ -97,41 +102,26 @@ test('across a Mosquitto restart every reading the fleet counts as acknowledged 
 });
 
 test('devices that take PUBACK 0x10 as delivered lose readings across a restart, only those answered 0x10 (the table says lost)', { timeout: 180_000 }, async () => {
-  const url = mosquittoUrl(stack);
+  const url = broker.url;
   const bridge = await startBridge(bridgeEnv(config, plain, { TP_MQTT__URL: url, TP_MQTT__MODE: 'broker' }));
   const batchSize = 5;
   const fleet = runFleet(
     { tenant: 'acme', devices: 200, gateways: 4, ratePerSecond: 500, batchSize, patterns: STEADY_PATTERNS, seed: 8 },
     { url, username: 'fleet', password: 'fleet-secret', connections: 4, durationMs: 10_000, clientIdPrefix: uniqueName('fleet'), maxInFlightPerConnection: 200, republishUnrouted: false },
   );
-  await sleep(3000);
-  bridge.child.kill('SIGSTOP');
-  await stopMosquitto(stack);
-  await startMosquitto(stack);
-  await sleep(3000);
-  bridge.child.kill('SIGCONT');
+  await restartWhileBridgeHeldBack(bridge);
   const result = await fleet;
   assert.ok(result.noSubscriberPubacks > 0, 'the restart left a window without subscribers (the case under test happened)');
 
   const expected = new Set([...result.ackedIds].flatMap(([device, ids]) => ids.map((id) => `${device}/${id}`)));
-  let previous = -1;
-  const stored = await eventually(
-    async () => {
-      const keys = new Set<string>();
-      for (const message of await readTopic(brokers, plain.readings)) {
-        const decoded = decodeRecord(message.value!);
-        if (decoded.ok) for (const reading of decoded.readings) keys.add(`${reading.device}/${reading.id}`);
-      }
-      return keys;
-    },
-    (keys) => {
-      const settled = keys.size === previous;
-      previous = keys.size;
-      return settled && keys.size > 0;
-    },
-    60_000,
-    3000,
-  );
+  // What the broker dropped never arrives: read the topic once the bridge has nothing more to publish.
+  await bridgeSettled(bridge);
+  const stored = new Set<string>();
+  for (const message of await readTopic(brokers, plain.readings)) {
+    const decoded = decodeRecord(message.value!);
+    if (decoded.ok) for (const reading of decoded.readings) stored.add(`${reading.device}/${reading.id}`);
+  }
+  assert.ok(stored.size > 0, 'the readings topic holds what the bridge published');
   await bridge.stop();
   const missing = [...expected].filter((key) => !stored.has(key)).length;
   const verdict = `${missing} of ${expected.size} acknowledged readings missing; ${result.noSubscriberPubacks} PUBACKs 0x10 (≤ ${batchSize} readings each)`;

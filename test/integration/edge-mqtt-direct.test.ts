@@ -1,15 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { decodeRecord } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { kafkaStatus } from '../../src/stack/kafka.ts';
-import { writeCredentialFile } from '../../src/stack/device-credentials.ts';
 import { AggregatorScenario } from '../support/aggregator-harness.ts';
-import { createTopics, deleteTopics, eventually, freePort, killAllBridges, readTopic, startBridge, uniqueName, type BridgeProcess } from './edge-harness.ts';
+import { directEndpoint, type DirectEndpoint } from '../support/direct-bridge.ts';
+import { createTopics, deleteTopics, eventually, killAllBridges, readTopic, uniqueName, type BridgeProcess } from './edge-harness.ts';
 
 /**
  * Direct mode against the real Kafka and ClickHouse: the bridge is the devices' MQTT server.
@@ -22,18 +19,23 @@ const scenario = new AggregatorScenario([{ name: 'direct', guarantee: 'exactly-o
 const brokers = scenario.config.kafka.brokers;
 const deadLetter = `${scenario.topic}-dead-letter`;
 const tenant = uniqueName('t').replace(/[^A-Za-z0-9_-]/g, '_');
-const credentials = join(mkdtempSync(join(tmpdir(), 'direct-creds-')), 'devices');
+let endpoint: DirectEndpoint;
 let port = 0;
 
 before(async () => {
-  writeCredentialFile(credentials, [
-    { username: 'gw', password: 'gw-secret', tenant, device: '*' },
-    { username: 'd1', password: 'd1-secret', tenant, device: 'd1' },
-  ]);
   await scenario.setUp();
   await createTopics(brokers, [{ topic: deadLetter, partitions: 1 }]);
   scenario.startAggregator('a');
-  port = await freePort();
+  endpoint = await directEndpoint({
+    brokers,
+    readingsTopic: scenario.topic,
+    deadLetterTopic: deadLetter,
+    accounts: [
+      { username: 'gw', password: 'gw-secret', tenant, device: '*' },
+      { username: 'd1', password: 'd1-secret', tenant, device: 'd1' },
+    ],
+  });
+  port = endpoint.port;
 });
 
 after(async () => {
@@ -42,27 +44,8 @@ after(async () => {
   await deleteTopics(brokers, [scenario.topic, `${scenario.topic}-late`, deadLetter]);
 });
 
-function startDirectBridge(extra: Record<string, string> = {}): Promise<BridgeProcess> {
-  return startBridge({
-    TP_KAFKA__BROKERS: brokers.join(','),
-    TP_KAFKA__READINGS_TOPIC: scenario.topic,
-    TP_KAFKA__DEAD_LETTER_TOPIC: deadLetter,
-    TP_MQTT__MODE: 'direct',
-    TP_MQTT__LISTEN__PORT: String(port),
-    TP_MQTT__CREDENTIALS_FILE: credentials,
-    TP_EDGE__TICK_INTERVAL_MS: '200',
-    ...extra,
-  });
-}
-
-async function connect(options: IClientOptions): Promise<MqttClient> {
-  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, username: 'gw', password: 'gw-secret', reconnectPeriod: 200, ...options });
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    client.once('error', reject);
-  });
-  return client;
-}
+const startDirectBridge = (): Promise<BridgeProcess> => endpoint.start();
+const connect = (options: IClientOptions): Promise<MqttClient> => endpoint.connect({ username: 'gw', password: 'gw-secret' }, options);
 
 const payload = (id: string): string => JSON.stringify({ id, ts: Date.now(), metrics: { v: 1 } });
 
@@ -116,8 +99,8 @@ test('Kafka frozen (SIGSTOP): no PUBACK arrives; thawed (SIGCONT): every PUBACK 
     for (const id of ids) client.publish(`telemetry/${tenant}/frozen-${Number(id.split('-')[1]) % 5}`, payload(id), { qos: 1 }, (error) => !error && acked.push(id));
     // The bridge has them all; what matters is what the devices hear while Kafka cannot answer.
     await eventually(() => bridgeReceived(bridge), (n) => n >= before + ids.length, 10_000, 50);
-    const watchUntil = Date.now() + 4000;
-    while (Date.now() < watchUntil && acked.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    // A window of 4 s in which no PUBACK may arrive (a wrong one ends it at once).
+    await eventually(async () => acked.length, (n) => n > 0, 4000, 50);
     assert.equal(acked.length, 0, 'no PUBACK while Kafka is frozen');
   } finally {
     thaw();
@@ -147,7 +130,7 @@ test('the bridge SIGKILLed mid-stream while Kafka is frozen: the device resends 
           if (error) failed++;
           else acked.add(id);
           if (next >= total && outstanding === 0) resolve();
-          else setTimeout(pump, 1);
+          else setImmediate(pump);
         });
       }
     };

@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRecord, type ReadingRecord } from '../../src/core/readings.ts';
+import type { ReadingRecord } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import {
   bridgeEnv,
   connectFleet,

@@ -1,13 +1,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
-import { decodeRecord } from '../../src/core/readings.ts';
-import { writeCredentialFile } from '../../src/stack/device-credentials.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { AggregatorScenario } from '../support/aggregator-harness.ts';
-import { bridgeEnv, connectFleet, createTopics, deleteTopics, eventually, freePort, killAllBridges, publishAll, readTopic, startBridge, uniqueName, type BridgeProcess } from './edge-harness.ts';
+import { directEndpoint } from '../support/direct-bridge.ts';
+import { bridgeEnv, bridgeMetric, connectFleet, createTopics, deleteTopics, eventually, killAllBridges, publishAll, readTopic, startBridge, uniqueName } from './edge-harness.ts';
 
 /**
  * The failure table's row "a producer timeout with an unknown outcome", end to end, without
@@ -42,48 +38,22 @@ async function idsInTopic(topic: string): Promise<Map<string, number>> {
   return counts;
 }
 
-async function metric(bridge: BridgeProcess, pattern: RegExp): Promise<number> {
-  const text = await fetch(`${bridge.url}/metrics`).then((response) => response.text(), () => '');
-  let total = 0;
-  for (const line of text.split('\n')) if (pattern.test(line)) total += Number(line.split(' ').pop());
-  return total;
-}
-
 test('delivery timeouts (unknown outcome) are not acknowledged; the device publishes again and every reading is in Kafka, counted once by id', { timeout: 240_000 }, async (t) => {
-  const credentials = join(mkdtempSync(join(tmpdir(), 'timeout-creds-')), 'devices');
-  writeCredentialFile(credentials, [{ username: 'gw', password: 'gw-secret', tenant, device: '*' }]);
-  const port = await freePort();
+  const endpoint = await directEndpoint({
+    brokers,
+    readingsTopic: scenario.topic,
+    deadLetterTopic: `${scenario.topic}-dead-letter`,
+    accounts: [{ username: 'gw', password: 'gw-secret', tenant, device: '*' }],
+    env: { TP_EDGE__DELIVERY_TIMEOUT_MS: '1500' },
+  });
   await createTopics(brokers, [
     { topic: scenario.topic, partitions: scenario.partitions },
     { topic: `${scenario.topic}-dead-letter`, partitions: 1 },
   ]);
-  const bridge = await startBridge(
-    {
-      TP_KAFKA__BROKERS: brokers.join(','),
-      TP_KAFKA__READINGS_TOPIC: scenario.topic,
-      TP_KAFKA__DEAD_LETTER_TOPIC: `${scenario.topic}-dead-letter`,
-      TP_MQTT__MODE: 'direct',
-      TP_MQTT__LISTEN__PORT: String(port),
-      TP_MQTT__CREDENTIALS_FILE: credentials,
-      TP_EDGE__DELIVERY_TIMEOUT_MS: '1500',
-      TP_EDGE__TICK_INTERVAL_MS: '200',
-    },
-  );
+  const bridge = await endpoint.start();
   t.after(() => bridge.stop());
-  const client: MqttClient = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
-    protocolVersion: 5,
-    username: 'gw',
-    password: 'gw-secret',
-    clientId: uniqueName('timeout'),
-    clean: false,
-    properties: { sessionExpiryInterval: 300 },
-    reconnectPeriod: 200,
-  });
+  const client = await endpoint.connect({ username: 'gw', password: 'gw-secret' }, { clientId: uniqueName('timeout'), clean: false, properties: { sessionExpiryInterval: 300 } });
   t.after(() => client.end(true));
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    client.once('error', reject);
-  });
   await deleteTopics(brokers, [scenario.topic]);
   let closes = 0;
   client.on('close', () => closes++);
@@ -98,7 +68,7 @@ test('delivery timeouts (unknown outcome) are not acknowledged; the device publi
   }
 
   // The records time out (1.5 s): the producer is re-created and the device's connection replaced.
-  const recreated = await eventually(() => metric(bridge, /^tp_edge_producer_recreations_total/), (n) => n >= 1, 30_000, 200);
+  const recreated = await eventually(() => bridgeMetric(bridge, /^tp_edge_producer_recreations_total/), (n) => n >= 1, 30_000, 200);
   const metricsText = await fetch(`${bridge.url}/metrics`).then((response) => response.text(), () => '');
   const edgeCounters = metricsText.split('\n').filter((line) => /^tp_edge_(messages|producer|kafka|publish|readings)/.test(line)).join('\n');
   assert.ok(recreated >= 1, `the delivery timed out and the producer was re-created (acked ${acked.size}, failed ${failed}):\n${edgeCounters}\n${bridge.output().slice(-3000)}`);
@@ -145,9 +115,9 @@ test('broker mode: a delivery timeout is not acknowledged to the broker; the bri
   const ids = Array.from({ length: 40 }, (_, index) => `${run}-${index}`);
   // The broker acknowledges the fleet on arrival (broker mode): what is under test is the broker → bridge hop.
   await publishAll(fleet, ids.map((id, index) => ({ topic: `telemetry/${tenant}/${run}-${index % 4}`, payload: JSON.stringify({ id, ts: Date.now(), metrics: { v: 1 } }) })));
-  const recreated = await eventually(() => metric(bridge, /^tp_edge_producer_recreations_total/), (n) => n >= 1, 30_000, 200);
+  const recreated = await eventually(() => bridgeMetric(bridge, /^tp_edge_producer_recreations_total/), (n) => n >= 1, 30_000, 200);
   assert.ok(recreated >= 1, `the delivery timed out and the producer was re-created:\n${bridge.output().slice(-3000)}`);
-  const replaced = await eventually(() => metric(bridge, /^tp_edge_mqtt_reconnects_total\{[^}]*redelivery/), (n) => n >= 1, 30_000, 200);
+  const replaced = await eventually(() => bridgeMetric(bridge, /^tp_edge_mqtt_reconnects_total\{[^}]*redelivery/), (n) => n >= 1, 30_000, 200);
   assert.ok(replaced >= 1, 'the bridge replaced its MQTT connection so that the broker redelivers');
 
   await eventually(() => createTopics(brokers, [{ topic: names.readings, partitions: 2 }]).then(() => true, () => false), (done) => done, 60_000, 500);

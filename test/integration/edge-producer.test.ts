@@ -2,12 +2,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KafkaProducer, KafkaProduceError, type ProducerObserver } from '../../src/kafka/producer.ts';
 import { createLogger } from '../../src/util/log.ts';
+import { eventually } from '../../src/stack/services.ts';
 import { createTopics, deleteTopics, readTopic, testConfig, uniqueName } from './edge-harness.ts';
 
 const config = testConfig();
 const brokers = config.kafka.brokers;
 const topic = uniqueName('edge-producer');
-const logger = createLogger('edge-producer-test', process.env['LOG_LEVEL'] ?? 'warn');
+const logger = createLogger('edge-producer-test', process.env['TP_LOG__LEVEL'] ?? 'warn');
 
 before(async () => {
   await createTopics(brokers, [{ topic, partitions: 3 }]);
@@ -75,8 +76,7 @@ test('a message timeout is an indefinite outcome: the record fails and the produ
   assert.equal(events.recreated.length, 1);
   assert.match(events.recreated[0]!, /MSG_TIMED_OUT/);
   // The new instance works.
-  const deadline = Date.now() + 20_000;
-  while (producer.state !== 'ready' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  await eventually('the re-created producer is ready', async () => (producer.state === 'ready' ? true : undefined), 20_000, 50);
   await producer.produce(topic, 'k', 'after-recreation');
   assert.deepEqual(events.available.slice(-2), [false, true]);
   await producer.close();

@@ -1,14 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import mqtt from 'mqtt';
 import protobuf from 'protobufjs';
-import { writeCredentialFile } from '../../src/stack/device-credentials.ts';
 import { AggregatorScenario } from '../support/aggregator-harness.ts';
+import { directEndpoint, type DirectEndpoint } from '../support/direct-bridge.ts';
 import { PROTO_FILE, codecRulesFor } from '../../loadtest/fleet/formats.ts';
-import { createTopics, deleteTopics, eventually, freePort, killAllBridges, startBridge, uniqueName, type BridgeProcess } from './edge-harness.ts';
+import { createTopics, deleteTopics, eventually, killAllBridges, uniqueName, type BridgeProcess } from './edge-harness.ts';
 
 /**
  * Interop: a device publishing its own Protobuf messages (config/codecs/device.proto, encoded with
@@ -20,27 +16,22 @@ const scenario = new AggregatorScenario([{ name: 'proto', guarantee: 'exactly-on
 const brokers = scenario.config.kafka.brokers;
 const deadLetter = `${scenario.topic}-dead-letter`;
 const tenant = uniqueName('pb').replace(/[^A-Za-z0-9_-]/g, '_');
-const credentials = join(mkdtempSync(join(tmpdir(), 'protobuf-creds-')), 'devices');
 const Batch = new protobuf.Root().loadSync(PROTO_FILE, { keepCase: true }).lookupType('acme.telemetry.Batch');
-let port = 0;
+let endpoint: DirectEndpoint;
 let bridge: BridgeProcess;
 
 before(async () => {
-  writeCredentialFile(credentials, [{ username: 'dev-1', password: 'dev-1-secret', tenant, device: 'dev-1' }]);
   await scenario.setUp();
   await createTopics(brokers, [{ topic: deadLetter, partitions: 1 }]);
   scenario.startAggregator('a');
-  port = await freePort();
-  bridge = await startBridge({
-    TP_KAFKA__BROKERS: brokers.join(','),
-    TP_KAFKA__READINGS_TOPIC: scenario.topic,
-    TP_KAFKA__DEAD_LETTER_TOPIC: deadLetter,
-    TP_MQTT__MODE: 'direct',
-    TP_MQTT__LISTEN__PORT: String(port),
-    TP_MQTT__CREDENTIALS_FILE: credentials,
-    TP_MQTT__CODECS: JSON.stringify(codecRulesFor('protobuf')),
-    TP_EDGE__TICK_INTERVAL_MS: '200',
+  endpoint = await directEndpoint({
+    brokers,
+    readingsTopic: scenario.topic,
+    deadLetterTopic: deadLetter,
+    accounts: [{ username: 'dev-1', password: 'dev-1-secret', tenant, device: 'dev-1' }],
+    env: { TP_MQTT__CODECS: JSON.stringify(codecRulesFor('protobuf')) },
   });
+  bridge = await endpoint.start();
 });
 
 after(async () => {
@@ -50,11 +41,7 @@ after(async () => {
 });
 
 test('a Protobuf device feeds ClickHouse through its field map: each reading once, a redelivery once, a refusal dead-lettered', async () => {
-  const device = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, clientId: `${tenant}-dev-1`, username: 'dev-1', password: 'dev-1-secret', reconnectPeriod: 0 });
-  await new Promise<void>((resolve, reject) => {
-    device.once('connect', () => resolve());
-    device.once('error', reject);
-  });
+  const device = await endpoint.connect({ username: 'dev-1', password: 'dev-1-secret' }, { clientId: `${tenant}-dev-1`, reconnectPeriod: 0 });
   const t = Date.now();
   const message = Buffer.from(
     Batch.encode(

@@ -1,14 +1,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { get as sparkplugNamespace } from 'sparkplug-payload';
 import type { UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
-import { writeCredentialFile } from '../../src/stack/device-credentials.ts';
 import { AggregatorScenario } from '../support/aggregator-harness.ts';
-import { createTopics, deleteTopics, eventually, freePort, killAllBridges, startBridge, uniqueName, type BridgeProcess } from './edge-harness.ts';
+import { directEndpoint, type DirectEndpoint } from '../support/direct-bridge.ts';
+import { createTopics, deleteTopics, eventually, killAllBridges, uniqueName, type BridgeProcess } from './edge-harness.ts';
 
 /**
  * Interop: a Sparkplug B edge node as a real one behaves, its payloads built with Eclipse Tahu's
@@ -22,26 +19,21 @@ const scenario = new AggregatorScenario([{ name: 'sparkplug', guarantee: 'exactl
 const brokers = scenario.config.kafka.brokers;
 const deadLetter = `${scenario.topic}-dead-letter`;
 const group = uniqueName('sp').replace(/[^A-Za-z0-9_-]/g, '_');
-const credentials = join(mkdtempSync(join(tmpdir(), 'sparkplug-creds-')), 'devices');
-let port = 0;
+let endpoint: DirectEndpoint;
 let bridge: BridgeProcess;
 
 before(async () => {
-  writeCredentialFile(credentials, [{ username: 'gw1', password: 'gw1-secret', tenant: group, device: 'gw1' }]);
   await scenario.setUp();
   await createTopics(brokers, [{ topic: deadLetter, partitions: 1 }]);
   scenario.startAggregator('a');
-  port = await freePort();
-  bridge = await startBridge({
-    TP_KAFKA__BROKERS: brokers.join(','),
-    TP_KAFKA__READINGS_TOPIC: scenario.topic,
-    TP_KAFKA__DEAD_LETTER_TOPIC: deadLetter,
-    TP_MQTT__MODE: 'direct',
-    TP_MQTT__LISTEN__PORT: String(port),
-    TP_MQTT__CREDENTIALS_FILE: credentials,
-    TP_MQTT__CODECS: JSON.stringify([{ topic: 'spBv1.0/#', codec: 'sparkplug' }]),
-    TP_EDGE__TICK_INTERVAL_MS: '200',
+  endpoint = await directEndpoint({
+    brokers,
+    readingsTopic: scenario.topic,
+    deadLetterTopic: deadLetter,
+    accounts: [{ username: 'gw1', password: 'gw1-secret', tenant: group, device: 'gw1' }],
+    env: { TP_MQTT__CODECS: JSON.stringify([{ topic: 'spBv1.0/#', codec: 'sparkplug' }]) },
   });
+  bridge = await endpoint.start();
 });
 
 after(async () => {
@@ -52,12 +44,7 @@ after(async () => {
 
 async function connectNode(): Promise<MqttClient> {
   const will = { topic: `spBv1.0/${group}/NDEATH/gw1`, payload: Buffer.from(spB.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'bdSeq', type: 'Int64', value: 0 }] })), qos: 1 as const };
-  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, clientId: `${group}-gw1`, username: 'gw1', password: 'gw1-secret', reconnectPeriod: 0, will });
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    client.once('error', reject);
-  });
-  return client;
+  return endpoint.connect({ username: 'gw1', password: 'gw1-secret' }, { clientId: `${group}-gw1`, reconnectPeriod: 0, will });
 }
 
 async function send(client: MqttClient, type: string, payload: UPayload, device?: string): Promise<void> {

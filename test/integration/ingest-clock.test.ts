@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import type { ClickHouseConnection } from '../../src/clickhouse/client.ts';
 import { AggregatorService } from '../../src/aggregator/service.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { ensureTopics, pipelineTopics } from '../../src/kafka/admin.ts';
@@ -9,6 +9,8 @@ import { describeTopicConfig } from '../../src/kafka/topic-configs.ts';
 import { parsePrometheusText } from '../../src/status/prom-text.ts';
 import { createLogger } from '../../src/util/log.ts';
 import type { StatusData } from '../../src/status/model.ts';
+import { pace } from '../support/pace.ts';
+import { ScratchDatabases } from '../support/scratch-database.ts';
 import { bridgeEnv, connectFleet, deleteTopics, eventually, freePort, killAllBridges, startBridge, testConfig, uniqueName, type BridgeProcess } from './edge-harness.ts';
 
 /**
@@ -22,7 +24,8 @@ const DEVICES = 12;
 const ROUNDS = 14; // > 10 s of readings: long enough for the device-clock learner to take a device in
 const run = uniqueName('ingest-clock').replace(/-/g, '_');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter`, late: `${run}.late` };
-const database = `tp_${run}`;
+const scratch = new ScratchDatabases();
+const database = scratch.adopt(`tp_${run}`); // made by the aggregator's migration
 const base = testConfig();
 const ports = { right: await freePort(), skewed: await freePort() };
 const config: Config = testConfig({
@@ -49,12 +52,12 @@ const config: Config = testConfig({
 });
 const logger = createLogger('ingest-clock-test', 'warn');
 let service: AggregatorService | undefined;
-let clickhouse: ClickHouseClient | undefined;
+let clickhouse: ClickHouseConnection | undefined;
 const bridges: { right?: BridgeProcess; skewed?: BridgeProcess } = {};
 
 before(async () => {
   await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
-  clickhouse = createClient({ url: config.clickhouse.url, request_timeout: 60_000 });
+  clickhouse = await scratch.connect(config.clickhouse);
   service = new AggregatorService(config, logger);
   await service.start();
   const env = (suffix: 'right' | 'skewed', extra: Record<string, string> = {}) =>
@@ -66,8 +69,7 @@ before(async () => {
 after(async () => {
   await killAllBridges();
   await service?.stop();
-  await clickhouse?.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
-  await clickhouse?.close();
+  await scratch.dropAll();
   await deleteTopics(config.kafka.brokers, [names.readings, names.deadLetter, names.late]);
 });
 
@@ -80,7 +82,7 @@ async function gauge(bridge: BridgeProcess, name: string): Promise<number> {
 }
 
 async function query<T>(sql: string): Promise<T[]> {
-  return (await (await clickhouse!.query({ query: sql, format: 'JSONEachRow' })).json()) as T[];
+  return clickhouse!.query<T>(sql);
 }
 
 test('a CreateTime readings topic stops the aggregator with the fix; ensureTopics sets LogAppendTime on it', async () => {
@@ -115,8 +117,7 @@ test('one of two bridges 30 s behind: ingest times are the broker\'s, no device 
       fleet.publish(`${base.mqtt.topicPrefix}/clock/dev-${device}`, JSON.stringify({ seq: round, ts, metrics: { temperature: 20 + device } }), { qos: 1 });
       sent++;
     }
-    // Readings spread over ROUNDS seconds of event time, as a fleet sends them: pacing, not synchronisation.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await pace(1000, 'readings spread over ROUNDS seconds of event time, as a fleet sends them');
   }
   fleet.end();
 

@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAggregatorMetrics } from '../../src/aggregator/metrics.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import { loadStackConfig } from '../../src/stack/config.ts';
 import { startOpsServer } from '../../src/metrics/ops-server.ts';
 import { eventually } from '../../src/stack/services.ts';
 import { createEdgeMetrics } from '../../edge/metrics.ts';
@@ -20,7 +20,7 @@ import { freePort } from './edge-harness.ts';
  * The two targets are real operations servers with the services' own metric registries.
  */
 const dataDir = mkdtempSync(join(tmpdir(), 'tp-prometheus-test-'));
-const stack = loadConfig({ env: {}, overrides: { stack: { dataDir } } }).stack;
+const stack = loadStackConfig({ env: {}, overrides: { stack: { dataDir } } }).stack;
 const servers: Server[] = [];
 
 after(async () => {

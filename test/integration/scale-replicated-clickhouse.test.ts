@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Config } from '../../src/config/schema.ts';
+import type { LocalStackConfig as Config } from '../../src/stack/config-schema.ts';
 import type { ClickHouseConnection } from '../../src/clickhouse/client.ts';
 import { sqlTable } from '../../src/clickhouse/sql.ts';
 import { startClickhouseNode, type ClickhouseNode } from '../../src/stack/clickhouse.ts';
@@ -43,6 +43,10 @@ test('an aggregator on replicated ClickHouse loses and duplicates nothing when o
       TP_CLICKHOUSE__CLUSTER: stack.clickhouse.cluster,
       TP_CLICKHOUSE__REPLICA_URLS: nodes[1]!.url,
       TP_CLICKHOUSE__REQUEST_TIMEOUT_MS: '5000',
+      // The replicas' own users (their users.xml has the passwords of their port, not the shared server's).
+      TP_CLICKHOUSE__PASSWORD: stack.clickhouse.password,
+      TP_CLICKHOUSE__ROLES__READER__PASSWORD: stack.clickhouse.roles.reader.password,
+      TP_CLICKHOUSE__ROLES__ADMIN__PASSWORD: stack.clickhouse.roles.admin.password,
     });
     const table = sqlTable(scenario.database, 'agg_main');
     await streamInSlices(scenario, data, 6, 1500, async (slice) => {

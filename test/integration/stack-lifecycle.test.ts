@@ -20,6 +20,7 @@ const env = {
   TP_STACK__CLICKHOUSE_HTTP_PORT: '38123',
   TP_STACK__CLICKHOUSE_TCP_PORT: '39000',
   TP_STACK__MOSQUITTO_PORT: '31883',
+  TP_STACK__MOSQUITTO_TLS_PORT: '38883',
 };
 
 async function stack(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {

@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '@clickhouse/client';
 import mqtt from 'mqtt';
+import { roleCredentials } from '../../src/clickhouse/roles.ts';
 import { deleteTopics, ensureTopics, pipelineTopics } from '../../src/kafka/admin.ts';
 import { pipelineServicesHealth, startPipelineServices } from '../../src/stack/pipeline-services.ts';
 import { stackPaths } from '../../src/stack/paths.ts';
+import { localClientTls } from '../../src/stack/tls-client.ts';
 import { portAnswers, stopAllRecorded } from '../../src/stack/processes.ts';
 import { freePort } from './edge-harness.ts';
 import { testConfig, uniqueName } from '../support/stack.ts';
@@ -41,7 +43,10 @@ test(`stack services (${mode} mode): two bridges and two aggregators carry readi
     stack: { dataDir, mqttMode: mode },
     kafka: { readingsTopic: `${run}-readings`, deadLetterTopic: `${run}-dead-letter`, lateTopic: `${run}-late` },
     mqtt: { shareGroup: run, clientIdPrefix: run, sessionExpirySeconds: 60, listen: { port: listenPort } },
-    edge: { httpPort: edgePort },
+    // Direct mode: HTTPS and MQTTS with the private data folder's CA (the stack's default). Broker mode
+    // keeps plaintext by the explicit setting: the running stack's Mosquitto serves TLS only with its own
+    // data folder's CA, and only once restarted with this version's configuration.
+    edge: { httpPort: edgePort, ...(mode === 'broker' ? { tls: { mode: 'plaintext' } } : {}) },
     clickhouse: { database: run },
     aggregator: {
       metricsPort,
@@ -59,14 +64,16 @@ test(`stack services (${mode} mode): two bridges and two aggregators carry readi
       ],
     },
   });
-  const clickhouse = createClient({ url: config.clickhouse.url });
+  const clickhouse = createClient({ url: config.clickhouse.url, ...roleCredentials(config.clickhouse, 'admin') });
   await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
   try {
     const { started, services } = await startPipelineServices(config, { bridges: 2, aggregators: 2 });
     assert.deepEqual(started.sort(), ['aggregator-1', 'aggregator-2', 'bridge-1', 'bridge-2']);
+    const tls = localClientTls(config);
+    assert.equal(tls.http, mode === 'direct' ? 'https' : 'http');
     assert.deepEqual(services.map((service) => service.url).sort(), [
-      `http://127.0.0.1:${edgePort}`,
-      `http://127.0.0.1:${edgePort + 1}`,
+      `${tls.http}://127.0.0.1:${edgePort}`,
+      `${tls.http}://127.0.0.1:${edgePort + 1}`,
       `http://127.0.0.1:${metricsPort}`,
       `http://127.0.0.1:${metricsPort + 1}`,
     ].sort());
@@ -81,11 +88,11 @@ test(`stack services (${mode} mode): two bridges and two aggregators carry readi
 
     assert.equal(config.mqtt.mode, mode);
     // Where the devices connect: each bridge in direct mode, the broker otherwise.
-    const endpoints = mode === 'direct' ? [0, 1].map((i) => `mqtt://127.0.0.1:${listenPort + i}`) : [config.mqtt.url];
+    const endpoints = mode === 'direct' ? [0, 1].map((i) => `mqtts://127.0.0.1:${listenPort + i}`) : [config.mqtt.url];
     const eventTime = Date.now();
     for (const [index, endpoint] of endpoints.entries()) {
       // The demo accounts (src/stack/device-credentials.ts) publish for tenant 'demo'; Mosquitto's fleet account for any.
-      const fleet = await mqtt.connectAsync(endpoint, { protocolVersion: 5, username: 'fleet', password: 'fleet-secret', clientId: `${run}-fleet-${index}`, reconnectPeriod: 0 });
+      const fleet = await mqtt.connectAsync(endpoint, { protocolVersion: 5, username: 'fleet', password: 'fleet-secret', clientId: `${run}-fleet-${index}`, reconnectPeriod: 0, ...(tls.ca ? { ca: tls.ca } : {}) });
       for (let i = 0; i < 20 / endpoints.length; i++) {
         const packet = await fleet.publishAsync(`${config.mqtt.topicPrefix}/demo/dev-${i % 4}`, JSON.stringify({ id: `r${index}-${i}`, ts: eventTime, metrics: { temperature: 20 } }), { qos: 1 });
         // Direct mode answers with the bridge's own PUBACK, after Kafka's ack: success, not an MQTT 5 refusal.

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '@clickhouse/client';
 import mqtt from 'mqtt';
+import { roleCredentials } from '../../src/clickhouse/roles.ts';
 import { ensureTopics } from '../../src/kafka/admin.ts';
 import { ReadingsConsumer } from '../../src/kafka/consumer.ts';
 import { testConfig, uniqueName } from '../support/stack.ts';
@@ -50,7 +51,7 @@ test('a message sent by the idempotent producer is consumed back', async () => {
 });
 
 test('a row inserted with @clickhouse/client is read back', async () => {
-  const client = createClient({ url: config.clickhouse.url });
+  const client = createClient({ url: config.clickhouse.url, ...roleCredentials(config.clickhouse, 'admin') });
   const table = `smoke_${process.pid}_${Date.now()}`;
   try {
     await client.command({ query: `CREATE TABLE default.${table} (id UInt64, device String) ENGINE = MergeTree ORDER BY id` });

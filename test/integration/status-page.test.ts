@@ -10,6 +10,8 @@ import { REPO_ROOT } from '../../src/stack/paths.ts';
 import type { ServiceProcess } from '../../src/stack/services.ts';
 import type { StatusData } from '../../src/status/model.ts';
 import { AggregatorScenario } from '../support/aggregator-harness.ts';
+import { pace } from '../support/pace.ts';
+import { localGatewayKey } from '../../src/stack/local-credentials.ts';
 import { bridgeEnv, deleteTopics, freePort, killAllBridges, startBridge, type BridgeProcess } from './edge-harness.ts';
 
 /**
@@ -20,7 +22,8 @@ import { bridgeEnv, deleteTopics, freePort, killAllBridges, startBridge, type Br
  */
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const GATEWAY_KEY = 'demo-gateway-key-0123456789';
+/** The local stack's demo gateway key (its bridge gets the hashed key file). */
+const gatewayKey = (): string => localGatewayKey(scenario.config.stack).key;
 const PARTITIONS = 4;
 const SCREENSHOT = join(REPO_ROOT, 'reports', 'status-page.png');
 
@@ -67,12 +70,12 @@ async function feed(): Promise<void> {
     if (batch % 5 === 0) readings.push({ device: 'dev-bad', id: `bad-${batch}`, ts: now, metrics: { temperature: 'hot' } });
     const response = await fetch(`${bridge.url}/v1/readings`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${GATEWAY_KEY}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${gatewayKey()}` },
       body: JSON.stringify(readings),
     });
     assert.equal(response.status, 202, `the bridge refused a batch: ${await response.text()}`);
     posted += 40;
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await pace(200, 'readings arrive spread over time, as from gateways');
   }
 }
 
@@ -100,6 +103,7 @@ before(async () => {
 
 after(async () => {
   feeding = false;
+  // The test awaits the feeder (and fails with its assertion); here it is only stopped after a failure elsewhere.
   await feeder.catch(() => undefined);
   await context?.close();
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
@@ -132,12 +136,16 @@ const LIVE_FIGURES_SHOWN = `(() => {
     p95 !== '—' && document.querySelector('#dead-letters [data-reason]') !== null;
 })()`;
 
+/** Runs in the page: the throughput chart's first line has at least 6 points. */
+const CHARTS_DRAWN = `(document.querySelector('#chart-throughput path')?.getAttribute('d') ?? '').split('L').length >= 6`;
+
 test('the status page shows the live pipeline: topology, throughput per stage, P95, lag, watermark delay, dead letters', { timeout: 180_000 }, async () => {
   const { page, pageErrors } = await openPage();
   assert.match(await page.title(), /live status/);
 
   // Live figures: readings flowing through every stage, the P95 of closed windows, a dead letter.
-  await page.waitForFunction(LIVE_FIGURES_SHOWN, undefined, { timeout: 90_000, polling: 500 });
+  // The feeder never ends while feeding: this fails at once, with its assertion, if the bridge refuses a batch.
+  await Promise.race([page.waitForFunction(LIVE_FIGURES_SHOWN, undefined, { timeout: 90_000, polling: 500 }), feeder]);
 
   assert.ok((await rateOf(page, 'received')) > 0);
   assert.ok((await rateOf(page, 'consumed-live')) > 0);
@@ -177,9 +185,11 @@ test('the status page shows the live pipeline: topology, throughput per stage, P
   assert.deepEqual(data.topology.groups.map((group) => group.members.map((member) => member.partitions)), [[[0, 1, 2, 3]], [[0, 1, 2, 3]]]);
   assert.equal(data.topology.groupsError, null);
 
-  // Let the charts gather a few more points before the picture.
-  await new Promise((resolve) => setTimeout(resolve, 6000));
+  // The picture shows lines, not dots: the charts hold a few points first.
+  await page.waitForFunction(CHARTS_DRAWN, undefined, { timeout: 60_000, polling: 500 });
   mkdirSync(join(REPO_ROOT, 'reports'), { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   assert.deepEqual(pageErrors, [], 'the page ran without script errors');
+  feeding = false;
+  await feeder;
 });

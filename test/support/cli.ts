@@ -7,7 +7,7 @@ export function runCli(configFile: string, args: readonly string[], timeoutMs = 
     execFile(
       process.execPath,
       ['--import', 'tsx', 'src/cli.ts', '-c', configFile, ...args],
-      { cwd: REPO_ROOT, timeout: timeoutMs, env: { ...process.env, LOG_LEVEL: 'warn' }, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: REPO_ROOT, timeout: timeoutMs, env: { ...process.env, TP_LOG__LEVEL: 'warn' }, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, stdout, stderr }),
     );
   });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { eventually } from '../../src/stack/services.ts';
+import { pace } from './pace.ts';
 import { comparable, type AggregatorScenario } from './aggregator-harness.ts';
 import { expectedRows, type Dataset } from './readings-dataset.ts';
 
@@ -8,14 +9,17 @@ import { expectedRows, type Dataset } from './readings-dataset.ts';
  * slices), then check the exactly-once audit of the final table.
  */
 export const WINDOW = { kind: 'tumbling', sizeMs: 5000 } as const;
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Produces the data set in `slices`, `pauseMs` apart, so that the aggregator consumes, flushes and
+ * commits between them and a fault in `onSlice` lands mid-stream; then a tick that closes every window.
+ */
 export async function streamInSlices(scenario: AggregatorScenario, data: Dataset, slices: number, pauseMs: number, onSlice?: (index: number) => Promise<void>): Promise<void> {
   const size = Math.ceil(data.arrivals.length / slices);
   for (let index = 0; index * size < data.arrivals.length; index++) {
     await scenario.produce(data.arrivals.slice(index * size, (index + 1) * size));
     await onSlice?.(index);
-    await sleep(pauseMs);
+    await pace(pauseMs, 'the readings arrive spread over time, in slices');
   }
   await scenario.tick(data.lastIngestTime + 300_000);
 }

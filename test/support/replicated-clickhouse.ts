@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { parseStackConfig } from '../../src/stack/config.ts';
+import type { LocalStackConfig } from '../../src/stack/config-schema.ts';
 import { connectClickHouse, type ClickHouseConnection } from '../../src/clickhouse/client.ts';
+import { asRole } from '../../src/clickhouse/roles.ts';
 import { clickhouseNodes, startClickhouse, stopClickhouse, type ClickhouseNode } from '../../src/stack/clickhouse.ts';
 import { configForLocalStack } from '../../src/stack/stack.ts';
 import { startZookeeper, stopZookeeper } from '../../src/stack/zookeeper.ts';
@@ -17,7 +18,7 @@ export interface ReplicaPorts {
 
 export interface PrivateReplicas {
   /** The local stack's configuration for these replicas (cluster and replicaUrls set). */
-  readonly config: Config;
+  readonly config: LocalStackConfig;
   readonly nodes: ClickhouseNode[];
   /** One connection per replica, without failover. */
   readonly direct: ClickHouseConnection[];
@@ -33,7 +34,7 @@ export interface PrivateReplicas {
 export async function startPrivateReplicas(ports: ReplicaPorts, settings: Record<string, unknown> = {}): Promise<PrivateReplicas> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tp-replicas-'));
   const config = configForLocalStack(
-    parseConfig({
+    parseStackConfig({
       ...settings,
       stack: {
         dataDir,
@@ -56,7 +57,7 @@ export async function startPrivateReplicas(ports: ReplicaPorts, settings: Record
   try {
     await startZookeeper(config.stack);
     await startClickhouse(config.stack, config.clickhouse.cluster);
-    for (const node of nodes) direct.push(await connectClickHouse({ ...config.clickhouse, url: node.url, replicaUrls: [] }));
+    for (const node of nodes) direct.push(await connectClickHouse({ ...asRole(config.clickhouse, 'admin'), url: node.url, replicaUrls: [] }));
   } catch (error) {
     await stop();
     throw error;

@@ -1,16 +1,2 @@
-import { loadConfig } from '../../src/config/load.ts';
-import type { Config } from '../../src/config/schema.ts';
-import { configForLocalStack } from '../../src/stack/stack.ts';
-
-/**
- * The configuration integration tests run with: the local stack's endpoints (started by
- * `npm test` through deploy/stack/test.sh), with any TP_* environment overrides applied.
- */
-export function testConfig(overrides?: Record<string, unknown>): Config {
-  return configForLocalStack(loadConfig({ overrides }));
-}
-
-/** A name unique to this test run, for topics, groups, databases and client ids. */
-export function uniqueName(prefix: string): string {
-  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-}
+/** Kept in loadtest/support/, where the load tests (which may not import test/) use it too. */
+export { freePort, testConfig, uniqueName } from '../../loadtest/support/stack.ts';

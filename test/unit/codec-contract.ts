@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PayloadCodec } from '../../src/core/codecs/codec.ts';
-import { encodeReading, REJECTION_REASONS, type Reading, type RejectionReason } from '../../src/core/readings.ts';
-import { encodeValidatedReading, hasLoneSurrogate, METRIC_NAME_PATTERN, NAME_PATTERN, type ValidationResult } from '../../src/core/validation.ts';
+import { REJECTION_REASONS, type Reading, type RejectionReason } from '../../src/core/readings.ts';
+import { encodeReading, encodeValidatedReading } from '../../src/core/wire/reading.ts';
+import { NAME_PATTERN, type ValidationResult } from '../../src/core/validation.ts';
+import { hasLoneSurrogate, METRIC_NAME_PATTERN } from '../../src/core/validation/text.ts';
 import { assertProperty, type FuzzProperty } from '../fuzz/property.ts';
 import { feed, NOW, VALIDATION, type Message } from '../support/codec-fixtures.ts';
 

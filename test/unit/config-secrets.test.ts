@@ -132,10 +132,12 @@ test("the config command's output shows no secret and keeps every other value", 
 });
 
 test('the schema marks exactly the secrets, and has no secret defaults', () => {
-  assert.deepEqual(secretPaths(ConfigSchema), ['mqtt.password', 'edge.gatewayKeys[].key', 'clickhouse.password']);
+  assert.deepEqual(secretPaths(ConfigSchema), ['mqtt.password', 'edge.gatewayKeys[].key', 'edge.tls.key', 'clickhouse.roles.reader.password', 'clickhouse.roles.admin.password', 'clickhouse.password']);
   const defaults = loadConfig({ env: {} });
   assert.equal(defaults.mqtt.password, '');
   assert.equal(defaults.clickhouse.password, '');
+  assert.equal(defaults.clickhouse.roles.reader.password, '');
+  assert.equal(defaults.clickhouse.roles.admin.password, '');
   assert.deepEqual(defaults.edge.gatewayKeys, []);
 });
 

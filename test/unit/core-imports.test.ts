@@ -36,3 +36,16 @@ test('every import of src/core stays inside src/core and touches no I/O', () => 
   }
   assert.deepEqual(outside, []);
 });
+
+test('src/ imports neither the bridge, the load tests nor the tests; edge/ and loadtest/ never import tests', () => {
+  const offenders: string[] = [];
+  for (const [dir, forbidden] of [['src', /^(test|loadtest|edge)\//], ['edge', /^(test|loadtest)\//], ['loadtest', /^test\//]] as const) {
+    for (const file of coreFiles(join(REPO_ROOT, dir))) {
+      for (const match of readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)[^'"]*from\s+['"](\.[^'"]+)['"]/gm)) {
+        const target = relative(REPO_ROOT, resolve(dirname(file), match[1]!));
+        if (forbidden.test(target)) offenders.push(`${relative(REPO_ROOT, file)} imports ${target}`);
+      }
+    }
+  }
+  assert.deepEqual(offenders, []);
+});

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/load.ts';
 import { ConfigSchema } from '../../src/config/schema.ts';
@@ -59,7 +60,9 @@ test('the Compose environment with its credentials loads into the configuration 
   assert.deepEqual(config.kafka.brokers, ['kafka-1:19092', 'kafka-2:19092', 'kafka-3:19092']);
   assert.equal(config.kafka.replicationFactor, 3);
   assert.equal(config.mqtt.password, env['MQTT_BRIDGE_PASSWORD'], 'the bridge logs in with the password Mosquitto was given');
-  assert.equal(config.clickhouse.password, env['CLICKHOUSE_PASSWORD'], 'the aggregator logs in with the password ClickHouse was given');
+  assert.equal(config.clickhouse.roles.admin.username, env['CLICKHOUSE_USER'], 'migrations log in as the admin account ClickHouse creates');
+  assert.equal(config.clickhouse.roles.admin.password, env['CLICKHOUSE_PASSWORD'], 'with the password ClickHouse was given');
+  assert.notEqual(config.clickhouse.username, 'default', 'nobody uses default');
   assert.equal(config.edge.gatewayKeys[0]?.gateway, 'gw-demo');
 });
 
@@ -88,7 +91,7 @@ test('every secret key the workloads read is in the development Secret', () => {
     for (const match of text.matchAll(/secretKeyRef:\s*\n\s*name: telemetry-credentials\s*\n\s*key: ([\w-]+)/g)) referenced.add(match[1]!);
     assert.ok(parseAllDocuments(text).every((document) => document.errors.length === 0), `${file} is not valid YAML`);
   }
-  assert.deepEqual([...referenced].sort(), ['clickhouse-password', 'gateway-keys', 'mqtt-password']);
+  assert.deepEqual([...referenced].sort(), ['clickhouse-admin-password', 'clickhouse-password', 'clickhouse-reader-password', 'gateway-keys', 'mqtt-password']);
   for (const key of referenced) assert.ok(developmentKeys.includes(key), `credentials.dev.env lacks ${key}`);
 });
 
@@ -105,4 +108,105 @@ test('a placement the schema refuses fails the render instead of the container',
     () => configFor({ name: 'broken', description: 'test', env: { TP_KAFKA__REPLICATION_FACTOR: '1', TP_KAFKA__MIN_INSYNC_REPLICAS: '2' } }),
     /minInsyncReplicas/,
   );
+});
+
+/** The bridge's TLS files that the configuration names (empty settings name none). */
+function tlsFiles(target: (typeof TARGETS)[keyof typeof TARGETS]): string[] {
+  const tls = configFor(target).edge.tls;
+  return [tls.certFile, tls.keyFile, tls.clientCaFile, tls.brokerCaFile].filter((file) => file !== '');
+}
+
+test('every target runs the bridge with edge.tls.mode required, a certificate, a key and an mqtts:// broker', () => {
+  for (const target of Object.values(TARGETS)) {
+    const config = configFor(target);
+    assert.equal(config.edge.tls.mode, 'required', `${target.name}: the bridge runs plaintext`);
+    assert.notEqual(config.edge.tls.certFile, '', `${target.name}: no certificate`);
+    assert.notEqual(config.edge.tls.keyFile, '', `${target.name}: no key file`);
+    assert.match(config.mqtt.url, /^mqtts:\/\/[^/]+:8883$/, `${target.name}: the broker is not reached over TLS on 8883`);
+    assert.notEqual(config.edge.tls.brokerCaFile, '', `${target.name}: nothing names the CA of the broker's certificate`);
+  }
+});
+
+interface Volume {
+  name: string;
+  secret?: { secretName: string; items?: { key: string; path: string }[] };
+}
+interface Container {
+  name: string;
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  startupProbe?: { httpGet?: { scheme?: string } };
+  livenessProbe?: { httpGet?: { scheme?: string } };
+  readinessProbe?: { httpGet?: { scheme?: string } };
+}
+
+test('Kubernetes: every TLS file the bridge names is mounted read-only from a Secret key, and its probes and scrapes are HTTPS', () => {
+  const deployment = parseYaml(read('deploy/k8s/base/bridge-deployment.yaml')) as { spec: { template: { spec: { containers: Container[]; volumes: Volume[] } } } };
+  const pod = deployment.spec.template.spec;
+  const bridge = pod.containers.find((container) => container.name === 'bridge')!;
+  for (const target of [TARGETS.k8sDev, TARGETS.k8sProd]) {
+    for (const file of tlsFiles(target)) {
+      const mount = bridge.volumeMounts?.find((candidate) => candidate.mountPath === dirname(file));
+      assert.ok(mount, `${target.name}: nothing is mounted at ${dirname(file)} for ${file}`);
+      assert.equal(mount.readOnly, true, `${target.name}: ${dirname(file)} is writable`);
+      const volume = pod.volumes.find((candidate) => candidate.name === mount.name);
+      assert.ok(volume?.secret, `${target.name}: ${file} is not from a Secret (volume ${mount.name})`);
+      assert.ok(
+        volume.secret.items?.some((item) => item.path === basename(file)),
+        `${target.name}: Secret ${volume.secret.secretName} maps no key to ${basename(file)}`,
+      );
+    }
+  }
+  const tlsVolume = pod.volumes.find((volume) => volume.secret?.items?.some((item) => item.key === 'tls.key'));
+  assert.equal(tlsVolume?.secret?.secretName, 'telemetry-edge-tls', "the certificate and key come from a kubernetes.io/tls Secret's tls.crt and tls.key");
+  for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
+    assert.equal(bridge[probe]?.httpGet?.scheme, 'HTTPS', `the bridge's ${probe} speaks plain HTTP to an HTTPS listener`);
+  }
+  const monitors = parseAllDocuments(read('deploy/k8s/base/servicemonitor.yaml')).map((document) => document.toJS()) as {
+    metadata: { name: string };
+    spec: { endpoints: { scheme?: string; tlsConfig?: { ca?: { secret?: { name: string } }; insecureSkipVerify?: boolean } }[] };
+  }[];
+  const endpoint = monitors.find((monitor) => monitor.metadata.name === 'telemetry-bridge')?.spec.endpoints[0];
+  assert.equal(endpoint?.scheme, 'https', 'Prometheus scrapes the bridge over plain HTTP');
+  assert.equal(endpoint?.tlsConfig?.insecureSkipVerify ?? false, false);
+  assert.equal(endpoint?.tlsConfig?.ca?.secret?.name, 'telemetry-edge-ca', "Prometheus verifies the bridge's certificate with the edge CA");
+});
+
+interface ComposeService {
+  command?: string[];
+  secrets?: (string | { source: string; target?: string })[];
+  healthcheck?: { test: string[] };
+  ports?: string[];
+}
+
+test('Compose: every TLS file the bridges name is a git-ignored Secret generated on the host, and their healthchecks are HTTPS', () => {
+  const compose = parseYaml(read('deploy/compose/compose.yaml'), { merge: true }) as { services: Record<string, ComposeService>; secrets: Record<string, { file: string }> };
+  const bridges = Object.entries(compose.services).filter(([, service]) => service.command?.[0] === 'bridge');
+  assert.ok(bridges.length >= 2);
+  for (const [name, service] of bridges) {
+    const mounted = new Map(
+      (service.secrets ?? []).map((secret) => (typeof secret === 'string' ? [`/run/secrets/${secret}`, secret] : [secret.target?.startsWith('/') ? secret.target : `/run/secrets/${secret.target ?? secret.source}`, secret.source])),
+    );
+    for (const file of tlsFiles(TARGETS.compose)) {
+      const secret = mounted.get(file);
+      assert.ok(secret, `${name}: ${file} is not one of its secrets`);
+      const source = compose.secrets[secret]?.file;
+      assert.ok(source?.startsWith('./tls/'), `${name}: secret ${secret} is not a generated file under deploy/compose/tls/ (${source})`);
+    }
+    assert.ok(service.healthcheck?.test.some((part) => part.includes('https://127.0.0.1:8080/readyz')), `${name}: the healthcheck is not HTTPS`);
+  }
+  assert.match(read('deploy/compose/tls/.gitignore'), /^\*$/m, 'the generated certificates and keys are never committed');
+  assert.match(read('deploy/compose/mosquitto/mosquitto.conf'), /^listener 8883$/m, "Mosquitto serves devices and bridges on a TLS listener");
+  assert.deepEqual(compose.services['mosquitto']?.ports, ['127.0.0.1:8883:8883'], 'Mosquitto publishes only its TLS listener');
+});
+
+test('no private key is in a file under deploy/ that git would commit (development keys are made on the host)', () => {
+  const committable = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z', 'deploy'], { cwd: REPO_ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
+  assert.ok(committable.includes('deploy/render.ts'), 'git lists the files under deploy/');
+  const withKeys = committable.filter((path) => existsSync(join(REPO_ROOT, path)) && /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(read(path)));
+  assert.deepEqual(withKeys, []);
+  for (const overlay of ['deploy/k8s/base', 'deploy/k8s/overlays/dev', 'deploy/k8s/overlays/prod']) {
+    const kustomization = parseYaml(read(`${overlay}/kustomization.yaml`)) as { secretGenerator?: { name: string }[] };
+    const generated = (kustomization.secretGenerator ?? []).map((secret) => secret.name);
+    assert.ok(!generated.some((name) => name.startsWith('telemetry-edge-')), `${overlay} generates a TLS Secret from committed files`);
+  }
 });

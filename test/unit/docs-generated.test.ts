@@ -70,7 +70,7 @@ test('the CLI page lists sub-commands as commander prints them', () => {
 
 test('every path and status code the HTTP servers answer with is in the HTTP API reference', () => {
   const page = read('docs/reference/http-api.md');
-  const sources = ['edge/http-intake.ts', 'src/metrics/ops-server.ts', 'src/aggregator/service.ts', 'src/status/status-page.ts'].map(read).join('\n');
+  const sources = ['edge/http-intake.ts', 'edge/http-answers.ts', 'src/metrics/ops-endpoints.ts', 'src/metrics/ops-server.ts', 'src/aggregator/service.ts', 'src/status/status-page.ts'].map(read).join('\n');
   // Routes are compared with `path === '/…'` or are keys of the `json` / `html` route tables.
   const paths = new Set([...sources.matchAll(/path === '(\/[^']*)'|'(\/[a-z][a-z0-9/_-]*)'\s*:/g)].map((match) => (match[1] ?? match[2])!));
   const statuses = new Set([...sources.matchAll(/(?:status: |send\()(\d{3})\b/g)].map((match) => match[1]!));

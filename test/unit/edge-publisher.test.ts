@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { DEAD_LETTER_PAYLOAD_LIMIT, ReadingPublisher, encodeDeadLetter, readingRecords, type Envelope, type PublishOutcome, type RecordSink } from '../../edge/publisher.ts';
 import { FlowControl } from '../../edge/flow.ts';
 import { createEdgeMetrics } from '../../edge/metrics.ts';
-import { MAX_BATCH_RECORD_CHARS, decodeRecord, encodeReading, encodeReadingBatch, type DeadLetterRecord, type Reading } from '../../src/core/readings.ts';
+import type { DeadLetterRecord, Reading } from '../../src/core/readings.ts';
+import { MAX_BATCH_RECORD_CHARS, encodeReadingBatch } from '../../src/core/wire/batch.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
+import { encodeReading } from '../../src/core/wire/reading.ts';
 import { KafkaProduceError, type DeliveryCallback, type DeliveryReceiver } from '../../src/kafka/producer.ts';
 import type { ValidationResult } from '../../src/core/validation.ts';
 

@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PartitionProcessor, type ProcessorSpec } from '../../src/core/processor.ts';
-import { decodeRecord, encodeReading, encodeReadingBatch, encodeTick, type Reading } from '../../src/core/readings.ts';
+import type { Reading } from '../../src/core/readings.ts';
+import { decodeRecord } from '../../src/core/wire/decode.ts';
+import { encodeReading } from '../../src/core/wire/reading.ts';
+import { encodeReadingBatch } from '../../src/core/wire/batch.ts';
+import { encodeTick } from '../../src/core/wire/tick.ts';
 import type { AggregateRow } from '../../src/core/rows.ts';
 
 /**
