@@ -63,7 +63,7 @@ if (result.settle.kind !== 'not-reached') {
   } catch (error) {
     say(`\n(the example queries failed: ${errorMessage(error)})`);
   }
-  say(`\nThe stack is still running: explore with clickhouse-client --port 9000 (database ${result.database}), stop it with: npm run stack -- down`);
+  say(`\nThe stack is still running: explore with clickhouse-client --port 9000 --user reader --password "$(npm run -s cli -- stack clickhouse-password)" (database ${result.database}), stop it with: npm run stack -- down`);
 }
 // The demo does not hold a laptop to the release SLA, but loss, duplicates and a run that broke down are failures anywhere.
 const brokeDown = result.failures.length > 0 || result.exited.length > 0 || result.settle.kind !== 'settled';
