@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../support/stack.ts';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { gatewayKeyLine, generateGatewayKey } from '../../src/util/gateway-keys.ts';
@@ -218,15 +218,4 @@ async function readyOrExited(service: ServiceProcess, httpUrl: string, tls: Clie
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error(`the bridge did not answer ${httpUrl}/readyz within ${timeoutMs} ms`);
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
 }

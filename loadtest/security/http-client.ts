@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { RunContext } from './context.ts';
-import { openConnection, sendRequest, type ClientTls } from './transport.ts';
+import { closedWithin, openConnection, sendRequest, type ClientTls } from './transport.ts';
 
 /** What an HTTP attempt was answered with; the body is kept among the run's answers for the secret scan. */
 export interface HttpAnswer {
@@ -67,11 +67,8 @@ export class SlowHttpClient {
   }
 
   /** Milliseconds from open to the server's close, or undefined when still open after `timeoutMs`. */
-  async closedWithin(timeoutMs: number): Promise<number | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([this.closed, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)))]);
-    clearTimeout(timer);
-    return outcome;
+  closedWithin(timeoutMs: number): Promise<number | undefined> {
+    return closedWithin(this.closed, timeoutMs);
   }
 
   destroy(): void {

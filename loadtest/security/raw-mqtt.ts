@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { generate, parser as createParser, type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from 'mqtt-packet';
-import { openConnection, type ClientTls } from './transport.ts';
+import { closedWithin, openConnection, type ClientTls } from './transport.ts';
 
 /**
  * A bare MQTT client over one TCP connection (mqtt-packet, as the bridge's server): it sends
@@ -148,11 +148,8 @@ export class RawMqtt {
   }
 
   /** Waits for the server to close the connection, at most `timeoutMs`; the milliseconds from open, or undefined when still open. */
-  async closedWithin(timeoutMs: number): Promise<number | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([this.closed, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)))]);
-    clearTimeout(timer);
-    return outcome;
+  closedWithin(timeoutMs: number): Promise<number | undefined> {
+    return closedWithin(this.closed, timeoutMs);
   }
 
   destroy(): void {

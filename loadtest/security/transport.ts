@@ -62,3 +62,11 @@ export function sendRequest(url: string, options: { method?: string; headers?: R
     } else request.end();
   });
 }
+
+/** Milliseconds until `closed` resolved (the server closed the connection), or undefined when still open after `timeoutMs`. */
+export async function closedWithin(closed: Promise<number>, timeoutMs: number): Promise<number | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([closed, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)))]);
+  clearTimeout(timer);
+  return outcome;
+}

@@ -11,7 +11,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Config } from '../../src/config/schema.ts';
 import { mqttClientId } from '../../edge/bridge.ts';
 import { freePort, testConfig, uniqueName } from './stack.ts';
-import { withRetry } from '../../src/util/retry.ts';
+import { readWholeTopic } from './read-topic.ts';
 import { localCredentialsEnv } from '../../src/stack/local-credentials.ts';
 
 export { freePort, testConfig, uniqueName };
@@ -221,53 +221,9 @@ export async function publishAll(client: MqttClient, messages: ReadonlyArray<{ t
 
 /** Reads every record present in `topic` now (up to the high watermarks). */
 export async function readTopic(brokers: readonly string[], topic: string): Promise<Message[]> {
-  const consumer = new KafkaLib.KafkaConsumer(
-    {
-      'metadata.broker.list': brokers.join(','),
-      'group.id': uniqueName('edge-test-reader'),
-      'enable.auto.commit': false,
-      'fetch.wait.max.ms': 50,
-    },
-    { 'auto.offset.reset': 'earliest' },
-  );
-  await new Promise<void>((resolve, reject) => consumer.connect({ timeout: 10_000 }, (error) => (error ? reject(error) : resolve())));
-  try {
-    const metadata = await new Promise<KafkaLib.Metadata>((resolve, reject) =>
-      consumer.getMetadata({ topic, timeout: 10_000 }, (error, data) => (error ? reject(error) : resolve(data))),
-    );
-    const partitions = metadata.topics.find((candidate) => candidate.name === topic)?.partitions.map((partition) => partition.id) ?? [];
-    const highs = new Map<number, number>();
-    for (const partition of partitions) {
-      // Right after a broker restart a partition may have no leader yet ("Not leader for
-      // partition"): ask again, for a bounded time, until one is elected.
-      const offsets = await withRetry(
-        () =>
-          new Promise<KafkaLib.WatermarkOffsets>((resolve, reject) =>
-            consumer.queryWatermarkOffsets(topic, partition, 10_000, (error, data) => (error ? reject(error) : resolve(data))),
-          ),
-        { policy: { maxAttempts: 30, initialDelayMs: 250, maxDelayMs: 2000, maxElapsedMs: 60_000 }, operation: `high watermark of ${topic}/${partition}`, shouldRetry: () => true },
-      );
-      if (offsets.highOffset > offsets.lowOffset) highs.set(partition, offsets.highOffset);
-    }
-    if (highs.size === 0) return [];
-    // Without this, consume(n) waits for n records as long as any keep coming (ticks always do).
-    (consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(only: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
-    consumer.setDefaultConsumeTimeout(1000);
-    consumer.assign([...highs.keys()].map((partition) => ({ topic, partition, offset: 0 })));
-    const records: Message[] = [];
-    const reached = new Map<number, number>();
-    const deadline = Date.now() + 60_000;
-    while (reached.size < highs.size && Date.now() < deadline) {
-      const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(5000, (error, messages) => (error ? reject(error) : resolve(messages))));
-      for (const message of batch) {
-        records.push(message);
-        if (message.offset + 1 >= highs.get(message.partition)!) reached.set(message.partition, message.offset);
-      }
-    }
-    return records;
-  } finally {
-    await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
-  }
+  const records: Message[] = [];
+  await readWholeTopic(brokers, topic, (message) => records.push(message), { groupPrefix: 'edge-test-reader', timeoutMs: 60_000 });
+  return records;
 }
 
 /**
