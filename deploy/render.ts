@@ -57,6 +57,21 @@ function edgeTls(files: { readonly cert: string; readonly key: string; readonly 
   };
 }
 const K8S_TLS = edgeTls({ cert: '/etc/telemetry-tls/server/tls.crt', key: '/etc/telemetry-tls/server/tls.key', brokerCa: '/etc/telemetry-tls/ca/ca.crt' });
+
+/**
+ * Kafka in Kubernetes: SASL_SSL (SCRAM-SHA-512) on the cluster's TLS listener (9093 with Strimzi),
+ * trusting the CA of the Secret telemetry-kafka-ca. Each workload sets its own principal and
+ * password (TP_KAFKA__SECURITY__USERNAME, the telemetry-credentials key of its password: see
+ * deploy/k8s/base/bridge-deployment.yaml and aggregator-statefulset.yaml); topics.sh logs in as the
+ * topic administrator of telemetry-kafka-topic-admin (decision 0020).
+ */
+const K8S_KAFKA = {
+  TP_KAFKA__BROKERS: 'telemetry-kafka-bootstrap.kafka.svc:9093',
+  TP_KAFKA__SECURITY__PROTOCOL: 'sasl_ssl',
+  TP_KAFKA__SECURITY__CA_FILE: '/etc/telemetry-kafka/ca/ca.crt',
+};
+/** Where topics.sh finds its client.properties (mounted from telemetry-kafka-topic-admin). */
+const TOPIC_ADMIN_PROPERTIES = '/etc/telemetry-kafka/topic-admin/client.properties';
 const COMPOSE_TLS = edgeTls({ cert: '/run/secrets/bridge-cert', key: '/run/secrets/bridge-key', brokerCa: '/run/secrets/edge-ca' });
 
 export const TARGETS = {
@@ -67,6 +82,9 @@ export const TARGETS = {
       ...LISTEN_EVERYWHERE,
       ...COMPOSE_TLS,
       TP_KAFKA__BROKERS: 'kafka-1:19092,kafka-2:19092,kafka-3:19092',
+      // Compose's own three brokers listen in plaintext on the Compose network (not yet SASL_SSL:
+      // decision 0020); said explicitly, so that `guarantees explain` and the status page say it.
+      TP_KAFKA__SECURITY__PROTOCOL: 'plaintext',
       TP_KAFKA__REPLICATION_FACTOR: '3',
       TP_KAFKA__MIN_INSYNC_REPLICAS: '2',
       TP_MQTT__URL: 'mqtts://mosquitto:8883',
@@ -79,7 +97,7 @@ export const TARGETS = {
     env: {
       ...LISTEN_EVERYWHERE,
       ...K8S_TLS,
-      TP_KAFKA__BROKERS: 'telemetry-kafka-bootstrap.kafka.svc:9092',
+      ...K8S_KAFKA,
       TP_KAFKA__REPLICATION_FACTOR: '1',
       TP_KAFKA__MIN_INSYNC_REPLICAS: '1',
       TP_MQTT__URL: 'mqtts://mosquitto.mqtt.svc:8883',
@@ -92,7 +110,7 @@ export const TARGETS = {
     env: {
       ...LISTEN_EVERYWHERE,
       ...K8S_TLS,
-      TP_KAFKA__BROKERS: 'telemetry-kafka-bootstrap.kafka.svc:9092',
+      ...K8S_KAFKA,
       TP_KAFKA__PARTITIONS: '24',
       TP_KAFKA__REPLICATION_FACTOR: '3',
       TP_KAFKA__MIN_INSYNC_REPLICAS: '2',
@@ -195,6 +213,8 @@ export function renderTopicsScript(target: Target, config: Config): string {
   const settles = pipelineTopics(config.kafka)
     .filter((spec) => Object.keys(spec.config ?? {}).length > 0)
     .map((spec) => `settle ${spec.topic} ${Object.entries(spec.config ?? {}).map(([name, value]) => `${name}=${value}`).join(',')}`);
+  const secured = config.kafka.security.protocol !== 'plaintext';
+  const login = secured ? ' --command-config "$COMMAND_CONFIG"' : '';
   return [
     '#!/bin/sh',
     header(target),
@@ -203,13 +223,15 @@ export function renderTopicsScript(target: Target, config: Config): string {
     `BOOTSTRAP="\${BOOTSTRAP:-${config.kafka.brokers.join(',')}}"`,
     'KAFKA_TOPICS="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"',
     'KAFKA_CONFIGS="${KAFKA_CONFIGS:-/opt/kafka/bin/kafka-configs.sh}"',
+    // With a login: the topic administrator's client.properties (SASL_SSL, SCRAM, the CA).
+    ...(secured ? [`COMMAND_CONFIG="\${COMMAND_CONFIG:-${TOPIC_ADMIN_PROPERTIES}}"`] : []),
     'create() {',
     '  topic=$1',
     '  shift',
-    '  "$KAFKA_TOPICS" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "$topic" "$@"',
+    `  "$KAFKA_TOPICS" --bootstrap-server "$BOOTSTRAP"${login} --create --if-not-exists --topic "$topic" "$@"`,
     '}',
     'settle() {',
-    '  "$KAFKA_CONFIGS" --bootstrap-server "$BOOTSTRAP" --alter --entity-type topics --entity-name "$1" --add-config "$2"',
+    `  "$KAFKA_CONFIGS" --bootstrap-server "$BOOTSTRAP"${login} --alter --entity-type topics --entity-name "$1" --add-config "$2"`,
     '}',
     ...creates,
     ...settles,

@@ -133,8 +133,9 @@ validate_compose() {
 }
 
 # No overlay carries the bridge's TLS Secrets (a private key is never committed, not even a
-# development one): telemetry-edge-tls and telemetry-edge-ca, see docs/operations/deployment.md.
-tls_secrets=(--external-secret telemetry-edge-tls --external-secret telemetry-edge-ca)
+# development one): telemetry-edge-tls and telemetry-edge-ca, see docs/operations/deployment.md;
+# nor Kafka's CA (telemetry-kafka-ca) and the topic administrator's login (telemetry-kafka-topic-admin).
+tls_secrets=(--external-secret telemetry-edge-tls --external-secret telemetry-edge-ca --external-secret telemetry-kafka-ca --external-secret telemetry-kafka-topic-admin)
 
 if [ "$#" -gt 0 ]; then
   while [ "$#" -gt 0 ]; do

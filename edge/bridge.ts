@@ -53,7 +53,7 @@ export function createBridge(config: Config, logger: Logger): Bridge {
 
   const clockSample = createClockWatch(edge.clockOffsetWarnMs, metrics, logger.child({ component: 'clock' }));
   const producer = new KafkaProducer({
-    brokers: kafka.brokers,
+    connection: kafka,
     clientId: `${kafka.clientId}-${id}`,
     deliveryTimeoutMs: edge.deliveryTimeoutMs,
     acks: edge.producer.acks,

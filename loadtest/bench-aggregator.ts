@@ -71,7 +71,7 @@ await scenario.setUp();
 
 async function baseline(total: number, run: string): Promise<number> {
   const consumer = new ReadingsConsumer({
-    brokers: scenario.config.kafka.brokers,
+    connection: scenario.config.kafka,
     groupId: `${scenario.id}-baseline-${run}`,
     clientId: 'bench-baseline',
     topic: scenario.topic,
@@ -138,7 +138,7 @@ function metric(text: string, name: string): number {
 }
 
 const fillStarted = performance.now();
-const total = await fillReadingsTopic({ brokers: scenario.config.kafka.brokers, topic: scenario.topic, partitions: scenario.partitions, readings: N, devices: DEVICES, tenant: 'bench' });
+const total = await fillReadingsTopic({ connection: scenario.config.kafka, topic: scenario.topic, partitions: scenario.partitions, readings: N, devices: DEVICES, tenant: 'bench' });
 say(`filled ${scenario.topic}: ${N} readings over ${DEVICES} devices in ${((performance.now() - fillStarted) / 1000).toFixed(1)} s`);
 
 // The bare consumer runs before and after the aggregator, and the ratio is taken against the mean
@@ -299,7 +299,7 @@ const baselineAfterPerS = await baseline(total, 'after');
 const baselinePerS = (baselineBeforePerS + baselineAfterPerS) / 2;
 say(`baseline after (bare consumer): ${Math.round(baselineAfterPerS).toLocaleString()} readings/s`);
 await scenario.tearDown();
-await deleteTopics(scenario.config.kafka.brokers, [scenario.topic, `${scenario.topic}-late`]).catch(() => undefined);
+await deleteTopics(scenario.config.kafka, [scenario.topic, `${scenario.topic}-late`]).catch(() => undefined);
 
 interface MemoryCase {
   readonly readings: number;
@@ -318,7 +318,7 @@ async function memoryCase(readings: number, devices: number): Promise<MemoryCase
   const on = benchScenario();
   await on.setUp();
   try {
-    await fillReadingsTopic({ brokers: on.config.kafka.brokers, topic: on.topic, partitions: on.partitions, readings, devices, tenant: 'bench' });
+    await fillReadingsTopic({ connection: on.config.kafka, topic: on.topic, partitions: on.partitions, readings, devices, tenant: 'bench' });
     const measured = await runAggregator(on, readings, { traceGc: true });
     await measured.stop();
     if (measured.processed < readings) throw new Error(`memory check: the aggregator processed ${measured.processed} of ${readings} readings`);
@@ -340,7 +340,7 @@ async function memoryCase(readings: number, devices: number): Promise<MemoryCase
     return result;
   } finally {
     await on.tearDown();
-    await deleteTopics(on.config.kafka.brokers, [on.topic, `${on.topic}-late`]).catch(() => undefined);
+    await deleteTopics(on.config.kafka, [on.topic, `${on.topic}-late`]).catch(() => undefined);
   }
 }
 

@@ -68,7 +68,7 @@ function aggregatorConfig(name: string, pipeline: Record<string, unknown>, readi
   const file = join(mkdtempSync(join(tmpdir(), 'tp-scale-')), 'pipeline.yaml');
   writeFileSync(file, stringify({
     // The records are written here with their ingest times, not by bridges: the bridge clock it is.
-    kafka: { brokers: config.kafka.brokers, readingsTopic, lateTopic: `${topic}-late`, partitions: PARTITIONS, ingestClock: 'bridge' },
+    kafka: { brokers: config.kafka.brokers, security: config.kafka.security, readingsTopic, lateTopic: `${topic}-late`, partitions: PARTITIONS, ingestClock: 'bridge' },
     clickhouse: { url: config.clickhouse.url, database, username: config.clickhouse.username, password: config.clickhouse.password, roles: config.clickhouse.roles },
     aggregator: {
       flushIntervalMs: 500,
@@ -139,7 +139,7 @@ async function drain(instances: number, label: string): Promise<Throughput> {
       }
       continue;
     }
-    const progress = await groupProgress(config.kafka.brokers, `${run}-${name}`, topic);
+    const progress = await groupProgress(config.kafka, `${run}-${name}`, topic);
     if (progress.committed >= progress.end) break;
   }
   const seconds = (performance.now() - first) / 1000;
@@ -154,7 +154,7 @@ async function drain(instances: number, label: string): Promise<Throughput> {
 
 async function bridgeThroughput(instances: number): Promise<Throughput> {
   const names = { run: `${run}_b${instances}`, readings: `${run}-b${instances}-readings`, deadLetter: `${run}-b${instances}-dead-letter` };
-  await ensureTopics(config.kafka.brokers, [
+  await ensureTopics(config.kafka, [
     { topic: names.readings, partitions: PARTITIONS, replicationFactor: config.kafka.replicationFactor },
     { topic: names.deadLetter, partitions: 1, replicationFactor: config.kafka.replicationFactor },
   ]);
@@ -203,7 +203,7 @@ async function bridgeThroughput(instances: number): Promise<Throughput> {
     for (const fleet of fleets) fleet.end(true);
     await Promise.allSettled(bridges.map((bridge) => bridge.stop()));
     await killAllBridges();
-    await deleteTopics(config.kafka.brokers, [names.readings, names.deadLetter]).catch(() => undefined);
+    await deleteTopics(config.kafka, [names.readings, names.deadLetter]).catch(() => undefined);
   }
 }
 
@@ -217,14 +217,14 @@ async function publishedByBridge(bridge: BridgeProcess): Promise<number> {
 async function rebalancePause(): Promise<{ joinMs: number; leaveMs: number; steadyMs: number }> {
   const name = 'rebalance';
   const streamTopic = `${run}-live`;
-  await ensureTopics(config.kafka.brokers, [{ topic: streamTopic, partitions: PARTITIONS, replicationFactor: config.kafka.replicationFactor }]);
+  await ensureTopics(config.kafka, [{ topic: streamTopic, partitions: PARTITIONS, replicationFactor: config.kafka.replicationFactor }]);
   const configFile = aggregatorConfig(name, {
     window: { kind: 'tumbling', sizeMs: 1000 },
     watermark: { kind: 'fixed', delayMs: 1000 },
     latePolicy: { kind: 'drop' },
     idleTimeoutMs: 2000,
   }, streamTopic);
-  const producer = await connectRawProducer(config.kafka.brokers, { 'enable.idempotence': true, 'linger.ms': 5 });
+  const producer = await connectRawProducer(config.kafka, { 'enable.idempotence': true, 'linger.ms': 5 });
   producer.setPollInBackground(true);
   let streaming = true;
   let sequence = 0;
@@ -285,12 +285,12 @@ function sleep(ms: number): Promise<void> {
 async function main(): Promise<void> {
   say(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   try {
-    await ensureTopics(config.kafka.brokers, [
+    await ensureTopics(config.kafka, [
       { topic, partitions: PARTITIONS, replicationFactor: config.kafka.replicationFactor },
       { topic: `${topic}-late`, partitions: PARTITIONS, replicationFactor: config.kafka.replicationFactor },
     ]);
     const fillStarted = performance.now();
-    await fillReadingsTopic({ brokers: config.kafka.brokers, topic, partitions: PARTITIONS, readings: READINGS, devices: 10_000, tenant: 'scale' });
+    await fillReadingsTopic({ connection: config.kafka, topic, partitions: PARTITIONS, readings: READINGS, devices: 10_000, tenant: 'scale' });
     say(`filled ${topic}: ${READINGS.toLocaleString()} readings in ${((performance.now() - fillStarted) / 1000).toFixed(1)} s`);
 
     const defaultInstances = resolveInstances(0, availableParallelism(), cgroupCpuLimit());
@@ -328,7 +328,7 @@ async function main(): Promise<void> {
     await Promise.allSettled(services.map((service) => service.stop(10_000)));
     await killAllBridges();
     await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` }).catch(() => undefined);
-    await deleteTopics(config.kafka.brokers, [topic, `${topic}-late`, `${run}-live`]).catch(() => undefined);
+    await deleteTopics(config.kafka, [topic, `${topic}-late`, `${run}-live`]).catch(() => undefined);
     await clickhouse.close();
   }
 }

@@ -45,7 +45,7 @@ const gateway = localGatewayKey(local.stack);
 // HTTPS with the local CA's certificate unless edge.tls.mode is 'plaintext' (what a gateway sees).
 const tls = localClientTls(local);
 const bridgeUrl = bridgeHttpUrl(tls, port);
-await ensureTopics(local.kafka.brokers, pipelineTopics({ ...local.kafka, readingsTopic: topic, deadLetterTopic: `${topic}-dead-letter`, lateTopic: `${topic}-late` })).catch((error: unknown) => {
+await ensureTopics(local.kafka, pipelineTopics({ ...local.kafka, readingsTopic: topic, deadLetterTopic: `${topic}-dead-letter`, lateTopic: `${topic}-late` })).catch((error: unknown) => {
   say(failureLine('creating the topics', error));
   process.exit(1);
 });

@@ -18,6 +18,17 @@ trap cleanup EXIT
 
 mapfile -t unit < <(find test/unit -name '*.test.ts' | sort)
 mapfile -t integration < <(find test/integration -name '*.test.ts' 2>/dev/null | sort)
-# One run, one summary: unit tests first (seconds), then integration tests one file at a time,
-# since they share the servers.
-node --import tsx --test --test-concurrency=1 --test-reporter=spec "${unit[@]}" "${integration[@]}"
+# Integration files listed in test/integration/run-alone.txt (they stop, freeze or reconfigure a
+# shared server, or assert timing) run one at a time; the others two at a time.
+mapfile -t alone < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' -e 's|^|test/integration/|' test/integration/run-alone.txt)
+shared=()
+for file in "${integration[@]}"; do
+  if ! printf '%s\n' "${alone[@]}" | grep -qxF "$file"; then shared+=("$file"); fi
+done
+# Unit tests touch no server: two files at a time (most of their time is each file's start-up).
+# Every group always runs; any failing fails the run.
+status=0
+node --import tsx --test --test-concurrency=2 --test-reporter=spec "${unit[@]}" || status=1
+node --import tsx --test --test-concurrency=2 --test-reporter=spec "${shared[@]}" || status=1
+node --import tsx --test --test-concurrency=1 --test-reporter=spec "${alone[@]}" || status=1
+exit "$status"

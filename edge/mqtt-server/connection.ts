@@ -2,7 +2,9 @@ import type { Socket } from 'node:net';
 import { generate, parser as createParser, type Packet } from 'mqtt-packet';
 import { AckQueue, type AckTicket } from '../ack-queue.ts';
 import type { DeviceIdentity } from './credentials.ts';
+import { PacketFramer, type FrameSink } from './framing.ts';
 import { RateLimit, ReceiveWindow, keepAliveTimeoutMs, type TopicCheck } from './limits.ts';
+import type { Will } from './will.ts';
 
 /**
  * One device connection of the direct endpoint: its socket, its parser, its state, and the one
@@ -27,6 +29,8 @@ export interface AckPlan {
 export interface Session {
   readonly clientId: string;
   readonly awaitingPubrel: Set<number>;
+  /** The identity that last connected with it: only the same owner (session.ts) may continue or take it over. */
+  owner: DeviceIdentity;
   /** Seconds the session is kept after its connection closed. */
   expirySeconds: number;
   /** When the session expires (ms), while no connection holds it. */
@@ -59,20 +63,25 @@ export class ClientConnection {
   clientId = '';
   identity: DeviceIdentity | undefined;
   session: Session | undefined;
+  /** The will accepted with the CONNECT, until it is discarded or the connection ends (wills.ts). */
+  will: Will | undefined;
   keepAliveSeconds = 0;
   readonly acks: AckQueue;
   readonly window: ReceiveWindow;
   readonly rate: RateLimit;
   /** QoS 2 ids PUBREC'd on this connection: they hold a place in the window until PUBREL. */
   readonly pubrelHeld = new Set<number>();
-  /** The last topic published on and its check (publish.ts): devices publish on one topic again and again. */
-  lastTopic: string | undefined;
-  lastCheck: TopicCheck | undefined;
+  /**
+   * Checks of the allowed topics of this connection (publish.ts): a device publishes on one topic
+   * again and again, a gateway account on one per device it serves. Bounded (TOPIC_CHECKS_KEPT).
+   */
+  readonly topicChecks = new Map<string, TopicCheck>();
   /** The settle function of this connection's tickets: one closure per connection, not per message. */
   settle: ((ticket: AckTicket, ok: boolean) => void) | undefined;
   /** Packets parsed while the CONNECT was being authenticated, handled once it is. */
   readonly pendingPackets: Packet[] = [];
   private readonly parser: ReturnType<typeof createParser>;
+  private readonly framer: PacketFramer;
   private readonly holders = new Set<PauseHolder>();
   private keepAliveTimer: NodeJS.Timeout | undefined;
   /** Successful acknowledgements (4 bytes each) gathered for one write; see writeAck. */
@@ -100,6 +109,7 @@ export class ClientConnection {
     this.window = new ReceiveWindow(limits.receiveMaximum);
     this.rate = new RateLimit(limits.maxMessagesPerSecond, now);
     this.parser = createParser({ protocolVersion: 4 });
+    this.framer = new PacketFramer(limits.maxPacketBytes);
     this.parser.on('packet', (packet: Packet) => this.onPacket(packet));
     this.parser.on('error', (error: Error) => this.events.protocolError(this, error));
     socket.setNoDelay(true);
@@ -219,11 +229,18 @@ export class ClientConnection {
 
   private onData(chunk: Buffer): void {
     this.keepAliveTimer?.refresh();
-    this.parser.parse(chunk);
-    // The announced length of a packet still arriving: refuse it before buffering all of it.
-    const partial = (this.parser as unknown as { packet?: { length?: number } }).packet;
-    if (partial?.length !== undefined && partial.length > this.limits.maxPacketBytes && this.state !== 'closed') this.events.tooLarge(this, partial.length);
+    // Framing refuses a packet announced too long before buffering it (framing.ts).
+    this.framer.push(chunk, this.frames);
   }
+
+  /** What the framer hands over: decoded PUBLISHes, and whole other packets for mqtt-packet's parser. */
+  private readonly frames: FrameSink = {
+    isOpen: () => this.state !== 'closed',
+    publishVersion: () => (this.state === 'connected' ? this.version : undefined),
+    publish: (packet) => this.onPacket(packet),
+    whole: (bytes) => this.parser.parse(bytes),
+    tooLarge: (length) => this.events.tooLarge(this, length),
+  };
 
   private onPacket(packet: Packet): void {
     if (this.state === 'closed') return;

@@ -7,6 +7,7 @@ import type { ReadingPublisher } from '../publisher.ts';
 import type { ClientConnection, Session } from './connection.ts';
 import type { CredentialStore } from './credentials.ts';
 import type { DirectMetrics } from './metrics.ts';
+import type { Wills } from './wills.ts';
 
 /** What the packet handlers share: the endpoint's settings, its registries and its way to Kafka. */
 export interface EndpointContext {
@@ -25,6 +26,8 @@ export interface EndpointContext {
   /** Open, connected connections by client id (a second CONNECT with the same id takes over). */
   readonly clients: Map<string, ClientConnection>;
   readonly sessions: Map<string, Session>;
+  /** Wills of ended connections, published now or after their delay. */
+  readonly wills: Wills;
   /** Every open socket, connected or not (the connection cap counts them). */
   readonly sockets: Set<ClientConnection>;
   readonly logger: Logger;

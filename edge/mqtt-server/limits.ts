@@ -12,6 +12,8 @@ import type { DeviceIdentity } from './credentials.ts';
 /** MQTT 5 reason codes the endpoint sends (MQTT 5 §2.4). */
 export const REASON = {
   success: 0x00,
+  /** DISCONNECT from a client: "disconnect with will message" (§3.14.2.1). */
+  disconnectWithWill: 0x04,
   unspecified: 0x80,
   malformedPacket: 0x81,
   protocolError: 0x82,
@@ -30,6 +32,7 @@ export const REASON = {
   packetTooLarge: 0x95,
   quotaExceeded: 0x97,
   payloadFormatInvalid: 0x99,
+  retainNotSupported: 0x9a,
   sharedSubscriptionsNotSupported: 0x9e,
 } as const;
 

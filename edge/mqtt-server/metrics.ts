@@ -9,12 +9,15 @@ export interface DirectMetrics {
   readonly refusals: Counter<'reason_code' | 'packet'>;
   readonly disconnects: Counter<'cause'>;
   readonly credentialReloads: Counter<'outcome'>;
+  readonly wills: Counter<'event'>;
 }
 
 export interface DirectGauges {
   connections(): number;
   /** Unacknowledged QoS 1/2 messages of each open connection. */
   inFlight(): Iterable<number>;
+  /** Wills waiting for their Will Delay Interval. */
+  pendingWills(): number;
 }
 
 export function createDirectMetrics(registry: Registry, gauges: DirectGauges): DirectMetrics {
@@ -43,10 +46,18 @@ export function createDirectMetrics(registry: Registry, gauges: DirectGauges): D
       this.labels('max').set(max);
     },
   });
+  new Gauge({
+    name: 'tp_edge_mqtt_direct_wills_pending',
+    help: 'Will messages of ended connections waiting for their MQTT 5 Will Delay Interval (a reconnect of the client id may still cancel them)',
+    registers,
+    collect() {
+      this.set(gauges.pendingWills());
+    },
+  });
   const metrics: DirectMetrics = {
     connects: new Counter({
       name: 'tp_edge_mqtt_direct_connects_total',
-      help: "CONNECTs answered, by outcome ('accepted', 'bad-credentials', 'quota-exceeded', 'bad-client-id', 'unsupported-protocol', 'taken-over')",
+      help: "CONNECTs answered, by outcome ('accepted', 'bad-credentials', 'quota-exceeded', 'bad-client-id', 'unsupported-protocol', 'will-refused', 'client-id-in-use' (the client id is held by another identity), 'taken-over')",
       labelNames: ['outcome'],
       registers,
     }),
@@ -66,6 +77,13 @@ export function createDirectMetrics(registry: Registry, gauges: DirectGauges): D
       name: 'tp_edge_mqtt_direct_credential_reloads_total',
       help: "Reloads of mqtt.credentialsFile after it changed: 'ok', or 'invalid' (the previous accounts stay)",
       labelNames: ['outcome'],
+      registers,
+    }),
+    wills: new Counter({
+      name: 'tp_edge_mqtt_direct_wills_total',
+      help:
+        "Will messages by event: 'received' (with an accepted CONNECT), 'refused' (the CONNECT refused for its will), and what became of a received one: 'discarded' (DISCONNECT 0x00), 'cancelled' (the client id reconnected and the session continued), 'published' (its readings in Kafka), 'dead-lettered' (refused, its dead letter in Kafka), 'no-records' (nothing to write, e.g. a Sparkplug NDEATH: the node went offline), 'failed' (Kafka did not take it)",
+      labelNames: ['event'],
       registers,
     }),
   };

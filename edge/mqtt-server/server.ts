@@ -20,6 +20,7 @@ import { createDirectMetrics } from './metrics.ts';
 import { handleDisconnect, handlePingreq } from './ping.ts';
 import { handlePublish, handlePubrel, releaseAck } from './publish.ts';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.ts';
+import { Wills } from './wills.ts';
 
 /**
  * Direct mode: the bridge is the MQTT server (3.1.1 and 5.0) the devices connect to, built on
@@ -61,7 +62,9 @@ export class MqttServer {
     const metrics = createDirectMetrics(options.metrics.registry, {
       connections: () => sockets.size,
       inFlight: () => [...sockets].map((connection) => connection.window.inFlight),
+      pendingWills: () => wills.pending,
     });
+    const wills = new Wills(() => this.context);
     const now = options.now ?? Date.now;
     const sparkplug = mqtt.codecs.some((rule) => rule.codec === 'sparkplug')
       ? new SparkplugHost(options.metrics.registry, logger, now, () => sparkplugStateOf(codecs)!)
@@ -80,6 +83,7 @@ export class MqttServer {
       credentials: new CredentialStore(mqtt.credentialsFile, logger, { reloaded: (outcome) => metrics.credentialReloads.labels(outcome).inc() }),
       clients: new Map(),
       sessions: new Map<string, Session>(),
+      wills,
       sockets,
       logger,
       now,
@@ -168,11 +172,14 @@ export class MqttServer {
     const unsettled = (): number => [...this.context.sockets].reduce((sum, connection) => sum + (connection.acks.blocked ? 0 : connection.acks.waiting), 0);
     while (unsettled() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
     const left = unsettled();
+    // Sessions live in this process: they all end now, and their wills are published (wills.ts).
+    this.context.wills.stop();
     for (const connection of [...this.context.sockets]) connection.close('bridge-stopping', REASON.serverShuttingDown);
+    const willsLeft = await this.context.wills.settled(Math.max(500, deadline - Date.now()));
     if (this.sweep !== undefined) clearInterval(this.sweep);
     this.context.credentials.close();
     this.listening = false;
-    this.options.logger.info({ unacknowledged: left }, 'MQTT endpoint closed; devices resend what was not acknowledged');
+    this.options.logger.info({ unacknowledged: left, willsUnsettled: willsLeft }, 'MQTT endpoint closed; devices resend what was not acknowledged');
   }
 
   /**
@@ -245,7 +252,7 @@ export class MqttServer {
         handleUnsubscribe(connection, packet);
         return;
       case 'disconnect':
-        handleDisconnect(context, connection);
+        handleDisconnect(context, connection, packet);
         return;
       default:
         // PUBACK/PUBREC/PUBCOMP answer messages this server never sends; AUTH is not offered.
@@ -266,6 +273,10 @@ export class MqttServer {
     const { context } = this;
     context.sockets.delete(connection);
     context.metrics.disconnects.labels(cause).inc();
+    // Every end but a DISCONNECT 0x00 (which discarded it) publishes the will, bounded by the session.
+    const will = connection.will;
+    connection.will = undefined;
+    if (will !== undefined) context.wills.ended(will, connection.session?.expirySeconds ?? 0);
     if (connection.clientId === '' || context.clients.get(connection.clientId) !== connection) return;
     context.clients.delete(connection.clientId);
     const session = connection.session;

@@ -1,3 +1,4 @@
+import { connectionProperties } from '../../src/kafka/connection.ts';
 import kafkaJs from '@confluentinc/kafka-javascript';
 import type { LocalStackConfig as Config } from '../../src/stack/config-schema.ts';
 import { startClickhouse, stopClickhouse } from '../../src/stack/clickhouse.ts';
@@ -46,7 +47,14 @@ export async function inject(fault: ScheduledFault, config: Config, supervisor: 
       await current.stop(20_000);
       const crashing = supervisor.startAggregator(fault.target, { TEST_AGGREGATOR_CRASH_AT: fault.point! });
       supervisor.expect(crashing);
-      const outcome = await Promise.race([crashing.exited, sleep(60_000).then(() => 'still running')]);
+      // With several workers (aggregator.instances) the point kills a worker, which the service
+      // restarts without the crash point: that is the recovery under test, so the service stays.
+      const workerCrashed = crashing.waitForLog(/aggregator worker exited; restarting it/, 60_000).then(
+        () => 'worker crashed',
+        () => 'still running',
+      );
+      const outcome = await Promise.race([crashing.exited, workerCrashed]);
+      if (outcome === 'worker crashed') return `crashAt ${fault.point}: a worker was SIGKILLed and restarted by the service`;
       if (outcome === 'still running') await crashing.stop(20_000);
       supervisor.startAggregator(fault.target);
       return `restarted with crashAt ${fault.point}: ${String(outcome)}; restarted normally`;
@@ -153,7 +161,7 @@ async function killMosquittoWhileBridgesHeld(config: Config, supervisor: Supervi
 }
 
 async function partitionLeader(config: Config, partition: number): Promise<number> {
-  const client = new kafkaJs.Producer({ 'metadata.broker.list': config.kafka.brokers.join(',') } as never);
+  const client = new kafkaJs.Producer(connectionProperties(config.kafka) as never);
   return new Promise((resolve, reject) => {
     client.connect({ timeout: 10_000, topic: config.kafka.readingsTopic } as never, (error: unknown, metadata: any) => {
       client.disconnect();

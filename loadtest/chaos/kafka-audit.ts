@@ -1,5 +1,6 @@
 import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { readWholeTopic } from '../support/read-topic.ts';
+import type { KafkaConnection } from '../../src/kafka/connection.ts';
 
 /**
  * The MQTT leg's own audit: which acknowledged readings are not in the readings topic at all.
@@ -12,11 +13,11 @@ export interface KafkaAudit {
   readonly missing: string[];
 }
 
-export async function acknowledgedMissingFromTopic(brokers: readonly string[], topic: string, tenant: string, acked: ReadonlyMap<string, readonly string[]>): Promise<KafkaAudit> {
+export async function acknowledgedMissingFromTopic(connection: KafkaConnection, topic: string, tenant: string, acked: ReadonlyMap<string, readonly string[]>): Promise<KafkaAudit> {
   const found = new Set<string>();
   let recordsRead = 0;
   // Falling short of the high watermarks is not an error here: the ids not read count as missing.
-  await readWholeTopic(brokers, topic, (message) => {
+  await readWholeTopic(connection, topic, (message) => {
     if (message.value === null) return;
     recordsRead++;
     const decoded = decodeRecord(message.value);

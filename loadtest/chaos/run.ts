@@ -11,6 +11,8 @@ import { createIsolatedHost, destroyIsolatedHost, destroyIsolatedHostNow, isolat
 import { REPO_ROOT, stackPaths } from '../../src/stack/paths.ts';
 import { signalAllRecorded } from '../../src/stack/processes.ts';
 import { configForLocalStack, stackDown, stackUp } from '../../src/stack/stack.ts';
+import { grantServiceAccess, pipelineGroups } from '../../src/stack/kafka-access.ts';
+import { kafkaPrincipalEnv } from '../../src/stack/local-credentials.ts';
 import { STEADY_PATTERNS } from '../fleet/model.ts';
 import { runFleet, type FleetResult } from '../fleet/publisher.ts';
 import { directMqttSettings, FLEET_ACCOUNT } from '../e2e/direct-mqtt.ts';
@@ -40,7 +42,7 @@ export interface ChaosOptions {
 }
 
 /** A fault as applied: how long it took, what it did, and how long it held the bridges back (broker crash). */
-export type AppliedFault = ScheduledFault & { tookMs: number; note: string; heldMs?: number };
+export type AppliedFault = ScheduledFault & { startedMs: number; tookMs: number; note: string; heldMs?: number };
 
 export type { TierVerdict };
 
@@ -188,8 +190,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     if ((await attempt('starting the private stack', () => stackUp(base, (line) => log(`  ${line}`)))) === undefined) return result();
     const configFile = join(runDir, 'pipeline.yaml');
     writeFileSync(configFile, stringify(servicesConfig(config)));
-    if ((await attempt('creating the topics', () => ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka)))) === undefined) return result();
-    const running = new Supervisor(configFile, runId, config.mqtt.mode === 'direct' ? LISTEN_BASE_PORT : null, log, isolatedHost && { host: isolatedHost, brokers: isolatedBootstrapServers(base.stack), clickhouseUrl: `http://${isolatedHost.clickhouseAddress}:${CHAOS_STACK.clickhouseHttpPort}` }, localClientTls(config));
+    if ((await attempt('creating the topics', () => ensureTopics(config.kafka, pipelineTopics(config.kafka)))) === undefined) return result();
+    // The run's bridges and aggregators log in as the services do, held to their ACLs on the run's topics.
+    if ((await attempt('granting the services access', () => grantServiceAccess(base.stack, config.kafka, config.kafka, pipelineGroups(config)))) === undefined) return result();
+    const kafkaEnv = { bridge: kafkaPrincipalEnv(base.stack, 'bridge'), aggregator: kafkaPrincipalEnv(base.stack, 'aggregator') };
+    const running = new Supervisor(configFile, runId, config.mqtt.mode === 'direct' ? LISTEN_BASE_PORT : null, log, isolatedHost && { host: isolatedHost, brokers: isolatedBootstrapServers(base.stack), clickhouseUrl: `http://${isolatedHost.clickhouseAddress}:${CHAOS_STACK.clickhouseHttpPort}` }, localClientTls(config), kafkaEnv);
     supervisor = running;
     const durationMs = Math.round((options.readings / options.ratePerSecond) * 1000);
     const schedule = faultSchedule({ seed: options.seed, durationMs, kinds: faults, timesEach: options.timesEach, marginMs: Math.min(10_000, durationMs / 10), instances: INSTANCES, brokers: 3 });
@@ -211,7 +216,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const faultStart = Date.now();
       let heldMs: number | undefined;
       const note = (await attempt(`fault ${fault.kind}#${fault.target}`, () => inject(fault, config, running, isolatedHost, log, (ms) => (heldMs = ms)))) ?? 'FAILED (see the reasons)';
-      applied.push({ ...fault, tookMs: Date.now() - faultStart, note, ...(heldMs === undefined ? {} : { heldMs }) });
+      applied.push({ ...fault, startedMs: faultStart - started, tookMs: Date.now() - faultStart, note, ...(heldMs === undefined ? {} : { heldMs }) });
     }
     fleet = await fleetDone;
     if (!fleet) return result();

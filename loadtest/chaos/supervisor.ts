@@ -25,6 +25,8 @@ export class Supervisor {
     private readonly isolation: { host: IsolatedHost; brokers: string[]; clickhouseUrl: string } | null,
     /** How the bridges' HTTP server is reached (https with the local CA unless edge.tls.mode is 'plaintext'). */
     private readonly bridgeTls: LocalClientTls = { http: 'http', mqtt: 'mqtt', ca: undefined, caFile: undefined },
+    /** Each kind's Kafka login (kafkaPrincipalEnv): the run's services are held to the services' ACLs. */
+    private readonly kafkaEnv: { readonly bridge: NodeJS.ProcessEnv; readonly aggregator: NodeJS.ProcessEnv } = { bridge: {}, aggregator: {} },
   ) {}
 
   async startAll(): Promise<void> {
@@ -42,6 +44,7 @@ export class Supervisor {
       TP_MQTT__CLIENT_ID_PREFIX: `chaos-bridge-${this.runId}-${index}`,
       ...(this.listenBasePort === null ? {} : { TP_MQTT__LISTEN__PORT: String(this.listenBasePort + index) }),
       TP_LOG__LEVEL: process.env['CHAOS_BRIDGE_LOG_LEVEL'] ?? 'warn',
+      ...this.kafkaEnv.bridge,
     });
     this.bridges[index] = service;
     this.watch(service, `bridge ${index}`);
@@ -62,6 +65,7 @@ export class Supervisor {
         TP_AGGREGATOR__INSTANCE_ID: `chaos-${this.runId}-${index}`,
         TP_AGGREGATOR__METRICS_PORT: String(29464 + index),
         TP_LOG__LEVEL: 'warn',
+        ...this.kafkaEnv.aggregator,
         ...networkEnv,
         ...env,
       },

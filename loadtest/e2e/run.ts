@@ -15,6 +15,7 @@ import type { ServiceProcess } from '../../src/stack/services.ts';
 import { withLocalTls } from '../../src/stack/tls-config.ts';
 import { bridgeHttpUrl, fetchText, localClientTls, type LocalClientTls } from '../../src/stack/tls-client.ts';
 import { configForLocalStack, stackUp } from '../../src/stack/stack.ts';
+import { grantServiceAccess, pipelineGroups } from '../../src/stack/kafka-access.ts';
 import { DEFAULT_PATTERNS, STEADY_PATTERNS } from '../fleet/model.ts';
 import type { FleetResult } from '../fleet/publisher.ts';
 import { codecRulesFor, type PayloadFormat } from '../fleet/formats.ts';
@@ -264,7 +265,9 @@ async function prepareRun(runId: string, options: EndToEndOptions): Promise<RunS
   const config = withLocalTls(parseStackConfig(settings));
   const configFile = join(runDir, 'pipeline.yaml');
   writeFileSync(configFile, stringify(servicesConfig(config)));
-  await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
+  await ensureTopics(config.kafka, pipelineTopics(config.kafka));
+  // The run's bridges and aggregators log in as the services do, held to the same ACLs on the run's topics.
+  await grantServiceAccess(config.stack, config.kafka, config.kafka, pipelineGroups(config));
   options.log(`run ${runId}: topic ${config.kafka.readingsTopic}, database ${config.clickhouse.database}, config ${configFile}`);
   return { config, configFile, httpPort, bridgePorts, metricsPorts };
 }

@@ -5,6 +5,7 @@ import { kafkaNodes } from '../../src/stack/kafka.ts';
 import { mosquittoProcess } from '../../src/stack/mosquitto.ts';
 import { runningPid } from '../../src/stack/processes.ts';
 import { eventually, startService, type ServiceProcess } from '../../src/stack/services.ts';
+import { kafkaPrincipalEnv } from '../../src/stack/local-credentials.ts';
 import { bridgeHttpUrl, fetchText, localClientTls, trustEnv } from '../../src/stack/tls-client.ts';
 import { startPrometheus } from '../../deploy/prometheus/local.ts';
 import { aggregatorWorkerPids } from './aggregator-workers.ts';
@@ -46,6 +47,8 @@ export async function startServices(
       TP_AGGREGATOR__METRICS_PORT: String(metricsPorts[index]),
       TP_LOG__LEVEL: 'warn',
       ...trustEnv(tls),
+      // The run's services log in as the stack's bridges and aggregators do, held to their ACLs (granted on the run's topics).
+      ...kafkaPrincipalEnv(config.stack, 'aggregator'),
     })));
   }
   const skewMs = options.bridgeClockSkewMs ?? 0;
@@ -58,7 +61,7 @@ export async function startServices(
       Object.assign(env, { NODE_OPTIONS: '--import tsx --import ./loadtest/support/clock-skew.ts', TEST_CLOCK_SKEW_MS: String(skewMs) });
       log(`${name}: JavaScript clock shifted by ${skewMs / 1000} s`);
     }
-    return { name, port, service: track(name, startService(name, 'edge/main.ts', env)) };
+    return { name, port, service: track(name, startService(name, 'edge/main.ts', { ...env, ...kafkaPrincipalEnv(config.stack, 'bridge') })) };
   });
   log(`processes: ${bridges.map((b) => `${b.name} pid ${b.service.pid}`).join(', ')}${aggregators.map((aggregator, index) => `, aggregator-${index} pid ${aggregator.pid}`).join('')}`);
   for (const b of bridges) await waitReady(b.name, b.service, `${bridgeHttpUrl(tls, b.port)}/readyz`, undefined, tls.ca);

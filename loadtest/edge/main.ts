@@ -85,7 +85,7 @@ function connections(url: string, name: string, password: string): Promise<MqttC
 async function countLost(expected: number): Promise<{ lost: number; records: number }> {
   const ids = new Set<string>();
   let records = 0;
-  for (const message of await readTopic(config.kafka.brokers, topics.readings)) {
+  for (const message of await readTopic(config.kafka, topics.readings)) {
     const decoded = decodeRecord(message.value!);
     if (!decoded.ok) continue;
     records++;
@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   if (mosquittoPid === null) throw new Error(`the local stack's Mosquitto is not running (${config.mqtt.url}): npm run stack -- up`);
   const credentials = join(mkdtempSync(join(tmpdir(), 'bench-edge-')), 'devices');
   writeCredentialFile(credentials, [{ username: 'fleet', password: 'fleet-secret', tenant, device: '*' }]);
-  await createTopics(config.kafka.brokers, [
+  await createTopics(config.kafka, [
     { topic: topics.readings, partitions: config.kafka.partitions },
     { topic: topics.deadLetter, partitions: 1 },
   ]);
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     await Promise.allSettled([...devices, ...publisher].map((client) => client.endAsync()));
     await Promise.allSettled([direct.stop(), broker.stop()]);
     await killAllBridges();
-    await deleteTopics(config.kafka.brokers, [topics.readings, topics.deadLetter]);
+    await deleteTopics(config.kafka, [topics.readings, topics.deadLetter]);
   }
 }
 

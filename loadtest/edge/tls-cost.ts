@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   const ca = readFileSync(files.caFile);
   const credentials = join(dir, 'devices');
   writeCredentialFile(credentials, [{ username: 'fleet', password: 'fleet-secret', tenant, device: '*' }]);
-  await createTopics(config.kafka.brokers, [
+  await createTopics(config.kafka, [
     { topic: topics.readings, partitions: config.kafka.partitions },
     { topic: topics.deadLetter, partitions: 1 },
   ]);
@@ -113,7 +113,7 @@ async function main(): Promise<void> {
 
     const expected = 2 * options.warmup + (2 * options.rounds + 1) * options.messages;
     const ids = new Set<string>();
-    for (const message of await readTopic(config.kafka.brokers, topics.readings)) {
+    for (const message of await readTopic(config.kafka, topics.readings)) {
       const decoded = decodeRecord(message.value!);
       if (decoded.ok) for (const reading of decoded.readings) ids.add(reading.id);
     }
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
     secure.signal('SIGTERM');
     await Promise.allSettled([plain.stop(), secure.exited]);
     await killAllBridges();
-    await deleteTopics(config.kafka.brokers, [topics.readings, topics.deadLetter]);
+    await deleteTopics(config.kafka, [topics.readings, topics.deadLetter]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

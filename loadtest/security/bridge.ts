@@ -13,6 +13,8 @@ import { writeCredentialFile } from '../../src/stack/device-credentials.ts';
 import { stackPaths } from '../../src/stack/paths.ts';
 import { startService, type ServiceProcess } from '../../src/stack/services.ts';
 import { ensureLocalTls, localCa } from '../../src/stack/tls.ts';
+import { grantServiceAccess } from '../../src/stack/kafka-access.ts';
+import { kafkaPrincipalEnv } from '../../src/stack/local-credentials.ts';
 import { sendRequest, type ClientTls } from './transport.ts';
 
 /**
@@ -160,19 +162,21 @@ export async function startRunBridge(local: LocalStackConfig, runId: string, log
   writeFileSync(configFile, stringify(config), { mode: 0o600 });
   const { replicationFactor, minInsyncReplicas } = config.kafka;
   const topicConfig = { 'min.insync.replicas': String(minInsyncReplicas) };
-  await ensureTopics(config.kafka.brokers, [
+  await ensureTopics(config.kafka, [
     { topic: readingsTopic, partitions: 1, replicationFactor, config: topicConfig },
     { topic: deadLetterTopic, partitions: 1, replicationFactor, config: topicConfig },
   ]);
   const topics = [readingsTopic, deadLetterTopic, config.kafka.lateTopic];
+  // It logs in to Kafka as the stack's bridges do, held to their ACLs on the run's topics.
+  await grantServiceAccess(local.stack, config.kafka, config.kafka, []);
   // Every line the bridge can log: the secret scan reads them all.
-  const service: ServiceProcess = startService('security-bridge', 'edge/main.ts', { TP_CONFIG: configFile, TP_LOG__LEVEL: 'debug' });
+  const service: ServiceProcess = startService('security-bridge', 'edge/main.ts', { TP_CONFIG: configFile, TP_LOG__LEVEL: 'debug', ...kafkaPrincipalEnv(local.stack, 'bridge') });
   const httpUrl = `${tls === undefined ? 'http' : 'https'}://${host}:${httpPort}`;
   try {
     await readyOrExited(service, httpUrl, tls, 60_000);
   } catch (error) {
     await service.stop(5000);
-    await deleteTopics(config.kafka.brokers, topics).catch(() => undefined);
+    await deleteTopics(config.kafka, topics).catch(() => undefined);
     rmSync(runDir, { recursive: true, force: true });
     throw new Error(`${(error as Error).message}; its log (${service.logFile}) ends with:\n${service.log().slice(-2000)}`);
   }
@@ -200,7 +204,7 @@ export async function startRunBridge(local: LocalStackConfig, runId: string, log
     },
     async cleanUp() {
       // Best effort: a leftover topic costs disk, not correctness.
-      await deleteTopics(config.kafka.brokers, topics).catch(() => undefined);
+      await deleteTopics(config.kafka, topics).catch(() => undefined);
       rmSync(runDir, { recursive: true, force: true });
     },
   };

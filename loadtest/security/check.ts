@@ -26,7 +26,9 @@ export type Capability =
   /** The HTTP intake reads a hashed gateway key file (edge.hashedGatewayKeysFile) that the run writes. */
   | 'gateway-key-rotation'
   /** The local ClickHouse has a user per role (clickhouse.roles) with passwords the run knows. */
-  | 'clickhouse-roles';
+  | 'clickhouse-roles'
+  /** The local Kafka listens with SASL_SSL and holds the services' principals and ACLs (stack.kafkaProtocol 'sasl_ssl'). */
+  | 'kafka-sasl';
 
 export type Verdict = 'refused' | 'admitted' | 'unexpected';
 

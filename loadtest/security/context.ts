@@ -74,7 +74,7 @@ export class RunContext {
 
   /** `tenant/device/id` of every reading in the run's readings topic now. */
   readings(): Promise<Set<string>> {
-    return readingKeys(this.runBridge.config.kafka.brokers, this.runBridge.readingsTopic);
+    return readingKeys(this.runBridge.config.kafka, this.runBridge.readingsTopic);
   }
 }
 

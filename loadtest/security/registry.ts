@@ -5,6 +5,7 @@ import { httpAuth } from './checks/http-auth.ts';
 import { httpBodyLimit } from './checks/http-body-limit.ts';
 import { httpRateLimit } from './checks/http-rate-limit.ts';
 import { httpSlow } from './checks/http-slow.ts';
+import { kafkaPrincipals } from './checks/kafka-principals.ts';
 import { httpsRequired } from './checks/https-required.ts';
 import { mosquittoAcl } from './checks/mosquitto-acl.ts';
 import { mqttDirectAuth } from './checks/mqtt-direct-auth.ts';
@@ -25,8 +26,6 @@ import { secretsInLogs } from './checks/secrets-in-logs.ts';
  * Still to add, one file each, as their pieces reach the local stack:
  *   mosquitto-tls         broker mode over the local Mosquitto's TLS listener: plaintext refused
  *                         there, a device certificate of another device's name refused by its ACL
- *   kafka-principals      Kafka SASL principals per service: the bridge's principal reading or
- *                         committing the aggregator's group, a service writing another's topic
  */
 export const SECURITY_CHECKS: readonly SecurityCheck[] = [
   mqttDirectAuth,
@@ -43,5 +42,6 @@ export const SECURITY_CHECKS: readonly SecurityCheck[] = [
   gatewayKeyRotation,
   httpsRequired,
   clickhouseRoles,
+  kafkaPrincipals,
   secretsInLogs,
 ];

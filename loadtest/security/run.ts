@@ -4,7 +4,7 @@ import type { Config } from '../../src/config/schema.ts';
 import { secretPaths } from '../../src/config/secrets.ts';
 import { loadStackConfig, servicesConfig } from '../../src/stack/config.ts';
 import { DEMO_DEVICE_ACCOUNTS } from '../../src/stack/device-credentials.ts';
-import { localSecrets } from '../../src/stack/local-credentials.ts';
+import { localKafkaPasswords, localSecrets } from '../../src/stack/local-credentials.ts';
 import { LOCAL_MQTT_USERS } from '../../src/stack/mosquitto.ts';
 import { portAnswers } from '../../src/stack/processes.ts';
 import { configForLocalStack } from '../../src/stack/stack.ts';
@@ -119,6 +119,7 @@ async function markCapabilities(context: RunContext, failures: Map<Capability, s
   const { roles } = stack.clickhouse;
   if (stack.stack.useExistingClickhouse) context.markMissing('clickhouse-roles', "stack.useExistingClickhouse: the server's users are not the stack's");
   else if (roles.reader.password === '' || roles.admin.password === '') context.markMissing('clickhouse-roles', 'clickhouse.roles has no reader or admin password: one user for every role');
+  if (stack.stack.kafkaProtocol !== 'sasl_ssl') context.markMissing('kafka-sasl', "stack.kafkaProtocol is 'plaintext': Kafka has no logins and no ACLs");
   if (stack.stack.useExistingMqtt) {
     context.markMissing('stack-mosquitto', `stack.useExistingMqtt: the broker at ${stack.mqtt.url} is not the stack's Mosquitto, its accounts unknown`);
   } else {
@@ -142,6 +143,8 @@ function registerKnownSecrets(context: RunContext, bridge: RunBridge | undefined
   context.addSecret('the local stack\'s demo gateway key', localSecrets(context.stack.stack).gatewayKey);
   for (const account of DEMO_DEVICE_ACCOUNTS) context.addSecret(`password of demo device account ${account.username}`, account.password);
   for (const [username, password] of Object.entries(LOCAL_MQTT_USERS)) context.addSecret(`password of Mosquitto account ${username}`, password);
+  // Every Kafka principal's password (the admin's is the stack configuration's kafka.security.password too).
+  if (context.stack.stack.kafkaProtocol === 'sasl_ssl') for (const [principal, password] of Object.entries(localKafkaPasswords(context.stack.stack))) context.addSecret(`password of Kafka principal ${principal}`, password);
 }
 
 /** The value of every secret (schema Secret()) in a configuration, labelled by its path. */

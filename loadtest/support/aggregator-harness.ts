@@ -57,7 +57,7 @@ export class AggregatorScenario {
       this.configFile,
       stringify({
         // These tests write the records themselves, with the ingest times they choose: they play the bridge's clock.
-        kafka: { brokers: this.config.kafka.brokers, readingsTopic: this.topic, lateTopic: `${this.topic}-late`, partitions: this.partitions, ingestClock: 'bridge' },
+        kafka: { brokers: this.config.kafka.brokers, security: this.config.kafka.security, readingsTopic: this.topic, lateTopic: `${this.topic}-late`, partitions: this.partitions, ingestClock: 'bridge' },
         // The local stack's role users (src/clickhouse/roles.ts): the aggregator inserts as ingest, migrates as admin.
         clickhouse: { url: this.config.clickhouse.url, database: this.database, username: this.config.clickhouse.username, password: this.config.clickhouse.password, roles: this.config.clickhouse.roles },
         aggregator: {
@@ -85,11 +85,11 @@ export class AggregatorScenario {
   }
 
   async setUp(): Promise<void> {
-    await ensureTopics(this.config.kafka.brokers, [
+    await ensureTopics(this.config.kafka, [
       { topic: this.topic, partitions: this.partitions, replicationFactor: this.config.kafka.replicationFactor },
       { topic: `${this.topic}-late`, partitions: this.partitions, replicationFactor: this.config.kafka.replicationFactor },
     ]);
-    this.producer = await connectRawProducer(this.config.kafka.brokers, {
+    this.producer = await connectRawProducer(this.config.kafka, {
       'enable.idempotence': true,
       acks: 'all',
       'linger.ms': 5,

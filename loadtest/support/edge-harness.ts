@@ -13,13 +13,15 @@ import { mqttClientId } from '../../edge/bridge.ts';
 import { freePort, testConfig, uniqueName } from './stack.ts';
 import { readWholeTopic } from './read-topic.ts';
 import { localCredentialsEnv } from '../../src/stack/local-credentials.ts';
+import { servicesEnv } from '../../src/stack/config.ts';
+import { kafkaJsClient, type KafkaConnection } from '../../src/kafka/connection.ts';
 
 export { freePort, testConfig, uniqueName };
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-export async function createTopics(brokers: readonly string[], topics: ReadonlyArray<{ topic: string; partitions: number }>): Promise<void> {
-  const admin = new KafkaLib.KafkaJS.Kafka({ kafkaJS: { brokers: [...brokers], logLevel: KafkaLib.KafkaJS.logLevel.NOTHING } }).admin();
+export async function createTopics(connection: KafkaConnection, topics: ReadonlyArray<{ topic: string; partitions: number }>): Promise<void> {
+  const admin = kafkaJsClient(connection, 'nothing').admin();
   await admin.connect();
   try {
     await admin.createTopics({ topics: topics.map(({ topic, partitions }) => ({ topic, numPartitions: partitions, replicationFactor: 1 })) });
@@ -28,8 +30,8 @@ export async function createTopics(brokers: readonly string[], topics: ReadonlyA
   }
 }
 
-export async function deleteTopics(brokers: readonly string[], topics: readonly string[]): Promise<void> {
-  const admin = new KafkaLib.KafkaJS.Kafka({ kafkaJS: { brokers: [...brokers], logLevel: KafkaLib.KafkaJS.logLevel.NOTHING } }).admin();
+export async function deleteTopics(connection: KafkaConnection, topics: readonly string[]): Promise<void> {
+  const admin = kafkaJsClient(connection, 'nothing').admin();
   await admin.connect();
   try {
     await admin.deleteTopics({ topics: [...topics] });
@@ -58,6 +60,15 @@ const running = new Set<ChildProcess>();
 const sessions = new Map<string, string>();
 
 /**
+ * The environment of a bridge the tests start: the launcher's without its TP_STACK__* variables
+ * (the bridge refuses them; they still choose the stack whose credentials it gets), the local
+ * credentials, then `env`.
+ */
+export function bridgeProcessEnv(parent: NodeJS.ProcessEnv, env: Record<string, string>, port: number): NodeJS.ProcessEnv {
+  return { ...servicesEnv(parent), TP_EDGE__TLS__MODE: 'plaintext', ...localCredentialsEnv({ ...parent, ...env }), ...env, TP_EDGE__HTTP_PORT: String(port) };
+}
+
+/**
  * Starts `edge/main.ts` as a child process with `env` overrides and waits until GET /readyz
  * answers 200 (or, with `waitFor: 'alive'`, until GET /healthz does).
  */
@@ -70,7 +81,7 @@ export async function startBridge(
     cwd: ROOT,
     // Plaintext by the explicit setting (edge.tls.mode defaults to 'required'): these bridges are the
     // tests' own, reached over http:// and mqtt://; test/integration/edge-tls*.test.ts covers TLS.
-    env: { ...process.env, TP_EDGE__TLS__MODE: 'plaintext', ...localCredentialsEnv({ ...process.env, ...env }), ...env, TP_EDGE__HTTP_PORT: String(port) },
+    env: bridgeProcessEnv(process.env, env, port),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -220,9 +231,9 @@ export async function publishAll(client: MqttClient, messages: ReadonlyArray<{ t
 }
 
 /** Reads every record present in `topic` now (up to the high watermarks). */
-export async function readTopic(brokers: readonly string[], topic: string): Promise<Message[]> {
+export async function readTopic(connection: KafkaConnection, topic: string): Promise<Message[]> {
   const records: Message[] = [];
-  await readWholeTopic(brokers, topic, (message) => records.push(message), { groupPrefix: 'edge-test-reader', timeoutMs: 60_000 });
+  await readWholeTopic(connection, topic, (message) => records.push(message), { groupPrefix: 'edge-test-reader', timeoutMs: 60_000 });
   return records;
 }
 

@@ -2,6 +2,7 @@ import { encodeReading } from '../../src/core/wire/reading.ts';
 import { encodeTick } from '../../src/core/wire/tick.ts';
 import { mulberry32 } from '../../src/util/random.ts';
 import { connectRawProducer } from './raw-producer.ts';
+import type { KafkaConnection } from '../../src/kafka/connection.ts';
 
 /**
  * Fills a readings topic as a fleet would have: `readings` readings over `devices` devices, each
@@ -11,7 +12,7 @@ import { connectRawProducer } from './raw-producer.ts';
  * Resolves with the number of records written once Kafka acknowledged all of them.
  */
 export async function fillReadingsTopic(options: {
-  brokers: readonly string[];
+  connection: KafkaConnection;
   topic: string;
   partitions: number;
   readings: number;
@@ -19,7 +20,7 @@ export async function fillReadingsTopic(options: {
   tenant: string;
 }): Promise<number> {
   const { readings, devices, tenant } = options;
-  const producer = await connectRawProducer(options.brokers, {
+  const producer = await connectRawProducer(options.connection, {
     'enable.idempotence': true,
     'linger.ms': 20,
     'batch.size': 1_000_000,

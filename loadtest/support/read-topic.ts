@@ -1,6 +1,7 @@
 import KafkaLib, { type Message } from '@confluentinc/kafka-javascript';
 import { withRetry } from '../../src/util/retry.ts';
 import { uniqueName } from './stack.ts';
+import { connectionProperties, type KafkaConnection } from '../../src/kafka/connection.ts';
 
 /**
  * Reads every record present in `topic` now, up to each partition's high watermark, handing each to
@@ -9,13 +10,13 @@ import { uniqueName } from './stack.ts';
  * chaos audit and the security audit, each with its own consumer group (`groupPrefix`).
  */
 export async function readWholeTopic(
-  brokers: readonly string[],
+  connection: KafkaConnection,
   topic: string,
   onMessage: (message: Message) => void,
   options: { readonly groupPrefix: string; readonly timeoutMs: number },
 ): Promise<boolean> {
   const consumer = new KafkaLib.KafkaConsumer(
-    { 'metadata.broker.list': brokers.join(','), 'group.id': uniqueName(options.groupPrefix), 'enable.auto.commit': false, 'fetch.wait.max.ms': 50 },
+    { ...connectionProperties(connection), 'group.id': uniqueName(options.groupPrefix), 'enable.auto.commit': false, 'fetch.wait.max.ms': 50 },
     { 'auto.offset.reset': 'earliest' },
   );
   await new Promise<void>((resolve, reject) => consumer.connect({ timeout: 10_000 }, (error) => (error ? reject(error) : resolve())));

@@ -206,7 +206,7 @@ async function loadTrace(options: SourceOptions, config: Config): Promise<{ trac
     recorded = recordedPartitionCount(trace);
   } else if (options.topic !== undefined) {
     if (!options.from || !options.to) throw new ConfigError('--topic needs --from and --to (ISO-8601 times)', { key: 'from' });
-    const fromTopic = await readTraceFromTopic({ brokers: config.kafka.brokers, topic: options.topic, from: parseTime(options.from, '--from'), to: parseTime(options.to, '--to'), ingestClock: config.kafka.ingestClock });
+    const fromTopic = await readTraceFromTopic({ connection: config.kafka, topic: options.topic, from: parseTime(options.from, '--from'), to: parseTime(options.to, '--to'), ingestClock: config.kafka.ingestClock });
     trace = fromTopic.trace;
     recorded = fromTopic.partitions;
     source = `topic ${options.topic} ${options.from} … ${options.to} (${fromTopic.ticks} ticks and ${fromTopic.undecodable} undecodable records skipped)`;

@@ -3,6 +3,7 @@ import type { ConsumerGlobalConfig, KafkaConsumer, LibrdKafkaError, Message, Top
 import { PipelineError, errorMessage } from '../core/errors.ts';
 import { decodeRecord } from '../core/wire/decode.ts';
 import { TraceBuilder, type Trace } from './trace.ts';
+import { brokerList, connectionProperties, type KafkaConnection } from '../kafka/connection.ts';
 
 /**
  * Arrival records of the readings topic over a time range, read with librdkafka's raw consumer:
@@ -11,7 +12,7 @@ import { TraceBuilder, type Trace } from './trace.ts';
  * `assign` reads exactly those ranges. Ticks and undecodable records are skipped (and counted).
  */
 export interface TopicRange {
-  readonly brokers: readonly string[];
+  readonly connection: KafkaConnection;
   readonly topic: string;
   readonly from: number;
   readonly to: number;
@@ -42,7 +43,7 @@ export async function readTraceFromTopic(range: TopicRange): Promise<TopicTrace>
   }
   const timeoutMs = range.timeoutMs ?? 15_000;
   const config: ConsumerGlobalConfig = {
-    'metadata.broker.list': range.brokers.join(','),
+    ...connectionProperties(range.connection),
     // librdkafka wants a group id; nothing joins it (assign) and nothing is committed.
     'group.id': `tp-advisor-${process.pid}-${Date.now().toString(36)}`,
     'client.id': 'tp-advisor',
@@ -52,7 +53,7 @@ export async function readTraceFromTopic(range: TopicRange): Promise<TopicTrace>
   };
   const consumer = new kafkaJs.KafkaConsumer(config, { 'auto.offset.reset': 'earliest' });
   const context = { topic: range.topic };
-  await call<unknown>((done) => consumer.connect({ timeout: timeoutMs }, done), `cannot reach ${range.brokers.join(',')}`, context);
+  await call<unknown>((done) => consumer.connect({ timeout: timeoutMs }, done), `cannot reach ${brokerList(range.connection)}`, context);
   try {
     const partitions = await partitionCount(consumer, range.topic, timeoutMs);
     const ids = Array.from({ length: partitions }, (_, partition) => partition);

@@ -85,7 +85,7 @@ export class PipelineRunner {
     this.state = new RunnerState(deps.pipeline.name);
     this.partitions = new PartitionStates(deps.pipeline, this.profile, deps.checkpoints, deps.logger);
     this.consumer = new ReadingsConsumer({
-      brokers: deps.config.kafka.brokers,
+      connection: deps.config.kafka,
       groupId: deps.pipeline.consumerGroup,
       clientId: `${deps.config.kafka.clientId}-${deps.pipeline.name}-${deps.instanceId}`,
       topic: deps.config.kafka.readingsTopic,
@@ -175,7 +175,7 @@ export class PipelineRunner {
     this.state.assertStartable();
     if (this.profile.kafkaWrites.transactional && this.deps.pipeline.latePolicy.kind === 'late-topic') {
       this.transactional = new TransactionalProducer({
-        brokers: this.deps.config.kafka.brokers,
+        connection: this.deps.config.kafka,
         transactionalId: `tp-${this.deps.pipeline.consumerGroup}-${this.deps.instanceId}`,
         clientId: `${this.deps.config.kafka.clientId}-${this.name}-txn`,
       });

@@ -71,7 +71,7 @@ export class AggregatorService {
     const needsPlainLateProducer = config.aggregator.pipelines.some((p) => p.latePolicy.kind === 'late-topic' && p.guarantee !== 'exactly-once');
     if (needsPlainLateProducer) {
       this.lateProducer = new KafkaProducer({
-        brokers: config.kafka.brokers,
+        connection: config.kafka,
         clientId: `${config.kafka.clientId}-aggregator-late`,
         deliveryTimeoutMs: 30_000,
         logger,

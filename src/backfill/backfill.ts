@@ -144,7 +144,7 @@ const IN_FLIGHT = 10_000;
 export async function writeBackfill(config: Config, prepared: PreparedBackfill, logger: Logger, progress: Progress, now: () => number = Date.now): Promise<BackfillSummary> {
   const startedAt = now();
   const producer = new KafkaProducer({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     clientId: `${config.kafka.clientId}-backfill`,
     deliveryTimeoutMs: config.edge.deliveryTimeoutMs,
     logger,

@@ -25,7 +25,7 @@ export function registerBackfillCommand(program: Command, config: () => Config, 
       const resolved = config();
       const tenant = options.tenant ?? onlyTenant(resolved);
       const logger = createLogger('backfill', resolved.log.level);
-      const partitions = (await fetchMetadata(resolved.kafka.brokers)).topics.get(resolved.kafka.readingsTopic);
+      const partitions = (await fetchMetadata(resolved.kafka)).topics.get(resolved.kafka.readingsTopic);
       if (partitions === undefined) throw new ConfigError(`topic '${resolved.kafka.readingsTopic}' does not exist on ${resolved.kafka.brokers.join(',')}`, { key: 'kafka.readingsTopic' });
       const checkpointed = resolved.aggregator.pipelines.some((pipeline) => guaranteeProfile(pipeline.guarantee).state.checkpointed);
       const connection: ClickHouseConnection | null = checkpointed ? await connectClickHouse(resolved.clickhouse) : null;

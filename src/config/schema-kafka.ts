@@ -1,5 +1,24 @@
 import { Type } from '@sinclair/typebox';
-import { HostPort, Strict } from './schema-common.ts';
+import { HostPort, Secret, Strict } from './schema-common.ts';
+
+/**
+ * How every Kafka client of the pipeline authenticates and encrypts (`kafka.security`): one block,
+ * turned into librdkafka properties by one function (src/kafka/connection.ts) for every client.
+ */
+export const KafkaSecuritySchema = Type.Object(
+  {
+    protocol: Type.Union([Type.Literal('sasl_ssl'), Type.Literal('ssl'), Type.Literal('plaintext')], {
+      default: 'sasl_ssl',
+      description:
+        "'sasl_ssl': TLS to the brokers and a SASL login (kafka.security.mechanism) as kafka.security.username; 'ssl': TLS without a login (a listener that authenticates by network or certificate); 'plaintext': neither, only on a private network (`guarantees explain` and the status page say so).",
+    }),
+    mechanism: Type.Literal('SCRAM-SHA-512', { default: 'SCRAM-SHA-512', description: 'SASL mechanism of the login (protocol sasl_ssl): SCRAM-SHA-512, which never sends the password itself.' }),
+    username: Type.String({ default: '', description: "Kafka principal this service logs in as (User:<username> in the brokers' ACLs); required with protocol sasl_ssl." }),
+    password: Secret({ description: "Secret: password of kafka.security.username; required with protocol sasl_ssl. Set it with TP_KAFKA__SECURITY__PASSWORD or TP_KAFKA__SECURITY__PASSWORD_FILE (a mounted Secret)." }),
+    caFile: Type.String({ default: '', description: "PEM CA bundle that signed the brokers' certificates (protocols sasl_ssl and ssl); '' trusts the system's CAs." }),
+  },
+  { ...Strict, default: {} },
+);
 
 /** The `kafka` section: brokers, topics and whose clock an ingest time is. */
 export const KafkaSchema = Type.Object(
@@ -12,6 +31,7 @@ export const KafkaSchema = Type.Object(
     partitions: Type.Integer({ minimum: 1, maximum: 1024, default: 12, description: 'Partitions of the readings and late topics when they are created; the most aggregator instances a pipeline can use.' }),
     replicationFactor: Type.Integer({ minimum: 1, maximum: 5, default: 1, description: 'Replication factor of the topics created; 3 in production, so that a broker can fail without losing acknowledged readings.' }),
     minInsyncReplicas: Type.Integer({ minimum: 1, maximum: 5, default: 1, description: 'min.insync.replicas of the topics created: replicas that must have a record before acks=all succeeds (2 with replicationFactor 3).' }),
+    security: KafkaSecuritySchema,
     ingestClock: Type.Union([Type.Literal('broker'), Type.Literal('bridge')], {
       default: 'broker',
       description:

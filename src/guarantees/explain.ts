@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.ts';
 import { guaranteeSettings } from '../config/guarantees.ts';
 import { transportText } from '../config/tls-schema.ts';
+import { kafkaTransportText } from '../kafka/connection.ts';
 import { failureAnalysis } from '../core/failure-analysis.ts';
 import { ConfigError } from '../core/errors.ts';
 import { withProof, type Proof, type ProvenScenarioOutcome } from './proofs.ts';
@@ -52,6 +53,8 @@ export interface PipelineExplanation {
   readonly measuredCost: (TierCost & { measuredAt: string }) | null;
   /** edge.tls: TLS on the device- and gateway-facing hops, or plaintext said explicitly. */
   readonly transport: string;
+  /** kafka.security: SASL_SSL to the brokers, or plaintext said explicitly. */
+  readonly kafkaTransport: string;
 }
 
 export function explain(config: Config, only?: string, costs: TierCosts | null = null): PipelineExplanation[] {
@@ -68,6 +71,7 @@ export function explain(config: Config, only?: string, costs: TierCosts | null =
         scenarios: failureAnalysis(settings).map((row) => withProof(settings, row)),
         measuredCost: cost && costs ? { readings_per_s: cost.readings_per_s, e2e_p95_ms: cost.e2e_p95_ms, measuredAt: costs.measuredAt } : null,
         transport: transportText(config.edge.tls),
+        kafkaTransport: kafkaTransportText(config.kafka.security),
       };
     });
 }
@@ -95,6 +99,7 @@ export function explainMarkdown(explanations: readonly PipelineExplanation[]): s
     out.push(`### Pipeline \`${entry.pipeline}\` — ${entry.guarantee}`, '');
     out.push(mqttModeText(s), '');
     out.push(entry.transport, '');
+    out.push(entry.kafkaTransport, '');
     out.push(
       `Settings: device acknowledged ${s.edge.ackMode === 'after-kafka' ? "after Kafka's ack" : 'on receipt'}; producer acks=${s.edge.acks}, idempotence ${s.edge.idempotence ? 'on' : 'off'}; ` +
         `replication ${s.kafka.replicationFactor}, min.insync.replicas ${s.kafka.minInsyncReplicas}; consumer ${s.consumer.isolation}, ` +

@@ -3,6 +3,7 @@ import type { ProducerGlobalConfig } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '../config/schema.ts';
 import { PipelineError, errorMessage } from '../core/errors.ts';
 import { describeTopicConfig, setTopicConfig } from './topic-configs.ts';
+import { brokerList, connectionProperties, kafkaJsClient, type KafkaConnection } from './connection.ts';
 
 /**
  * Topic administration. Topics are created explicitly (the local brokers have auto-creation off)
@@ -36,10 +37,8 @@ export function pipelineTopics(kafka: KafkaConfig): TopicSpec[] {
   ];
 }
 
-function newAdmin(brokers: readonly string[]) {
-  return new kafkaJs.KafkaJS.Kafka({
-    kafkaJS: { brokers: [...brokers], logLevel: kafkaJs.KafkaJS.logLevel.ERROR },
-  }).admin();
+function newAdmin(connection: KafkaConnection) {
+  return kafkaJsClient(connection).admin();
 }
 
 /**
@@ -48,17 +47,17 @@ function newAdmin(brokers: readonly string[]) {
  * clusters outlive the version that created their topics.
  */
 export async function ensureTopics(
-  brokers: readonly string[],
+  connection: KafkaConnection,
   specs: readonly TopicSpec[],
   onAltered?: (topic: string, settings: Readonly<Record<string, string>>) => void,
 ): Promise<string[]> {
-  const admin = newAdmin(brokers);
+  const admin = newAdmin(connection);
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics({ timeout: 10_000 }));
     const missing = specs.filter((spec) => !existing.has(spec.topic));
     for (const spec of specs) {
-      if (existing.has(spec.topic) && spec.config !== undefined) await settleTopicConfig(brokers, spec.topic, spec.config, onAltered);
+      if (existing.has(spec.topic) && spec.config !== undefined) await settleTopicConfig(connection, spec.topic, spec.config, onAltered);
     }
     if (missing.length === 0) return [];
     await admin.createTopics({
@@ -70,31 +69,53 @@ export async function ensureTopics(
         configEntries: Object.entries(spec.config ?? {}).map(([name, value]) => ({ name, value })),
       })),
     });
+    await untilUsable(connection, missing);
     return missing.map((spec) => spec.topic);
   } catch (error) {
-    throw new KafkaAdminError(`creating topics on ${brokers.join(',')} failed: ${errorMessage(error)}`, {
-      brokers: brokers.join(','),
+    throw new KafkaAdminError(`creating topics on ${brokerList(connection)} failed: ${errorMessage(error)}`, {
+      brokers: brokerList(connection),
     }, error);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
 }
 
+/**
+ * A freshly started broker answers CreateTopics before its own metadata lists the topic (about a
+ * second here), and a client connecting then — a bridge checking its topics at start — is told the
+ * topic does not exist. So creation ends when fresh clients see every partition with a leader.
+ */
+async function untilUsable(connection: KafkaConnection, specs: readonly TopicSpec[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let pending = specs;
+  for (;;) {
+    const metadata = await fetchMetadata(connection, 5000);
+    pending = pending.filter((spec) => (metadata.ledPartitions.get(spec.topic) ?? 0) < spec.partitions);
+    if (pending.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new KafkaAdminError(`topics created but not usable within ${timeoutMs} ms: ${pending.map((spec) => spec.topic).join(', ')} (no leader for some partitions)`, {
+        topics: pending.map((spec) => spec.topic).join(','),
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 async function settleTopicConfig(
-  brokers: readonly string[],
+  connection: KafkaConnection,
   topic: string,
   declared: Readonly<Record<string, string>>,
   onAltered?: (topic: string, settings: Readonly<Record<string, string>>) => void,
 ): Promise<void> {
-  const current = await describeTopicConfig(brokers, topic, Object.keys(declared));
+  const current = await describeTopicConfig(connection, topic, Object.keys(declared));
   const differing = Object.fromEntries(Object.entries(declared).filter(([name, value]) => current.get(name) !== value));
   if (Object.keys(differing).length === 0) return;
-  await setTopicConfig(brokers, topic, differing);
+  await setTopicConfig(connection, topic, differing);
   onAltered?.(topic, differing);
 }
 
-export async function deleteTopics(brokers: readonly string[], topics: readonly string[]): Promise<void> {
-  const admin = newAdmin(brokers);
+export async function deleteTopics(connection: KafkaConnection, topics: readonly string[]): Promise<void> {
+  const admin = newAdmin(connection);
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics({ timeout: 10_000 }));
@@ -107,10 +128,10 @@ export async function deleteTopics(brokers: readonly string[], topics: readonly 
 
 /** Cluster metadata through a short-lived raw client: brokers and each topic's partition count. */
 export function fetchMetadata(
-  brokers: readonly string[],
+  connection: KafkaConnection,
   timeoutMs = 5000,
-): Promise<{ brokers: number[]; topics: Map<string, number> }> {
-  const config: ProducerGlobalConfig = { 'metadata.broker.list': brokers.join(','), log_level: 0 };
+): Promise<{ brokers: number[]; topics: Map<string, number>; ledPartitions: Map<string, number> }> {
+  const config: ProducerGlobalConfig = { ...connectionProperties(connection), log_level: 0 };
   const client = new kafkaJs.Producer(config);
   // disconnect() flushes, and flush() throws when the client never connected (Kafka down).
   const release = (): void => {
@@ -119,17 +140,19 @@ export function fetchMetadata(
   return new Promise((resolve, reject) => {
     client.once('event.error', (error: unknown) => {
       release();
-      reject(new KafkaAdminError(`Kafka metadata from ${brokers.join(',')} failed: ${errorMessage(error)}`, { brokers: brokers.join(',') }, error));
+      reject(new KafkaAdminError(`Kafka metadata from ${brokerList(connection)} failed: ${errorMessage(error)}`, { brokers: brokerList(connection) }, error));
     });
     client.connect({ timeout: timeoutMs }, (error: unknown, metadata: any) => {
       release();
       if (error) {
-        reject(new KafkaAdminError(`Kafka did not answer on ${brokers.join(',')}: ${errorMessage(error)}`, { brokers: brokers.join(',') }, error));
+        reject(new KafkaAdminError(`Kafka did not answer on ${brokerList(connection)}: ${errorMessage(error)}`, { brokers: brokerList(connection) }, error));
         return;
       }
+      const topics = metadata.topics as { name: string; partitions: { leader: number }[] }[];
       resolve({
         brokers: (metadata.brokers as { id: number }[]).map((broker) => broker.id),
-        topics: new Map((metadata.topics as { name: string; partitions: unknown[] }[]).map((t) => [t.name, t.partitions.length])),
+        topics: new Map(topics.map((t) => [t.name, t.partitions.length])),
+        ledPartitions: new Map(topics.map((t) => [t.name, t.partitions.filter((partition) => partition.leader >= 0).length])),
       });
     });
   });
@@ -140,8 +163,8 @@ export function fetchMetadata(
  * offsets (a partition never committed counts as 0) and of the end offsets. A group that has
  * processed everything durable shows committed = end.
  */
-export async function groupProgress(brokers: readonly string[], groupId: string, topic: string): Promise<{ committed: number; end: number }> {
-  const admin = newAdmin(brokers);
+export async function groupProgress(connection: KafkaConnection, groupId: string, topic: string): Promise<{ committed: number; end: number }> {
+  const admin = newAdmin(connection);
   await admin.connect();
   try {
     const ends = await admin.fetchTopicOffsets(topic);

@@ -2,6 +2,7 @@ import kafkaJs from '@confluentinc/kafka-javascript';
 import type { ConsumerGlobalConfig, KafkaConsumer, LibrdKafkaError, Message, TopicPartition } from '@confluentinc/kafka-javascript';
 import { PipelineError, errorMessage } from '../core/errors.ts';
 import { withRetry, type RetryPolicy } from '../util/retry.ts';
+import { brokerList, connectionProperties, type KafkaConnection } from './connection.ts';
 
 /**
  * A consumer-group member over librdkafka's raw consumer, as promises. Partitions are handed to
@@ -32,7 +33,7 @@ export class KafkaConsumerError extends PipelineError {
 export const DEFAULT_RESTORE_RETRY: RetryPolicy = { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 200, maxDelayMs: 5000, maxElapsedMs: 120_000 };
 
 export interface ConsumerOptions {
-  readonly brokers: readonly string[];
+  readonly connection: KafkaConnection;
   readonly groupId: string;
   readonly clientId: string;
   readonly topic: string;
@@ -79,7 +80,7 @@ export class ReadingsConsumer {
   constructor(options: ConsumerOptions) {
     this.options = options;
     const config: ConsumerGlobalConfig = {
-      'metadata.broker.list': options.brokers.join(','),
+      ...connectionProperties(options.connection),
       'group.id': options.groupId,
       'client.id': options.clientId,
       'enable.auto.commit': options.autoCommit,
@@ -105,7 +106,7 @@ export class ReadingsConsumer {
     return new Promise((resolve, reject) => {
       this.consumer.connect({ timeout: timeoutMs }, (error) => {
         if (error) {
-          reject(new KafkaConsumerError('KAFKA_CONNECT', `consumer could not reach ${this.options.brokers.join(',')}: ${error.message}`, { group: this.options.groupId }, error));
+          reject(new KafkaConsumerError('KAFKA_CONNECT', `consumer could not reach ${brokerList(this.options.connection)}: ${error.message}`, { group: this.options.groupId }, error));
           return;
         }
         this.consumer.subscribe([this.options.topic]);

@@ -4,6 +4,7 @@ import type { Logger } from '../util/log.ts';
 import { withRetry, type RetryPolicy } from '../util/retry.ts';
 import { INGEST_CLOCK_TOPIC_CONFIG } from './admin.ts';
 import { describeTopicConfig } from './topic-configs.ts';
+import { brokerList, type KafkaConnection } from './connection.ts';
 
 /**
  * The aggregator's start-up check of its ingest clock (decision 0012). With `kafka.ingestClock:
@@ -26,8 +27,10 @@ export class IngestClockError extends PipelineError {
 }
 
 /** The fix, as a command an operator can paste. */
-export function ingestClockFix(brokers: readonly string[], topic: string): string {
-  return `kafka-configs.sh --bootstrap-server ${brokers.join(',')} --alter --entity-type topics --entity-name ${topic} --add-config ${TIMESTAMP_TYPE}=${WANTED}`;
+export function ingestClockFix(connection: KafkaConnection, topic: string): string {
+  // A secured cluster: the tool logs in too, as a principal allowed to alter topic configurations (not this service's).
+  const login = connection.security.protocol === 'plaintext' ? '' : ' --command-config <client.properties of an admin principal>';
+  return `kafka-configs.sh --bootstrap-server ${brokerList(connection)}${login} --alter --entity-type topics --entity-name ${topic} --add-config ${TIMESTAMP_TYPE}=${WANTED}`;
 }
 
 /**
@@ -43,7 +46,7 @@ export async function checkIngestClock(kafka: KafkaConfig, logger: Logger, polic
     );
     return;
   }
-  const configs = await withRetry(() => describeTopicConfig(kafka.brokers, topic, [TIMESTAMP_TYPE]), {
+  const configs = await withRetry(() => describeTopicConfig(kafka, topic, [TIMESTAMP_TYPE]), {
     policy,
     operation: `reading ${TIMESTAMP_TYPE} of topic ${topic}`,
     onRetry: (error, attempt, delayMs) => logger.warn({ err: error, attempt, delayMs, topic }, 'topic configuration not readable yet; retrying'),
@@ -52,9 +55,9 @@ export async function checkIngestClock(kafka: KafkaConfig, logger: Logger, polic
   if (actual !== WANTED) {
     throw new IngestClockError(
       `topic ${topic} has ${TIMESTAMP_TYPE}=${actual}, so its record timestamps are the bridges' clocks, not the broker's ` +
-        `(kafka.ingestClock: broker). Set it (existing records keep their timestamps): ${ingestClockFix(kafka.brokers, topic)} ` +
+        `(kafka.ingestClock: broker). Set it (existing records keep their timestamps): ${ingestClockFix(kafka, topic)} ` +
         `— or run 'stack up' / deploy's topics.sh, which set it; or set kafka.ingestClock: bridge to trust every bridge host's clock.`,
-      { topic, [TIMESTAMP_TYPE]: actual, fix: ingestClockFix(kafka.brokers, topic) },
+      { topic, [TIMESTAMP_TYPE]: actual, fix: ingestClockFix(kafka, topic) },
     );
   }
   logger.info({ topic, [TIMESTAMP_TYPE]: actual }, "ingest time is the broker's append time");

@@ -1,6 +1,7 @@
 import type { ProducerGlobalConfig, ProducerTopicConfig } from '@confluentinc/kafka-javascript';
 import type { RetryPolicy } from '../util/retry.ts';
 import type { Logger } from '../util/log.ts';
+import { connectionProperties, type KafkaConnection } from './connection.ts';
 
 /**
  * librdkafka's producer properties as the library types them. Topic properties (`acks`,
@@ -28,7 +29,8 @@ export interface ProducerObserver {
 }
 
 export interface ProducerOptions {
-  readonly brokers: readonly string[];
+  /** Brokers and kafka.security: the one way every client connects. */
+  readonly connection: KafkaConnection;
   readonly clientId: string;
   /** librdkafka `message.timeout.ms`: past it a record's outcome is indefinite. */
   readonly deliveryTimeoutMs: number;
@@ -66,7 +68,7 @@ const ACKS: Readonly<Record<NonNullable<ProducerOptions['acks']>, number>> = { a
 
 export function librdkafkaConfig(options: ProducerOptions): ProducerConfig {
   return {
-    'metadata.broker.list': options.brokers.join(','),
+    ...connectionProperties(options.connection),
     'client.id': options.clientId,
     dr_cb: true,
     'enable.idempotence': options.idempotence ?? true,

@@ -5,9 +5,11 @@ import { ScratchBuffer } from '../util/scratch-buffer.ts';
 import type { Logger } from '../util/log.ts';
 import { ERR, codeName, eventErrorCode } from './librdkafka-codes.ts';
 import { KafkaProduceError, deliver, type DeliveryCallback, type DeliveryReceiver, type Receiver } from './produce-error.ts';
+import { InFlightReceivers } from './in-flight.ts';
 import { ProduceBacklog, ownCopy, type Backlogged, type HandOver } from './produce-backlog.ts';
 import { disconnect, openClient, topicPartitionCount, type RdProducer } from './producer-client.ts';
 import { DEFAULT_CONNECT_POLICY, librdkafkaConfig, type ProducerOptions } from './producer-config.ts';
+import { brokerList } from './connection.ts';
 import { nextState, type ProducerState } from './producer-state.ts';
 import { SettledWaiter } from './settled.ts';
 
@@ -40,8 +42,7 @@ export class KafkaProducer {
   private readonly log: Logger;
   private client: RdProducer | undefined;
   private currentState: ProducerState = 'created';
-  private readonly pending = new Map<number, Receiver>();
-  private nextOpaque = 1;
+  private readonly pending = new InFlightReceivers<Receiver>();
   private readonly backlog: ProduceBacklog;
   /** Set while close() drains: the backlog is still handed over, though the state is 'closing'. */
   private draining = false;
@@ -61,7 +62,7 @@ export class KafkaProducer {
   private probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ProducerOptions) {
-    if (options.brokers.length === 0) throw new PipelineError('CONFIG_INVALID', 'a producer needs at least one broker');
+    if (options.connection.brokers.length === 0) throw new PipelineError('CONFIG_INVALID', 'a producer needs at least one broker');
     if ((options.idempotence ?? true) && (options.acks ?? 'all') !== 'all') {
       throw new PipelineError('CONFIG_INVALID', `an idempotent producer needs acks 'all', not '${options.acks}'`);
     }
@@ -211,8 +212,7 @@ export class KafkaProducer {
 
   private produceNow(topic: string, key: string | null, value: Buffer, partition: number | null, receiver: Receiver): void {
     const client = this.client!;
-    const opaque = this.nextOpaque++;
-    this.pending.set(opaque, receiver);
+    const opaque = this.pending.add(receiver);
     if (this.probeWanted) {
       this.probeWanted = false;
       this.probeOpaque = opaque;
@@ -221,7 +221,7 @@ export class KafkaProducer {
     try {
       client.produce(topic, partition, value, key, null, opaque);
     } catch (error) {
-      this.pending.delete(opaque);
+      this.pending.take(opaque);
       if (this.probeOpaque === opaque) this.probeOpaque = 0; // no report will close it
       if ((error as LibrdKafkaError).code === ERR.ERR__QUEUE_FULL) {
         this.backlog.add({ topic, key, value: ownCopy(value), partition, receiver, since: Date.now() });
@@ -246,13 +246,12 @@ export class KafkaProducer {
   }
 
   private readonly handOver = (record: Backlogged): HandOver => {
-    const opaque = this.nextOpaque++;
-    this.pending.set(opaque, record.receiver);
+    const opaque = this.pending.add(record.receiver);
     try {
       this.client!.produce(record.topic, record.partition, record.value, record.key, null, opaque);
       return 'taken';
     } catch (error) {
-      this.pending.delete(opaque);
+      this.pending.take(opaque);
       if ((error as LibrdKafkaError).code === ERR.ERR__QUEUE_FULL) return 'full';
       const failure = new KafkaProduceError('KAFKA_DELIVERY_FAILED', `produce to ${record.topic} refused: ${errorMessage(error)}`, {
         retriable: false,
@@ -267,9 +266,8 @@ export class KafkaProducer {
   private readonly onDeliveryReport = (error: LibrdKafkaError | null, report: DeliveryReport): void => {
     const opaque = report.opaque as number;
     if (opaque === this.probeOpaque) this.closeProbe(error, report);
-    const receiver = this.pending.get(opaque);
+    const receiver = this.pending.take(opaque);
     if (receiver === undefined) return; // already failed by a re-creation or close
-    this.pending.delete(opaque);
     if (!error) {
       if (!this.available) this.setAvailable(true, 'delivery report');
       deliver(receiver, undefined);
@@ -352,8 +350,7 @@ export class KafkaProducer {
   }
 
   private failAll(error: KafkaProduceError): number {
-    const receivers = [...this.pending.values(), ...this.backlog.clear()];
-    this.pending.clear();
+    const receivers = [...this.pending.clear(), ...this.backlog.clear()];
     this.probeOpaque = 0; // its report will not come: the next tick asks for another probe
     for (const receiver of receivers) deliver(receiver, error);
     this.settled.check();
@@ -363,7 +360,7 @@ export class KafkaProducer {
   private async connectWithRetry(): Promise<void> {
     await withRetry(() => this.connectInstance(), {
       policy: this.options.connectPolicy ?? DEFAULT_CONNECT_POLICY,
-      operation: `connect producer to ${this.options.brokers.join(',')}`,
+      operation: `connect producer to ${brokerList(this.options.connection)}`,
       signal: this.closing.signal,
       shouldRetry: () => !this.closing.signal.aborted,
       onRetry: (error, attempt, delayMs) => {
@@ -385,7 +382,7 @@ export class KafkaProducer {
     client.setPollInBackground(true);
     this.client = client;
     this.setAvailable(true, 'connected');
-    this.log.info({ brokers: this.options.brokers }, 'producer connected');
+    this.log.info({ brokers: this.options.connection.brokers, security: this.options.connection.security.protocol }, 'producer connected');
   }
 
   private setAvailable(available: boolean, reason: string): void {

@@ -2,6 +2,7 @@ import kafkaJs from '@confluentinc/kafka-javascript';
 import type { KafkaConsumer } from '@confluentinc/kafka-javascript';
 import { RetriesExhaustedError, withRetry, type RetryPolicy } from '../util/retry.ts';
 import type { ProducerConfig } from './producer-config.ts';
+import { connectionProperties, type KafkaConnection } from './connection.ts';
 import { TransactionState, type TransactionPhase } from './transaction-state.ts';
 import { KafkaTransactionAbortedError, KafkaTransactionError, type KafkaErrorLike, type TransactionErrorKind } from './transaction-errors.ts';
 
@@ -35,7 +36,7 @@ export interface TransactionalClient {
 }
 
 export interface TransactionalProducerOptions {
-  readonly brokers: readonly string[];
+  readonly connection: KafkaConnection;
   readonly transactionalId: string;
   readonly clientId: string;
   readonly transactionTimeoutMs?: number;
@@ -68,7 +69,7 @@ export class TransactionalProducer {
     this.context = { transactionalId: options.transactionalId };
     this.state = new TransactionState(this.context);
     const config: ProducerConfig = {
-      'metadata.broker.list': options.brokers.join(','),
+      ...connectionProperties(options.connection),
       'client.id': options.clientId,
       'transactional.id': options.transactionalId,
       'transaction.timeout.ms': options.transactionTimeoutMs ?? 60_000,

@@ -28,7 +28,7 @@ export function registerReplayCommand(program: Command, config: () => Config, pr
       }
       const from = parsePosition(options.from, '--from');
       const to = options.to === undefined ? null : parsePosition(options.to, '--to');
-      const partitions = (await fetchMetadata(resolved.kafka.brokers)).topics.get(resolved.kafka.readingsTopic);
+      const partitions = (await fetchMetadata(resolved.kafka)).topics.get(resolved.kafka.readingsTopic);
       if (partitions === undefined) throw new ConfigError(`topic '${resolved.kafka.readingsTopic}' does not exist on ${resolved.kafka.brokers.join(',')}`, { key: 'kafka.readingsTopic' });
       const connection = await connectClickHouse(resolved.clickhouse);
       try {

@@ -2,6 +2,7 @@ import kafkaJs from '@confluentinc/kafka-javascript';
 import type { ConsumerGlobalConfig, KafkaConsumer, Message } from '@confluentinc/kafka-javascript';
 import { errorMessage } from '../core/errors.ts';
 import { KafkaConsumerError } from '../kafka/consumer.ts';
+import { brokerList, connectionProperties, type KafkaConnection } from '../kafka/connection.ts';
 
 /**
  * A reader of chosen partitions from chosen offsets, outside any consumer group's life: partitions
@@ -9,7 +10,7 @@ import { KafkaConsumerError } from '../kafka/consumer.ts';
  * nothing is ever committed. librdkafka wants a group id even so; it is the caller's own.
  */
 export interface PartitionReaderOptions {
-  readonly brokers: readonly string[];
+  readonly connection: KafkaConnection;
   readonly topic: string;
   readonly groupId: string;
   readonly clientId: string;
@@ -30,7 +31,7 @@ export class PartitionReader {
 
   constructor(private readonly options: PartitionReaderOptions) {
     const config: ConsumerGlobalConfig = {
-      'metadata.broker.list': options.brokers.join(','),
+      ...connectionProperties(options.connection),
       'group.id': options.groupId,
       'client.id': options.clientId,
       'enable.auto.commit': false,
@@ -48,7 +49,7 @@ export class PartitionReader {
   connect(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.consumer.connect({ timeout: TIMEOUT_MS }, (error) => {
-        if (error) reject(this.error('KAFKA_CONNECT', `replay reader could not reach ${this.options.brokers.join(',')}: ${error.message}`, error));
+        if (error) reject(this.error('KAFKA_CONNECT', `replay reader could not reach ${brokerList(this.options.connection)}: ${error.message}`, error));
         else resolve();
       });
     });

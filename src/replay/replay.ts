@@ -62,7 +62,7 @@ export async function replay(deps: ReplayDeps, from: Position, to: Position | nu
     );
   }
   const reader = new PartitionReader({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     topic: config.kafka.readingsTopic,
     // Never joins the group (manual assignment) and never commits: a name of its own all the same.
     groupId: `${pipeline.consumerGroup}-replay-${process.pid}-${startedAt}`,

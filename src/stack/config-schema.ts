@@ -16,6 +16,11 @@ export const StackSchema = Type.Object(
     dataDir: Type.String({ description: 'Where the local stack keeps data, logs and pid files (git-ignored).', default: '.data' }),
     kafkaNodes: Type.Union([Type.Literal(1), Type.Literal(3)], { default: 1, description: 'Local Kafka: 1 node, or 3 (topics with replication factor 3, min.insync.replicas 2).' }),
     kafkaBasePort: Type.Integer({ minimum: 1024, maximum: 65000, default: 9092, description: 'Broker port of local Kafka node 1; node i uses base + 2(i − 1), its controller the next port.' }),
+    kafkaProtocol: Type.Union([Type.Literal('sasl_ssl'), Type.Literal('plaintext')], {
+      default: 'sasl_ssl',
+      description:
+        "How the local Kafka's clients connect: 'sasl_ssl' (TLS with the local CA's certificate, SCRAM-SHA-512 logins: the stack's admin for tools and tests, one principal each for the bridges and aggregators, ACLs on what each may touch) or 'plaintext' (no TLS, no login, no ACLs: only to compare what security costs). Sets kafka.security of the services the stack configures.",
+    }),
     kafkaHeapMb: Type.Integer({ minimum: 128, default: 768, description: 'JVM heap of each local Kafka node (MB), reserved at start.' }),
     clickhouseHttpPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 8123, description: 'HTTP port of the local ClickHouse (replica 1).' }),
     clickhouseTcpPort: Type.Integer({ minimum: 1024, maximum: 65535, default: 9000, description: 'Native TCP port of the local ClickHouse (replica 1), used by clickhouse-client.' }),

@@ -1,10 +1,15 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { StackConfig } from './config-schema.ts';
 import { ConfigError } from '../core/errors.ts';
 import { fetchMetadata } from '../kafka/admin.ts';
+import type { KafkaConnection } from '../kafka/connection.ts';
+import { upsertScramUsers } from '../kafka/scram-users.ts';
+import { scramCredential } from '../kafka/wire/scram.ts';
+import { KAFKA_PRINCIPALS, localKafkaPasswords, localKafkaSecurity, publishedKafkaCaFile } from './local-credentials.ts';
+import { KAFKA_BROKER_SUBJECT, ensureKafkaTls, kafkaTlsFiles } from './tls.ts';
 import { kafkaLibDir, stackPaths } from './paths.ts';
 import { launchUnlessRunning, requireCommand, waitForProcess } from './launch.ts';
 import { StackError, isAlive, portAnswers, runningPid, signal, stopProcess, waitUntil, type ManagedProcess } from './processes.ts';
@@ -79,7 +84,37 @@ export function isolatedBootstrapServers(stack: StackConfig): string[] {
   return kafkaNodes(stack).map((node) => `${stack.isolatedKafkaAddress}:${isolatedBrokerPort(node)}`);
 }
 
-function serverProperties(stack: StackConfig, node: KafkaNode, all: KafkaNode[]): string {
+/**
+ * How the node's listeners are secured. 'sasl_ssl': clients and the other brokers log in with
+ * SCRAM-SHA-512 over TLS (CLIENT, ISOLATED), the controller quorum speaks mutual TLS (a broker's
+ * certificate names it; SCRAM cannot serve there, its users live in the metadata the quorum
+ * replicates), and the StandardAuthorizer denies whatever no ACL allows. 'plaintext': none of it
+ * (stack.kafkaProtocol 'plaintext', and the one start that adds SCRAM users to an older stack).
+ */
+type ListenerSecurity = 'sasl_ssl' | 'plaintext';
+
+function securityProperties(stack: StackConfig, isolated: string): string[] {
+  const { keystoreFile, caFile } = kafkaTlsFiles(stack);
+  // The brokers' own login on CLIENT (inter-broker) and ISOLATED; the server side of SCRAM reads the metadata's users.
+  const jaas = `org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${localKafkaPasswords(stack).admin}";`;
+  return [
+    `listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:SSL${isolated ? ',ISOLATED:SASL_SSL' : ''}`,
+    'sasl.enabled.mechanisms=SCRAM-SHA-512',
+    'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512',
+    `listener.name.client.scram-sha-512.sasl.jaas.config=${jaas}`,
+    ...(isolated ? [`listener.name.isolated.scram-sha-512.sasl.jaas.config=${jaas}`] : []),
+    'ssl.keystore.type=PEM',
+    `ssl.keystore.location=${keystoreFile}`,
+    'ssl.truststore.type=PEM',
+    `ssl.truststore.location=${caFile}`,
+    'listener.name.controller.ssl.client.auth=required',
+    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    `super.users=User:admin;User:${KAFKA_BROKER_SUBJECT}`,
+    'allow.everyone.if.no.acl.found=false',
+  ];
+}
+
+function serverProperties(stack: StackConfig, node: KafkaNode, all: KafkaNode[], security: ListenerSecurity): string {
   const replicated = all.length >= 3;
   const voters = all.map((n) => `${n.id}@${HOST}:${n.controllerPort}`).join(',');
   const isolated = stack.isolatedKafkaAddress ? `${stack.isolatedKafkaAddress}:${isolatedBrokerPort(node)}` : '';
@@ -88,12 +123,12 @@ function serverProperties(stack: StackConfig, node: KafkaNode, all: KafkaNode[])
     'process.roles=broker,controller',
     `node.id=${node.id}`,
     `controller.quorum.voters=${voters}`,
-    `listeners=PLAINTEXT://${HOST}:${node.brokerPort},CONTROLLER://${HOST}:${node.controllerPort}${isolated ? `,ISOLATED://${isolated}` : ''}`,
+    `listeners=CLIENT://${HOST}:${node.brokerPort},CONTROLLER://${HOST}:${node.controllerPort}${isolated ? `,ISOLATED://${isolated}` : ''}`,
     // A client keeps to the listener it bootstrapped through: one in a network namespace is told ISOLATED addresses.
-    `advertised.listeners=PLAINTEXT://${HOST}:${node.brokerPort}${isolated ? `,ISOLATED://${isolated}` : ''}`,
+    `advertised.listeners=CLIENT://${HOST}:${node.brokerPort}${isolated ? `,ISOLATED://${isolated}` : ''}`,
     'controller.listener.names=CONTROLLER',
-    'inter.broker.listener.name=PLAINTEXT',
-    `listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${isolated ? ',ISOLATED:PLAINTEXT' : ''}`,
+    'inter.broker.listener.name=CLIENT',
+    ...(security === 'sasl_ssl' ? securityProperties(stack, isolated) : [`listener.security.protocol.map=CLIENT:PLAINTEXT,CONTROLLER:PLAINTEXT${isolated ? ',ISOLATED:PLAINTEXT' : ''}`]),
     `log.dirs=${join(node.dir, 'data')}`,
     'num.partitions=12',
     `default.replication.factor=${replicated ? 3 : 1}`,
@@ -164,6 +199,23 @@ function checkPrerequisites(): void {
   }
 }
 
+/** The marker of a cluster whose metadata holds the stack's SCRAM users (formatted with them, or given them once). */
+function scramMarker(stack: StackConfig): string {
+  return join(stackPaths(stack).dataDir, 'kafka', stack.kafkaNodes === 1 ? 'single' : `cluster${stack.kafkaNodes}`, 'scram-users');
+}
+
+/**
+ * `--add-scram` for each principal, with the salted password rather than the password, so that no
+ * password shows on a command line (`ps`).
+ */
+function scramFormatArgs(stack: StackConfig): string[] {
+  const passwords = localKafkaPasswords(stack);
+  return KAFKA_PRINCIPALS.flatMap((name) => {
+    const credential = scramCredential(passwords[name]);
+    return ['--add-scram', `SCRAM-SHA-512=[name=${name},iterations=${credential.iterations},salt="${credential.salt.toString('base64')}",saltedpassword="${credential.saltedPassword.toString('base64')}"]`];
+  });
+}
+
 function formatStorage(stack: StackConfig, node: KafkaNode): void {
   if (existsSync(join(node.dir, 'data', 'meta.properties'))) return;
   const output = execFileSync(
@@ -177,6 +229,8 @@ function formatStorage(stack: StackConfig, node: KafkaNode): void {
       '--ignore-formatted',
       // One argument with '=': an id saved by an older version may start with '-'.
       `--cluster-id=${clusterId(stack)}`,
+      // The users go into the bootstrap metadata: the brokers log in to each other with admin's from the first start.
+      ...scramFormatArgs(stack),
       '-c',
       node.configFile,
     ],
@@ -185,19 +239,67 @@ function formatStorage(stack: StackConfig, node: KafkaNode): void {
   if (!existsSync(join(node.dir, 'data', 'meta.properties'))) {
     throw new StackError('STACK_KAFKA_FORMAT_FAILED', `formatting Kafka node ${node.id} failed:\n${output}`);
   }
+  writeFileSync(scramMarker(stack), 'SCRAM-SHA-512 users added when formatting\n');
+}
+
+/** The connection of the stack's own admin principal (the stack, tools, tests). */
+export function adminConnection(stack: StackConfig): KafkaConnection {
+  return { brokers: bootstrapServers(stack), security: localKafkaSecurity(stack, 'admin') };
+}
+
+function writeNodeFiles(stack: StackConfig, node: KafkaNode, all: KafkaNode[], security: ListenerSecurity): void {
+  mkdirSync(node.dir, { recursive: true });
+  writeFileSync(node.configFile, serverProperties(stack, node, all, security), { mode: 0o600 });
+  // It holds the admin password (the brokers' own login): the stack's user only, whatever its mode was.
+  chmodSync(node.configFile, 0o600);
+  writeFileSync(join(node.dir, 'log4j2.properties'), LOG4J2);
+}
+
+/**
+ * A node that runs already must run the security this stack asks for: a broker started by an older
+ * version listens in plaintext, and its clients would now fail to log in without saying why.
+ */
+function assertRunningSecurity(stack: StackConfig, node: KafkaNode): void {
+  const why = restartNeeded(stack, node);
+  if (why !== null) throw new StackError('STACK_KAFKA_RESTART_NEEDED', why, { node: node.id });
+}
+
+function restartNeeded(stack: StackConfig, node: KafkaNode): string | null {
+  const text = existsSync(node.configFile) ? readFileSync(node.configFile, 'utf8') : '';
+  // A plaintext broker of an older version named its client listener PLAINTEXT: the same security.
+  const wanted = stack.kafkaProtocol === 'sasl_ssl' ? ['CLIENT:SASL_SSL'] : ['CLIENT:PLAINTEXT', 'PLAINTEXT:PLAINTEXT'];
+  if (wanted.some((map) => text.includes(`listener.security.protocol.map=${map}`))) return null;
+  return (
+    `Kafka node ${node.id} runs with another listener security than stack.kafkaProtocol '${stack.kafkaProtocol}' (started by an older version or with another setting). ` +
+    'Stop the stack (`npm run stack -- down`) and start it again: its topics are kept, and an older stack gets its SCRAM users on the way.'
+  );
+}
+
+/** Why a running node's clients cannot connect as this stack's configuration says (null when they can, or nothing runs). */
+export function kafkaRestartNeeded(stack: StackConfig): string | null {
+  for (const node of kafkaNodes(stack)) {
+    if (runningPid(node.process) === null) continue;
+    const why = restartNeeded(stack, node);
+    if (why !== null) return why;
+  }
+  return null;
 }
 
 /** Writes the node's configuration, formats its storage once, and starts it unless it runs. */
-export async function startKafkaNode(stack: StackConfig, id: number): Promise<{ node: KafkaNode; started: boolean }> {
+export async function startKafkaNode(stack: StackConfig, id: number, security: ListenerSecurity = stack.kafkaProtocol): Promise<{ node: KafkaNode; started: boolean }> {
   checkPrerequisites();
   const all = kafkaNodes(stack);
   const node = all.find((candidate) => candidate.id === id);
   if (!node) throw new StackError('STACK_NO_SUCH_NODE', `there is no Kafka node ${id} in a ${all.length}-node stack`);
+  if (runningPid(node.process) !== null && security === stack.kafkaProtocol) assertRunningSecurity(stack, node);
   const started = await launchUnlessRunning(node.process, {
     prepare: () => {
-      mkdirSync(node.dir, { recursive: true });
-      writeFileSync(node.configFile, serverProperties(stack, node, all));
-      writeFileSync(join(node.dir, 'log4j2.properties'), LOG4J2);
+      if (security === 'sasl_ssl') {
+        ensureKafkaTls(stack);
+        mkdirSync(dirname(publishedKafkaCaFile(stack)), { recursive: true });
+        copyFileSync(kafkaTlsFiles(stack).caFile, publishedKafkaCaFile(stack));
+      }
+      writeNodeFiles(stack, node, all, security);
       formatStorage(stack, node);
     },
     ports: [
@@ -212,8 +314,33 @@ export async function waitForKafkaNode(stack: StackConfig, node: KafkaNode, time
   await waitForProcess(node.process, `Kafka did not answer on ${HOST}:${node.brokerPort}`, () => portAnswers(HOST, node.brokerPort), timeoutMs);
 }
 
+/**
+ * A stack formatted by a version without SCRAM users (its brokers listened in plaintext) gets them
+ * once: its nodes start in plaintext as before, the users are added through the Kafka protocol, the
+ * nodes stop, and the caller starts them secured. Topics and offsets are kept.
+ */
+async function addScramUsersToOlderStack(stack: StackConfig, log: (line: string) => void): Promise<void> {
+  const nodes = kafkaNodes(stack);
+  const formatted = nodes.some((node) => existsSync(join(node.dir, 'data', 'meta.properties')));
+  if (stack.kafkaProtocol !== 'sasl_ssl' || !formatted || existsSync(scramMarker(stack))) return;
+  for (const node of nodes) if (runningPid(node.process) !== null) assertRunningSecurity(stack, node);
+  log('kafka: this stack was formatted without SCRAM users; starting it once in plaintext to add them');
+  for (const node of nodes) await startKafkaNode(stack, node.id, 'plaintext');
+  const plaintext: KafkaConnection = { brokers: bootstrapServers(stack), security: { ...localKafkaSecurity(stack, 'admin'), protocol: 'plaintext' } };
+  try {
+    for (const node of nodes) await waitForKafkaNode(stack, node);
+    await waitForBrokersOn(stack, plaintext);
+    const passwords = localKafkaPasswords(stack);
+    await upsertScramUsers(plaintext, KAFKA_PRINCIPALS.map((name) => ({ name, password: passwords[name] })));
+    writeFileSync(scramMarker(stack), 'SCRAM-SHA-512 users added to an older stack\n');
+  } finally {
+    await stopKafka(stack);
+  }
+}
+
 /** Starts every node (idempotent) and waits until each answers and the cluster has all brokers. */
-export async function startKafka(stack: StackConfig): Promise<{ started: number[]; running: number[] }> {
+export async function startKafka(stack: StackConfig, log: (line: string) => void = () => undefined): Promise<{ started: number[]; running: number[] }> {
+  await addScramUsersToOlderStack(stack, log);
   const started: number[] = [];
   const running: number[] = [];
   for (const node of kafkaNodes(stack)) {
@@ -227,10 +354,14 @@ export async function startKafka(stack: StackConfig): Promise<{ started: number[
 
 /** Waits until the cluster metadata lists every broker (a quorum has formed). */
 export async function waitForBrokers(stack: StackConfig, timeoutMs = stack.startTimeoutMs): Promise<void> {
+  await waitForBrokersOn(stack, adminConnection(stack), timeoutMs);
+}
+
+async function waitForBrokersOn(stack: StackConfig, connection: KafkaConnection, timeoutMs = stack.startTimeoutMs): Promise<void> {
   const first = kafkaNodes(stack)[0]!;
   await waitUntil(
     `Kafka on ${bootstrapServers(stack).join(',')} did not report ${stack.kafkaNodes} broker(s)`,
-    async () => (await fetchMetadata(bootstrapServers(stack), 3000)).brokers.length >= stack.kafkaNodes,
+    async () => (await fetchMetadata(connection, 3000)).brokers.length >= stack.kafkaNodes,
     { timeoutMs, logFile: first.process.logFile, intervalMs: 500 },
   );
 }

@@ -1,4 +1,4 @@
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { generateGatewayKey, gatewayKeyLine } from '../util/gateway-keys.ts';
@@ -8,6 +8,7 @@ import { loadStackConfig } from './config.ts';
 import { DEMO_TENANT } from './device-credentials.ts';
 import { LOCAL_MQTT_USERS } from './mosquitto.ts';
 import { REPO_ROOT, stackPaths } from './paths.ts';
+import { localTlsFiles } from './tls.ts';
 
 /**
  * The local stack's credentials: the only place secrets get values in this repository. The schema
@@ -49,6 +50,65 @@ export function localClickhouseSecretsFile(stack: StackConfig): string {
 }
 
 const password = (): string => randomBytes(24).toString('base64url');
+
+/**
+ * The local Kafka's SCRAM principals: `admin` (the stack's super user: the stack itself, tools,
+ * tests and load-test harnesses), and one per service, whose ACLs the stack creates
+ * (src/stack/kafka-access.ts).
+ */
+export const KAFKA_PRINCIPALS = ['admin', 'bridge', 'aggregator'] as const;
+export type KafkaPrincipal = (typeof KAFKA_PRINCIPALS)[number];
+
+/**
+ * The local Kafka's passwords, by its broker port like ClickHouse's (a run with a private data
+ * folder still talks to the broker on that port, whose metadata holds these users).
+ */
+export function localKafkaSecretsFile(stack: StackConfig): string {
+  return join(REPO_ROOT, '.data', 'credentials', `kafka-${stack.kafkaBasePort}.json`);
+}
+
+/**
+ * The CA of the local Kafka's listener, by broker port like its passwords: a run with a private
+ * data folder (its own CA for the bridges it starts) still talks to the broker its stack started.
+ * Published when a broker is launched (src/stack/kafka.ts); before that, the stack's own CA.
+ */
+export function localKafkaCaFile(stack: StackConfig): string {
+  const published = publishedKafkaCaFile(stack);
+  return existsSync(published) ? published : localTlsFiles(stack).caFile;
+}
+
+/** Where startKafkaNode publishes the CA of the broker on this port. */
+export function publishedKafkaCaFile(stack: StackConfig): string {
+  return join(REPO_ROOT, '.data', 'credentials', `kafka-${stack.kafkaBasePort}-ca.pem`);
+}
+
+export function localKafkaPasswords(stack: StackConfig): Readonly<Record<KafkaPrincipal, string>> {
+  return readOrCreate(localKafkaSecretsFile(stack), (stored: Partial<Record<KafkaPrincipal, string>>) => ({
+    admin: stored.admin ?? password(),
+    bridge: stored.bridge ?? password(),
+    aggregator: stored.aggregator ?? password(),
+  }));
+}
+
+/** kafka.security for a client of the local Kafka logging in as `principal` (plaintext when stack.kafkaProtocol says so). */
+export function localKafkaSecurity(stack: StackConfig, principal: KafkaPrincipal): Config['kafka']['security'] {
+  if (stack.kafkaProtocol === 'plaintext') return { protocol: 'plaintext', mechanism: 'SCRAM-SHA-512', username: '', password: '', caFile: '' };
+  return { protocol: 'sasl_ssl', mechanism: 'SCRAM-SHA-512', username: principal, password: localKafkaPasswords(stack)[principal], caFile: localKafkaCaFile(stack) };
+}
+
+/**
+ * The environment that makes a local service log in to Kafka as its own principal (the bridges as
+ * `bridge`, the aggregators as `aggregator`), whatever its configuration file says.
+ */
+export function kafkaPrincipalEnv(stack: StackConfig, principal: KafkaPrincipal): Record<string, string> {
+  const security = localKafkaSecurity(stack, principal);
+  return {
+    TP_KAFKA__SECURITY__PROTOCOL: security.protocol,
+    TP_KAFKA__SECURITY__USERNAME: security.username,
+    TP_KAFKA__SECURITY__PASSWORD: security.password,
+    TP_KAFKA__SECURITY__CA_FILE: security.caFile,
+  };
+}
 
 /**
  * The local secrets, generated the first time (by whichever process gets there first: a file is
@@ -122,7 +182,9 @@ export function withLocalCredentials(config: LocalStackConfig): LocalStackConfig
   const mqtt = config.mqtt.password === '' ? { ...config.mqtt, password: LOCAL_MQTT_PASSWORD } : config.mqtt;
   const noKeys = config.edge.gatewayKeys.length === 0 && config.edge.hashedGatewayKeysFile === '';
   const edge = noKeys ? { ...config.edge, hashedGatewayKeysFile: localGatewayKeysFile(config.stack) } : config.edge;
-  return { ...config, mqtt, edge, clickhouse: config.stack.useExistingClickhouse ? config.clickhouse : withLocalClickhouse(config.clickhouse, config.stack) };
+  // The local Kafka's admin principal, unless a login is configured (a service's own, by kafkaPrincipalEnv).
+  const kafka = config.kafka.security.username === '' ? { ...config.kafka, security: localKafkaSecurity(config.stack, 'admin') } : config.kafka;
+  return { ...config, mqtt, edge, kafka, clickhouse: config.stack.useExistingClickhouse ? config.clickhouse : withLocalClickhouse(config.clickhouse, config.stack) };
 }
 
 /** ClickHouse settings with each empty role password filled from the local stack's (whose users.xml has them). */
@@ -156,7 +218,9 @@ export function localCredentialsEnv(env: Readonly<Record<string, string | undefi
         ...(unset('TP_CLICKHOUSE__ROLES__READER__PASSWORD') ? { TP_CLICKHOUSE__ROLES__READER__PASSWORD: secrets.clickhouse.reader } : {}),
         ...(unset('TP_CLICKHOUSE__ROLES__ADMIN__PASSWORD') ? { TP_CLICKHOUSE__ROLES__ADMIN__PASSWORD: secrets.clickhouse.admin } : {}),
       };
+  const kafka = env['TP_KAFKA__SECURITY__USERNAME'] === undefined ? kafkaPrincipalEnv(stack, 'admin') : {};
   return {
+    ...kafka,
     ...(unset('TP_MQTT__PASSWORD') ? { TP_MQTT__PASSWORD: LOCAL_MQTT_PASSWORD } : {}),
     ...(keysGiven ? {} : { TP_EDGE__HASHED_GATEWAY_KEYS_FILE: localGatewayKeysFile(stack) }),
     ...clickhouse,

@@ -9,6 +9,9 @@ import { assertPortFree, delay, runningPid, startDetached, StackError, tailOf, t
 import { configForLocalStack } from './stack.ts';
 import { bridgeHttpUrl, fetchText, localClientTls, trustEnv } from './tls-client.ts';
 import { ensureLocalTls } from './tls.ts';
+import { kafkaPrincipalEnv } from './local-credentials.ts';
+import { grantServiceAccess, pipelineGroups } from './kafka-access.ts';
+import { adminConnection } from './kafka.ts';
 
 /**
  * The pipeline itself on the local stack (`stack up --bridges M --aggregators N`): M bridges, each
@@ -72,7 +75,8 @@ function serviceProcess(config: LocalStackConfig, configFile: string, kind: 'bri
       command: process.execPath,
       args: ['--import', 'tsx', script],
       cwd: REPO_ROOT,
-      env: { ...servicesEnv(process.env), TP_CONFIG: configFile, ...instanceEnv },
+      // Each service logs in to Kafka as its own principal (its ACLs: src/stack/kafka-access.ts), not as the file's admin.
+      env: { ...servicesEnv(process.env), TP_CONFIG: configFile, ...instanceEnv, ...kafkaPrincipalEnv(config.stack, kind) },
       logFile: join(stackPaths(config.stack).logDir, `${name}.log`),
       pidFile: join(servicesDir(config), `${name}.pid`),
       marker: script,
@@ -94,13 +98,17 @@ export async function startPipelineServices(
   if (local.mqtt.mode === 'direct' && local.mqtt.credentialsFile === demoCredentialsFile(config.stack)) ensureDemoCredentials(config.stack);
   // The bridges' listeners are HTTPS and MQTTS with the local CA's certificate unless edge.tls.mode is 'plaintext'.
   if (local.edge.tls.mode === 'required') ensureLocalTls(config.stack);
+  // The services log in as `bridge` and `aggregator`: they get this configuration's topics and groups, nothing more.
+  await grantServiceAccess(config.stack, adminConnection(config.stack), local.kafka, pipelineGroups(local));
   const tls = localClientTls(local);
   const bridgeUrls = Array.from({ length: counts.bridges }, (_, i) => bridgeHttpUrl(tls, local.edge.httpPort + i));
   const resolved: LocalStackConfig = { ...local, aggregator: { ...local.aggregator, statusBridges: local.aggregator.statusBridges.length > 0 ? local.aggregator.statusBridges : bridgeUrls } };
   mkdirSync(servicesDir(config), { recursive: true });
   const configFile = join(servicesDir(config), 'pipeline.yaml');
-  // The services' schema has no `stack` section: their file is the services' part only.
-  writeFileSync(configFile, stringify(servicesConfig(resolved)));
+  // The services' schema has no `stack` section: their file is the services' part only, and holds
+  // no Kafka login (the admin's would be readable by every service): each gets its own by environment.
+  const file = servicesConfig(resolved);
+  writeFileSync(configFile, stringify({ ...file, kafka: { ...file.kafka, security: { ...file.kafka.security, username: '', password: '' } } }), { mode: 0o600 });
 
   const started: string[] = [];
   const alreadyRunning: string[] = [];

@@ -15,7 +15,8 @@ import { withLocalCredentials } from './local-credentials.ts';
 import { roleCredentials } from '../clickhouse/roles.ts';
 import { withLocalTls } from './tls-config.ts';
 import { ensureLocalTls, localTlsFiles } from './tls.ts';
-import { bootstrapServers, kafkaStatus, startKafka, stopKafka } from './kafka.ts';
+import { adminConnection, bootstrapServers, kafkaRestartNeeded, kafkaStatus, startKafka, stopKafka } from './kafka.ts';
+import { grantServiceAccess, pipelineGroups } from './kafka-access.ts';
 import { mosquittoProcess, startMosquitto, stopMosquitto } from './mosquitto.ts';
 import { stackPaths } from './paths.ts';
 import { StackError, portAnswers, runningPid, stopAllRecorded, stopProcess } from './processes.ts';
@@ -73,7 +74,7 @@ export async function stackUp(config: LocalStackConfig, log: (line: string) => v
     log(`${name}: ${wasStarted ? 'started' : 'already running'}`);
   };
 
-  const kafka = await startKafka(config.stack);
+  const kafka = await startKafka(config.stack, log);
   for (const id of kafka.started) note(`kafka-${id}`, true);
   for (const id of kafka.running) note(`kafka-${id}`, false);
 
@@ -105,10 +106,13 @@ export async function stackUp(config: LocalStackConfig, log: (line: string) => v
   if (ensureDemoCredentials(config.stack)) log(`mqtt: wrote the demo device accounts to ${demoCredentialsFile(config.stack)}`);
 
   const local = configForLocalStack(config);
-  const topicsCreated = await ensureTopics(local.kafka.brokers, pipelineTopics(local.kafka), (topic, settings) =>
+  const topicsCreated = await ensureTopics(local.kafka, pipelineTopics(local.kafka), (topic, settings) =>
     log(`kafka: set ${Object.entries(settings).map(([name, value]) => `${name}=${value}`).join(', ')} on existing topic ${topic}`),
   );
   if (topicsCreated.length > 0) log(`kafka: created topics ${topicsCreated.join(', ')}`);
+  // The bridges' and aggregators' own principals and their ACLs on the configured topics and groups.
+  const access = await grantServiceAccess(config.stack, adminConnection(config.stack), local.kafka, pipelineGroups(local));
+  if (access.usersSet.length > 0) log(`kafka: set the SCRAM credentials of ${access.usersSet.join(', ')}`);
   return { started, alreadyRunning, topicsCreated };
 }
 
@@ -135,7 +139,7 @@ export async function stackHealth(config: LocalStackConfig): Promise<ServiceHeal
   const health: ServiceHealth[] = [];
   const brokers = local.kafka.brokers.join(',');
   try {
-    const metadata = await fetchMetadata(local.kafka.brokers, 5000);
+    const metadata = await fetchMetadata(local.kafka, 5000);
     const readings = metadata.topics.get(local.kafka.readingsTopic);
     health.push({
       service: 'kafka',
@@ -145,7 +149,8 @@ export async function stackHealth(config: LocalStackConfig): Promise<ServiceHeal
     });
   } catch (error) {
     const pids = kafkaStatus(config.stack).map((node) => `node ${node.id}: ${node.pid ? `pid ${node.pid}` : 'not running'}`);
-    health.push({ service: 'kafka', endpoint: brokers, healthy: false, detail: `${(error as Error).message} (${pids.join('; ')})` });
+    const restart = kafkaRestartNeeded(config.stack);
+    health.push({ service: 'kafka', endpoint: brokers, healthy: false, detail: `${(error as Error).message} (${pids.join('; ')})${restart === null ? '' : `. ${restart}`}` });
   }
   if (config.stack.clickhouseReplicas > 1 && !config.stack.useExistingClickhouse) {
     health.push(...(await replicatedClickhouseHealth(config, roleCredentials(local.clickhouse, 'reader'))));

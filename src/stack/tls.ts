@@ -14,6 +14,9 @@ import { StackError } from './processes.ts';
  *   server.pem, server.key  — 127.0.0.1 / localhost, signed by the CA: the bridges' HTTPS and MQTTS
  *                             listeners and Mosquitto's TLS listener
  *   devices/<tenant>.<device>.pem/.key — device client certificates, issued on demand
+ *   kafka-keystore.pem      — Kafka's brokers (CN=kafka-broker): the PKCS#8 key and the chain in one
+ *                             PEM, as Kafka's `ssl.keystore.type=PEM` reads it; server and client
+ *                             use, since a broker also presents it to the controller quorum
  *
  * A device certificate names its device and tenant in its subject, CN=<device>, O=<tenant>: that is
  * the identity the bridge's MQTT endpoint reads (edge/mqtt-server/certificate-identity.ts). Keys are
@@ -54,6 +57,49 @@ export function ensureLocalTls(stack: StackConfig): boolean {
   mkdirSync(files.dir, { recursive: true, mode: 0o700 });
   createCa(files.caFile, files.caKeyFile, 'telemetry-pipeline local CA');
   issue(files, { subject: '/CN=localhost', days: SERVER_DAYS, extensions: ['subjectAltName=DNS:localhost,IP:127.0.0.1', 'extendedKeyUsage=serverAuth'] }, files.certFile, files.keyFile);
+  return true;
+}
+
+/** The subject of the local brokers' certificate: the principal of a broker on the mutual-TLS controller listener. */
+export const KAFKA_BROKER_SUBJECT = 'CN=kafka-broker';
+
+export interface KafkaTlsFiles {
+  /** Key, certificate and CA certificate in one PEM file (ssl.keystore.location). */
+  readonly keystoreFile: string;
+  /** The CA every local client and broker trusts (ssl.truststore.location). */
+  readonly caFile: string;
+}
+
+export function kafkaTlsFiles(stack: StackConfig): KafkaTlsFiles {
+  const files = localTlsFiles(stack);
+  return { keystoreFile: join(files.dir, 'kafka-keystore.pem'), caFile: files.caFile };
+}
+
+/**
+ * The brokers' keystore, made (or remade when the addresses it must name changed: the ISOLATED
+ * listener's address) from the local CA; true when it made one. A broker must be restarted to use
+ * a new one.
+ */
+export function ensureKafkaTls(stack: StackConfig): boolean {
+  ensureLocalTls(stack);
+  const files = localTlsFiles(stack);
+  const { keystoreFile } = kafkaTlsFiles(stack);
+  const names = ['DNS:localhost', 'IP:127.0.0.1', ...(stack.isolatedKafkaAddress ? [`IP:${stack.isolatedKafkaAddress}`] : [])].join(',');
+  const namesFile = `${keystoreFile}.names`;
+  if (existsSync(keystoreFile) && existsSync(namesFile) && readFileSync(namesFile, 'utf8') === names) return false;
+  const certFile = join(files.dir, 'kafka.pem');
+  const keyFile = join(files.dir, 'kafka.key');
+  try {
+    issue(files, { subject: `/${KAFKA_BROKER_SUBJECT}`, days: SERVER_DAYS, extensions: [`subjectAltName=${names}`, 'extendedKeyUsage=serverAuth,clientAuth'] }, certFile, keyFile);
+    // openssl 3 writes keys as PKCS#8 ("BEGIN PRIVATE KEY"), the only form Kafka's PEM keystore reads.
+    const key = readFileSync(keyFile, 'utf8');
+    if (!key.startsWith('-----BEGIN PRIVATE KEY-----')) throw new StackError('STACK_TLS_OPENSSL_FAILED', `openssl wrote ${keyFile} in a form other than PKCS#8, which Kafka's PEM keystore cannot read`);
+    writeFileSync(keystoreFile, `${key}${readFileSync(certFile, 'utf8')}${readFileSync(files.caFile, 'utf8')}`, { mode: 0o600 });
+    writeFileSync(namesFile, names);
+  } finally {
+    rmSync(keyFile, { force: true });
+    rmSync(certFile, { force: true });
+  }
   return true;
 }
 

@@ -1,5 +1,6 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
 import { PipelineError, errorMessage } from '../core/errors.ts';
+import { brokerList, kafkaJsClient, type KafkaConnection } from '../kafka/connection.ts';
 import type { GroupMembers } from './observation.ts';
 
 /**
@@ -17,7 +18,7 @@ export class GroupMembersError extends PipelineError {
 type Admin = ReturnType<InstanceType<typeof kafkaJs.KafkaJS.Kafka>['admin']>;
 
 export interface GroupMembersOptions {
-  readonly brokers: readonly string[];
+  readonly connection: KafkaConnection;
   readonly topic: string;
   readonly groups: readonly { readonly pipeline: string; readonly group: string }[];
   readonly timeoutMs?: number;
@@ -64,7 +65,7 @@ export class GroupMembersReader {
 
   private async connect(): Promise<Admin> {
     if (!this.admin || !this.connected) {
-      const admin = new kafkaJs.KafkaJS.Kafka({ kafkaJS: { brokers: [...this.options.brokers], logLevel: kafkaJs.KafkaJS.logLevel.NOTHING } }).admin();
+      const admin = kafkaJsClient(this.options.connection, 'nothing').admin();
       this.admin = admin;
       this.connected = admin.connect();
     }
@@ -79,7 +80,7 @@ export class GroupMembersReader {
         this.connected = null;
         connected.then(() => admin.disconnect()).catch(() => undefined);
       }
-      throw new GroupMembersError(`Kafka admin client on ${this.options.brokers.join(',')} is not available: ${errorMessage(error)}`, { brokers: this.options.brokers.join(',') }, error);
+      throw new GroupMembersError(`Kafka admin client on ${brokerList(this.options.connection)} is not available: ${errorMessage(error)}`, { brokers: brokerList(this.options.connection) }, error);
     }
     return admin;
   }

@@ -19,6 +19,8 @@ export interface StatusData {
 export interface Topology {
   readonly readingsTopic: string;
   readonly partitions: number;
+  /** kafka.security.protocol of this instance's clients: 'plaintext' is shown as a warning. */
+  readonly kafkaProtocol: 'sasl_ssl' | 'ssl' | 'plaintext';
   readonly bridges: readonly BridgeView[];
   readonly groups: readonly GroupView[];
   /** Why the consumer groups' members could not be read (the page then shows this instance only). */

@@ -37,7 +37,7 @@ export function createStatusPage(options: {
     bridges: config.aggregator.statusBridges,
     logger: options.logger,
     groups: new GroupMembersReader({
-      brokers: config.kafka.brokers,
+      connection: config.kafka,
       topic: config.kafka.readingsTopic,
       groups: pipelines.map((pipeline) => ({ pipeline: pipeline.name, group: pipeline.consumerGroup })),
     }),
@@ -47,6 +47,7 @@ export function createStatusPage(options: {
       p95WindowMs: P95_WINDOW_MS,
       readingsTopic: config.kafka.readingsTopic,
       partitions: config.kafka.partitions,
+      kafkaProtocol: config.kafka.security.protocol,
       clientIdPrefix: config.kafka.clientId,
       pipelines,
     },

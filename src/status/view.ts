@@ -25,6 +25,8 @@ export interface StatusSettings {
   readonly p95WindowMs: number;
   readonly readingsTopic: string;
   readonly partitions: number;
+  /** kafka.security.protocol: how this instance reaches Kafka. */
+  readonly kafkaProtocol: 'sasl_ssl' | 'ssl' | 'plaintext';
   /** The Kafka client id prefix: a consumer's client id is `<prefix>-<pipeline>-<instance>`. */
   readonly clientIdPrefix: string;
   readonly pipelines: readonly PipelineConfig[];
@@ -68,6 +70,7 @@ export function buildStatus(observation: Observation, history: StatusHistory, se
     topology: {
       readingsTopic: settings.readingsTopic,
       partitions: settings.partitions,
+      kafkaProtocol: settings.kafkaProtocol,
       bridges: observation.bridges.map((bridge) => bridgeView(bridge, point ? (key: string) => sumRates(point, [key]) : () => null)),
       groups: observation.runners.map((runner) => groupView(runner, observation, settings)),
       groupsError: observation.groupsError,

@@ -63,7 +63,7 @@ test('the recommended configuration meets the SLA on the real aggregator, as the
   await scenario.setUp();
 
   // The replay log, written by a producer that partitions like the bridge's.
-  const producer = await connectRawProducer(scenario.config.kafka.brokers, {
+  const producer = await connectRawProducer(scenario.config.kafka, {
     'enable.idempotence': true,
     acks: 'all',
     'linger.ms': 5,
@@ -112,7 +112,7 @@ test('the recommended configuration meets the SLA on the real aggregator, as the
   assert.deepEqual(misplaced, [], 'the simulator partitions devices as the bridge\'s producer does');
 
   // The analysis reads the same arrivals back from the topic (offsetsForTimes over record timestamps).
-  const fromTopic = await readTraceFromTopic({ brokers: scenario.config.kafka.brokers, topic: scenario.topic, from: producedFrom - 1000, to: Date.now() + 1000 });
+  const fromTopic = await readTraceFromTopic({ connection: scenario.config.kafka, topic: scenario.topic, from: producedFrom - 1000, to: Date.now() + 1000 });
   assert.equal(fromTopic.trace.length, trace.length);
   assert.equal(fromTopic.partitions, partitions);
   assert.ok(fromTopic.ticks > 4 * 240, `${fromTopic.ticks} ticks skipped`);
@@ -120,7 +120,7 @@ test('the recommended configuration meets the SLA on the real aggregator, as the
   const placed = Array.from(read.partition, (partition, i) => partition === partitionForKey(read.devices[read.device[i]!]!, partitions));
   assert.ok(placed.every(Boolean), 'each reading read back from the partition the simulator put it on');
   assert.deepEqual(analyzeDelays(fromTopic.trace, { partitions }).overall, analyzeDelays(trace, { partitions }).overall);
-  const empty = await readTraceFromTopic({ brokers: scenario.config.kafka.brokers, topic: scenario.topic, from: producedFrom - 7_200_000, to: producedFrom - 3_600_000 });
+  const empty = await readTraceFromTopic({ connection: scenario.config.kafka, topic: scenario.topic, from: producedFrom - 7_200_000, to: producedFrom - 3_600_000 });
   assert.equal(empty.trace.length, 0, 'nothing was written an hour before the test');
 
   const aggregator = scenario.startAggregator('a');

@@ -26,7 +26,7 @@ test('at-most-once: SIGKILL with open windows after the offsets were auto-commit
   await scenario.produce(data.arrivals.slice(0, half));
   // Read and auto-committed; the newest windows are still open (no later reading moved the watermark past them).
   await eventually('the first half auto-committed', async () => {
-    const progress = await groupProgress(scenario.config.kafka.brokers, group, scenario.topic);
+    const progress = await groupProgress(scenario.config.kafka, group, scenario.topic);
     return progress.committed === progress.end ? true : undefined;
   }, 60_000);
   first.signal('SIGKILL');
@@ -37,7 +37,7 @@ test('at-most-once: SIGKILL with open windows after the offsets were auto-commit
   await scenario.produce(data.arrivals.slice(half));
   await scenario.tick(data.lastIngestTime + 300_000);
   await eventually('the second instance committed everything', async () => {
-    const progress = await groupProgress(scenario.config.kafka.brokers, group, scenario.topic);
+    const progress = await groupProgress(scenario.config.kafka, group, scenario.topic);
     return progress.committed === progress.end ? true : undefined;
   }, 60_000);
   // A clean stop flushes the rows of the windows the last tick closed.

@@ -27,9 +27,9 @@ test('a partition reassigned during an in-flight consume is delivered from its s
   const id = uniqueName('consumer-rebalance');
   const topic = `${id}-readings`;
   const group = `${id}-group`;
-  await ensureTopics(config.kafka.brokers, [{ topic, partitions: 2, replicationFactor: config.kafka.replicationFactor }]);
+  await ensureTopics(config.kafka, [{ topic, partitions: 2, replicationFactor: config.kafka.replicationFactor }]);
 
-  const producer = await connectRawProducer(config.kafka.brokers, { 'enable.idempotence': true, 'linger.ms': 1, dr_cb: true });
+  const producer = await connectRawProducer(config.kafka, { 'enable.idempotence': true, 'linger.ms': 1, dr_cb: true });
   const produced = [0, 0];
   let delivered = 0;
   const deliveryErrors: string[] = [];
@@ -50,7 +50,7 @@ test('a partition reassigned during an in-flight consume is delivered from its s
   const violations: string[] = [];
   let reassignments = 0;
   const consumerA = new ReadingsConsumer({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     groupId: group,
     clientId: `${id}-a`,
     topic,
@@ -73,7 +73,7 @@ test('a partition reassigned during an in-flight consume is delivered from its s
     onError: (error) => violations.push(`consumer error: ${error.message}`),
   });
   const consumerB = new ReadingsConsumer({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     groupId: group,
     clientId: `${id}-b`,
     topic,
@@ -161,8 +161,8 @@ test('a restore that fails is retried until it succeeds, then the partitions are
   const config = testConfig();
   const id = uniqueName('consumer-restore');
   const topic = `${id}-readings`;
-  await ensureTopics(config.kafka.brokers, [{ topic, partitions: 2, replicationFactor: config.kafka.replicationFactor }]);
-  const producer = await connectRawProducer(config.kafka.brokers, { 'enable.idempotence': true, 'linger.ms': 1, dr_cb: true });
+  await ensureTopics(config.kafka, [{ topic, partitions: 2, replicationFactor: config.kafka.replicationFactor }]);
+  const producer = await connectRawProducer(config.kafka, { 'enable.idempotence': true, 'linger.ms': 1, dr_cb: true });
   let delivered = 0;
   const deliveryErrors: string[] = [];
   producer.setPollInterval(10);
@@ -182,7 +182,7 @@ test('a restore that fails is retried until it succeeds, then the partitions are
   const retries: number[] = [];
   const errors: string[] = [];
   const consumer = new ReadingsConsumer({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     groupId: `${id}-group`,
     clientId: `${id}-c`,
     topic,

@@ -5,6 +5,7 @@ import type { Message } from '@confluentinc/kafka-javascript';
 import type { ReadingRecord } from '../../src/core/readings.ts';
 import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { eventually } from '../../src/stack/services.ts';
+import { connectionProperties, type KafkaConnection } from '../../src/kafka/connection.ts';
 import { AggregatorScenario, comparable } from '../support/aggregator-harness.ts';
 import { connectRawProducer } from '../support/raw-producer.ts';
 import { expectedRows, generateDataset } from '../support/readings-dataset.ts';
@@ -27,10 +28,10 @@ class CommittedLateReader {
   private readonly sentinels = new Set<number>();
   private readonly consumer: kafkaJs.KafkaConsumer;
 
-  constructor(brokers: readonly string[], private readonly topic: string) {
+  constructor(connection: KafkaConnection, private readonly topic: string) {
     this.consumer = new kafkaJs.KafkaConsumer(
       {
-        'metadata.broker.list': brokers.join(','),
+        ...connectionProperties(connection),
         'group.id': uniqueName('late-audit'),
         'enable.auto.commit': false,
         'isolation.level': 'read_committed',
@@ -89,7 +90,7 @@ test('SIGKILL with a late-topic transaction open, then restart: each value once,
     { name: 'main', guarantee: 'exactly-once', window: WINDOW, watermark: { kind: 'fixed', delayMs: 3000 }, latePolicy: { kind: 'late-topic' } },
   ]);
   const lateTopic = `${scenario.topic}-late`;
-  const reader = new CommittedLateReader(scenario.config.kafka.brokers, lateTopic);
+  const reader = new CommittedLateReader(scenario.config.kafka, lateTopic);
   t.after(async () => {
     await reader.stop().catch(() => undefined);
     await scenario.tearDown();
@@ -103,14 +104,18 @@ test('SIGKILL with a late-topic transaction open, then restart: each value once,
   const first = scenario.startAggregator('a', { TEST_AGGREGATOR_CRASH_AT: 'in-late-transaction:2' });
   await first.waitForLog(/aggregator started/);
   let second: ReturnType<AggregatorScenario['startAggregator']> | null = null;
+  // The replacement keeps the instance id, hence the transactional id, as a supervisor or a
+  // StatefulSet restarts it: its first transaction fences the open one, which is aborted at once
+  // (a new id would leave it open until transaction.timeout.ms, 60 s).
+  const replacement = (): ReturnType<AggregatorScenario['startAggregator']> => scenario.startAggregator('b', { TP_AGGREGATOR__INSTANCE_ID: `${scenario.id}-a` });
   await streamInSlices(scenario, data, 12, 300, async () => {
-    if (second === null && (first.child.exitCode !== null || first.child.signalCode !== null)) second = scenario.startAggregator('b');
+    if (second === null && (first.child.exitCode !== null || first.child.signalCode !== null)) second = replacement();
   });
   assert.equal(await first.exited, 'SIGKILL', 'the aggregator died inside a transaction holding late records');
-  const restarted: ReturnType<AggregatorScenario['startAggregator']> = second ?? scenario.startAggregator('b');
+  const restarted: ReturnType<AggregatorScenario['startAggregator']> = second ?? replacement();
 
-  // The killed transaction stays open on the broker until transaction.timeout.ms; a read_committed
-  // reader sees nothing past it until then, so the balance is awaited, not expected at once.
+  // Until the open transaction is aborted a read_committed reader sees nothing past it, so the
+  // balance is awaited, not expected at once.
   await eventually(
     'every value in a window or committed in the late topic',
     async () => {
@@ -127,7 +132,7 @@ test('SIGKILL with a late-topic transaction open, then restart: each value once,
   // settled (committed or aborted) and everything committed has been read.
   restarted.signal('SIGTERM');
   assert.equal(await restarted.exited, 0, 'the restarted aggregator stopped cleanly, with no pipeline failure');
-  const sentinel = await connectRawProducer(scenario.config.kafka.brokers, { dr_cb: true });
+  const sentinel = await connectRawProducer(scenario.config.kafka, { dr_cb: true });
   t.after(() => sentinel.disconnect());
   for (let partition = 0; partition < scenario.partitions; partition++) sentinel.produce(lateTopic, partition, Buffer.from(SENTINEL), null);
   await new Promise<void>((resolve) => sentinel.flush(10_000, () => resolve()));

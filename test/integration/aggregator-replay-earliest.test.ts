@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import kafkaJs from '@confluentinc/kafka-javascript';
 import { AggregatorScenario, comparable } from '../support/aggregator-harness.ts';
 import { expectedRows, generateDataset } from '../support/readings-dataset.ts';
 import { WINDOW, streamInSlices } from '../support/recovery.ts';
 import { groupProgress } from '../../src/kafka/admin.ts';
 import { eventually } from '../../src/stack/services.ts';
+import { kafkaJsClient, type KafkaConnection } from '../../src/kafka/connection.ts';
 
 /**
  * The failure table's row "the consumer group is replayed from the earliest offset": every window
@@ -20,8 +20,8 @@ const TIERS = [
   { name: 'amo', guarantee: 'at-most-once' },
 ] as const;
 
-async function deleteGroups(brokers: readonly string[], groups: string[]): Promise<void> {
-  const admin = new kafkaJs.KafkaJS.Kafka({ kafkaJS: { brokers: [...brokers], logLevel: kafkaJs.KafkaJS.logLevel.ERROR } }).admin();
+async function deleteGroups(connection: KafkaConnection, groups: string[]): Promise<void> {
+  const admin = kafkaJsClient(connection).admin();
   await admin.connect();
   try {
     await admin.deleteGroups(groups);
@@ -32,7 +32,7 @@ async function deleteGroups(brokers: readonly string[], groups: string[]): Promi
 
 async function allCommitted(scenario: AggregatorScenario, groups: readonly string[]): Promise<true | undefined> {
   for (const group of groups) {
-    const progress = await groupProgress(scenario.config.kafka.brokers, group, scenario.topic);
+    const progress = await groupProgress(scenario.config.kafka, group, scenario.topic);
     if (progress.committed !== progress.end) return undefined;
   }
   return true;
@@ -61,8 +61,8 @@ test('the consumer group deleted and replayed from the earliest offset: every ti
   const before = new Map<string, Awaited<ReturnType<AggregatorScenario['finalRows']>>>();
   for (const tier of TIERS) before.set(tier.name, await scenario.finalRows(tier.name));
 
-  await deleteGroups(scenario.config.kafka.brokers, groups);
-  for (const group of groups) assert.equal((await groupProgress(scenario.config.kafka.brokers, group, scenario.topic)).committed, 0, `${group} starts over`);
+  await deleteGroups(scenario.config.kafka, groups);
+  for (const group of groups) assert.equal((await groupProgress(scenario.config.kafka, group, scenario.topic)).committed, 0, `${group} starts over`);
 
   const replay = scenario.startAggregator('replay');
   await replay.waitForLog(/aggregator started/);

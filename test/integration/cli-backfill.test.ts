@@ -74,7 +74,7 @@ test('backfill of a day of readings is audited like a load test, and a second ru
     const group = `${scenario.id}-main`;
     await scenario.tick(Date.now() + 86_400_000);
     await eventually('the second run is processed and committed', async () => {
-      const progress = await groupProgress(scenario.config.kafka.brokers, group, scenario.topic);
+      const progress = await groupProgress(scenario.config.kafka, group, scenario.topic);
       return progress.committed === progress.end ? progress : undefined;
     }, 120_000, 1000);
     const balance = await auditor.readingsBalance('agg_main', { tenant: 'demo' });

@@ -34,7 +34,7 @@ test('replay over a middle time range leaves the rows and sum(count) as the live
     // whose windows straddle it, the case a replay must not get wrong.
     const committed = (): Promise<unknown> =>
       eventually('the live group commits what was written', async () => {
-        const progress = await groupProgress(scenario.config.kafka.brokers, group, scenario.topic);
+        const progress = await groupProgress(scenario.config.kafka, group, scenario.topic);
         return progress.committed === progress.end ? progress : undefined;
       }, 60_000);
     await scenario.produce(phase(0, 600));
@@ -54,12 +54,12 @@ test('replay over a middle time range leaves the rows and sum(count) as the live
     };
     // Settled: every record committed (after its rows and checkpoint), and the table unchanged since.
     const before = await eventually('the live pipeline settles', async () => {
-      const progress = await groupProgress(scenario.config.kafka.brokers, group, scenario.topic);
+      const progress = await groupProgress(scenario.config.kafka, group, scenario.topic);
       if (progress.committed !== progress.end) return undefined;
       const first = await snapshot();
       return first.total > 0 ? first : undefined;
     }, 120_000);
-    const committedBefore = await groupProgress(scenario.config.kafka.brokers, group, scenario.topic);
+    const committedBefore = await groupProgress(scenario.config.kafka, group, scenario.topic);
 
     const result = await runCli(scenario.configFile, ['replay', '--pipeline', 'main', '--from', from, '--to', to]);
     assert.equal(result.code, 0, `replay failed:\n${result.stdout}\n${result.stderr}`);
@@ -71,7 +71,7 @@ test('replay over a middle time range leaves the rows and sum(count) as the live
     assert.equal(after.total, before.total, 'sum(count) changed');
     assert.equal(after.rows, before.rows, 'rows changed');
     assert.equal(await scenario.duplicateKeys('main'), 0);
-    assert.deepEqual(await groupProgress(scenario.config.kafka.brokers, group, scenario.topic), committedBefore);
+    assert.deepEqual(await groupProgress(scenario.config.kafka, group, scenario.topic), committedBefore);
   } finally {
     await scenario.tearDown();
   }

@@ -18,14 +18,14 @@ import {
 } from './edge-harness.ts';
 
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const run = uniqueName('edge-dlq');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 const prefix = config.mqtt.topicPrefix;
 let bridge: BridgeProcess | undefined;
 
 before(async () => {
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 2 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
@@ -34,7 +34,7 @@ before(async () => {
 
 after(async () => {
   await killAllBridges();
-  await deleteTopics(brokers, [names.readings, names.deadLetter]);
+  await deleteTopics(kafka, [names.readings, names.deadLetter]);
 });
 
 const now = Date.now();
@@ -71,7 +71,7 @@ test('every bad payload lands in the dead-letter topic with its reason, and the 
   fleet.end();
 
   const readDeadLetters = async (): Promise<Array<DeadLetterRecord & { key: string }>> =>
-    (await readTopic(brokers, names.deadLetter)).map((message) => ({ ...(JSON.parse(message.value!.toString()) as DeadLetterRecord), key: String(message.key) }));
+    (await readTopic(kafka, names.deadLetter)).map((message) => ({ ...(JSON.parse(message.value!.toString()) as DeadLetterRecord), key: String(message.key) }));
   const expectedCount = CORPUS.length + 2;
   const deadLetters = await eventually(readDeadLetters, (records) => records.length >= expectedCount, 30_000);
   assert.equal(deadLetters.length, expectedCount, 'one dead letter per refused message or batch item');
@@ -102,7 +102,7 @@ test('every bad payload lands in the dead-letter topic with its reason, and the 
   assert.equal(JSON.parse(Buffer.from(batchLetters[0]!.payloadBase64, 'base64').toString()).id, 'a', 'a batch item keeps its own JSON');
   assert.equal(batchLetters[0]!.key, 'batch', 'dead letters are keyed by device');
 
-  const readings = (await readTopic(brokers, names.readings))
+  const readings = (await readTopic(kafka, names.readings))
     .map((message) => decodeRecord(message.value!))
     .flatMap((decoded) => (decoded.ok ? decoded.readings : []));
   assert.deepEqual(readings.map((reading) => `${reading.device}/${reading.id}`).sort(), ['after-the-junk/survivor', 'batch/b']);

@@ -15,7 +15,7 @@ import { bridgeEnv, createTopics, deleteTopics, eventually, killAllBridges, read
  * one goes on. Each refusal is counted under its own reason.
  */
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const run = uniqueName('edge-gw-keys');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 const FAST = { N: 1024, r: 8, p: 1 };
@@ -39,7 +39,7 @@ before(async () => {
       gatewayKeyLine(acme({ gateway: 'gw-rotating', notAfter: oldNotAfter }), oldKey, FAST),
     ].join('\n') + '\n',
   );
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 1 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
@@ -48,7 +48,7 @@ before(async () => {
 
 after(async () => {
   await killAllBridges();
-  await deleteTopics(brokers, [names.readings, names.deadLetter]);
+  await deleteTopics(kafka, [names.readings, names.deadLetter]);
 });
 
 let sequence = 0;
@@ -96,7 +96,7 @@ test("a device outside the key's prefix is 403 device-not-allowed and nothing of
   // A 202 after these (Kafka acknowledged it) bounds what the topic holds from before it.
   const marker = `r-${sequence}`;
   assert.equal((await post(plant1Only, body(['plant1-c']))).status, 202);
-  const ids = (await readTopic(brokers, names.readings)).flatMap((message) => {
+  const ids = (await readTopic(kafka, names.readings)).flatMap((message) => {
     const decoded = decodeRecord(message.value!);
     return decoded.ok ? decoded.readings.map((reading) => reading.id) : [];
   });

@@ -12,7 +12,7 @@ import { bridgeEnv, createTopics, deleteTopics, eventually, killAllBridges, read
  */
 const decodeDeadLetter = (value: Buffer): DeadLetterRecord => JSON.parse(value.toString('utf8')) as DeadLetterRecord;
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const run = uniqueName('edge-http-limits');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 const KEY = 'limits-gateway-key-0123456789';
@@ -22,7 +22,7 @@ const MAX_BODY = 16 * 1024;
 let bridge: BridgeProcess;
 
 before(async () => {
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 1 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
@@ -47,7 +47,7 @@ before(async () => {
 
 after(async () => {
   await killAllBridges();
-  await deleteTopics(brokers, [names.readings, names.deadLetter]);
+  await deleteTopics(kafka, [names.readings, names.deadLetter]);
 });
 
 async function rejected(): Promise<Record<string, number>> {
@@ -132,7 +132,7 @@ test('403 and 413 are counted in tp_edge_rejected_total and dead-lettered, witho
   const after = await eventually(rejected, (counts) => (counts['tenant-mismatch'] ?? 0) > (before['tenant-mismatch'] ?? 0) && (counts['payload-too-large'] ?? 0) > (before['payload-too-large'] ?? 0), 10_000, 200);
   assert.ok(after['tenant-mismatch']! > (before['tenant-mismatch'] ?? 0));
   const letters = await eventually(
-    async () => (await readTopic(brokers, names.deadLetter)).map((message) => decodeDeadLetter(message.value!)),
+    async () => (await readTopic(kafka, names.deadLetter)).map((message) => decodeDeadLetter(message.value!)),
     (found) => found.some((letter) => letter.reason === 'tenant-mismatch') && found.some((letter) => letter.reason === 'payload-too-large'),
     15_000,
   );

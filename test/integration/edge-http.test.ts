@@ -17,7 +17,7 @@ import {
 } from './edge-harness.ts';
 
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const run = uniqueName('edge-http');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 const KEY = 'test-gateway-key-0123456789';
@@ -30,7 +30,7 @@ const MAX_BODY = 64 * 1024;
 let bridge: BridgeProcess;
 
 before(async () => {
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 2 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
@@ -41,7 +41,7 @@ before(async () => {
 
 after(async () => {
   await killAllBridges();
-  await deleteTopics(brokers, [names.readings, names.deadLetter]);
+  await deleteTopics(kafka, [names.readings, names.deadLetter]);
 });
 
 const now = Date.now();
@@ -53,7 +53,7 @@ async function post(body: string, headers: Record<string, string> = { authorizat
 }
 
 async function readingsInKafka(): Promise<ReadingRecord[]> {
-  return (await readTopic(brokers, names.readings))
+  return (await readTopic(kafka, names.readings))
     .map((message) => decodeRecord(message.value!))
     .flatMap((decoded) => (decoded.ok ? decoded.readings : []));
 }
@@ -67,7 +67,7 @@ test('202 comes only after Kafka acknowledged: the readings are readable the mom
   const ids = new Set((await readingsInKafka()).filter((r) => r.id.startsWith('json-')).map((r) => r.id));
   assert.equal(ids.size, 200);
   // One record per device of the body, keyed by it, its readings in the body's order.
-  const records = (await readTopic(brokers, names.readings)).flatMap((message) => {
+  const records = (await readTopic(kafka, names.readings)).flatMap((message) => {
     const decoded = decodeRecord(message.value!);
     const readings = decoded.ok ? decoded.readings.filter((r) => r.id.startsWith('json-')) : [];
     return readings.length > 0 ? [{ key: message.key?.toString(), readings }] : [];
@@ -109,7 +109,7 @@ test('a partly valid body is 202 listing the refused items; an all-invalid body 
   assert.equal(allBad.status, 400);
   assert.equal(allBad.body.rejected[0].reason, 'schema');
 
-  const deadLetters = (await readTopic(brokers, names.deadLetter)).map((message) => JSON.parse(message.value!.toString()) as DeadLetterRecord);
+  const deadLetters = (await readTopic(kafka, names.deadLetter)).map((message) => JSON.parse(message.value!.toString()) as DeadLetterRecord);
   assert.ok(deadLetters.some((record) => record.source === 'http' && record.origin === 'gw-test' && record.reason === 'malformed-json'));
   assert.ok(deadLetters.some((record) => record.reason === 'event-time-too-far-ahead' && record.index === 2));
 });

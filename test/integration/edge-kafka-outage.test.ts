@@ -27,7 +27,7 @@ import {
  * that Kafka with tests running at the same time (npm test runs integration files one by one).
  */
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const run = uniqueName('edge-outage');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 const MAX_IN_FLIGHT = 20_000;
@@ -38,7 +38,7 @@ const AFTER_OUTAGE_MS = 3000;
 
 before(async () => {
   await startKafka(config.stack); // idempotent: a running stack is left as it is
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 4 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
@@ -47,7 +47,7 @@ before(async () => {
 after(async () => {
   await killAllBridges();
   await startKafka(config.stack); // whatever happened, leave Kafka running for the next test
-  await deleteTopics(brokers, [names.readings, names.deadLetter]);
+  await deleteTopics(kafka, [names.readings, names.deadLetter]);
 });
 
 interface Sample {
@@ -127,7 +127,7 @@ test('Kafka stopped for 15 s mid-stream: nothing lost, intake paused, memory bou
   const ids = await eventually(
     async () => {
       const found = new Set<number>();
-      for (const message of await readTopic(brokers, names.readings)) {
+      for (const message of await readTopic(kafka, names.readings)) {
         const decoded = decodeRecord(message.value!);
         if (decoded.ok) for (const reading of decoded.readings) found.add(Number(reading.id));
       }

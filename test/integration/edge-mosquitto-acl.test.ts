@@ -17,7 +17,7 @@ import { bridgeEnv, createTopics, deleteTopics, eventually, killAllBridges, read
  * configuration, on a free port with a temporary data directory); Kafka is the local stack's.
  */
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const run = uniqueName('edge-mosq-acl');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 let broker: PrivateMosquitto;
@@ -25,7 +25,7 @@ const opened: MqttClient[] = [];
 
 before(async () => {
   broker = await privateMosquitto('edge-mosq-acl');
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 2 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
@@ -35,7 +35,7 @@ after(async () => {
   await Promise.all(opened.map((client) => client.endAsync(true)));
   await killAllBridges();
   await broker?.remove();
-  await deleteTopics(brokers, [names.readings, names.deadLetter]);
+  await deleteTopics(kafka, [names.readings, names.deadLetter]);
 });
 
 async function connect(username: string, protocolVersion: 4 | 5): Promise<{ client: MqttClient; subacks: number[][]; received: string[] }> {
@@ -101,7 +101,7 @@ test('device and fleet accounts cannot subscribe (MQTT 5: 0x87, MQTT 3.1.1: 0x80
   const ids = await eventually(
     async () => {
       const found = new Set<string>();
-      for (const message of await readTopic(brokers, names.readings)) {
+      for (const message of await readTopic(kafka, names.readings)) {
         const decoded = decodeRecord(message.value!);
         if (decoded.ok) for (const reading of decoded.readings) if (reading.device === 'sensor-1') found.add(reading.id);
       }

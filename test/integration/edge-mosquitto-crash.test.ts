@@ -27,7 +27,7 @@ import { bridgeEnv, bridgeMetric, bridgeSettled, createTopics, deleteTopics, kil
  * Each case runs its own Mosquitto (test/support/private-mosquitto.ts); Kafka is the local stack's.
  */
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const RATE = 400;
 const HELD_MS = 8000;
 const RECEIVE_MAXIMUM = 50;
@@ -44,9 +44,9 @@ async function crashCase(persistence: BrokerPersistence): Promise<void> {
   const broker = await privateMosquitto('edge-mosq-crash', persistence);
   cleanups.push(async () => {
     await broker.remove();
-    await deleteTopics(brokers, [names.readings, names.deadLetter]);
+    await deleteTopics(kafka, [names.readings, names.deadLetter]);
   });
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 3 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
@@ -74,7 +74,7 @@ async function crashCase(persistence: BrokerPersistence): Promise<void> {
   const expected = new Set([...result.ackedIds].flatMap(([device, ids]) => ids.map((id) => `${device}/${id}`)));
   const readStored = async (): Promise<Set<string>> => {
     const keys = new Set<string>();
-    for (const message of await readTopic(brokers, names.readings)) {
+    for (const message of await readTopic(kafka, names.readings)) {
       const decoded = decodeRecord(message.value!);
       if (decoded.ok) for (const reading of decoded.readings) keys.add(`${reading.device}/${reading.id}`);
     }

@@ -27,7 +27,7 @@ import { bridgeEnv, bridgeMetric, bridgeSettled, createTopics, deleteTopics, eve
  * other tests is never restarted; Kafka is the local stack's.
  */
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const run = uniqueName('edge-mosq-restart');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 const plain = { run: `${run}-plain`, readings: `${run}-plain.readings`, deadLetter: `${run}-plain.dead-letter` };
@@ -37,7 +37,7 @@ let broker: PrivateMosquitto;
 
 before(async () => {
   broker = await privateMosquitto('edge-mosq-restart');
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 3 },
     { topic: names.deadLetter, partitions: 1 },
     { topic: plain.readings, partitions: 3 },
@@ -48,7 +48,7 @@ before(async () => {
 after(async () => {
   await killAllBridges();
   await broker?.remove();
-  await deleteTopics(brokers, [names.readings, names.deadLetter, plain.readings, plain.deadLetter]);
+  await deleteTopics(kafka, [names.readings, names.deadLetter, plain.readings, plain.deadLetter]);
 });
 
 /**
@@ -85,7 +85,7 @@ test('across a Mosquitto restart every reading the fleet counts as acknowledged 
   const stored = await eventually(
     async () => {
       const keys = new Set<string>();
-      for (const message of await readTopic(brokers, names.readings)) {
+      for (const message of await readTopic(kafka, names.readings)) {
         const decoded = decodeRecord(message.value!);
         if (decoded.ok) for (const reading of decoded.readings) keys.add(`${reading.device}/${reading.id}`);
       }
@@ -117,7 +117,7 @@ test('devices that take PUBACK 0x10 as delivered lose readings across a restart,
   // What the broker dropped never arrives: read the topic once the bridge has nothing more to publish.
   await bridgeSettled(bridge);
   const stored = new Set<string>();
-  for (const message of await readTopic(brokers, plain.readings)) {
+  for (const message of await readTopic(kafka, plain.readings)) {
     const decoded = decodeRecord(message.value!);
     if (decoded.ok) for (const reading of decoded.readings) stored.add(`${reading.device}/${reading.id}`);
   }

@@ -16,7 +16,7 @@ import { createTopics, deleteTopics, eventually, killAllBridges, readTopic, uniq
  * refusals carry their MQTT 5 reason codes.
  */
 const scenario = new AggregatorScenario([{ name: 'direct', guarantee: 'exactly-once', window: { kind: 'tumbling', sizeMs: 2000 }, watermark: { kind: 'fixed', delayMs: 1000 } }], { partitions: 4 });
-const brokers = scenario.config.kafka.brokers;
+const kafka = scenario.config.kafka;
 const deadLetter = `${scenario.topic}-dead-letter`;
 const tenant = uniqueName('t').replace(/[^A-Za-z0-9_-]/g, '_');
 let endpoint: DirectEndpoint;
@@ -24,10 +24,10 @@ let port = 0;
 
 before(async () => {
   await scenario.setUp();
-  await createTopics(brokers, [{ topic: deadLetter, partitions: 1 }]);
+  await createTopics(kafka, [{ topic: deadLetter, partitions: 1 }]);
   scenario.startAggregator('a');
   endpoint = await directEndpoint({
-    brokers,
+    brokers: kafka.brokers,
     readingsTopic: scenario.topic,
     deadLetterTopic: deadLetter,
     accounts: [
@@ -41,7 +41,7 @@ before(async () => {
 after(async () => {
   await killAllBridges();
   await scenario.tearDown();
-  await deleteTopics(brokers, [scenario.topic, `${scenario.topic}-late`, deadLetter]);
+  await deleteTopics(kafka, [scenario.topic, `${scenario.topic}-late`, deadLetter]);
 });
 
 const startDirectBridge = (): Promise<BridgeProcess> => endpoint.start();
@@ -162,7 +162,7 @@ test('the bridge SIGKILLed mid-stream while Kafka is frozen: the device resends 
   assert.ok(ackedAtKill < total, 'the kill happened mid-stream');
   assert.equal(acked.size, total);
   const inKafka = new Map<string, number>();
-  for (const record of await readTopic(brokers, scenario.topic)) {
+  for (const record of await readTopic(kafka, scenario.topic)) {
     const decoded = decodeRecord(record.value!);
     if (!decoded.ok) continue;
     for (const reading of decoded.readings) if (reading.device.startsWith('kill-')) inKafka.set(reading.id, (inKafka.get(reading.id) ?? 0) + 1);
@@ -250,7 +250,7 @@ test('refusals: wrong password, another device’s or tenant’s topic (0x87), m
   assert.deepEqual(granted, [0x87, 0x9e]);
 
   const letters = await eventually(
-    async () => (await readTopic(brokers, deadLetter)).map((record) => JSON.parse(record.value!.toString()) as { reason: string; origin: string }),
+    async () => (await readTopic(kafka, deadLetter)).map((record) => JSON.parse(record.value!.toString()) as { reason: string; origin: string }),
     (found) => found.length >= 3,
   );
   assert.deepEqual(letters.map((letter) => letter.reason).sort(), ['device-mismatch', 'malformed-json', 'tenant-mismatch']);

@@ -18,13 +18,13 @@ import {
 } from './edge-harness.ts';
 
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const run = uniqueName('edge-mqtt');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 let bridge: BridgeProcess | undefined;
 
 before(async () => {
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 4 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
@@ -33,11 +33,11 @@ before(async () => {
 
 after(async () => {
   await killAllBridges();
-  await deleteTopics(brokers, [names.readings, names.deadLetter]);
+  await deleteTopics(kafka, [names.readings, names.deadLetter]);
 });
 
 async function readReadings(): Promise<{ readings: ReadingRecord[]; ticks: number; partitionsTicked: Set<number> }> {
-  const records = await readTopic(brokers, names.readings);
+  const records = await readTopic(kafka, names.readings);
   const readings: ReadingRecord[] = [];
   let ticks = 0;
   const partitionsTicked = new Set<number>();

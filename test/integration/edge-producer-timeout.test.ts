@@ -15,7 +15,7 @@ import { bridgeEnv, bridgeMetric, connectFleet, createTopics, deleteTopics, even
  * broker mode the broker, which redelivers once the bridge replaced its connection.
  */
 const scenario = new AggregatorScenario([{ name: 'timeout', guarantee: 'exactly-once', window: { kind: 'tumbling', sizeMs: 2000 }, watermark: { kind: 'fixed', delayMs: 1000 } }], { partitions: 2 });
-const brokers = scenario.config.kafka.brokers;
+const kafka = scenario.config.kafka;
 const tenant = uniqueName('t').replace(/[^A-Za-z0-9_-]/g, '_');
 
 const run = uniqueName('edge-timeout');
@@ -24,13 +24,13 @@ const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-lette
 after(async () => {
   await killAllBridges();
   await scenario.tearDown();
-  await deleteTopics(brokers, [scenario.topic, `${scenario.topic}-late`, `${scenario.topic}-dead-letter`, names.readings, names.deadLetter]);
+  await deleteTopics(kafka, [scenario.topic, `${scenario.topic}-late`, `${scenario.topic}-dead-letter`, names.readings, names.deadLetter]);
 });
 
 /** reading id → how many times the topic holds it. */
 async function idsInTopic(topic: string): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for (const record of await readTopic(brokers, topic)) {
+  for (const record of await readTopic(kafka, topic)) {
     const decoded = decodeRecord(record.value!);
     if (!decoded.ok) continue;
     for (const reading of decoded.readings) counts.set(reading.id, (counts.get(reading.id) ?? 0) + 1);
@@ -40,13 +40,13 @@ async function idsInTopic(topic: string): Promise<Map<string, number>> {
 
 test('delivery timeouts (unknown outcome) are not acknowledged; the device publishes again and every reading is in Kafka, counted once by id', { timeout: 240_000 }, async (t) => {
   const endpoint = await directEndpoint({
-    brokers,
+    brokers: kafka.brokers,
     readingsTopic: scenario.topic,
     deadLetterTopic: `${scenario.topic}-dead-letter`,
     accounts: [{ username: 'gw', password: 'gw-secret', tenant, device: '*' }],
     env: { TP_EDGE__DELIVERY_TIMEOUT_MS: '1500' },
   });
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: scenario.topic, partitions: scenario.partitions },
     { topic: `${scenario.topic}-dead-letter`, partitions: 1 },
   ]);
@@ -54,7 +54,7 @@ test('delivery timeouts (unknown outcome) are not acknowledged; the device publi
   t.after(() => bridge.stop());
   const client = await endpoint.connect({ username: 'gw', password: 'gw-secret' }, { clientId: uniqueName('timeout'), clean: false, properties: { sessionExpiryInterval: 300 } });
   t.after(() => client.end(true));
-  await deleteTopics(brokers, [scenario.topic]);
+  await deleteTopics(kafka, [scenario.topic]);
   let closes = 0;
   client.on('close', () => closes++);
   const ids = Array.from({ length: 40 }, (_, index) => `timeout-${index}`);
@@ -103,7 +103,7 @@ test('delivery timeouts (unknown outcome) are not acknowledged; the device publi
 
 test('broker mode: a delivery timeout is not acknowledged to the broker; the bridge replaces its connection and the broker redelivers every reading to Kafka', { timeout: 240_000 }, async (t) => {
   const config = scenario.config;
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 2 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
@@ -111,7 +111,7 @@ test('broker mode: a delivery timeout is not acknowledged to the broker; the bri
   t.after(() => bridge.stop());
   const fleet = await connectFleet(config);
   t.after(() => fleet.end(true));
-  await deleteTopics(brokers, [names.readings]);
+  await deleteTopics(kafka, [names.readings]);
   const ids = Array.from({ length: 40 }, (_, index) => `${run}-${index}`);
   // The broker acknowledges the fleet on arrival (broker mode): what is under test is the broker → bridge hop.
   await publishAll(fleet, ids.map((id, index) => ({ topic: `telemetry/${tenant}/${run}-${index % 4}`, payload: JSON.stringify({ id, ts: Date.now(), metrics: { v: 1 } }) })));
@@ -120,7 +120,7 @@ test('broker mode: a delivery timeout is not acknowledged to the broker; the bri
   const replaced = await eventually(() => bridgeMetric(bridge, /^tp_edge_mqtt_reconnects_total\{[^}]*redelivery/), (n) => n >= 1, 30_000, 200);
   assert.ok(replaced >= 1, 'the bridge replaced its MQTT connection so that the broker redelivers');
 
-  await eventually(() => createTopics(brokers, [{ topic: names.readings, partitions: 2 }]).then(() => true, () => false), (done) => done, 60_000, 500);
+  await eventually(() => createTopics(kafka, [{ topic: names.readings, partitions: 2 }]).then(() => true, () => false), (done) => done, 60_000, 500);
   const inKafka = await eventually(() => idsInTopic(names.readings), (found) => ids.every((id) => found.has(id)), 90_000, 1000);
   assert.deepEqual(ids.filter((id) => !inKafka.has(id)), [], 'every reading the broker had acknowledged reached Kafka after the redelivery');
   t.diagnostic(`readings written to Kafka more than once: ${[...inKafka.values()].filter((n) => n > 1).length}`);

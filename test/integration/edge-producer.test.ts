@@ -6,16 +6,16 @@ import { eventually } from '../../src/stack/services.ts';
 import { createTopics, deleteTopics, readTopic, testConfig, uniqueName } from './edge-harness.ts';
 
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const topic = uniqueName('edge-producer');
 const logger = createLogger('edge-producer-test', process.env['TP_LOG__LEVEL'] ?? 'warn');
 
 before(async () => {
-  await createTopics(brokers, [{ topic, partitions: 3 }]);
+  await createTopics(kafka, [{ topic, partitions: 3 }]);
 });
 
 after(async () => {
-  await deleteTopics(brokers, [topic]);
+  await deleteTopics(kafka, [topic]);
 });
 
 function recordingObserver() {
@@ -30,7 +30,7 @@ function recordingObserver() {
 }
 
 test('produce() resolves on the delivery report; the records are in Kafka with their keys', async () => {
-  const producer = new KafkaProducer({ brokers, clientId: 'edge-producer-test', deliveryTimeoutMs: 10_000, logger });
+  const producer = new KafkaProducer({ connection: kafka, clientId: 'edge-producer-test', deliveryTimeoutMs: 10_000, logger });
   await producer.connect();
   assert.equal(await producer.partitionCount(topic), 3);
   await Promise.all(Array.from({ length: 500 }, (_, i) => producer.produce(topic, `k-${i % 10}`, `v-${i}`)));
@@ -38,7 +38,7 @@ test('produce() resolves on the delivery report; the records are in Kafka with t
   await producer.produce(topic, null, 'explicit', 2);
   await producer.close();
   assert.equal(producer.state, 'closed');
-  const records = await readTopic(brokers, topic);
+  const records = await readTopic(kafka, topic);
   assert.equal(records.length, 501);
   assert.equal(records.find((record) => record.value?.toString() === 'explicit')?.partition, 2);
   const partitionsOfKey = new Set(records.filter((record) => record.key?.toString() === 'k-3').map((record) => record.partition));
@@ -48,7 +48,7 @@ test('produce() resolves on the delivery report; the records are in Kafka with t
 
 test('a full librdkafka queue is waited out locally: every record is still delivered, in order per key', async () => {
   const { events, observer } = recordingObserver();
-  const producer = new KafkaProducer({ brokers, clientId: 'edge-producer-test', deliveryTimeoutMs: 10_000, logger, observer, maxQueuedMessages: 20 });
+  const producer = new KafkaProducer({ connection: kafka, clientId: 'edge-producer-test', deliveryTimeoutMs: 10_000, logger, observer, maxQueuedMessages: 20 });
   await producer.connect();
   const order: number[] = [];
   await Promise.all(Array.from({ length: 2000 }, (_, i) => producer.produce(topic, 'queue-full', `q-${i}`).then(() => order.push(i))));
@@ -56,13 +56,13 @@ test('a full librdkafka queue is waited out locally: every record is still deliv
   assert.deepEqual(order, [...order].sort((a, b) => a - b), 'delivery reports in produce order for one key');
   await producer.close();
   // Records that waited kept their own bytes (string values are encoded into one reused buffer).
-  const values = (await readTopic(brokers, topic)).filter((record) => record.key?.toString() === 'queue-full').map((record) => record.value!.toString());
+  const values = (await readTopic(kafka, topic)).filter((record) => record.key?.toString() === 'queue-full').map((record) => record.value!.toString());
   assert.deepEqual(values, Array.from({ length: 2000 }, (_, i) => `q-${i}`));
 });
 
 test('a message timeout is an indefinite outcome: the record fails and the producer is re-created', async () => {
   const { events, observer } = recordingObserver();
-  const producer = new KafkaProducer({ brokers, clientId: 'edge-producer-test', deliveryTimeoutMs: 1500, logger, observer });
+  const producer = new KafkaProducer({ connection: kafka, clientId: 'edge-producer-test', deliveryTimeoutMs: 1500, logger, observer });
   await producer.connect();
   // A topic that does not exist (auto creation is off): librdkafka holds the record until it times out.
   const outcome = await producer.produce(uniqueName('edge-missing'), 'k', 'never').then(
@@ -83,7 +83,7 @@ test('a message timeout is an indefinite outcome: the record fails and the produ
 });
 
 test('flush() waits for every record handed over; close() with nothing in flight fails nothing', async () => {
-  const producer = new KafkaProducer({ brokers, clientId: 'edge-producer-test', deliveryTimeoutMs: 10_000, logger });
+  const producer = new KafkaProducer({ connection: kafka, clientId: 'edge-producer-test', deliveryTimeoutMs: 10_000, logger });
   await producer.connect();
   let delivered = 0;
   for (let i = 0; i < 300; i++) producer.send(topic, 'flush', Buffer.from(`f-${i}`), null, (error) => error === undefined && delivered++);

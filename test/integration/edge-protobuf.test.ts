@@ -13,7 +13,7 @@ import { createTopics, deleteTopics, eventually, killAllBridges, uniqueName, typ
  * aggregates, a redelivered message counted once, a refused reading dead-lettered with its reason.
  */
 const scenario = new AggregatorScenario([{ name: 'proto', guarantee: 'exactly-once', window: { kind: 'tumbling', sizeMs: 2000 }, watermark: { kind: 'fixed', delayMs: 1000 } }], { partitions: 2 });
-const brokers = scenario.config.kafka.brokers;
+const kafka = scenario.config.kafka;
 const deadLetter = `${scenario.topic}-dead-letter`;
 const tenant = uniqueName('pb').replace(/[^A-Za-z0-9_-]/g, '_');
 const Batch = new protobuf.Root().loadSync(PROTO_FILE, { keepCase: true }).lookupType('acme.telemetry.Batch');
@@ -22,10 +22,10 @@ let bridge: BridgeProcess;
 
 before(async () => {
   await scenario.setUp();
-  await createTopics(brokers, [{ topic: deadLetter, partitions: 1 }]);
+  await createTopics(kafka, [{ topic: deadLetter, partitions: 1 }]);
   scenario.startAggregator('a');
   endpoint = await directEndpoint({
-    brokers,
+    brokers: kafka.brokers,
     readingsTopic: scenario.topic,
     deadLetterTopic: deadLetter,
     accounts: [{ username: 'dev-1', password: 'dev-1-secret', tenant, device: 'dev-1' }],
@@ -37,7 +37,7 @@ before(async () => {
 after(async () => {
   await killAllBridges();
   await scenario.tearDown();
-  await deleteTopics(brokers, [scenario.topic, `${scenario.topic}-late`, deadLetter]);
+  await deleteTopics(kafka, [scenario.topic, `${scenario.topic}-late`, deadLetter]);
 });
 
 test('a Protobuf device feeds ClickHouse through its field map: each reading once, a redelivery once, a refusal dead-lettered', async () => {

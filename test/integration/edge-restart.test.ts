@@ -17,12 +17,12 @@ import {
 } from './edge-harness.ts';
 
 const config = testConfig();
-const brokers = config.kafka.brokers;
+const kafka = config.kafka;
 const run = uniqueName('edge-restart');
 const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
 
 before(async () => {
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: names.readings, partitions: 3 },
     { topic: names.deadLetter, partitions: 1 },
   ]);
@@ -30,11 +30,11 @@ before(async () => {
 
 after(async () => {
   await killAllBridges();
-  await deleteTopics(brokers, [names.readings, names.deadLetter]);
+  await deleteTopics(kafka, [names.readings, names.deadLetter]);
 });
 
 async function readReadings(): Promise<ReadingRecord[]> {
-  return (await readTopic(brokers, names.readings))
+  return (await readTopic(kafka, names.readings))
     .map((message) => decodeRecord(message.value!))
     .flatMap((decoded) => (decoded.ok ? decoded.readings : []));
 }

@@ -16,7 +16,7 @@ import { createTopics, deleteTopics, eventually, killAllBridges, uniqueName, typ
  */
 const spB = sparkplugNamespace('spBv1.0')!;
 const scenario = new AggregatorScenario([{ name: 'sparkplug', guarantee: 'exactly-once', window: { kind: 'tumbling', sizeMs: 2000 }, watermark: { kind: 'fixed', delayMs: 1000 } }], { partitions: 2 });
-const brokers = scenario.config.kafka.brokers;
+const kafka = scenario.config.kafka;
 const deadLetter = `${scenario.topic}-dead-letter`;
 const group = uniqueName('sp').replace(/[^A-Za-z0-9_-]/g, '_');
 let endpoint: DirectEndpoint;
@@ -24,10 +24,10 @@ let bridge: BridgeProcess;
 
 before(async () => {
   await scenario.setUp();
-  await createTopics(brokers, [{ topic: deadLetter, partitions: 1 }]);
+  await createTopics(kafka, [{ topic: deadLetter, partitions: 1 }]);
   scenario.startAggregator('a');
   endpoint = await directEndpoint({
-    brokers,
+    brokers: kafka.brokers,
     readingsTopic: scenario.topic,
     deadLetterTopic: deadLetter,
     accounts: [{ username: 'gw1', password: 'gw1-secret', tenant: group, device: 'gw1' }],
@@ -39,7 +39,7 @@ before(async () => {
 after(async () => {
   await killAllBridges();
   await scenario.tearDown();
-  await deleteTopics(brokers, [scenario.topic, `${scenario.topic}-late`, deadLetter]);
+  await deleteTopics(kafka, [scenario.topic, `${scenario.topic}-late`, deadLetter]);
 });
 
 async function connectNode(): Promise<MqttClient> {

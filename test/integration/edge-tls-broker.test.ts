@@ -16,7 +16,7 @@ import { createTopics, deleteTopics, eventually, freePort, readTopic, testConfig
  * and the bridge, subscribed over mqtts:// and trusting the CA by edge.tls.brokerCaFile, writes
  * the reading to Kafka. The shared broker of the other tests is not touched.
  */
-const brokers = testConfig().kafka.brokers;
+const kafka = testConfig().kafka;
 const run = uniqueName('tlsbroker').replace(/[^A-Za-z0-9_-]/g, '_');
 const readings = `${run}-readings`;
 const deadLetter = `${run}-dead-letter`;
@@ -25,7 +25,7 @@ let bridge: Bridge | undefined;
 
 before(async () => {
   broker = await privateMosquitto('tls-broker');
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: readings, partitions: 1 },
     { topic: deadLetter, partitions: 1 },
   ]);
@@ -34,7 +34,7 @@ before(async () => {
 after(async () => {
   await bridge?.stop(5000);
   await broker?.remove();
-  await deleteTopics(brokers, [readings, deadLetter]);
+  await deleteTopics(kafka, [readings, deadLetter]);
 });
 
 test('a device publishes to Mosquitto over TLS and the bridge, subscribed over TLS, writes the reading to Kafka', async () => {
@@ -52,7 +52,7 @@ test('a device publishes to Mosquitto over TLS and the bridge, subscribed over T
   const config = loadConfig({
     env: {},
     overrides: {
-      kafka: { brokers, readingsTopic: readings, deadLetterTopic: deadLetter },
+      kafka: { brokers: kafka.brokers, security: kafka.security, readingsTopic: readings, deadLetterTopic: deadLetter },
       mqtt: { mode: 'broker', url: mosquittoTlsUrl(broker.stack), username: 'bridge', password: LOCAL_MQTT_USERS['bridge'], shareGroup: run, clientIdPrefix: run, sessionExpirySeconds: 30 },
       edge: { httpPort: await freePort(), tls: { mode: 'required', certFile: files.certFile, keyFile: files.keyFile, brokerCaFile: files.caFile } },
     },
@@ -67,7 +67,7 @@ test('a device publishes to Mosquitto over TLS and the bridge, subscribed over T
     await device.endAsync();
   }
   const values = await eventually(
-    async () => (await readTopic(brokers, readings)).map((message) => message.value?.toString('latin1') ?? ''),
+    async () => (await readTopic(kafka, readings)).map((message) => message.value?.toString('latin1') ?? ''),
     (found) => found.some((value) => value.includes('tls-broker-1')),
     20_000,
   );

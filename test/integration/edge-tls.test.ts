@@ -20,7 +20,7 @@ import { createTopics, deleteTopics, eventually, freePort, readTopic, testConfig
  * plaintext clients on a TLS port, a certificate of another CA, an expired certificate.
  */
 const base = testConfig();
-const brokers = base.kafka.brokers;
+const kafka = base.kafka;
 const run = uniqueName('tls');
 const readings = `${run}-readings`;
 const deadLetter = `${run}-dead-letter`;
@@ -46,7 +46,7 @@ before(async () => {
   foreign = issueDeviceCertificate(stack, { tenant, device: 'c1', dir: join(dir, 'foreign'), ca: createStandaloneCa(join(dir, 'other-ca'), 'another CA') });
   const credentialsFile = join(dir, 'devices');
   writeCredentialFile(credentialsFile, [{ username: 'u1', password: 'u1-secret', tenant, device: 'u1' }]);
-  await createTopics(brokers, [
+  await createTopics(kafka, [
     { topic: readings, partitions: 2 },
     { topic: deadLetter, partitions: 1 },
   ]);
@@ -54,7 +54,7 @@ before(async () => {
   const config = loadConfig({
     env: {},
     overrides: {
-      kafka: { brokers, readingsTopic: readings, deadLetterTopic: deadLetter },
+      kafka: { brokers: kafka.brokers, security: kafka.security, readingsTopic: readings, deadLetterTopic: deadLetter },
       mqtt: { mode: 'direct', credentialsFile, listen: { port: mqttPort, connectTimeoutMs: 500, maxConnections: 10 } },
       edge: {
         httpPort,
@@ -70,7 +70,7 @@ before(async () => {
 
 after(async () => {
   await bridge?.stop(5000);
-  await deleteTopics(brokers, [readings, deadLetter]);
+  await deleteTopics(kafka, [readings, deadLetter]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -120,7 +120,7 @@ function publishCode(client: MqttClient, topic: string, id: string): Promise<num
 const mqtts = (): string => `mqtts://127.0.0.1:${mqttPort}`;
 
 async function readingIds(): Promise<string[]> {
-  const messages = await readTopic(brokers, readings);
+  const messages = await readTopic(kafka, readings);
   return messages.map((message) => message.value?.toString('latin1') ?? '').filter((value) => value.includes(tenant));
 }
 
@@ -164,7 +164,7 @@ test('MQTTS with a device certificate: identity from the certificate; another de
   }
   assert.equal(await metric(/tp_edge_mqtt_direct_refusals_total\{reason_code="0x87",packet="publish"\}/), refusedBefore + 2);
   const letters = await eventually(
-    async () => (await readTopic(brokers, deadLetter)).map((message) => JSON.parse(message.value!.toString()) as { reason: string; origin: string }),
+    async () => (await readTopic(kafka, deadLetter)).map((message) => JSON.parse(message.value!.toString()) as { reason: string; origin: string }),
     (values) => values.length >= 2,
     20_000,
   );

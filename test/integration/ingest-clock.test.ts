@@ -56,7 +56,7 @@ let clickhouse: ClickHouseConnection | undefined;
 const bridges: { right?: BridgeProcess; skewed?: BridgeProcess } = {};
 
 before(async () => {
-  await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
+  await ensureTopics(config.kafka, pipelineTopics(config.kafka));
   clickhouse = await scratch.connect(config.clickhouse);
   service = new AggregatorService(config, logger);
   await service.start();
@@ -70,7 +70,7 @@ after(async () => {
   await killAllBridges();
   await service?.stop();
   await scratch.dropAll();
-  await deleteTopics(config.kafka.brokers, [names.readings, names.deadLetter, names.late]);
+  await deleteTopics(config.kafka, [names.readings, names.deadLetter, names.late]);
 });
 
 async function metrics(bridge: BridgeProcess): Promise<ReturnType<typeof parsePrometheusText>> {
@@ -87,7 +87,7 @@ async function query<T>(sql: string): Promise<T[]> {
 
 test('a CreateTime readings topic stops the aggregator with the fix; ensureTopics sets LogAppendTime on it', async () => {
   const topic = `${run}.createtime`;
-  await ensureTopics(config.kafka.brokers, [{ topic, partitions: 1, replicationFactor: 1 }]);
+  await ensureTopics(config.kafka, [{ topic, partitions: 1, replicationFactor: 1 }]);
   try {
     const kafka = { ...config.kafka, readingsTopic: topic };
     await assert.rejects(checkIngestClock(kafka, logger), (error: unknown) => {
@@ -99,12 +99,12 @@ test('a CreateTime readings topic stops the aggregator with the fix; ensureTopic
     });
     await checkIngestClock({ ...kafka, ingestClock: 'bridge' }, logger); // the explicit opt-out starts
     const altered: string[] = [];
-    await ensureTopics(config.kafka.brokers, pipelineTopics(kafka).slice(0, 1), (name) => altered.push(name));
+    await ensureTopics(config.kafka, pipelineTopics(kafka).slice(0, 1), (name) => altered.push(name));
     assert.deepEqual(altered, [topic], 'the existing topic was altered, not re-created');
-    assert.equal((await describeTopicConfig(config.kafka.brokers, topic, ['message.timestamp.type'])).get('message.timestamp.type'), 'LogAppendTime');
+    assert.equal((await describeTopicConfig(config.kafka, topic, ['message.timestamp.type'])).get('message.timestamp.type'), 'LogAppendTime');
     await checkIngestClock(kafka, logger);
   } finally {
-    await deleteTopics(config.kafka.brokers, [topic]);
+    await deleteTopics(config.kafka, [topic]);
   }
 });
 

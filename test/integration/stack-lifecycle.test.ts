@@ -6,6 +6,9 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ensureTopics, fetchMetadata } from '../../src/kafka/admin.ts';
+import { loadStackConfig } from '../../src/stack/config.ts';
+import { adminConnection } from '../../src/stack/kafka.ts';
 
 /**
  * Drives the real `stack` command on a second, private stack (its own data folder and ports), so
@@ -62,6 +65,20 @@ test('stack lifecycle: start twice is harmless, a taken port is named, stop leav
   const running = processesOfPrivateStack();
   assert.equal(running.length, 3, `expected Kafka, ClickHouse and Mosquitto, found pids ${running.join(',')}`);
 
+  // The local stack's broker, restarted on the data of 463 topics, listed a new topic in its metadata
+  // about a second after creating it; a bridge started in between was told its topic did not exist (the demo right after `stack up`).
+  // As the stack's admin principal (SASL_SSL with the private stack's CA).
+  const kafka = adminConnection(loadStackConfig({ env }).stack);
+  const created = await ensureTopics(kafka, [
+    { topic: 'fresh-broker-readings', partitions: 12, replicationFactor: 1 },
+    { topic: 'fresh-broker-dead-letter', partitions: 3, replicationFactor: 1 },
+  ]);
+  assert.deepEqual(created, ['fresh-broker-readings', 'fresh-broker-dead-letter']);
+  const seen = await fetchMetadata(kafka);
+  assert.equal(seen.topics.get('fresh-broker-readings'), 12, 'a fresh client must be told the topic ensureTopics created exists');
+  assert.equal(seen.ledPartitions.get('fresh-broker-readings'), 12, 'a fresh client must see every partition of a topic ensureTopics created');
+  assert.equal(seen.ledPartitions.get('fresh-broker-dead-letter'), 3);
+
   const second = await stack(['up']);
   assert.equal(second.code, 0, second.out);
   assert.match(second.out, /kafka-1: already running/);
@@ -72,6 +89,7 @@ test('stack lifecycle: start twice is harmless, a taken port is named, stop leav
   const down = await stack(['down']);
   assert.equal(down.code, 0, down.out);
   assert.deepEqual(processesOfPrivateStack(), [], 'no process of the stack may survive `stack down`');
+
 });
 
 test('a port already taken gives a message naming the port and the setting to change', async () => {

@@ -65,7 +65,7 @@ test(`stack services (${mode} mode): two bridges and two aggregators carry readi
     },
   });
   const clickhouse = createClient({ url: config.clickhouse.url, ...roleCredentials(config.clickhouse, 'admin') });
-  await ensureTopics(config.kafka.brokers, pipelineTopics(config.kafka));
+  await ensureTopics(config.kafka, pipelineTopics(config.kafka));
   try {
     const { started, services } = await startPipelineServices(config, { bridges: 2, aggregators: 2 });
     assert.deepEqual(started.sort(), ['aggregator-1', 'aggregator-2', 'bridge-1', 'bridge-2']);
@@ -118,7 +118,7 @@ test(`stack services (${mode} mode): two bridges and two aggregators carry readi
     assert.equal(stopped.length, 4, `stopped ${stopped.join(', ')}`);
     await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${run}` }).catch(() => undefined);
     await clickhouse.close();
-    await deleteTopics(config.kafka.brokers, pipelineTopics(config.kafka).map((spec) => spec.topic)).catch(() => undefined);
+    await deleteTopics(config.kafka, pipelineTopics(config.kafka).map((spec) => spec.topic)).catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

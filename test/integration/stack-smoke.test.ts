@@ -12,8 +12,8 @@ const config = testConfig();
 
 test('a message sent by the idempotent producer is consumed back', async () => {
   const topic = uniqueName('smoke');
-  await ensureTopics(config.kafka.brokers, [{ topic, partitions: 2, replicationFactor: config.kafka.replicationFactor }]);
-  const producer = await connectRawProducer(config.kafka.brokers, {
+  await ensureTopics(config.kafka, [{ topic, partitions: 2, replicationFactor: config.kafka.replicationFactor }]);
+  const producer = await connectRawProducer(config.kafka, {
     'enable.idempotence': true,
     acks: 'all',
     dr_cb: true,
@@ -27,7 +27,7 @@ test('a message sent by the idempotent producer is consumed back', async () => {
   producer.disconnect();
 
   const consumer = new ReadingsConsumer({
-    brokers: config.kafka.brokers,
+    connection: config.kafka,
     groupId: uniqueName('smoke-group'),
     clientId: 'smoke',
     topic,

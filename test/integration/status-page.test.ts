@@ -82,7 +82,7 @@ async function feed(): Promise<void> {
 before(async () => {
   ensureChromium();
   await scenario.setUp();
-  await ensureTopics(scenario.config.kafka.brokers, [{ topic: deadLetterTopic, partitions: 1, replicationFactor: scenario.config.kafka.replicationFactor }]);
+  await ensureTopics(scenario.config.kafka, [{ topic: deadLetterTopic, partitions: 1, replicationFactor: scenario.config.kafka.replicationFactor }]);
   bridge = await startBridge(
     bridgeEnv(scenario.config, { readings: scenario.topic, deadLetter: deadLetterTopic, run: scenario.id }, {
       TP_EDGE__MQTT_ENABLED: 'false',
@@ -109,7 +109,7 @@ after(async () => {
   if (profileDir) rmSync(profileDir, { recursive: true, force: true });
   await scenario.tearDown();
   await killAllBridges();
-  await deleteTopics(scenario.config.kafka.brokers, [scenario.topic, `${scenario.topic}-late`, deadLetterTopic]);
+  await deleteTopics(scenario.config.kafka, [scenario.topic, `${scenario.topic}-late`, deadLetterTopic]);
 });
 
 async function openPage(): Promise<{ page: Page; pageErrors: string[] }> {

@@ -35,6 +35,8 @@ function runnerWith(lateProducer: Partial<KafkaProducer>): { runner: PipelineRun
   const config = loadConfig({
     env: {},
     overrides: {
+      // Nothing connects here; the consumer only checks at construction that it could log in.
+      kafka: { security: { protocol: 'plaintext' } },
       aggregator: {
         pipelines: [
           {

@@ -132,9 +132,10 @@ test("the config command's output shows no secret and keeps every other value", 
 });
 
 test('the schema marks exactly the secrets, and has no secret defaults', () => {
-  assert.deepEqual(secretPaths(ConfigSchema), ['mqtt.password', 'edge.gatewayKeys[].key', 'edge.tls.key', 'clickhouse.roles.reader.password', 'clickhouse.roles.admin.password', 'clickhouse.password']);
+  assert.deepEqual(secretPaths(ConfigSchema), ['kafka.security.password', 'mqtt.password', 'edge.gatewayKeys[].key', 'edge.tls.key', 'clickhouse.roles.reader.password', 'clickhouse.roles.admin.password', 'clickhouse.password']);
   const defaults = loadConfig({ env: {} });
   assert.equal(defaults.mqtt.password, '');
+  assert.equal(defaults.kafka.security.password, '');
   assert.equal(defaults.clickhouse.password, '');
   assert.equal(defaults.clickhouse.roles.reader.password, '');
   assert.equal(defaults.clickhouse.roles.admin.password, '');

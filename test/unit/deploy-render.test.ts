@@ -91,7 +91,7 @@ test('every secret key the workloads read is in the development Secret', () => {
     for (const match of text.matchAll(/secretKeyRef:\s*\n\s*name: telemetry-credentials\s*\n\s*key: ([\w-]+)/g)) referenced.add(match[1]!);
     assert.ok(parseAllDocuments(text).every((document) => document.errors.length === 0), `${file} is not valid YAML`);
   }
-  assert.deepEqual([...referenced].sort(), ['clickhouse-admin-password', 'clickhouse-password', 'clickhouse-reader-password', 'gateway-keys', 'mqtt-password']);
+  assert.deepEqual([...referenced].sort(), ['clickhouse-admin-password', 'clickhouse-password', 'clickhouse-reader-password', 'gateway-keys', 'kafka-aggregator-password', 'kafka-bridge-password', 'mqtt-password']);
   for (const key of referenced) assert.ok(developmentKeys.includes(key), `credentials.dev.env lacks ${key}`);
 });
 

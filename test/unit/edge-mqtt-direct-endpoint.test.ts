@@ -1,133 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { generate, parser as createParser, type Packet } from 'mqtt-packet';
-import { loadConfig } from '../../src/config/load.ts';
-import type { DeliveryCallback, DeliveryReceiver } from '../../src/kafka/producer.ts';
-import { createLogger } from '../../src/util/log.ts';
-import { FlowControl } from '../../edge/flow.ts';
-import { createEdgeMetrics } from '../../edge/metrics.ts';
-import { credentialLine } from '../../edge/mqtt-server/credentials.ts';
-import { MqttServer } from '../../edge/mqtt-server/server.ts';
-import { ReadingPublisher, type RecordSink } from '../../edge/publisher.ts';
+import { generate, type Packet } from 'mqtt-packet';
+import { connected, device, setupEndpoint, waitFor } from '../support/mqtt-endpoint.ts';
 
 /**
  * The direct endpoint's packet handling over an in-memory socket, with the real publisher, flow
  * control and ack queue; the Kafka producer is replaced by a sink whose delivery reports the test
  * hands out in any order it likes.
  */
-class FakeSocket extends EventEmitter {
-  readonly written: Buffer[] = [];
-  paused = false;
-  destroyed = false;
-  ended = false;
-  setNoDelay(): this {
-    return this;
-  }
-  cork(): void {}
-  uncork(): void {}
-  write(bytes: Buffer): boolean {
-    this.written.push(Buffer.from(bytes));
-    return true;
-  }
-  pause(): this {
-    this.paused = true;
-    return this;
-  }
-  resume(): this {
-    this.paused = false;
-    return this;
-  }
-  end(): this {
-    this.ended = true;
-    return this;
-  }
-  destroy(): this {
-    if (!this.destroyed) {
-      this.destroyed = true;
-      queueMicrotask(() => this.emit('close'));
-    }
-    return this;
-  }
-}
-
-interface SentRecord {
-  readonly topic: string;
-  readonly key: string | null;
-  readonly value: string;
-  readonly receiver: DeliveryCallback | DeliveryReceiver;
-}
-
-class HeldSink implements RecordSink {
-  readonly records: SentRecord[] = [];
-  send(topic: string, key: string | null, value: string | Buffer, _partition: number | null, receiver: DeliveryCallback | DeliveryReceiver): void {
-    this.records.push({ topic, key, value: value.toString(), receiver });
-  }
-  deliver(index: number, error?: Error): void {
-    const { receiver } = this.records[index]!;
-    const failure = error as never;
-    if (typeof receiver === 'function') receiver(failure);
-    else receiver.delivered(failure);
-  }
-}
-
-const FAST = { N: 1024, r: 8, p: 1 };
-
-function setup(listen: Record<string, unknown> = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'direct-'));
-  const file = join(dir, 'devices');
-  writeFileSync(
-    file,
-    [credentialLine({ username: 'd1', tenant: 'acme', device: 'd1' }, 'pw', FAST), credentialLine({ username: 'gw', tenant: 'acme', device: '*' }, 'pw', FAST)].join('\n'),
-  );
-  const config = loadConfig({ overrides: { mqtt: { mode: 'direct', credentialsFile: file, listen: { port: 0, ...listen } } } });
-  const flow = new FlowControl(10_000);
-  flow.setKafkaAvailable(true, 'test');
-  const metrics = createEdgeMetrics(() => flow.recordsInFlight);
-  const sink = new HeldSink();
-  const publisher = new ReadingPublisher({ sink, readingsTopic: 'readings', deadLetterTopic: 'dead', flow, metrics });
-  const server = new MqttServer({ mqtt: config.mqtt, validation: config.edge.validation, ackMode: 'after-kafka', publisher, flow, metrics, logger: createLogger('test', 'silent') });
-  return { server, sink, flow, metrics };
-}
-
-/** A device on a fake socket: sends packets, reads what the server wrote. */
-function device(server: MqttServer, version: 4 | 5) {
-  const socket = new FakeSocket();
-  server.handleSocket(socket as unknown as Socket);
-  const received: Packet[] = [];
-  const parser = createParser({ protocolVersion: version });
-  parser.on('packet', (packet: Packet) => received.push(packet));
-  let read = 0;
-  const drain = (): Packet[] => {
-    for (; read < socket.written.length; read++) parser.parse(socket.written[read]!);
-    return received;
-  };
-  return {
-    socket,
-    send: (packet: Packet) => socket.emit('data', generate(packet, { protocolVersion: version })),
-    packets: drain,
-    acks: () => drain().filter((packet) => packet.cmd === 'puback' || packet.cmd === 'pubrec').map((packet) => [packet.cmd, packet.messageId, (packet as { reasonCode?: number }).reasonCode ?? 0]),
-  };
-}
-
-async function connected(server: MqttServer, version: 4 | 5, username = 'd1', password = 'pw', properties: Record<string, unknown> = {}) {
-  const client = device(server, version);
-  client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: `c-${Math.random()}`, clean: true, keepalive: 30, username, password: Buffer.from(password), properties } as Packet);
-  await waitFor(() => client.packets().some((packet) => packet.cmd === 'connack'));
-  return client;
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
+const setup = (listen: Record<string, unknown> = {}) => setupEndpoint({ listen });
 
 const reading = (id: string) => JSON.stringify({ id, ts: Date.now(), metrics: { t: 1 } });
 const publish = (messageId: number, qos: 0 | 1 | 2, topic = 'telemetry/acme/d1', payload = reading(`r${messageId}`)): Packet => ({ cmd: 'publish', messageId, qos, dup: false, retain: false, topic, payload });
@@ -213,7 +94,7 @@ test('refusals: topic of another device or tenant 0x87, bad topic 0x90, invalid 
   v5.send(publish(5, 1, 'telemetry/acme/d1', reading('fine')));
   await waitFor(() => sink.records.length === 5);
   assert.deepEqual(sink.records.map((record) => record.topic), ['dead', 'dead', 'dead', 'dead', 'readings']);
-  assert.deepEqual(sink.records.slice(0, 4).map((record) => (JSON.parse(record.value) as { reason: string }).reason), ['device-mismatch', 'tenant-mismatch', 'bad-topic', 'malformed-json']);
+  assert.deepEqual(sink.records.slice(0, 4).map((record) => (JSON.parse(record.value.toString()) as { reason: string }).reason), ['device-mismatch', 'tenant-mismatch', 'bad-topic', 'malformed-json']);
   assert.deepEqual(v5.acks(), [], 'a refusal is answered only once its dead letter is in Kafka');
   for (let index = 0; index < 5; index++) sink.deliver(index);
   await waitFor(() => v5.acks().length === 5);

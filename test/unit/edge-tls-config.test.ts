@@ -82,7 +82,7 @@ test('`guarantees explain` and the status page say when a bridge runs plaintext'
     };
     const history = new StatusHistory({ maxPoints: 3, p95WindowMs: 10_000 });
     history.record(observation);
-    const status = buildStatus(observation, history, { instance: 'a', slaP95Ms: 10_000, p95WindowMs: 10_000, readingsTopic: 't', partitions: 1, clientIdPrefix: 'c', pipelines: [] });
+    const status = buildStatus(observation, history, { instance: 'a', slaP95Ms: 10_000, p95WindowMs: 10_000, readingsTopic: 't', partitions: 1, kafkaProtocol: 'sasl_ssl', clientIdPrefix: 'c', pipelines: [] });
     assert.deepEqual(status.topology.bridges.map((bridge) => [bridge.url, bridge.tls]), [['https://a', true], ['http://b', false], ['http://old', null]]);
   });
 });

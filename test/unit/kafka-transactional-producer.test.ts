@@ -77,7 +77,7 @@ class FakeClient extends EventEmitter {
 }
 
 function producerOver(fake: FakeClient): TransactionalProducer {
-  return new TransactionalProducer({ brokers: ['127.0.0.1:1'], transactionalId: 'tp-test', clientId: 'test', client: () => fake });
+  return new TransactionalProducer({ connection: { brokers: ['127.0.0.1:1'], security: { protocol: 'plaintext', mechanism: 'SCRAM-SHA-512', username: '', password: '', caFile: '' } }, transactionalId: 'tp-test', clientId: 'test', client: () => fake });
 }
 
 const consumer = {} as KafkaConsumer;

@@ -25,7 +25,7 @@ test('each bridge shows its own clock offset and bound; one not measured yet (Na
   };
   const history = new StatusHistory({ maxPoints: 3, p95WindowMs: 10_000 });
   history.record(observation);
-  const status = buildStatus(observation, history, { instance: 'a', slaP95Ms: 10_000, p95WindowMs: 10_000, readingsTopic: 't', partitions: 1, clientIdPrefix: 'c', pipelines: [] });
+  const status = buildStatus(observation, history, { instance: 'a', slaP95Ms: 10_000, p95WindowMs: 10_000, readingsTopic: 't', partitions: 1, kafkaProtocol: 'sasl_ssl', clientIdPrefix: 'c', pipelines: [] });
   const offsets = status.topology.bridges.map((bridge) => [bridge.url, bridge.clockOffsetSeconds, bridge.clockOffsetBoundSeconds]);
   assert.deepEqual(offsets, [
     ['http://skewed', -30.004, 2],
@@ -59,7 +59,7 @@ test('a bridge with Sparkplug B nodes shows them by state (a DEATH shows as offl
   };
   const history = new StatusHistory({ maxPoints: 3, p95WindowMs: 10_000 });
   history.record(observation);
-  const status = buildStatus(observation, history, { instance: 'a', slaP95Ms: 10_000, p95WindowMs: 10_000, readingsTopic: 't', partitions: 1, clientIdPrefix: 'c', pipelines: [] });
+  const status = buildStatus(observation, history, { instance: 'a', slaP95Ms: 10_000, p95WindowMs: 10_000, readingsTopic: 't', partitions: 1, kafkaProtocol: 'sasl_ssl', clientIdPrefix: 'c', pipelines: [] });
   assert.deepEqual(status.topology.bridges.map((bridge) => bridge.sparkplug), [
     { nodes: { online: 3, offline: 1, 'needs-rebirth': 0 }, devices: { online: 5, offline: 2 } },
     null,

@@ -34,7 +34,7 @@ export const secretsInLogs: SecurityCheck = {
     for (const answer of context.answers) for (const { secret, forms } of patterns) if (forms.some((form) => answer.text.includes(form))) hit(secret, `an answer (${answer.source})`);
     let letters = 0;
     if (context.bridge !== undefined) {
-      for (const value of await topicValues(context.bridge.config.kafka.brokers, context.bridge.deadLetterTopic)) {
+      for (const value of await topicValues(context.bridge.config.kafka, context.bridge.deadLetterTopic)) {
         letters++;
         const text = value.toString('utf8');
         // A dead letter keeps the refused payload base64-encoded: decoded too, so that a key inside it is found.
