@@ -160,8 +160,21 @@ export class ReadingsConsumer {
     return messages.length === 0 || this.allDeliverable(messages, readyAtStart) ? messages : messages.filter((m) => this.deliverable(m.partition, readyAtStart));
   }
 
+  /**
+   * `ms` bounds the wait for a batch's first message only; the rest of the batch is what is ready
+   * then. With the library's default every further message may wait `ms` too, so a steady stream
+   * (each message within `ms` of the last) held a batch, and the flushes between batches, until it
+   * was full: at the demo's rate windows reached ClickHouse 2 to 6 s after they closed, not within
+   * aggregator.flushIntervalMs.
+   */
   setConsumeTimeout(ms: number): void {
     this.consumer.setDefaultConsumeTimeout(ms);
+    // The library has the setting but its type declarations do not name it.
+    const controls = this.consumer as KafkaConsumer & Partial<{ setDefaultIsTimeoutOnlyForFirstMessage(only: boolean): void }>;
+    if (typeof controls.setDefaultIsTimeoutOnlyForFirstMessage !== 'function') {
+      throw new KafkaConsumerError('KAFKA_CONSUME', 'this @confluentinc/kafka-javascript has no setDefaultIsTimeoutOnlyForFirstMessage: a batch would wait until full', { group: this.options.groupId }, undefined, false);
+    }
+    controls.setDefaultIsTimeoutOnlyForFirstMessage(true);
   }
 
   /** Resumes the partitions settled since the last call: their messages go to batches that start from now on. */

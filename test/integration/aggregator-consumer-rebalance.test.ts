@@ -211,3 +211,45 @@ test('a restore that fails is retried until it succeeds, then the partitions are
   assert.deepEqual(retries, [1, 2]);
   assert.deepEqual(errors, []);
 });
+
+// Before the fix a consume call under this stream never returned: the test timed out.
+test('a steady stream does not hold a batch until it is full: a consume call returns what is ready', { timeout: 60_000 }, async (t) => {
+  const config = testConfig();
+  const id = uniqueName('consumer-steady');
+  const topic = `${id}-readings`;
+  await ensureTopics(config.kafka, [{ topic, partitions: 1, replicationFactor: config.kafka.replicationFactor }]);
+  const producer = await connectRawProducer(config.kafka, { 'linger.ms': 1 });
+  producer.setPollInterval(10);
+  const consumer = new ReadingsConsumer({
+    connection: config.kafka,
+    groupId: `${id}-group`,
+    clientId: id,
+    topic,
+    sessionTimeoutMs: 6000,
+    isolation: 'read_committed',
+    autoCommit: false,
+    onAssigned: async (partitions, committed) => new Map(partitions.map((partition) => [partition, committed.get(partition) ?? 0])),
+    onRevoked: () => undefined,
+    onError: () => undefined,
+  });
+  await consumer.connect();
+  consumer.setConsumeTimeout(100);
+
+  // A message every 10 ms for the whole test: never a pause of the consume timeout (100 ms).
+  let sent = 0;
+  const trickle = setInterval(() => producer.produce(topic, 0, Buffer.from(`m-${sent++}`), null), 10);
+  t.after(async () => {
+    clearInterval(trickle);
+    await consumer.disconnect();
+    producer.disconnect();
+  });
+  await eventually('the partition assigned and its first messages delivered', async () => ((await consumer.consume(1_000_000)).length > 0 ? true : undefined), 30_000, 0);
+
+  // Before the fix each further message could wait 100 ms too, so this call lasted as long as the
+  // trickle (the aggregator flushed only between batches: windows reached ClickHouse seconds late).
+  const started = Date.now();
+  const batch = await consumer.consume(1_000_000);
+  const tookMs = Date.now() - started;
+  assert.ok(tookMs < 1000, `a consume call under a steady stream took ${tookMs} ms (${batch.length} messages)`);
+  assert.ok(batch.length < sent, 'it returned what was ready, not everything the stream will send');
+});
