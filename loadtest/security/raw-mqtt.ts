@@ -73,15 +73,22 @@ export class RawMqtt {
       const found = this.received.find(match);
       if (found !== undefined) return found;
       if (this.isClosed || Date.now() >= deadline) return undefined;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
-        function done(): void {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.waiters.add(done);
-      });
+      await this.nextPacketOr(deadline);
     }
+  }
+
+  /** Resolves on the next packet this client receives, or at `deadline`. */
+  private nextPacketOr(deadline: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
+      const waiters = this.waiters;
+      function done(): void {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
   }
 
   /** Resolves once `condition` holds (checked on every packet this client receives), false after `timeoutMs`. */
@@ -89,14 +96,7 @@ export class RawMqtt {
     const deadline = Date.now() + timeoutMs;
     while (!condition()) {
       if (this.isClosed || Date.now() >= deadline) return condition();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
-        function done(): void {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.waiters.add(done);
-      });
+      await this.nextPacketOr(deadline);
     }
     return true;
   }
