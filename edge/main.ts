@@ -22,6 +22,16 @@ try {
 const logger = createLogger('edge', config.log.level);
 let stopping = false;
 
+// Started with an IPC channel (src/stack/services.ts), the bridge follows the process that started
+// it: when the channel closes that process is gone (even by SIGKILL), and the bridge goes too, as
+// after a crash (nothing unacknowledged was acknowledged to a device), rather than run on unwatched.
+if (typeof process.send === 'function') {
+  process.on('disconnect', () => {
+    logger.warn('the process that started the bridge is gone; exiting');
+    process.exit(1);
+  });
+}
+
 async function main(): Promise<void> {
   const bridge = createBridge(config, logger);
 

@@ -41,13 +41,14 @@ export async function runAggregator(args: readonly string[], hooks: AggregatorHo
   }
   const logger = createLogger('aggregator', config.log.level);
 
-  // A worker's parent holds the other end of its IPC channel: when the channel closes the parent is
-  // gone (even by SIGKILL), and the worker goes too rather than run on unsupervised. Without a flush:
+  // The parent (a supervising aggregator, or whatever started this one through
+  // src/stack/services.ts) holds the other end of the IPC channel: when it closes the parent is gone
+  // (even by SIGKILL), and this process goes too rather than run on unsupervised. Without a flush:
   // as after a crash, its partitions resume from their checkpoints wherever they go next.
   const supervised = typeof process.send === 'function';
   if (supervised) {
     process.on('disconnect', () => {
-      logger.warn('the supervising aggregator process is gone; exiting');
+      logger.warn('the process that started this aggregator is gone; exiting');
       process.exit(1);
     });
   }

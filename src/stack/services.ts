@@ -77,12 +77,17 @@ export function startService(name: string, script: string, env: NodeJS.ProcessEn
     cwd: REPO_ROOT,
     // The local stack's own TP_STACK__* settings are not the services' (they would refuse them).
     env: { ...servicesEnv(process.env), ...localCredentialsEnv({ ...process.env, ...env }), ...env },
-    stdio: ['ignore', out, out],
+    // The IPC channel is how the service learns that this process is gone even when it dies by
+    // SIGKILL or a crash, where no 'exit' handler runs: the channel closes and the service exits
+    // (edge/main.ts, src/aggregator/run.ts) instead of running on for the rest of a test suite.
+    stdio: ['ignore', out, out, 'ipc'],
     // Its own process group (the service and any workers it starts), for signal().
     detached: true,
   });
   closeSync(out);
   if (child.pid === undefined) throw new Error(`could not start ${script}`);
+  // Nothing is sent over it: it must not keep this process alive on its own.
+  child.channel?.unref();
   const pid = child.pid;
   installCleanup();
   live.add(child);
