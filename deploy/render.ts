@@ -5,8 +5,11 @@ import type { TSchema } from '@sinclair/typebox';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { loadConfig } from '../src/config/load.ts';
 import { ConfigSchema, type Config } from '../src/config/schema.ts';
+import { ConfigError } from '../src/core/errors.ts';
 import { holdsSecret, isSecret, secretPaths } from '../src/config/secrets.ts';
 import { pipelineTopics } from '../src/kafka/admin.ts';
+import type { AclBinding } from '../src/kafka/acls.ts';
+import { pipelineGroups, serviceAcls } from '../src/stack/kafka-access.ts';
 import { parseCommandLine } from '../src/util/args.ts';
 import { renderDashboard } from './grafana/dashboard.ts';
 import { renderAggregatesDashboard } from './grafana/aggregates-dashboard.ts';
@@ -32,6 +35,8 @@ export interface Target {
   readonly name: string;
   readonly description: string;
   readonly env: Readonly<Record<string, string>>;
+  /** The Kafka admin's client.properties where the target's topic (and ACL) scripts run; needed unless kafka.security.protocol is plaintext. */
+  readonly kafkaAdminProperties?: string;
 }
 
 /** Services inside containers listen on every interface; the defaults (127.0.0.1) suit a laptop. */
@@ -72,6 +77,20 @@ const K8S_KAFKA = {
 };
 /** Where topics.sh finds its client.properties (mounted from telemetry-kafka-topic-admin). */
 const TOPIC_ADMIN_PROPERTIES = '/etc/telemetry-kafka/topic-admin/client.properties';
+/**
+ * Kafka in Compose: its own three brokers, SASL_SSL (SCRAM-SHA-512) on their INTERNAL listener,
+ * certificates from the development CA (the secret kafka-ca). Each service sets its principal and
+ * password file in compose.yaml (TP_KAFKA__SECURITY__USERNAME, …_PASSWORD_FILE: Compose secrets);
+ * topics.sh and kafka/acls.sh log in as admin with the client.properties that the kafka-init
+ * service writes into the kafka-secrets volume (decision 0020).
+ */
+const COMPOSE_KAFKA = {
+  TP_KAFKA__BROKERS: 'kafka-1:19092,kafka-2:19092,kafka-3:19092',
+  TP_KAFKA__SECURITY__PROTOCOL: 'sasl_ssl',
+  TP_KAFKA__SECURITY__MECHANISM: 'SCRAM-SHA-512',
+  TP_KAFKA__SECURITY__CA_FILE: '/run/secrets/kafka-ca',
+};
+const COMPOSE_ADMIN_PROPERTIES = '/etc/kafka/secrets/admin.properties';
 const COMPOSE_TLS = edgeTls({ cert: '/run/secrets/bridge-cert', key: '/run/secrets/bridge-key', brokerCa: '/run/secrets/edge-ca' });
 
 export const TARGETS = {
@@ -81,15 +100,13 @@ export const TARGETS = {
     env: {
       ...LISTEN_EVERYWHERE,
       ...COMPOSE_TLS,
-      TP_KAFKA__BROKERS: 'kafka-1:19092,kafka-2:19092,kafka-3:19092',
-      // Compose's own three brokers listen in plaintext on the Compose network (not yet SASL_SSL:
-      // decision 0020); said explicitly, so that `guarantees explain` and the status page say it.
-      TP_KAFKA__SECURITY__PROTOCOL: 'plaintext',
+      ...COMPOSE_KAFKA,
       TP_KAFKA__REPLICATION_FACTOR: '3',
       TP_KAFKA__MIN_INSYNC_REPLICAS: '2',
       TP_MQTT__URL: 'mqtts://mosquitto:8883',
       TP_CLICKHOUSE__URL: 'http://clickhouse:8123',
     },
+    kafkaAdminProperties: COMPOSE_ADMIN_PROPERTIES,
   },
   k8sDev: {
     name: 'k8s-dev',
@@ -103,6 +120,7 @@ export const TARGETS = {
       TP_MQTT__URL: 'mqtts://mosquitto.mqtt.svc:8883',
       TP_CLICKHOUSE__URL: 'http://clickhouse.clickhouse.svc:8123',
     },
+    kafkaAdminProperties: TOPIC_ADMIN_PROPERTIES,
   },
   k8sProd: {
     name: 'k8s-prod',
@@ -117,6 +135,7 @@ export const TARGETS = {
       TP_MQTT__URL: 'mqtts://mosquitto.mqtt.svc:8883',
       TP_CLICKHOUSE__URL: 'http://clickhouse.clickhouse.svc:8123',
     },
+    kafkaAdminProperties: TOPIC_ADMIN_PROPERTIES,
   },
 } as const satisfies Record<string, Target>;
 
@@ -134,6 +153,7 @@ export function renderAll(root = REPO_ROOT): RenderedFile[] {
   return [
     { path: 'deploy/compose/pipeline.env', text: renderEnvFile(TARGETS.compose, root) },
     { path: 'deploy/compose/topics.sh', text: renderTopicsScript(TARGETS.compose, configFor(TARGETS.compose, root)) },
+    { path: 'deploy/compose/kafka/acls.sh', text: renderAclScript(TARGETS.compose, configFor(TARGETS.compose, root)) },
     { path: 'deploy/k8s/base/pipeline.yaml', text: renderPipelineYaml(TARGETS.k8sDev, configFor(TARGETS.k8sDev, root)) },
     { path: 'deploy/k8s/base/topics.sh', text: renderTopicsScript(TARGETS.k8sDev, configFor(TARGETS.k8sDev, root)) },
     { path: 'deploy/k8s/overlays/prod/pipeline.yaml', text: renderPipelineYaml(TARGETS.k8sProd, configFor(TARGETS.k8sProd, root)) },
@@ -224,7 +244,7 @@ export function renderTopicsScript(target: Target, config: Config): string {
     'KAFKA_TOPICS="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"',
     'KAFKA_CONFIGS="${KAFKA_CONFIGS:-/opt/kafka/bin/kafka-configs.sh}"',
     // With a login: the topic administrator's client.properties (SASL_SSL, SCRAM, the CA).
-    ...(secured ? [`COMMAND_CONFIG="\${COMMAND_CONFIG:-${TOPIC_ADMIN_PROPERTIES}}"`] : []),
+    ...(secured ? [`COMMAND_CONFIG="\${COMMAND_CONFIG:-${adminProperties(target)}}"`] : []),
     'create() {',
     '  topic=$1',
     '  shift',
@@ -235,6 +255,76 @@ export function renderTopicsScript(target: Target, config: Config): string {
     '}',
     ...creates,
     ...settles,
+    '',
+  ].join('\n');
+}
+
+function adminProperties(target: Target): string {
+  if (target.kafkaAdminProperties === undefined) {
+    throw new ConfigError(`deploy/render.ts target '${target.name}' logs in to Kafka (kafka.security.protocol is not plaintext) but names no kafkaAdminProperties for its scripts`, { target: target.name });
+  }
+  return target.kafkaAdminProperties;
+}
+
+const ACL_OPERATION: Readonly<Record<AclBinding['operation'], string>> = {
+  read: 'Read',
+  write: 'Write',
+  describe: 'Describe',
+  'describe-configs': 'DescribeConfigs',
+  'idempotent-write': 'IdempotentWrite',
+};
+
+/**
+ * One kafka-acls.sh call per principal, resource type, pattern and set of operations (a JVM start
+ * each: fewer calls, a shorter `up`), covering `bindings` exactly.
+ */
+export function aclCommands(bindings: readonly AclBinding[]): string[] {
+  const operations = new Map<string, { binding: AclBinding; operations: string[] }>();
+  for (const binding of bindings) {
+    const key = [binding.principal, binding.resource, binding.pattern, binding.name].join('\0');
+    const entry = operations.get(key) ?? { binding, operations: [] };
+    entry.operations.push(ACL_OPERATION[binding.operation]);
+    operations.set(key, entry);
+  }
+  const calls = new Map<string, { binding: AclBinding; operations: string[]; names: string[] }>();
+  for (const { binding, operations: ops } of operations.values()) {
+    const key = [binding.principal, binding.resource, binding.pattern, ops.join(',')].join('\0');
+    const call = calls.get(key) ?? { binding, operations: ops, names: [] };
+    call.names.push(binding.name);
+    calls.set(key, call);
+  }
+  return [...calls.values()].map(({ binding, operations: ops, names }) => {
+    const resources = binding.resource === 'cluster' ? ['--cluster'] : names.map((name) => `--${binding.resource} ${shellWord(name)}`);
+    const pattern = binding.pattern === 'prefixed' ? ['--resource-pattern-type prefixed'] : [];
+    return ['grant', binding.principal, ...ops.map((operation) => `--operation ${operation}`), ...resources, ...pattern].join(' ');
+  });
+}
+
+/** A name as one shell word: as is when it is safe (topic names always are), else single-quoted. */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9._:-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The Compose brokers' ACLs for the service principals: what src/stack/kafka-access.ts grants on
+ * the local stack (serviceAcls), for the configured topics and consumer groups, as admin.
+ */
+export function renderAclScript(target: Target, config: Config): string {
+  return [
+    '#!/bin/sh',
+    header(target),
+    "# Grants the bridge and aggregator principals their ACLs (src/stack/kafka-access.ts, decision 0020); adding an ACL that exists changes nothing.",
+    'set -eu',
+    `BOOTSTRAP="\${BOOTSTRAP:-${config.kafka.brokers.join(',')}}"`,
+    'KAFKA_ACLS="${KAFKA_ACLS:-/opt/kafka/bin/kafka-acls.sh}"',
+    `COMMAND_CONFIG="\${COMMAND_CONFIG:-${adminProperties(target)}}"`,
+    'grant() {',
+    '  principal=$1',
+    '  shift',
+    '  "$KAFKA_ACLS" --bootstrap-server "$BOOTSTRAP" --command-config "$COMMAND_CONFIG" --add --allow-principal "$principal" "$@" > /dev/null',
+    '  echo "acls: $principal $*"',
+    '}',
+    ...aclCommands(serviceAcls(config.kafka, pipelineGroups(config))),
     '',
   ].join('\n');
 }

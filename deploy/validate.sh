@@ -167,7 +167,7 @@ else
     failed+=(hadolint)
   fi
   run dockerfile "$PYTHON" deploy/validate/manifests.py dockerfile deploy/docker/Dockerfile
-  for script in deploy/docker/entrypoint.sh deploy/compose/topics.sh deploy/compose/mosquitto/start.sh deploy/k8s/base/topics.sh deploy/k8s/overlays/prod/topics.sh deploy/tls/dev-certs.sh; do
+  for script in deploy/docker/entrypoint.sh deploy/compose/topics.sh deploy/compose/secrets.sh deploy/compose/mosquitto/start.sh deploy/compose/kafka/init.sh deploy/compose/kafka/start.sh deploy/compose/kafka/acls.sh deploy/k8s/base/topics.sh deploy/k8s/overlays/prod/topics.sh deploy/tls/dev-certs.sh; do
     if sh -n "$script"; then echo "ok    sh -n $script"; else failed+=("sh $script"); fi
   done
   run xml "$PYTHON" deploy/validate/manifests.py xml deploy/compose/clickhouse/keeper.xml

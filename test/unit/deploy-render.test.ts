@@ -7,6 +7,8 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/load.ts';
 import { ConfigSchema } from '../../src/config/schema.ts';
 import { pipelineTopics } from '../../src/kafka/admin.ts';
+import { pipelineGroups, serviceAcls } from '../../src/stack/kafka-access.ts';
+import { describeAcl, type AclBinding } from '../../src/kafka/acls.ts';
 import { EXAMPLE_CONFIG, REPO_ROOT, TARGETS, configFor, renderAll, withoutSecrets } from '../../deploy/render.ts';
 
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
@@ -64,6 +66,10 @@ test('the Compose environment with its credentials loads into the configuration 
   assert.equal(config.clickhouse.roles.admin.password, env['CLICKHOUSE_PASSWORD'], 'with the password ClickHouse was given');
   assert.notEqual(config.clickhouse.username, 'default', 'nobody uses default');
   assert.equal(config.edge.gatewayKeys[0]?.gateway, 'gw-demo');
+  assert.equal(config.kafka.security.protocol, 'sasl_ssl', 'Compose reaches its brokers over SASL_SSL');
+  assert.equal(config.kafka.security.mechanism, 'SCRAM-SHA-512');
+  assert.equal(config.kafka.security.caFile, '/run/secrets/kafka-ca');
+  assert.equal(config.kafka.security.password, '', 'no Kafka password in pipeline.env or credentials.env: each service reads its own from a secret file');
 });
 
 test('the topic scripts create every topic the pipeline needs, with the replication of their target', () => {
@@ -173,6 +179,7 @@ test('Kubernetes: every TLS file the bridge names is mounted read-only from a Se
 
 interface ComposeService {
   command?: string[];
+  environment?: Record<string, string>;
   secrets?: (string | { source: string; target?: string })[];
   healthcheck?: { test: string[] };
   ports?: string[];
@@ -209,4 +216,76 @@ test('no private key is in a file under deploy/ that git would commit (developme
     const generated = (kustomization.secretGenerator ?? []).map((secret) => secret.name);
     assert.ok(!generated.some((name) => name.startsWith('telemetry-edge-')), `${overlay} generates a TLS Secret from committed files`);
   }
+});
+
+/** The Compose file with its YAML merge keys applied, as Compose reads it. */
+function composeFile(): { services: Record<string, ComposeService>; secrets: Record<string, { file: string }> } {
+  return parseYaml(read('deploy/compose/compose.yaml'), { merge: true }) as { services: Record<string, ComposeService>; secrets: Record<string, { file: string }> };
+}
+
+test('Compose: the bridges and aggregators log in to Kafka as their own principals, with passwords from git-ignored secret files', () => {
+  const compose = composeFile();
+  const caFile = configFor(TARGETS.compose).kafka.security.caFile;
+  for (const [command, principal] of [['bridge', 'bridge'], ['aggregator', 'aggregator']] as const) {
+    const services = Object.entries(compose.services).filter(([, service]) => service.command?.[0] === command);
+    assert.ok(services.length >= 2, `no ${command} services`);
+    for (const [name, service] of services) {
+      const mounted = (service.secrets ?? []).map((secret) => (typeof secret === 'string' ? secret : secret.source));
+      assert.equal(service.environment?.['TP_KAFKA__SECURITY__USERNAME'], principal, `${name} logs in as another principal`);
+      const passwordFile = service.environment?.['TP_KAFKA__SECURITY__PASSWORD_FILE'];
+      assert.equal(passwordFile, `/run/secrets/kafka-${principal}-password`, `${name}: the password does not come from its secret file`);
+      assert.ok(mounted.includes(`kafka-${principal}-password`), `${name} does not mount kafka-${principal}-password`);
+      assert.ok(mounted.includes(basename(caFile)), `${name} does not mount ${caFile} (kafka.security.caFile)`);
+      assert.equal(service.environment?.['TP_KAFKA__SECURITY__PASSWORD'], undefined, `${name} has a Kafka password in compose.yaml`);
+    }
+    assert.match(compose.secrets[`kafka-${principal}-password`]?.file ?? '', /^\.\/tls\//, `kafka-${principal}-password is not generated under deploy/compose/tls/`);
+  }
+  assert.doesNotMatch(read('deploy/compose/pipeline.env'), /PASSWORD/, 'pipeline.env names no password');
+});
+
+test('Compose: the brokers listen SASL_SSL only, authorise with ACLs, and are checked over SASL_SSL', () => {
+  const compose = composeFile();
+  for (const name of ['kafka-1', 'kafka-2', 'kafka-3']) {
+    const service = compose.services[name]!;
+    const env = service.environment ?? {};
+    assert.equal(env['KAFKA_LISTENER_SECURITY_PROTOCOL_MAP'], 'INTERNAL:SASL_SSL,EXTERNAL:SASL_SSL,CONTROLLER:SSL', `${name}: a listener is not secured`);
+    assert.equal(env['KAFKA_LISTENER_NAME_CONTROLLER_SSL_CLIENT_AUTH'], 'required', `${name}: the controllers do not require client certificates`);
+    assert.equal(env['KAFKA_AUTHORIZER_CLASS_NAME'], 'org.apache.kafka.metadata.authorizer.StandardAuthorizer');
+    assert.equal(env['KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND'], 'false');
+    assert.deepEqual(env['KAFKA_SUPER_USERS']?.split(';').sort(), ['User:CN=kafka-broker', 'User:admin']);
+    assert.ok(service.healthcheck?.test.some((part) => part.includes('--command-config /etc/kafka/secrets/admin.properties')), `${name}: the healthcheck does not log in`);
+  }
+  for (const secret of ['kafka-ca', 'kafka-cert', 'kafka-key', 'kafka-admin-password']) {
+    assert.match(compose.secrets[secret]?.file ?? '', /^\.\/tls\//, `${secret} is not generated under deploy/compose/tls/`);
+  }
+});
+
+/** The bindings of kafka/acls.sh's `grant PRINCIPAL --operation OP... --RESOURCE NAME... [--resource-pattern-type prefixed]` lines. */
+function grantedAcls(script: string): AclBinding[] {
+  const operations: Record<string, AclBinding['operation']> = { Read: 'read', Write: 'write', Describe: 'describe', DescribeConfigs: 'describe-configs', IdempotentWrite: 'idempotent-write' };
+  return script
+    .split('\n')
+    .filter((line) => line.startsWith('grant '))
+    .flatMap((line) => {
+      const words = line.split(' ');
+      const pattern = line.endsWith('--resource-pattern-type prefixed') ? 'prefixed' : 'literal';
+      const ops: AclBinding['operation'][] = [];
+      const resources: { resource: AclBinding['resource']; name: string }[] = [];
+      for (let i = 2; i < words.length; i++) {
+        const flag = words[i]!;
+        if (flag === '--operation') ops.push(operations[words[++i]!]!);
+        else if (flag === '--cluster') resources.push({ resource: 'cluster', name: 'kafka-cluster' });
+        else if (flag === '--topic' || flag === '--group' || flag === '--transactional-id') resources.push({ resource: flag.slice(2) as AclBinding['resource'], name: words[++i]! });
+        else if (flag === '--resource-pattern-type') i++;
+        else assert.fail(`unexpected word ${flag} in: ${line}`);
+      }
+      return resources.flatMap((resource) => ops.map((operation) => ({ principal: words[1]!, ...resource, pattern, operation }) as AclBinding));
+    });
+}
+
+test("Compose: kafka/acls.sh grants the service principals exactly the local stack's ACLs for the configured topics and groups", () => {
+  const config = configFor(TARGETS.compose);
+  const expected = serviceAcls(config.kafka, pipelineGroups(config)).map(describeAcl).sort();
+  assert.deepEqual(grantedAcls(read('deploy/compose/kafka/acls.sh')).map(describeAcl).sort(), expected);
+  assert.ok(expected.some((acl) => acl.startsWith('User:aggregator READ on group')), 'the expected set names the pipelines\' groups');
 });
