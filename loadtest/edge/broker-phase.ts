@@ -1,6 +1,5 @@
-import type { MqttClient } from 'mqtt';
 import { withCpu } from './cpu.ts';
-import { publish, sleep, type Messages, type Phase } from './publish.ts';
+import { sleep, type Messages, type Phase, type Publisher } from './publish.ts';
 
 /**
  * Broker mode: the publisher sends to Mosquitto (which acknowledges on arrival), the bridge reads
@@ -13,16 +12,18 @@ export interface BrokerBridge {
   /** The bridge's ops endpoint (GET /metrics). */
   readonly url: string;
   readonly mosquittoPid: number;
+  readonly kafkaPids: readonly number[];
   readonly timeoutMs: number;
 }
 
-export async function brokerPhase(publisher: readonly MqttClient[], bridge: BrokerBridge, messages: Messages, perMessage: number, window: number): Promise<Phase> {
+export async function brokerPhase(publisher: Publisher, bridge: BrokerBridge, messages: Messages, perMessage: number, window: number): Promise<Phase> {
   const readings = messages.length * perMessage;
   const before = await publishedBy(bridge.url);
+  const send = publisher.prepare(messages, window);
   const started = performance.now();
   let delivered = 0;
-  const { cpuMicros } = await withCpu([bridge.mosquittoPid, bridge.pid], readings, async () => {
-    const publishing = publish(publisher, messages, window);
+  const { result: _, ...cpu } = await withCpu({ path: [bridge.mosquittoPid, bridge.pid], kafka: bridge.kafkaPids }, readings, async () => {
+    const publishing = send();
     const deadline = Date.now() + bridge.timeoutMs;
     while (Date.now() < deadline) {
       delivered = (await publishedBy(bridge.url)) - before;
@@ -33,7 +34,7 @@ export async function brokerPhase(publisher: readonly MqttClient[], bridge: Brok
   });
   const seconds = (performance.now() - started) / 1000;
   if (delivered < readings) throw new Error(`the broker-mode bridge wrote ${delivered} of ${readings} readings within ${bridge.timeoutMs} ms`);
-  return { readings, seconds, perSecond: readings / seconds, cpuMicros };
+  return { readings, seconds, perSecond: readings / seconds, ...cpu };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { MqttClient } from 'mqtt';
+import type { PhaseCpu } from './cpu.ts';
 
 /**
  * The publisher every phase of bench:edge shares: the same messages (single readings or batches),
@@ -27,37 +28,53 @@ export function batchedReadings(topicPrefix: string, tag: string, count: number)
   });
 }
 
-/** Resolves when every message got its PUBACK; rejects on the first publish error. */
-export function publish(clients: readonly MqttClient[], messages: Messages, window: number): Promise<void> {
-  return Promise.all(
-    clients.map(
-      (client, index) =>
-        new Promise<void>((resolve, reject) => {
-          const mine = messages.filter((_, i) => (i % DEVICES) % clients.length === index);
-          let next = 0;
-          let done = 0;
-          const one = (): void => {
-            const message = mine[next++]!;
-            client.publish(message.topic, message.payload, { qos: 1 }, (error) => {
-              if (error) return reject(error);
-              if (++done === mine.length) return resolve();
-              if (next < mine.length) one();
-            });
-          };
-          if (mine.length === 0) resolve();
-          for (let i = 0; i < Math.min(window, mine.length); i++) one();
-        }),
-    ),
-  ).then(() => undefined);
+/** Which connection of `connections` carries message `index` (by its device). */
+export const connectionOf = (index: number, connections: number): number => (index % DEVICES) % connections;
+
+/**
+ * One publisher of the phases: `prepare` does, before the phase's clock starts, whatever does not
+ * depend on the path (splitting by connection, encoding), and returns the timed part, which
+ * resolves when every message got its PUBACK and rejects on the first refusal.
+ */
+export interface Publisher {
+  prepare(messages: Messages, window: number): () => Promise<void>;
+  close(): Promise<void>;
 }
 
-/** One measured phase: readings carried end to end, and the CPU the path's own processes spent on them. */
-export interface Phase {
+/** The publisher on mqtt.js clients: the method before decision 0006's addendum (`--publisher mqtt.js`), and tls-cost.ts's (TLS). */
+export class MqttJsPublisher implements Publisher {
+  constructor(private readonly clients: readonly MqttClient[]) {}
+  prepare(messages: Messages, window: number): () => Promise<void> {
+    const shares = this.clients.map((_, index) => messages.filter((_, i) => connectionOf(i, this.clients.length) === index));
+    return () => Promise.all(this.clients.map((client, index) => publishOn(client, shares[index]!, window))).then(() => undefined);
+  }
+  async close(): Promise<void> {
+    await Promise.allSettled(this.clients.map((client) => client.endAsync()));
+  }
+}
+
+function publishOn(client: MqttClient, mine: Messages, window: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let next = 0;
+    let done = 0;
+    const one = (): void => {
+      const message = mine[next++]!;
+      client.publish(message.topic, message.payload, { qos: 1 }, (error) => {
+        if (error) return reject(error);
+        if (++done === mine.length) return resolve();
+        if (next < mine.length) one();
+      });
+    };
+    if (mine.length === 0) resolve();
+    for (let i = 0; i < Math.min(window, mine.length); i++) one();
+  });
+}
+
+/** One measured phase: readings carried end to end, and the CPU each party spent on them (cpuMicros: the path's own processes). */
+export interface Phase extends PhaseCpu {
   readonly readings: number;
   readonly seconds: number;
   readonly perSecond: number;
-  /** CPU time of the path's processes (µs per reading, all threads); the publisher and Kafka excluded. */
-  readonly cpuMicros: number;
 }
 
 export function sleep(ms: number): Promise<void> {

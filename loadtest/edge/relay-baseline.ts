@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
-import type { MqttClient } from 'mqtt';
 import { REPO_ROOT } from '../../src/stack/paths.ts';
 import { withCpu } from './cpu.ts';
-import { publish, sleep, type Messages, type Phase } from './publish.ts';
+import { sleep, type Messages, type Phase, type Publisher } from './publish.ts';
 
 /**
  * The baseline: the bare relay, publisher → Mosquitto → a subscriber that only acknowledges
@@ -14,10 +13,12 @@ export interface RelayTarget {
   /** The bridges' MQTT account, which may subscribe. */
   readonly password: string;
   readonly mosquittoPid: number;
+  /** Read only to show that the relay leaves the shared broker idle (others' work on it shows). */
+  readonly kafkaPids: readonly number[];
   readonly timeoutMs: number;
 }
 
-export async function relayPhase(publisher: readonly MqttClient[], target: RelayTarget, group: string, filter: string, messages: Messages, perMessage: number, window: number): Promise<Phase> {
+export async function relayPhase(publisher: Publisher, target: RelayTarget, group: string, filter: string, messages: Messages, perMessage: number, window: number): Promise<Phase> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'loadtest/edge/relay-subscriber.ts', target.url, group, filter], {
     cwd: REPO_ROOT,
     env: { ...process.env, TP_BENCH_PASSWORD: target.password },
@@ -40,15 +41,16 @@ export async function relayPhase(publisher: readonly MqttClient[], target: Relay
     while (!ready && Date.now() < readyBy) await sleep(20);
     if (!ready) throw new Error(`the relay subscriber did not subscribe to ${filter} within 20 s`);
     const readings = messages.length * perMessage;
+    const send = publisher.prepare(messages, window);
     const started = performance.now();
-    const { cpuMicros } = await withCpu([target.mosquittoPid, child.pid!], readings, async () => {
-      await publish(publisher, messages, window);
+    const { result: _, ...cpu } = await withCpu({ path: [target.mosquittoPid, child.pid!], kafka: target.kafkaPids }, readings, async () => {
+      await send();
       const deadline = Date.now() + target.timeoutMs;
       while (received < messages.length && Date.now() < deadline) await sleep(10);
     });
     const seconds = (performance.now() - started) / 1000;
     if (received < messages.length) throw new Error(`the relay subscriber received ${received} of ${messages.length} messages within ${target.timeoutMs} ms`);
-    return { readings, seconds, perSecond: readings / seconds, cpuMicros };
+    return { readings, seconds, perSecond: readings / seconds, ...cpu };
   } finally {
     child.kill('SIGKILL');
   }

@@ -20,7 +20,7 @@ import { fetchText } from '../../src/stack/tls-client.ts';
 import { ensureLocalTls, localTlsFiles } from '../../src/stack/tls.ts';
 import { createTopics, deleteTopics, freePort, killAllBridges, readTopic, startBridge, testConfig, uniqueName } from '../support/edge-harness.ts';
 import { directPhase } from './direct-phase.ts';
-import { singleReadings, type Phase } from './publish.ts';
+import { MqttJsPublisher, singleReadings, type Phase } from './publish.ts';
 
 const positive = (value: string): number => {
   const parsed = Number(value);
@@ -91,9 +91,11 @@ async function main(): Promise<void> {
   await eventually('TLS bridge ready', async () => ((await fetchText(`https://127.0.0.1:${tlsHttpPort}/readyz`, { ca }).catch(() => null))?.ok ? true : undefined), 60_000);
   const plainDevices = await Promise.all(Array.from({ length: options.connections }, (_, i) => connect(`mqtt://127.0.0.1:${plainPort}`, `${run}-plain-${i}`, undefined)));
   const tlsDevices = await Promise.all(Array.from({ length: options.connections }, (_, i) => connect(`mqtts://127.0.0.1:${tlsPort}`, `${run}-tls-${i}`, ca)));
+  const plainPublisher = new MqttJsPublisher(plainDevices);
+  const tlsPublisher = new MqttJsPublisher(tlsDevices);
   try {
     const phase = (tls: boolean, tag: string, count: number): Promise<Phase> =>
-      directPhase(tls ? tlsDevices : plainDevices, tls ? secure.pid : plain.child.pid!, singleReadings(prefix, tag, count), 1, options.window);
+      directPhase(tls ? tlsPublisher : plainPublisher, { path: [tls ? secure.pid : plain.child.pid!], kafka: [] }, singleReadings(prefix, tag, count), 1, options.window);
     report('warm-up plain', await phase(false, 'warm-plain', options.warmup));
     report('warm-up tls', await phase(true, 'warm-tls', options.warmup));
     const plains: Phase[] = [];
@@ -135,7 +137,7 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
-    await Promise.allSettled([...plainDevices, ...tlsDevices].map((client) => client.endAsync()));
+    await Promise.allSettled([plainPublisher.close(), tlsPublisher.close()]);
     secure.signal('SIGTERM');
     await Promise.allSettled([plain.stop(), secure.exited]);
     await killAllBridges();
