@@ -18,29 +18,17 @@ trap cleanup EXIT
 
 mapfile -t unit < <(find test/unit -name '*.test.ts' | sort)
 mapfile -t integration < <(find test/integration -name '*.test.ts' 2>/dev/null | sort)
-listed() { sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' -e 's|^|test/integration/|' "$1"; }
 # Integration files listed in test/integration/run-alone.txt (they stop, freeze or reconfigure a
-# shared server, or assert timing) run one at a time, last; those in run-beside.txt (a private
-# stack of their own) one at a time beside the others, which run two at a time.
-mapfile -t alone < <(listed test/integration/run-alone.txt)
-mapfile -t beside < <(listed test/integration/run-beside.txt)
+# shared server, or assert timing) run one at a time; the others two at a time.
+mapfile -t alone < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' -e 's|^|test/integration/|' test/integration/run-alone.txt)
 shared=()
 for file in "${integration[@]}"; do
-  if ! printf '%s\n' "${alone[@]}" "${beside[@]}" | grep -qxF "$file"; then shared+=("$file"); fi
+  if ! printf '%s\n' "${alone[@]}" | grep -qxF "$file"; then shared+=("$file"); fi
 done
 # Unit tests touch no server: two files at a time (most of their time is each file's start-up).
 # Every group always runs; any failing fails the run.
 status=0
 node --import tsx --test --test-concurrency=2 --test-reporter=spec "${unit[@]}" || status=1
-beside_log=$(mktemp)
-node --import tsx --test --test-concurrency=1 --test-reporter=spec "${beside[@]}" >"$beside_log" 2>&1 &
-beside_pid=$!
 node --import tsx --test --test-concurrency=2 --test-reporter=spec "${shared[@]}" || status=1
-beside_status=0
-wait "$beside_pid" || beside_status=1
-# Their report after the concurrent group's, not interleaved with it.
-cat "$beside_log"
-rm -f "$beside_log"
-[ "$beside_status" = 0 ] || status=1
 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${alone[@]}" || status=1
 exit "$status"
