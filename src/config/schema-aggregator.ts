@@ -99,7 +99,7 @@ export const AggregatorSchema = Type.Object(
     maxRowsPerInsert: Type.Integer({ minimum: 1, default: 50_000, description: 'A flush starts early once this many aggregate rows or raw readings are pending.' }),
     /** How often window state is checkpointed and offsets committed (exactly-once tiers). */
     checkpointIntervalMs: Millis(5000, 'checkpoint interval', 100),
-    writeRawReadings: Type.Boolean({ default: true, description: 'Also write every reading to readings_raw (one row per reading and metric, deduplicated by id); used by audits and the load test.' }),
+    writeRawReadings: Type.Boolean({ default: true, description: 'Also write every reading to readings_raw (one row per reading and metric, deduplicated by id); used by audits and the load test. Costs about 2 µs of aggregator CPU and 0.5–1 µs of ClickHouse CPU per reading (bench:aggregator: 9.4 µs off, 11.4 µs on).' }),
     sessionTimeoutMs: Millis(10_000, 'consumer group session timeout', 1000),
     /** Names this instance in client ids and its transactional id; defaults to '<hostname>-<pid>'. */
     instanceId: Type.String({ description: 'Names this instance in client ids and its transactional id; defaults to \'<hostname>-<pid>\'.', pattern: '^[A-Za-z0-9_.-]*$', default: '' }),
