@@ -5,6 +5,7 @@ import { generateDataset } from '../support/readings-dataset.ts';
 import { WINDOW, assertExactlyOnce, streamInSlices } from '../support/recovery.ts';
 import { eventually } from '../../src/stack/services.ts';
 import { freePort } from './edge-harness.ts';
+import { isAlive } from '../../src/stack/processes.ts';
 
 /**
  * The supervised aggregator (`--instances 2`): one service, two worker processes in one consumer
@@ -19,15 +20,6 @@ interface WorkerStatus {
   readonly state: string;
   readonly restarts: number;
   readonly ready: boolean;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test('aggregator --instances 2: a worker SIGKILLed mid-stream is restarted by the service, exactly-once holds', { timeout: 300_000 }, async (t) => {
@@ -55,9 +47,9 @@ test('aggregator --instances 2: a worker SIGKILLed mid-stream is restarted by th
       const one = (await workers())[0]!;
       return one.restarts === 1 && one.ready && one.pid !== killedPid ? one : undefined;
     }, 60_000);
-    assert.ok(alive(restarted.pid!));
+    assert.ok(isAlive(restarted.pid!));
   });
-  assert.ok(killedPid !== null && !alive(killedPid), 'the killed worker is gone');
+  assert.ok(killedPid !== null && !isAlive(killedPid), 'the killed worker is gone');
   await assertExactlyOnce(scenario, data);
 
   const metrics = await (await fetch(`${base}/metrics`)).text();
@@ -75,7 +67,7 @@ test('aggregator --instances 2: a worker SIGKILLed mid-stream is restarted by th
   // Its pid only (signal() would reach the whole process group, workers included).
   process.kill(service.pid, 'SIGKILL');
   await service.exited;
-  await eventually('workers gone with their service', async () => (workerPids.every((pid) => !alive(pid)) ? true : undefined), 10_000);
+  await eventually('workers gone with their service', async () => (workerPids.every((pid) => !isAlive(pid)) ? true : undefined), 10_000);
 });
 
 test('aggregator --instances 2: SIGTERM stops every worker gracefully and the service exits 0', { timeout: 120_000 }, async (t) => {
@@ -89,7 +81,7 @@ test('aggregator --instances 2: SIGTERM stops every worker gracefully and the se
   const workerPids = status.workers.map((worker) => worker.pid!);
   assert.equal(workerPids.length, 2);
   assert.equal(await service.stop(30_000), 0, `a graceful stop exits 0:\n${service.log().slice(-2000)}`);
-  assert.ok(workerPids.every((pid) => !alive(pid)), 'no worker outlives the service');
+  assert.ok(workerPids.every((pid) => !isAlive(pid)), 'no worker outlives the service');
   // Each worker ran its own graceful stop (flush, checkpoint, commit, leave the group).
   const stopped = service.log().split('\n').filter((line) => line.includes('"msg":"stopped"') && workerPids.some((pid) => line.includes(`"pid":${pid}`)));
   assert.equal(stopped.length, 2, service.log().slice(-3000));

@@ -7,15 +7,7 @@ import { roleCredentials } from '../../src/clickhouse/roles.ts';
 import { eventually } from '../../src/stack/services.ts';
 import { REPO_ROOT } from '../../src/stack/paths.ts';
 import { testConfig } from '../support/stack.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isAlive } from '../../src/stack/processes.ts';
 
 /**
  * A test process that dies without running its 'exit' handlers (a crash, SIGKILL, a timeout of the
@@ -27,7 +19,7 @@ test('a bridge and an aggregator started by a process that is SIGKILLed exit on 
   const launcher = spawn(process.execPath, ['--import', 'tsx', 'test/support/service-launcher.ts'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const started: { bridge?: number; aggregator?: number; database?: string } = {};
   t.after(async () => {
-    for (const pid of [launcher.pid, started.bridge, started.aggregator]) if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of [launcher.pid, started.bridge, started.aggregator]) if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
     if (started.database !== undefined) {
       const config = testConfig();
       const clickhouse = createClient({ url: config.clickhouse.url, ...roleCredentials(config.clickhouse, 'admin') });
@@ -42,8 +34,8 @@ test('a bridge and an aggregator started by a process that is SIGKILLed exit on 
   Object.assign(started, JSON.parse(line ?? '{}'));
   const { bridge, aggregator } = started;
   assert.ok(bridge !== undefined && aggregator !== undefined, `pids of the services: ${line}`);
-  assert.ok(alive(bridge) && alive(aggregator), 'both services run while their parent does');
+  assert.ok(isAlive(bridge) && isAlive(aggregator), 'both services run while their parent does');
 
   process.kill(launcher.pid!, 'SIGKILL');
-  await eventually('the bridge and the aggregator have exited', async () => (!alive(bridge) && !alive(aggregator) ? true : undefined), 30_000, 100);
+  await eventually('the bridge and the aggregator have exited', async () => (!isAlive(bridge) && !isAlive(aggregator) ? true : undefined), 30_000, 100);
 });
