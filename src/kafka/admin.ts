@@ -3,7 +3,9 @@ import type { ProducerGlobalConfig } from '@confluentinc/kafka-javascript';
 import type { KafkaConfig } from '../config/schema.ts';
 import { PipelineError, errorMessage } from '../core/errors.ts';
 import { describeTopicConfig, setTopicConfig } from './topic-configs.ts';
+import { RetriesExhaustedError, withRetry, type RetryPolicy } from '../util/retry.ts';
 import { brokerList, connectionProperties, kafkaJsClient, type KafkaConnection } from './connection.ts';
+import { readCommittedOffsets } from './consumer.ts';
 
 /**
  * Topic administration. Topics are created explicitly (the local brokers have auto-creation off)
@@ -174,38 +176,35 @@ export async function groupProgress(connection: KafkaConnection, groupId: string
   }
   const committed = await committedOffsets(connection, groupId, topic, ends.map((entry) => entry.partition));
   return {
-    committed: [...committed.values()].reduce((sum, offset) => sum + Math.max(0, offset), 0),
+    committed: [...committed.values()].reduce<number>((sum, offset) => sum + (offset ?? 0), 0),
     end: ends.reduce((sum, entry) => sum + Number(entry.high), 0),
   };
 }
 
 /**
- * The group's committed offset per partition (-1: none), read by a consumer of the group that
+ * The group's committed offset per partition (null: none), read by a consumer of the group that
  * never subscribes, so it joins nothing. Not the admin API's ListConsumerGroupOffsets: in
  * librdkafka 2.0.2 (Debian's) an admin client answered NOT_COORDINATOR — a fresh cluster still
  * creating __consumer_offsets, a coordinator moving — dereferences a null consumer group and
  * crashes the process (SIGSEGV in rd_kafka_cgrp_op); a consumer has its group and looks the
  * coordinator up again.
  */
-async function committedOffsets(connection: KafkaConnection, groupId: string, topic: string, partitions: readonly number[]): Promise<Map<number, number>> {
+async function committedOffsets(connection: KafkaConnection, groupId: string, topic: string, partitions: readonly number[]): Promise<Map<number, number | null>> {
   const consumer = new kafkaJs.KafkaConsumer({ ...connectionProperties(connection), 'group.id': groupId, 'enable.auto.commit': false }, {});
   await new Promise<void>((resolve, reject) => {
     consumer.connect({ timeout: 10_000 }, (error) => (error ? reject(new KafkaAdminError(`connecting to read group ${groupId}'s offsets failed: ${error.message}`, { group: groupId, brokers: brokerList(connection) }, error)) : resolve()));
   });
   try {
-    // The coordinator is being elected or loaded (COORDINATOR_LOAD_IN_PROGRESS, _NOT_AVAILABLE, NOT_COORDINATOR): asked again, within a bound.
-    const deadline = Date.now() + COORDINATOR_WAIT_MS;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await readCommitted(consumer, topic, partitions);
-      } catch (error) {
-        const code = (error as { code?: number }).code;
-        if (code === undefined || !COORDINATOR_MOVING.has(code) || Date.now() >= deadline) {
-          throw new KafkaAdminError(`reading group ${groupId}'s committed offsets failed after ${attempt} attempt(s): ${errorMessage(error)}`, { group: groupId, topic, attempts: attempt }, error);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
+    // While the coordinator is elected or loaded (COORDINATOR_LOAD_IN_PROGRESS, _NOT_AVAILABLE, NOT_COORDINATOR) it is asked again.
+    return await withRetry(() => readCommittedOffsets(consumer, topic, partitions, 10_000), {
+      policy: COORDINATOR_WAIT,
+      operation: `reading group ${groupId}'s committed offsets`,
+      shouldRetry: (error) => COORDINATOR_MOVING.has((error as { code?: number }).code ?? 0),
+    });
+  } catch (error) {
+    // Out of budget, the message already names the operation and the attempts.
+    const message = error instanceof RetriesExhaustedError ? error.message : `reading group ${groupId}'s committed offsets failed: ${errorMessage(error)}`;
+    throw new KafkaAdminError(message, { group: groupId, topic }, error);
   } finally {
     await new Promise<void>((resolve) => consumer.disconnect(() => resolve()));
   }
@@ -213,14 +212,4 @@ async function committedOffsets(connection: KafkaConnection, groupId: string, to
 
 /** librdkafka's codes for a group coordinator that is loading, unknown or has just moved. */
 const COORDINATOR_MOVING = new Set([14, 15, 16]);
-const COORDINATOR_WAIT_MS = 15_000;
-
-function readCommitted(consumer: kafkaJs.KafkaConsumer, topic: string, partitions: readonly number[]): Promise<Map<number, number>> {
-  return new Promise((resolve, reject) => {
-    consumer.committed(
-      partitions.map((partition) => ({ topic, partition })),
-      10_000,
-      (error, result) => (error ? reject(error) : resolve(new Map(result.map((entry) => [entry.partition, entry.offset ?? -1])))),
-    );
-  });
-}
+const COORDINATOR_WAIT: RetryPolicy = { maxAttempts: 100, initialDelayMs: 100, maxDelayMs: 1000, maxElapsedMs: 15_000 };

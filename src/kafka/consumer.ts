@@ -224,18 +224,8 @@ export class ReadingsConsumer {
   }
 
   committed(partitions: readonly number[], timeoutMs = 10_000): Promise<Map<number, number | null>> {
-    return new Promise((resolve, reject) => {
-      this.consumer.committed(
-        partitions.map((partition) => ({ topic: this.options.topic, partition })),
-        timeoutMs,
-        (error, result) => {
-          if (error) {
-            reject(new KafkaConsumerError('KAFKA_COMMITTED', `reading committed offsets failed: ${error.message}`, { group: this.options.groupId }, error));
-            return;
-          }
-          resolve(new Map(result.map((entry) => [entry.partition, entry.offset >= 0 ? entry.offset : null])));
-        },
-      );
+    return readCommittedOffsets(this.consumer, this.options.topic, partitions, timeoutMs).catch((error: LibrdKafkaError) => {
+      throw new KafkaConsumerError('KAFKA_COMMITTED', `reading committed offsets failed: ${error.message}`, { group: this.options.groupId }, error);
     });
   }
 
@@ -332,4 +322,18 @@ export class ReadingsConsumer {
       });
     });
   }
+}
+
+/**
+ * The committed offset of each of `partitions` for the consumer's group (null: none committed).
+ * Rejects with librdkafka's error as it is (its `code` says whether the coordinator is moving).
+ */
+export function readCommittedOffsets(consumer: KafkaConsumer, topic: string, partitions: readonly number[], timeoutMs: number): Promise<Map<number, number | null>> {
+  return new Promise((resolve, reject) => {
+    consumer.committed(
+      partitions.map((partition) => ({ topic, partition })),
+      timeoutMs,
+      (error, result) => (error ? reject(error) : resolve(new Map(result.map((entry) => [entry.partition, entry.offset !== undefined && entry.offset >= 0 ? entry.offset : null])))),
+    );
+  });
 }
