@@ -3,6 +3,7 @@ import type { Config } from '../src/config/schema.ts';
 import { parseCommandLine } from '../src/util/args.ts';
 import { errorMessage } from '../src/core/errors.ts';
 import { createLogger } from '../src/util/log.ts';
+import { followParent } from '../src/util/follow-parent.ts';
 import { createBridge } from './bridge.ts';
 
 /**
@@ -22,15 +23,8 @@ try {
 const logger = createLogger('edge', config.log.level);
 let stopping = false;
 
-// Started with an IPC channel (src/stack/services.ts), the bridge follows the process that started
-// it: when the channel closes that process is gone (even by SIGKILL), and the bridge goes too, as
-// after a crash (nothing unacknowledged was acknowledged to a device), rather than run on unwatched.
-if (typeof process.send === 'function') {
-  process.on('disconnect', () => {
-    logger.warn('the process that started the bridge is gone; exiting');
-    process.exit(1);
-  });
-}
+// Exiting as after a crash loses nothing: what a device was not acknowledged it sends again.
+followParent(logger, 'bridge');
 
 async function main(): Promise<void> {
   const bridge = createBridge(config, logger);

@@ -8,6 +8,7 @@ import { instancesFor } from './instances.ts';
 import { AggregatorService } from './service.ts';
 import { SupervisedAggregatorService, type WorkerLaunch } from './supervised-service.ts';
 import type { WorkerListening } from './supervisor.ts';
+import { followParent } from '../util/follow-parent.ts';
 
 /**
  * What an entry point may add to the service. The production entry (src/aggregator/main.ts) adds
@@ -41,17 +42,8 @@ export async function runAggregator(args: readonly string[], hooks: AggregatorHo
   }
   const logger = createLogger('aggregator', config.log.level);
 
-  // The parent (a supervising aggregator, or whatever started this one through
-  // src/stack/services.ts) holds the other end of the IPC channel: when it closes the parent is gone
-  // (even by SIGKILL), and this process goes too rather than run on unsupervised. Without a flush:
-  // as after a crash, its partitions resume from their checkpoints wherever they go next.
-  const supervised = typeof process.send === 'function';
-  if (supervised) {
-    process.on('disconnect', () => {
-      logger.warn('the process that started this aggregator is gone; exiting');
-      process.exit(1);
-    });
-  }
+  // Exiting as after a crash: its partitions resume from their checkpoints wherever they go next.
+  const supervised = followParent(logger, 'aggregator');
 
   const service =
     instances > 1

@@ -79,7 +79,7 @@ export function startService(name: string, script: string, env: NodeJS.ProcessEn
     env: { ...servicesEnv(process.env), ...localCredentialsEnv({ ...process.env, ...env }), ...env },
     // The IPC channel is how the service learns that this process is gone even when it dies by
     // SIGKILL or a crash, where no 'exit' handler runs: the channel closes and the service exits
-    // (edge/main.ts, src/aggregator/run.ts) instead of running on for the rest of a test suite.
+    // (src/util/follow-parent.ts) instead of running on for the rest of a test suite.
     stdio: ['ignore', out, out, 'ipc'],
     // Its own process group (the service and any workers it starts), for signal().
     detached: true,
