@@ -7,28 +7,16 @@
 export class Writer {
   private readonly parts: Buffer[] = [];
   int8(value: number): this {
-    const b = Buffer.alloc(1);
-    b.writeInt8(value);
-    this.parts.push(b);
-    return this;
+    return this.fixed(1, (b) => b.writeInt8(value));
   }
   int16(value: number): this {
-    const b = Buffer.alloc(2);
-    b.writeInt16BE(value);
-    this.parts.push(b);
-    return this;
+    return this.fixed(2, (b) => b.writeInt16BE(value));
   }
   int32(value: number): this {
-    const b = Buffer.alloc(4);
-    b.writeInt32BE(value);
-    this.parts.push(b);
-    return this;
+    return this.fixed(4, (b) => b.writeInt32BE(value));
   }
   int64(value: bigint): this {
-    const b = Buffer.alloc(8);
-    b.writeBigInt64BE(value);
-    this.parts.push(b);
-    return this;
+    return this.fixed(8, (b) => b.writeBigInt64BE(value));
   }
   string(value: string): this {
     const bytes = Buffer.from(value, 'utf8');
@@ -88,6 +76,12 @@ export class Writer {
   }
   bytes(): Buffer {
     return Buffer.concat(this.parts);
+  }
+  private fixed(size: number, write: (buffer: Buffer) => void): this {
+    const buffer = Buffer.alloc(size);
+    write(buffer);
+    this.parts.push(buffer);
+    return this;
   }
 }
 
