@@ -306,8 +306,9 @@ export async function waitForClickhouseNode(stack: StackConfig, node: Clickhouse
   await waitForProcess(node.process, `ClickHouse did not answer on ${node.url}/ping`, () => clickhousePing(node.url), timeoutMs, errorLog);
 }
 
-export async function stopClickhouseNode(node: ClickhouseNode): Promise<boolean> {
-  return stopProcess(node.process, 60_000);
+/** SIGTERM, then SIGKILL once `graceMs` has passed (a busy 18.16 server can take most of a minute to finish its requests). */
+export async function stopClickhouseNode(node: ClickhouseNode, graceMs = 60_000): Promise<boolean> {
+  return stopProcess(node.process, graceMs);
 }
 
 /**
@@ -345,7 +346,7 @@ export async function waitForClickhouse(stack: StackConfig, timeoutMs = stack.st
 }
 
 /** Stops every server of the configuration (replicas in parallel: each may take seconds); true when any was running. */
-export async function stopClickhouse(stack: StackConfig): Promise<boolean> {
-  const stopped = await Promise.all(clickhouseNodes(stack).map(stopClickhouseNode));
+export async function stopClickhouse(stack: StackConfig, graceMs?: number): Promise<boolean> {
+  const stopped = await Promise.all(clickhouseNodes(stack).map((node) => stopClickhouseNode(node, graceMs)));
   return stopped.some(Boolean);
 }
