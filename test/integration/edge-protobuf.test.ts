@@ -1,10 +1,9 @@
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
-import { AggregatorScenario } from '../support/aggregator-harness.ts';
-import { directEndpoint, type DirectEndpoint } from '../support/direct-bridge.ts';
+import { directPipeline } from '../support/direct-pipeline.ts';
 import { PROTO_FILE, codecRulesFor } from '../../loadtest/fleet/formats.ts';
-import { createTopics, deleteTopics, eventually, killAllBridges, uniqueName, type BridgeProcess } from './edge-harness.ts';
+import { eventually, type BridgeProcess } from './edge-harness.ts';
 
 /**
  * Interop: a device publishing its own Protobuf messages (config/codecs/device.proto, encoded with
@@ -12,36 +11,23 @@ import { createTopics, deleteTopics, eventually, killAllBridges, uniqueName, typ
  * the configured field map. Audited in ClickHouse: each reading once in readings_raw and in the
  * aggregates, a redelivered message counted once, a refused reading dead-lettered with its reason.
  */
-const scenario = new AggregatorScenario([{ name: 'proto', guarantee: 'exactly-once', window: { kind: 'tumbling', sizeMs: 2000 }, watermark: { kind: 'fixed', delayMs: 1000 } }], { partitions: 2 });
-const kafka = scenario.config.kafka;
-const deadLetter = `${scenario.topic}-dead-letter`;
-const tenant = uniqueName('pb').replace(/[^A-Za-z0-9_-]/g, '_');
+const pipeline = directPipeline({
+  name: 'proto',
+  partitions: 2,
+  tenantPrefix: 'pb',
+  accounts: (tenant) => [{ username: 'dev-1', password: 'dev-1-secret', tenant, device: 'dev-1' }],
+  env: { TP_MQTT__CODECS: JSON.stringify(codecRulesFor('protobuf')) },
+});
+const { scenario, tenant, deadLetter } = pipeline;
 const Batch = new protobuf.Root().loadSync(PROTO_FILE, { keepCase: true }).lookupType('acme.telemetry.Batch');
-let endpoint: DirectEndpoint;
 let bridge: BridgeProcess;
 
 before(async () => {
-  await scenario.setUp();
-  await createTopics(kafka, [{ topic: deadLetter, partitions: 1 }]);
-  scenario.startAggregator('a');
-  endpoint = await directEndpoint({
-    brokers: kafka.brokers,
-    readingsTopic: scenario.topic,
-    deadLetterTopic: deadLetter,
-    accounts: [{ username: 'dev-1', password: 'dev-1-secret', tenant, device: 'dev-1' }],
-    env: { TP_MQTT__CODECS: JSON.stringify(codecRulesFor('protobuf')) },
-  });
-  bridge = await endpoint.start();
-});
-
-after(async () => {
-  await killAllBridges();
-  await scenario.tearDown();
-  await deleteTopics(kafka, [scenario.topic, `${scenario.topic}-late`, deadLetter]);
+  bridge = await pipeline.startBridge();
 });
 
 test('a Protobuf device feeds ClickHouse through its field map: each reading once, a redelivery once, a refusal dead-lettered', async () => {
-  const device = await endpoint.connect({ username: 'dev-1', password: 'dev-1-secret' }, { clientId: `${tenant}-dev-1`, reconnectPeriod: 0 });
+  const device = await pipeline.connect({ clientId: `${tenant}-dev-1`, reconnectPeriod: 0 });
   const t = Date.now();
   const message = Buffer.from(
     Batch.encode(

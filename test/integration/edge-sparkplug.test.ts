@@ -1,11 +1,10 @@
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { get as sparkplugNamespace } from 'sparkplug-payload';
 import type { UPayload } from 'sparkplug-payload/lib/sparkplugbpayload.js';
-import { AggregatorScenario } from '../support/aggregator-harness.ts';
-import { directEndpoint, type DirectEndpoint } from '../support/direct-bridge.ts';
-import { createTopics, deleteTopics, eventually, killAllBridges, uniqueName, type BridgeProcess } from './edge-harness.ts';
+import { directPipeline } from '../support/direct-pipeline.ts';
+import { eventually, type BridgeProcess } from './edge-harness.ts';
 
 /**
  * Interop: a Sparkplug B edge node as a real one behaves, its payloads built with Eclipse Tahu's
@@ -15,36 +14,23 @@ import { createTopics, deleteTopics, eventually, killAllBridges, uniqueName, typ
  * aggregates, the redelivery counted once.
  */
 const spB = sparkplugNamespace('spBv1.0')!;
-const scenario = new AggregatorScenario([{ name: 'sparkplug', guarantee: 'exactly-once', window: { kind: 'tumbling', sizeMs: 2000 }, watermark: { kind: 'fixed', delayMs: 1000 } }], { partitions: 2 });
-const kafka = scenario.config.kafka;
-const deadLetter = `${scenario.topic}-dead-letter`;
-const group = uniqueName('sp').replace(/[^A-Za-z0-9_-]/g, '_');
-let endpoint: DirectEndpoint;
+const pipeline = directPipeline({
+  name: 'sparkplug',
+  partitions: 2,
+  tenantPrefix: 'sp',
+  accounts: (tenant) => [{ username: 'gw1', password: 'gw1-secret', tenant, device: 'gw1' }],
+  env: { TP_MQTT__CODECS: JSON.stringify([{ topic: 'spBv1.0/#', codec: 'sparkplug' }]) },
+});
+const { scenario, deadLetter, tenant: group } = pipeline;
 let bridge: BridgeProcess;
 
 before(async () => {
-  await scenario.setUp();
-  await createTopics(kafka, [{ topic: deadLetter, partitions: 1 }]);
-  scenario.startAggregator('a');
-  endpoint = await directEndpoint({
-    brokers: kafka.brokers,
-    readingsTopic: scenario.topic,
-    deadLetterTopic: deadLetter,
-    accounts: [{ username: 'gw1', password: 'gw1-secret', tenant: group, device: 'gw1' }],
-    env: { TP_MQTT__CODECS: JSON.stringify([{ topic: 'spBv1.0/#', codec: 'sparkplug' }]) },
-  });
-  bridge = await endpoint.start();
-});
-
-after(async () => {
-  await killAllBridges();
-  await scenario.tearDown();
-  await deleteTopics(kafka, [scenario.topic, `${scenario.topic}-late`, deadLetter]);
+  bridge = await pipeline.startBridge();
 });
 
 async function connectNode(): Promise<MqttClient> {
   const will = { topic: `spBv1.0/${group}/NDEATH/gw1`, payload: Buffer.from(spB.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'bdSeq', type: 'Int64', value: 0 }] })), qos: 1 as const };
-  return endpoint.connect({ username: 'gw1', password: 'gw1-secret' }, { clientId: `${group}-gw1`, reconnectPeriod: 0, will });
+  return pipeline.connect({ clientId: `${group}-gw1`, reconnectPeriod: 0, will });
 }
 
 async function send(client: MqttClient, type: string, payload: UPayload, device?: string): Promise<void> {

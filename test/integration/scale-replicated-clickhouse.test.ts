@@ -17,7 +17,7 @@ import { startPrivateReplicas, type PrivateReplicas } from '../support/replicate
  * to replica 2 and goes on; after replica 1 is back, both replicas hold exactly the expected rows
  * (no window lost, none twice under FINAL) and every accepted reading in readings_raw.
  */
-const PORTS = { http: 38123, tcp: 39000, interserver: 39009, zookeeper: 32181 };
+const PORTS = { http: 24123, tcp: 24900, interserver: 24909, zookeeper: 24181 };
 
 let replicas: PrivateReplicas;
 let stack: Config;

@@ -11,6 +11,7 @@ import { pipelineServicesHealth, startPipelineServices } from '../../src/stack/p
 import { stackPaths } from '../../src/stack/paths.ts';
 import { localClientTls } from '../../src/stack/tls-client.ts';
 import { portAnswers, stopAllRecorded } from '../../src/stack/processes.ts';
+import { eventually } from '../../src/stack/services.ts';
 import { freePort } from './edge-harness.ts';
 import { testConfig, uniqueName } from '../support/stack.ts';
 
@@ -25,7 +26,6 @@ import { testConfig, uniqueName } from '../support/stack.ts';
  * subscription.
  */
 async function freePortPair(): Promise<number> {
-  // Bridge i listens on mqtt.listen.port + i − 1: both ports must be free.
   for (;;) {
     const port = await freePort();
     if (port < 65535 && (await portAnswers('127.0.0.1', port + 1)) === false) return port;
@@ -36,8 +36,9 @@ for (const mode of ['direct', 'broker'] as const) {
 test(`stack services (${mode} mode): two bridges and two aggregators carry readings from MQTT to ClickHouse`, { timeout: 240_000 }, async () => {
   const run = uniqueName(`svc_${mode}`).replace(/-/g, '_');
   const dataDir = mkdtempSync(join(tmpdir(), 'tp-services-'));
-  const edgePort = await freePort();
-  const metricsPort = await freePort();
+  // Service i takes each base port + i − 1: the pairs keep a file running beside this one off them.
+  const edgePort = await freePortPair();
+  const metricsPort = await freePortPair();
   const listenPort = await freePortPair();
   const config = testConfig({
     stack: { dataDir, mqttMode: mode },
@@ -102,16 +103,13 @@ test(`stack services (${mode} mode): two bridges and two aggregators carry readi
       await fleet.endAsync();
     }
 
-    const deadline = Date.now() + 120_000;
-    let counted = 0;
-    while (Date.now() < deadline) {
+    const counted = await eventually('all 20 readings counted in agg_svc', async () => {
       const rows = await clickhouse
         .query({ query: `SELECT sum(count) AS n FROM ${run}.agg_svc FINAL WHERE metric = 'temperature'`, format: 'JSONEachRow' })
-        .then((result) => result.json<{ n: string }>(), () => [{ n: '0' }]);
-      counted = Number(rows[0]?.n ?? 0);
-      if (counted >= 20) break;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
+        .then((result) => result.json<{ n: string }>());
+      const n = Number(rows[0]?.n ?? 0);
+      return n >= 20 ? n : undefined;
+    }, 120_000, 500);
     assert.equal(counted, 20);
   } finally {
     const stopped = await stopAllRecorded(join(stackPaths(config.stack).runDir, 'services'), 20_000);

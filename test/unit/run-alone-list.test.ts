@@ -1,22 +1,59 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/stack/paths.ts';
 
 /**
- * test/integration/run-alone.txt decides which integration files `npm test` runs one at a time
- * (deploy/stack/test.sh). A renamed file would silently move into the concurrent group, where
- * stopping a shared server breaks the tests beside it.
+ * test/integration/run-alone.txt and run-beside-unit.txt decide which integration files `npm test`
+ * runs one at a time, or while the unit tests run (deploy/stack/test.sh). A renamed file would
+ * silently move into the concurrent group, where stopping a shared server breaks the tests beside it.
  */
-test('every file run-alone.txt names exists and says why it runs alone', () => {
-  const lines = readFileSync(join(REPO_ROOT, 'test/integration/run-alone.txt'), 'utf8').split('\n');
+function listed(list: string): string[] {
+  const lines = readFileSync(join(REPO_ROOT, 'test/integration', list), 'utf8').split('\n');
   const entries = lines.filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#'));
-  assert.ok(entries.length > 0, 'the list names some files');
-  for (const line of entries) {
+  assert.ok(entries.length > 0, `${list} names some files`);
+  return entries.map((line) => {
     const [file, reason] = line.split('#').map((part) => part.trim());
-    assert.ok(file && existsSync(join(REPO_ROOT, 'test/integration', file)), `${file} exists in test/integration`);
+    assert.ok(file && existsSync(join(REPO_ROOT, 'test/integration', file)), `${file} (${list}) exists in test/integration`);
     assert.match(file!, /\.test\.ts$/, `${file} is a test file`);
-    assert.ok(reason && reason.length > 0, `${file} says why it runs alone`);
+    assert.ok(reason && reason.length > 0, `${file} says why ${list} lists it`);
+    return file!;
+  });
+}
+
+test('every file run-alone.txt and run-beside-unit.txt name exists and says why; no file is in both', () => {
+  const alone = listed('run-alone.txt');
+  const beside = listed('run-beside-unit.txt');
+  assert.deepEqual(alone.filter((file) => beside.includes(file)), []);
+});
+
+test('deploy/stack/test.sh reads both lists', () => {
+  const script = readFileSync(join(REPO_ROOT, 'deploy/stack/test.sh'), 'utf8');
+  assert.match(script, /test\/integration\/run-alone\.txt/);
+  assert.match(script, /test\/integration\/run-beside-unit\.txt/);
+});
+
+/**
+ * Files that start private servers run beside the others on ports of their own: a port number two
+ * files both bind (a replica set's, a private stack's) would make them fail each other at random.
+ */
+test('no fixed port is claimed by two integration files (or by one and the chaos run)', () => {
+  const files = [
+    ...readdirSync(join(REPO_ROOT, 'test/integration')).filter((name) => name.endsWith('.ts')).map((name) => `test/integration/${name}`),
+    'loadtest/chaos/run.ts',
+  ];
+  const owners = new Map<number, string>();
+  const clashes: string[] = [];
+  for (const file of files) {
+    const text = readFileSync(join(REPO_ROOT, file), 'utf8');
+    const ports = new Set([...text.matchAll(/(?:port|http|tcp|interserver|zookeeper)\w*['"]?\s*[:=]\s*'?(\d{4,5})\b/gi)].map((match) => Number(match[1])));
+    for (const port of ports) {
+      const owner = owners.get(port);
+      if (owner !== undefined) clashes.push(`${port}: ${owner} and ${file}`);
+      else owners.set(port, file);
+    }
   }
+  assert.ok(owners.size >= 10, `the scan finds the fixed ports (found ${owners.size})`);
+  assert.deepEqual(clashes, []);
 });
