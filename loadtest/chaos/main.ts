@@ -1,7 +1,8 @@
 /**
  * `npm run chaos -- [--mqtt-mode direct|broker] [--readings N] [--rate R] [--seed S] [--faults a,b,…] [--times K] [--keep-stack] [--no-republish]`:
  * the pipeline on a private three-broker stack with every tier at once, faults injected on a
- * seeded schedule, then the audit per tier checked against `guarantees explain`. Exits non-zero
+ * seeded schedule spread over readings ÷ rate seconds (the devices send at least that long, and on
+ * until 5 s after the last fault has ended), then the audit per tier checked against `guarantees explain`. Exits non-zero
  * when exactly-once shows any loss or duplicate, at-least-once any loss, an observation contradicts
  * the table, or the run could not measure something (a service that would not start, a fault that
  * failed, tiers that did not settle, an audit query). Ends with one JSON line whatever happened. `--no-republish` plays devices that take a PUBACK

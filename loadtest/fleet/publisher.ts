@@ -23,6 +23,8 @@ export interface PublisherOptions {
   readonly password: string;
   readonly connections: number;
   readonly durationMs: number;
+  /** Publishing goes on past durationMs until this settles: a chaos run's devices keep sending through its last fault. */
+  readonly until?: Promise<unknown>;
   /** Slice of the rate loop. */
   readonly tickMs?: number;
   /** Unacknowledged messages per connection before the publisher waits (backpressure). */
@@ -127,8 +129,11 @@ export async function runFleet(spec: FleetSpec, options: PublisherOptions): Prom
     }
   };
 
+  let holding = options.until !== undefined;
+  const release = (): void => void (holding = false);
+  options.until?.then(release, release);
   let next = started;
-  while (Date.now() - started < options.durationMs) {
+  while (Date.now() - started < options.durationMs || holding) {
     next += tickMs;
     await dispatch(model.step(Date.now(), tickMs));
     const wait = next - Date.now();
