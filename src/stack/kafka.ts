@@ -53,6 +53,7 @@ export function kafkaNodes(stack: StackConfig): KafkaNode[] {
           `-Xmx${stack.kafkaHeapMb}m`,
           '-XX:+UseG1GC',
           '-XX:MaxGCPauseMillis=20',
+          ...(stack.kafkaQuickStart ? ['-XX:TieredStopAtLevel=1'] : []),
           '-Djava.awt.headless=true',
           `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`,
           '-cp',
