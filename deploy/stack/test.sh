@@ -18,27 +18,40 @@ trap cleanup EXIT
 
 mapfile -t unit < <(find test/unit -name '*.test.ts' | sort)
 mapfile -t integration < <(find test/integration -name '*.test.ts' 2>/dev/null | sort)
-# Integration files listed in test/integration/run-alone.txt (they stop, freeze or reconfigure a
-# shared server, or assert timing) run one at a time; those in run-beside-unit.txt (a private stack
-# of their own, no timing bound a loaded machine breaks) run while the unit tests do; the others
-# two at a time.
+# Which integration files run how (each list says why a file is on it):
+# - run-alone.txt: they assert timing bounds a second test's load would break: one at a time, last;
+# - beside-unit-shared.txt: they stop, freeze or reconfigure the shared stack but assert no timing:
+#   one at a time while the unit tests run (which touch no server) — the stack is theirs then;
+# - beside-unit-private.txt: a private stack each, no timing bound: each on its own beside the unit tests;
+# - the others: two at a time, each with its own topics, databases, ports and accounts.
 list() { sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' -e 's|^|test/integration/|' "$1"; }
 mapfile -t alone < <(list test/integration/run-alone.txt)
-mapfile -t beside < <(list test/integration/run-beside-unit.txt)
+mapfile -t beside_shared < <(list test/integration/beside-unit-shared.txt)
+mapfile -t beside_private < <(list test/integration/beside-unit-private.txt)
 shared=()
 for file in "${integration[@]}"; do
-  if ! printf '%s\n' "${alone[@]}" "${beside[@]}" | grep -qxF "$file"; then shared+=("$file"); fi
+  if ! printf '%s\n' "${alone[@]}" "${beside_shared[@]}" "${beside_private[@]}" | grep -qxF "$file"; then shared+=("$file"); fi
 done
-# Unit tests touch no server: two files at a time (most of their time is each file's start-up).
-# Every group always runs; any failing fails the run.
+# Every group always runs; any failing fails the run. A lane's output is shown when it ends.
 status=0
-beside_log=$(mktemp)
-node --import tsx --test --test-concurrency=1 --test-reporter=spec "${beside[@]}" >"$beside_log" 2>&1 &
-beside_pid=$!
+lane_pids=()
+lane_logs=()
+start_lane() {
+  local log
+  log=$(mktemp)
+  node --import tsx --test --test-concurrency=1 --test-reporter=spec "$@" >"$log" 2>&1 &
+  lane_pids+=("$!")
+  lane_logs+=("$log")
+}
+for file in "${beside_private[@]}"; do start_lane "$file"; done
+if [ "${#beside_shared[@]}" -gt 0 ]; then start_lane "${beside_shared[@]}"; fi
+# Unit tests touch no server: two files at a time (most of their time is each file's start-up).
 node --import tsx --test --test-concurrency=2 --test-reporter=spec "${unit[@]}" || status=1
-wait "$beside_pid" || status=1
-cat "$beside_log"
-rm -f "$beside_log"
+for i in "${!lane_pids[@]}"; do
+  wait "${lane_pids[$i]}" || status=1
+  cat "${lane_logs[$i]}"
+  rm -f "${lane_logs[$i]}"
+done
 node --import tsx --test --test-concurrency=2 --test-reporter=spec "${shared[@]}" || status=1
 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${alone[@]}" || status=1
 exit "$status"

@@ -95,7 +95,7 @@ test('the bridge SIGKILLed mid-stream while Kafka is frozen: the device resends 
   t.after(thaw);
   let heldAtKill = 0;
   try {
-    const received = await eventually(() => bridgeReceived(bridge), (n) => n >= next, 5000, 20);
+    const received = await eventually(() => bridgeReceived(bridge), (n) => n >= next, 30_000, 20);
     heldAtKill = received - acked.size;
     await bridge.kill();
   } finally {

@@ -5,10 +5,13 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/stack/paths.ts';
 
 /**
- * test/integration/run-alone.txt and run-beside-unit.txt decide which integration files `npm test`
- * runs one at a time, or while the unit tests run (deploy/stack/test.sh). A renamed file would
- * silently move into the concurrent group, where stopping a shared server breaks the tests beside it.
+ * test/integration/run-alone.txt, beside-unit-shared.txt and beside-unit-private.txt decide which
+ * integration files `npm test` runs one at a time, or while the unit tests run (deploy/stack/test.sh).
+ * A renamed file would silently move into the concurrent group, where stopping a shared server
+ * breaks the tests beside it.
  */
+const LISTS = ['run-alone.txt', 'beside-unit-shared.txt', 'beside-unit-private.txt'];
+
 function listed(list: string): string[] {
   const lines = readFileSync(join(REPO_ROOT, 'test/integration', list), 'utf8').split('\n');
   const entries = lines.filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#'));
@@ -22,16 +25,14 @@ function listed(list: string): string[] {
   });
 }
 
-test('every file run-alone.txt and run-beside-unit.txt name exists and says why; no file is in both', () => {
-  const alone = listed('run-alone.txt');
-  const beside = listed('run-beside-unit.txt');
-  assert.deepEqual(alone.filter((file) => beside.includes(file)), []);
+test('every file the lists name exists and says why; no file is on two lists', () => {
+  const files = LISTS.flatMap((list) => listed(list));
+  assert.deepEqual(files.filter((file, index) => files.indexOf(file) !== index), []);
 });
 
-test('deploy/stack/test.sh reads both lists', () => {
+test('deploy/stack/test.sh reads every list', () => {
   const script = readFileSync(join(REPO_ROOT, 'deploy/stack/test.sh'), 'utf8');
-  assert.match(script, /test\/integration\/run-alone\.txt/);
-  assert.match(script, /test\/integration\/run-beside-unit\.txt/);
+  for (const list of LISTS) assert.ok(script.includes(`test/integration/${list}`), `test.sh reads ${list}`);
 });
 
 /**
