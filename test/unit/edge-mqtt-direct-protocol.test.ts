@@ -163,7 +163,10 @@ test('MQTT 5: Payload Format Indicator 1 with a payload that is not UTF-8 gets P
   const client = await connected(server, 5, { clientId: 'pfi', username: 'd1' });
   const utf8 = { properties: { payloadFormatIndicator: true } };
   // A valid Sparkplug NBIRTH is protobuf, not UTF-8: marked as UTF-8 it is refused before the codec reads it.
-  const nbirth = Buffer.from(spB.encodePayload({ timestamp: Date.now(), seq: 0, metrics: [{ name: 'bdSeq', type: 'Int64', value: 0 }] }));
+  // Its timestamp is fixed: with the clock's, 3.2 % of timestamps (6,310 of 200,000 sampled) encode to
+  // bytes that happen to be valid UTF-8, and the test failed once in CI with PUBACK 0.
+  const nbirth = Buffer.from(spB.encodePayload({ timestamp: 1_700_000_000_000, seq: 0, metrics: [{ name: 'bdSeq', type: 'Int64', value: 0 }] }));
+  assert.throws(() => new TextDecoder('utf-8', { fatal: true }).decode(nbirth), TypeError, 'the NBIRTH bytes are not UTF-8 (the case needs them so)');
   const cases: Array<{ packet: Packet; code: number | undefined }> = [
     { packet: publish(1, 1, { topic: 'spBv1.0/acme/NBIRTH/d1', payload: nbirth, ...utf8 }), code: 0x99 },
     ...NOT_UTF8.map((payload, index) => ({ packet: publish(2 + index, index % 2 === 0 ? 1 : 2, { payload, ...utf8 }), code: 0x99 })),
