@@ -19,11 +19,11 @@ const dataDir = mkdtempSync(join(tmpdir(), 'tp-stack-'));
 const env = {
   ...process.env,
   TP_STACK__DATA_DIR: dataDir,
-  TP_STACK__KAFKA_BASE_PORT: '39092',
-  TP_STACK__CLICKHOUSE_HTTP_PORT: '38123',
-  TP_STACK__CLICKHOUSE_TCP_PORT: '39000',
-  TP_STACK__MOSQUITTO_PORT: '31883',
-  TP_STACK__MOSQUITTO_TLS_PORT: '38883',
+  TP_STACK__KAFKA_BASE_PORT: '26092',
+  TP_STACK__CLICKHOUSE_HTTP_PORT: '26123',
+  TP_STACK__CLICKHOUSE_TCP_PORT: '26900',
+  TP_STACK__MOSQUITTO_PORT: '26883',
+  TP_STACK__MOSQUITTO_TLS_PORT: '26884',
 };
 
 async function stack(args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string }> {
@@ -61,7 +61,7 @@ test('stack lifecycle: start twice is harmless, a taken port is named, stop leav
   const first = await stack(['up']);
   assert.equal(first.code, 0, first.out);
   assert.match(first.out, /kafka-1: started/);
-  assert.match(first.out, /ok\s+kafka\s+127\.0\.0\.1:39092/);
+  assert.match(first.out, /ok\s+kafka\s+127\.0\.0\.1:26092/);
   const running = processesOfPrivateStack();
   assert.equal(running.length, 3, `expected Kafka, ClickHouse and Mosquitto, found pids ${running.join(',')}`);
 
@@ -99,13 +99,13 @@ test('stack lifecycle: start twice is harmless, a taken port is named, stop leav
 
 test('a port already taken gives a message naming the port and the setting to change', async () => {
   const blocker: Server = createServer();
-  await new Promise<void>((resolve) => blocker.listen(31883, '127.0.0.1', () => resolve()));
+  await new Promise<void>((resolve) => blocker.listen(26883, '127.0.0.1', () => resolve()));
   try {
     // Only Mosquitto's port is taken; Kafka and ClickHouse start, then the command fails clearly.
     const result = await stack(['up']);
     assert.notEqual(result.code, 0);
     assert.match(result.out, /STACK_PORT_TAKEN/);
-    assert.match(result.out, /127\.0\.0\.1:31883 is already in use/);
+    assert.match(result.out, /127\.0\.0\.1:26883 is already in use/);
     assert.match(result.out, /stack\.mosquittoPort/);
   } finally {
     blocker.close();

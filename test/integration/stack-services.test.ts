@@ -67,6 +67,7 @@ test(`stack services (${mode} mode): two bridges and two aggregators carry readi
   });
   const clickhouse = createClient({ url: config.clickhouse.url, ...roleCredentials(config.clickhouse, 'admin') });
   await ensureTopics(config.kafka, pipelineTopics(config.kafka));
+  let stopped: string[] = [];
   try {
     const { started, services } = await startPipelineServices(config, { bridges: 2, aggregators: 2 });
     assert.deepEqual(started.sort(), ['aggregator-1', 'aggregator-2', 'bridge-1', 'bridge-2']);
@@ -112,12 +113,13 @@ test(`stack services (${mode} mode): two bridges and two aggregators carry readi
     }, 120_000, 500);
     assert.equal(counted, 20);
   } finally {
-    const stopped = await stopAllRecorded(join(stackPaths(config.stack).runDir, 'services'), 20_000);
-    assert.equal(stopped.length, 4, `stopped ${stopped.join(', ')}`);
+    stopped = await stopAllRecorded(join(stackPaths(config.stack).runDir, 'services'), 20_000);
     await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${run}` }).catch(() => undefined);
     await clickhouse.close();
     await deleteTopics(config.kafka, pipelineTopics(config.kafka).map((spec) => spec.topic)).catch(() => undefined);
     rmSync(dataDir, { recursive: true, force: true });
   }
+  // After the body passed: asserted in `finally`, a missing service hid the body's own failure.
+  assert.equal(stopped.length, 4, `stopped ${stopped.join(', ')}`);
 });
 }

@@ -37,8 +37,13 @@ test('deploy/stack/test.sh reads every list', () => {
 
 /**
  * Files that start private servers run beside the others on ports of their own: a port number two
- * files both bind (a replica set's, a private stack's) would make them fail each other at random.
+ * files both bind (a replica set's, a private stack's) would make them fail each other at random,
+ * and so would one inside the system's ephemeral range (32768–60999 here), where any neighbour's
+ * outgoing connection may hold it.
  */
+/** Linux's default ip_local_port_range starts here (the CI machines' too). */
+const EPHEMERAL_PORTS_FROM = 32768;
+
 test('no fixed port is claimed by two integration files (or by one and the chaos run)', () => {
   const files = [
     ...readdirSync(join(REPO_ROOT, 'test/integration')).filter((name) => name.endsWith('.ts')).map((name) => `test/integration/${name}`),
@@ -57,4 +62,5 @@ test('no fixed port is claimed by two integration files (or by one and the chaos
   }
   assert.ok(owners.size >= 10, `the scan finds the fixed ports (found ${owners.size})`);
   assert.deepEqual(clashes, []);
+  assert.deepEqual([...owners].filter(([port]) => port >= EPHEMERAL_PORTS_FROM).map(([port, file]) => `${port}: ${file}`), [], 'no fixed port in the ephemeral range');
 });
