@@ -9,6 +9,7 @@ import { portAnswers, runningPid } from '../../src/stack/processes.ts';
 import { eventually, type ServiceProcess } from '../../src/stack/services.ts';
 import type { ScheduledFault } from './schedule.ts';
 import type { Supervisor } from './supervisor.ts';
+import { seconds } from '../support/format.ts';
 
 /** The chaos run's faults, one function each: what they do to the private stack and the pipeline's processes. */
 export const SESSION_TIMEOUT_MS = 6000;
@@ -21,7 +22,6 @@ const CLICKHOUSE_GRACE_MS = 5000;
 /** Several of the sink's retry intervals: the aggregators must wait and go on, not give up or skip. */
 const CLICKHOUSE_DOWN_MS = 15_000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 export async function inject(fault: ScheduledFault, config: Config, supervisor: Supervisor, isolatedHost: IsolatedHost | null, log: (line: string) => void, held: (ms: number) => void): Promise<string> {
   const stack = config.stack;

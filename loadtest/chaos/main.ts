@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { errorMessage } from '../../src/core/errors.ts';
 import { FAULT_KINDS, MQTT_MODES, faultsForMode, faultsOutOfMode, type FaultKind, type MqttMode } from './schedule.ts';
 import { installInterruptTeardown, runChaos } from './run.ts';
+import { seconds } from '../support/format.ts';
 
 const { values } = parseArgs({
   options: {
@@ -66,7 +67,7 @@ try {
 }
 
 say('\n== faults ==');
-for (const fault of result.faults) say(`${(fault.atMs / 1000).toFixed(1).padStart(6)} s  ${fault.kind.padEnd(38)} ${fault.note} (${(fault.tookMs / 1000).toFixed(1)} s)`);
+for (const fault of result.faults) say(`${(fault.atMs / 1000).toFixed(1).padStart(6)} s  ${fault.kind.padEnd(38)} ${fault.note} (${seconds(fault.tookMs)})`);
 if (result.skippedFaults.length > 0) say(`not injected: ${result.skippedFaults.join('; ')}`);
 if (result.unexpectedExits.length > 0) say(`unexpected exits (restarted): ${result.unexpectedExits.join('; ')}`);
 say('\n== audit per tier (acknowledged ids vs ClickHouse under FINAL) ==');

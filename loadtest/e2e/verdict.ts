@@ -4,6 +4,7 @@
  * reasons and the exit code. A release check must end with a report whatever happened on the way,
  * so every way a run can go wrong is an input here, not an exception.
  */
+import { seconds } from '../support/format.ts';
 
 export interface Balance {
   readonly acceptedValues: number;
@@ -144,8 +145,4 @@ export function verdictOf(figures: RunFigures, targets: Targets): Verdict {
   const slaMet = reached && figures.acked > 0 && latencyMet && completenessMet && figures.lost === 0;
   const passed = slaMet && reasons.length === 0;
   return { slaMet, passed, exitCode: passed ? 0 : 1, reasons };
-}
-
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
 }
