@@ -35,16 +35,17 @@ test('deploy/stack/test.sh reads every list', () => {
   for (const list of LISTS) assert.ok(script.includes(`test/integration/${list}`), `test.sh reads ${list}`);
 });
 
+/** Linux's default ip_local_port_range starts here (the CI machines' too). */
+const EPHEMERAL_PORTS_FROM = 32768;
+
 /**
  * Files that start private servers run beside the others on ports of their own: a port number two
  * files both bind (a replica set's, a private stack's) would make them fail each other at random,
  * and so would one inside the system's ephemeral range (32768–60999 here), where any neighbour's
  * outgoing connection may hold it.
  */
-/** Linux's default ip_local_port_range starts here (the CI machines' too). */
-const EPHEMERAL_PORTS_FROM = 32768;
 
-test('no fixed port is claimed by two integration files (or by one and the chaos run)', () => {
+test('no fixed port is claimed by two integration files (or by one and the chaos run), and none lies in the ephemeral range', () => {
   const files = [
     ...readdirSync(join(REPO_ROOT, 'test/integration')).filter((name) => name.endsWith('.ts')).map((name) => `test/integration/${name}`),
     'loadtest/chaos/run.ts',
