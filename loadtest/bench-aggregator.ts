@@ -4,9 +4,11 @@
  * then in the same run measures (1) one bare consumer draining the topic and (2) the aggregator
  * service (a real child process with I workers — default: the service's own default, one per core —
  * exactly-once, 5 s tumbling windows, raw readings on) processing it into ClickHouse, then (1)
- * again: baseline_per_s is the mean of the bare consumer before and after.
+ * again: baseline_per_s is the mean of the bare consumer before and after. The bare consumer uses
+ * the library's own consume(); baseline_batch_per_s, one more pass after, is a bare consumer on
+ * the batch consume the aggregator reads with (loadtest/support/bare-consumer.ts).
  * Ends with one JSON line:
- *   {"bench":"aggregator","instances":…,"readings_per_s":…,"baseline_per_s":…,"ratio":…,"cpu_us_per_reading":…,"clickhouse_cpu_us_per_reading":…,"rss_mb":…,"open_windows_peak":…,"rows":…,…}
+ *   {"bench":"aggregator","instances":…,"readings_per_s":…,"baseline_per_s":…,"ratio":…,"baseline_batch_per_s":…,"cpu_us_per_reading":…,"clickhouse_cpu_us_per_reading":…,"rss_mb":…,"open_windows_peak":…,"rows":…,…}
  * cpu_us_per_reading is the service's user + system CPU (every worker and the supervising parent)
  * from its first reading to its last; rss_mb the sum of their peak RSS;
  * clickhouse_cpu_us_per_reading the server's query threads' CPU over the same span (server-wide).
@@ -26,10 +28,10 @@
  */
 import { parseArgs } from 'node:util';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { ReadingsConsumer } from '../src/kafka/consumer.ts';
 import { deleteTopics } from '../src/kafka/admin.ts';
 import { AggregatorScenario } from './support/aggregator-harness.ts';
 import { fillReadingsTopic } from './support/fill-topic.ts';
+import { drainTopic } from './support/bare-consumer.ts';
 import { sampleProcess } from './e2e/process-stats.ts';
 import { cgroupCpuLimit, resolveInstances } from '../src/aggregator/instances.ts';
 
@@ -69,33 +71,9 @@ function benchScenario(): AggregatorScenario {
 const scenario = benchScenario();
 await scenario.setUp();
 
-async function baseline(total: number, run: string): Promise<number> {
-  const consumer = new ReadingsConsumer({
-    connection: scenario.config.kafka,
-    groupId: `${scenario.id}-baseline-${run}`,
-    clientId: 'bench-baseline',
-    topic: scenario.topic,
-    sessionTimeoutMs: 10_000,
-    isolation: 'read_committed',
-    autoCommit: false,
-    onAssigned: async () => new Map(),
-    onRevoked: () => undefined,
-    onError: (error) => {
-      throw error;
-    },
-  });
-  await consumer.connect();
-  consumer.setConsumeTimeout(100);
-  let seen = 0;
-  let started = 0;
-  while (seen < total) {
-    const batch = await consumer.consume(5000);
-    if (batch.length > 0 && started === 0) started = performance.now();
-    seen += batch.length;
-  }
-  const seconds = (performance.now() - started) / 1000;
-  await consumer.disconnect();
-  return N / seconds;
+/** One bare consumer draining the filled topic (see drainTopic), in a group of its own. */
+function baseline(total: number, run: string, how: 'library' | 'batch' = 'library'): Promise<number> {
+  return drainTopic({ connection: scenario.config.kafka, topic: scenario.topic, total, groupId: `${scenario.id}-baseline-${run}`, how });
 }
 
 /** User + system CPU seconds each process has used so far (absent once it is gone). */
@@ -298,6 +276,8 @@ await run.stop();
 const baselineAfterPerS = await baseline(total, 'after');
 const baselinePerS = (baselineBeforePerS + baselineAfterPerS) / 2;
 say(`baseline after (bare consumer): ${Math.round(baselineAfterPerS).toLocaleString()} readings/s`);
+const baselineBatchPerS = await baseline(total, 'after-batch', 'batch');
+say(`bare consumer on the batch consume: ${Math.round(baselineBatchPerS).toLocaleString()} readings/s`);
 await scenario.tearDown();
 await deleteTopics(scenario.config.kafka, [scenario.topic, `${scenario.topic}-late`]).catch(() => undefined);
 
@@ -379,6 +359,7 @@ say(
     baseline_before_per_s: Math.round(baselineBeforePerS),
     baseline_after_per_s: Math.round(baselineAfterPerS),
     ratio: Number((readingsPerS / baselinePerS).toFixed(3)),
+    baseline_batch_per_s: Math.round(baselineBatchPerS),
     cpu_us_per_reading: Number(cpuPerReadingUs.toFixed(1)),
     clickhouse_cpu_us_per_reading: Number(clickhouseCpuPerReadingUs.toFixed(1)),
     rss_mb: rssMb,

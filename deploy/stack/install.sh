@@ -44,6 +44,9 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f node_module
   CKJS_LINKING=dynamic npm install --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi
+# The aggregator's batch consume (decision 0022): npm install applies it; node_modules installed
+# before it existed get it here. Nothing to do when the binding has it.
+CKJS_LINKING=dynamic node --import tsx deploy/native/patch-kafka-binding.ts
 
 # A device client nobody here wrote, for the direct-mode interop test
 # (test/integration/edge-mqtt-direct.test.ts): paho-mqtt from PyPI, pinned.

@@ -1,4 +1,3 @@
-import type { Message } from '@confluentinc/kafka-javascript';
 import type { Config, PipelineConfig } from '../config/schema.ts';
 import { PipelineError, errorMessage } from '../core/errors.ts';
 import { guaranteeProfile, type GuaranteeProfile } from '../core/guarantees.ts';
@@ -20,6 +19,7 @@ import { collectRaw, emptyBatch, writeBatch, type BatchWriterDeps, type FlushBat
 import { CommitCoordinator } from './commit-coordinator.ts';
 import { routeLate, type LateRouterDeps } from './late-router.ts';
 import { decodeMessage, feedRecord } from './record-decoding.ts';
+import { recordOffset, recordPartition, recordText, recordTimestamp, type RecordBatch } from '../kafka/record-batch.ts';
 import { RunnerGauges } from './runner-gauges.ts';
 import { RunnerState } from './runner-state.ts';
 
@@ -224,7 +224,7 @@ export class PipelineRunner {
    * is read), except after a failure, which commits nothing more anyway.
    */
   private async run(): Promise<void> {
-    let next: Promise<Message[]> | null = null;
+    let next: Promise<RecordBatch> | null = null;
     try {
       while (this.state.running) {
         if (this.state.fatal) throw this.state.fatal;
@@ -273,20 +273,23 @@ export class PipelineRunner {
     );
   }
 
-  private processBatch(messages: readonly Message[]): void {
+  private processBatch(batch: RecordBatch): void {
     let readings = 0;
     const ingestClock = this.deps.config.kafka.ingestClock;
-    for (const message of messages) {
-      const processor = this.partitions.get(message.partition);
-      if (!processor || message.value === null) continue;
-      const decoded = decodeMessage(message.value, message, ingestClock);
+    for (let index = 0; index < batch.count; index++) {
+      const partition = recordPartition(batch, index);
+      const processor = this.partitions.get(partition);
+      const value = processor === undefined ? null : recordText(batch, index);
+      if (processor === undefined || value === null) continue;
+      const decoded = decodeMessage(value, recordTimestamp(batch, index), ingestClock);
       if (!decoded.ok) {
         this.deps.metrics.decodeErrors.inc({ ...this.labels, reason: decoded.reason });
         continue;
       }
+      const offset = recordOffset(batch, index);
       readings += decoded.readings.length;
-      if (this.deps.writesRawReadings) for (const reading of decoded.readings) collectRaw(this.pending, reading, message.partition, message.offset);
-      feedRecord(processor, decoded, message.offset, this.output);
+      if (this.deps.writesRawReadings) for (const reading of decoded.readings) collectRaw(this.pending, reading, partition, offset);
+      feedRecord(processor, decoded, offset, this.output);
     }
     if (readings > 0) this.deps.metrics.readings.inc(this.labels, readings);
   }

@@ -1,4 +1,3 @@
-import type { Message } from '@confluentinc/kafka-javascript';
 import type { Config } from '../config/schema.ts';
 import type { PartitionProcessor, ProcessorOutput } from '../core/processor.ts';
 import { decodeRecord, type DecodeResult } from '../core/wire/decode.ts';
@@ -10,8 +9,8 @@ export type DecodedRecord = Extract<DecodeResult, { ok: true }>;
  * ingest clock the record's Kafka timestamp (its append time, stored with the record: the same on
  * every replay; decision 0012) stands for the bridge's ingest time.
  */
-export function decodeMessage(value: Buffer, message: Pick<Message, 'timestamp'>, ingestClock: Config['kafka']['ingestClock']): DecodeResult {
-  return decodeRecord(value, ingestClock === 'broker' ? message.timestamp : undefined);
+export function decodeMessage(value: string | Buffer, timestamp: number | undefined, ingestClock: Config['kafka']['ingestClock']): DecodeResult {
+  return decodeRecord(value, ingestClock === 'broker' ? timestamp : undefined);
 }
 
 /** A decoded record into its partition's processor: every reading of a record sits at the record's offset. */

@@ -9,6 +9,7 @@ import { AggregatorService } from './service.ts';
 import { SupervisedAggregatorService, type WorkerLaunch } from './supervised-service.ts';
 import type { WorkerListening } from './supervisor.ts';
 import { followParent } from '../util/follow-parent.ts';
+import { joinWhenTold } from './worker-start.ts';
 
 /**
  * What an entry point may add to the service. The production entry (src/aggregator/main.ts) adds
@@ -30,9 +31,11 @@ export async function runAggregator(args: readonly string[], hooks: AggregatorHo
   let config: Config;
   let instances: number;
   let configFile: string | undefined;
+  let worker: boolean;
   try {
     const parsed = parseAggregatorArgs(args);
     configFile = parsed.config;
+    worker = parsed.worker;
     config = loadConfig({ file: configFile });
     instances = instancesFor(config.aggregator.instances, parsed.instances);
   } catch (error) {
@@ -48,7 +51,10 @@ export async function runAggregator(args: readonly string[], hooks: AggregatorHo
   const service =
     instances > 1
       ? new SupervisedAggregatorService(config, instances, logger, { args: configFile === undefined ? [] : ['--config', configFile], ...(hooks.worker ? { worker: hooks.worker } : {}) })
-      : new AggregatorService(config, logger, hooks.crashPoints ? { crashPoints: hooks.crashPoints } : {});
+      : new AggregatorService(config, logger, {
+          ...(hooks.crashPoints ? { crashPoints: hooks.crashPoints } : {}),
+          ...(worker && supervised ? { beforeJoin: joinWhenTold } : {}),
+        });
 
   let stopping = false;
   async function shutdown(signal: string): Promise<void> {

@@ -36,8 +36,12 @@ export class AggregatorService {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
-    /** Fault injection, installed only by the failure tests' entry point (loadtest/support/crashing-aggregator.ts). */
-    private readonly hooks: { readonly crashPoints?: CrashPoints } = {},
+    private readonly hooks: {
+      /** Fault injection, installed only by the failure tests' entry point (loadtest/support/crashing-aggregator.ts). */
+      readonly crashPoints?: CrashPoints;
+      /** Resolves when the pipelines may join their consumer groups (a supervised worker waits for its siblings). */
+      readonly beforeJoin?: () => Promise<void>;
+    } = {},
   ) {
     this.metrics = createAggregatorMetrics();
   }
@@ -104,6 +108,7 @@ export class AggregatorService {
         }),
       );
     }
+    await this.hooks.beforeJoin?.();
     for (const runner of this.runners) await runner.start();
     // The parent of workers sets both intervals to 0 for them and runs the schedule itself, once.
     if (Maintenance.enabled(config)) {

@@ -70,7 +70,7 @@ export class SupervisedAggregatorService {
       count: instances,
       command: process.execPath,
       // The parent's own node flags (--import tsx; a benchmark's --cpu-prof) apply to every worker.
-      args: [...nodeFlags, ...process.execArgv, options.worker?.script ?? WORKER_SCRIPT, ...(options.args ?? [])],
+      args: [...nodeFlags, ...process.execArgv, options.worker?.script ?? WORKER_SCRIPT, ...(options.args ?? []), '--worker'],
       env: (worker, life) => ({
         ...process.env,
         TP_AGGREGATOR__INSTANCES: '1',

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { PipelineError } from '../core/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { backoffDelayMs } from '../util/retry.ts';
+import { JOIN_BARRIER_MS, isWorkerPrepared, type JoinNow } from './worker-start.ts';
 
 /**
  * Runs N aggregator workers as child processes and keeps them running: a worker that exits on its
@@ -45,6 +46,8 @@ export interface SupervisorOptions {
   readonly policy?: RestartPolicy;
   readonly onRestart?: (worker: number, delayMs: number, exit: string) => void;
   readonly random?: () => number;
+  /** How long the first start's prepared workers wait for their siblings (worker-start.ts). */
+  readonly joinBarrierMs?: number;
 }
 
 /** The message a worker sends its parent once its operations server listens. */
@@ -84,6 +87,9 @@ export class WorkerSupervisor {
   private readonly slots: Slot[];
   private readonly policy: RestartPolicy;
   private stopping = false;
+  /** The first start's workers that have prepared and wait to join; null once they all may (worker-start.ts). */
+  private waitingToJoin: Set<Slot> | null = new Set();
+  private barrierTimer: NodeJS.Timeout | null = null;
   private rejectFailed: (error: Error) => void = () => undefined;
   /** Rejects when a worker cannot run at all (a configuration error); never resolves otherwise. */
   readonly failed: Promise<never>;
@@ -110,6 +116,7 @@ export class WorkerSupervisor {
   }
 
   start(): void {
+    this.barrierTimer = setTimeout(() => this.letJoin(`not every worker had prepared after ${this.options.joinBarrierMs ?? JOIN_BARRIER_MS} ms`), this.options.joinBarrierMs ?? JOIN_BARRIER_MS);
     for (const slot of this.slots) this.launch(slot);
   }
 
@@ -127,6 +134,7 @@ export class WorkerSupervisor {
   /** SIGTERM to every worker (each stops gracefully: flush, checkpoint, commit); SIGKILL after graceMs. */
   async stop(graceMs = 30_000): Promise<void> {
     this.stopping = true;
+    if (this.barrierTimer) clearTimeout(this.barrierTimer);
     for (const slot of this.slots) {
       if (slot.timer) clearTimeout(slot.timer);
       slot.timer = null;
@@ -157,7 +165,9 @@ export class WorkerSupervisor {
     });
     slot.child = child;
     child.on('message', (message) => {
-      if (slot.child !== child || !isWorkerListening(message)) return;
+      if (slot.child !== child) return;
+      if (isWorkerPrepared(message)) this.prepared(slot);
+      if (!isWorkerListening(message)) return;
       slot.port = message.port;
       if (slot.state === 'starting') slot.state = 'running';
     });
@@ -175,8 +185,40 @@ export class WorkerSupervisor {
     this.options.logger.info({ worker: slot.worker, pid: child.pid, life: slot.lives }, 'aggregator worker started');
   }
 
+  /** A worker is prepared to join its consumer groups: now, or once its siblings are too. */
+  private prepared(slot: Slot): void {
+    if (this.waitingToJoin === null) {
+      this.tellToJoin(slot);
+      return;
+    }
+    this.waitingToJoin.add(slot);
+    if (this.waitingToJoin.size === this.slots.length) this.letJoin('every worker prepared');
+  }
+
+  /** Ends the first start's wait: every prepared worker joins, and any later one as soon as it prepares. */
+  private letJoin(reason: string): void {
+    if (this.waitingToJoin === null) return;
+    const waiting = [...this.waitingToJoin];
+    this.waitingToJoin = null;
+    if (this.barrierTimer) clearTimeout(this.barrierTimer);
+    this.barrierTimer = null;
+    this.options.logger.info({ prepared: waiting.length, workers: this.slots.length, reason }, 'aggregator workers joining their consumer groups');
+    for (const slot of waiting) this.tellToJoin(slot);
+  }
+
+  private tellToJoin(slot: Slot): void {
+    const child = slot.child;
+    if (child === null || !child.connected) return; // it has exited; its next life prepares afresh
+    child.send({ kind: 'join' } satisfies JoinNow, (error) => {
+      if (error) this.options.logger.warn({ worker: slot.worker, err: error }, 'could not tell an aggregator worker to join (it is exiting; its next life prepares afresh)');
+    });
+  }
+
   private exited(slot: Slot, child: ChildProcess, exit: string, code: number | null): void {
     if (slot.child !== child) return;
+    // A worker that died before its siblings joined must not hold them until the barrier times out.
+    this.waitingToJoin?.delete(slot);
+    this.letJoin(`worker ${slot.worker} exited before every worker had prepared`);
     slot.child = null;
     slot.port = null;
     slot.lastExit = exit;

@@ -1,8 +1,9 @@
 import kafkaJs from '@confluentinc/kafka-javascript';
-import type { ConsumerGlobalConfig, KafkaConsumer, LibrdKafkaError, Message, TopicPartition } from '@confluentinc/kafka-javascript';
+import type { ConsumerGlobalConfig, KafkaConsumer, LibrdKafkaError, TopicPartition } from '@confluentinc/kafka-javascript';
 import { PipelineError, errorMessage } from '../core/errors.ts';
 import { withRetry, type RetryPolicy } from '../util/retry.ts';
 import { brokerList, connectionProperties, type KafkaConnection } from './connection.ts';
+import { recordBatch, recordPartition, selectRecords, type RecordBatch } from './record-batch.ts';
 
 /**
  * A consumer-group member over librdkafka's raw consumer, as promises. Partitions are handed to
@@ -19,6 +20,9 @@ import { brokerList, connectionProperties, type KafkaConnection } from './connec
  */
 const ERR_ASSIGN_PARTITIONS = -175;
 const ERR_REVOKE_PARTITIONS = -174;
+/** The patched binding's batch consume (deploy/native/patch-kafka-binding.ts): see record-batch.ts. */
+type BatchConsume = (max: number, callback: (error: LibrdKafkaError | null, payloads: Buffer, meta: Float64Array) => void) => void;
+
 /** librdkafka's "no offset committed yet". */
 export const OFFSET_INVALID = -1001;
 
@@ -61,6 +65,33 @@ export interface ConsumerOptions {
   readonly onRestoreRetry?: (error: unknown, attempt: number, delayMs: number) => void;
 }
 
+/**
+ * The librdkafka settings of the pipelines' consumers (without their rebalance handling): shared
+ * with the aggregator benchmark's bare consumer, so that it reads as the pipelines do.
+ */
+export function consumerSettings(options: Pick<ConsumerOptions, 'connection' | 'groupId' | 'clientId' | 'isolation' | 'autoCommit' | 'sessionTimeoutMs'>): ConsumerGlobalConfig {
+  return {
+    ...connectionProperties(options.connection),
+    'group.id': options.groupId,
+    'client.id': options.clientId,
+    'enable.auto.commit': options.autoCommit,
+    'auto.commit.interval.ms': 1000,
+    'enable.auto.offset.store': true,
+    'isolation.level': options.isolation,
+    'session.timeout.ms': options.sessionTimeoutMs,
+    // A member learns of a rebalance at its next heartbeat. A service's workers start together, but
+    // the first to join takes every partition until the others' join reaches it: with 2 s between
+    // heartbeats that member processed 285,000 of a benchmark's 2,000,000 readings that the next
+    // owner read again (decision 0022); at 250 ms, 55,000. A heartbeat is a few bytes a second.
+    'heartbeat.interval.ms': 250,
+    'max.poll.interval.ms': 300_000,
+    'partition.assignment.strategy': 'range',
+    'fetch.min.bytes': 1,
+    'fetch.wait.max.ms': 50,
+    'queued.max.messages.kbytes': 16_384,
+  };
+}
+
 export class ReadingsConsumer {
   private readonly consumer: KafkaConsumer;
   private readonly options: ConsumerOptions;
@@ -73,30 +104,23 @@ export class ReadingsConsumer {
   private readonly settled = new Map<number, number>();
   private readyEpoch = 0;
   /** The partitions' epochs each delivered batch was read under (see stillCurrent). */
-  private readonly batchEpochs = new WeakMap<readonly Message[], ReadonlyMap<number, number>>();
+  private readonly batchEpochs = new WeakMap<RecordBatch, ReadonlyMap<number, number>>();
+  private readonly consumeRaw: BatchConsume;
   private generation = 0;
   private consuming = false;
 
   constructor(options: ConsumerOptions) {
     this.options = options;
     const config: ConsumerGlobalConfig = {
-      ...connectionProperties(options.connection),
-      'group.id': options.groupId,
-      'client.id': options.clientId,
-      'enable.auto.commit': options.autoCommit,
-      'auto.commit.interval.ms': 1000,
-      'enable.auto.offset.store': true,
-      'isolation.level': options.isolation,
-      'session.timeout.ms': options.sessionTimeoutMs,
-      'heartbeat.interval.ms': Math.max(500, Math.floor(options.sessionTimeoutMs / 5)),
-      'max.poll.interval.ms': 300_000,
-      'partition.assignment.strategy': 'range',
-      'fetch.min.bytes': 1,
-      'fetch.wait.max.ms': 50,
-      'queued.max.messages.kbytes': 16_384,
+      ...consumerSettings(options),
       'rebalance_cb': (error: LibrdKafkaError, assignment: TopicPartition[]) => this.onRebalance(error, assignment),
     };
     this.consumer = new kafkaJs.KafkaConsumer(config, { 'auto.offset.reset': 'earliest' });
+    const consumeRaw = (this.consumer as KafkaConsumer & { consumeRaw?: BatchConsume }).consumeRaw;
+    if (typeof consumeRaw !== 'function') {
+      throw new KafkaConsumerError('KAFKA_BINDING', '@confluentinc/kafka-javascript has no batch consume (consumeRaw): run npm install, whose postinstall applies deploy/native/kafka-javascript-consume-raw.patch', { group: options.groupId }, undefined, false);
+    }
+    this.consumeRaw = consumeRaw.bind(this.consumer);
     this.consumer.on('event.error', (error) => {
       options.onError(new KafkaConsumerError('KAFKA_CONSUMER', `Kafka consumer error: ${error.message}`, { group: options.groupId }, error));
     });
@@ -116,10 +140,10 @@ export class ReadingsConsumer {
   }
 
   /**
-   * Up to `max` messages of partitions ready since before this call; resolves with [] after the
-   * consume timeout. One call at a time: which messages a batch may deliver depends on it.
+   * Up to `max` records of partitions ready since before this call; resolves with an empty batch
+   * after the consume timeout. One call at a time: which records a batch may deliver depends on it.
    */
-  consume(max: number): Promise<Message[]> {
+  consume(max: number): Promise<RecordBatch> {
     if (this.consuming) {
       return Promise.reject(new KafkaConsumerError('KAFKA_CONSUME', 'consume called while another consume call is in flight', { group: this.options.groupId }, undefined, false));
     }
@@ -127,13 +151,13 @@ export class ReadingsConsumer {
     const readyAtStart = new Map(this.ready);
     this.consuming = true;
     return new Promise((resolve, reject) => {
-      this.consumer.consume(max, (error, messages) => {
+      this.consumeRaw(max, (error, payloads, meta) => {
         this.consuming = false;
         if (error) {
           reject(new KafkaConsumerError('KAFKA_CONSUME', `consume failed: ${error.message}`, { group: this.options.groupId }, error));
           return;
         }
-        const delivered = this.deliverableOf(messages, readyAtStart);
+        const delivered = this.deliverableOf(recordBatch(payloads, meta), readyAtStart);
         this.batchEpochs.set(delivered, readyAtStart);
         resolve(delivered);
       });
@@ -141,23 +165,23 @@ export class ReadingsConsumer {
   }
 
   /**
-   * The messages of a delivered batch that are still deliverable now. A batch read ahead (requested
+   * The records of a delivered batch that are still deliverable now. A batch read ahead (requested
    * before the previous one was processed) can wait while a rebalance takes partitions away, or
-   * hands them back restored from a checkpoint: its messages of those partitions belong to the old
+   * hands them back restored from a checkpoint: its records of those partitions belong to the old
    * assignment and must not be processed. Call it right before processing, with no await between.
    */
-  stillCurrent(messages: Message[]): Message[] {
-    const readyAtStart = this.batchEpochs.get(messages);
+  stillCurrent(batch: RecordBatch): RecordBatch {
+    const readyAtStart = this.batchEpochs.get(batch);
     if (readyAtStart === undefined) {
-      if (messages.length === 0) return messages;
+      if (batch.count === 0) return batch;
       throw new KafkaConsumerError('KAFKA_CONSUME', 'stillCurrent called with a batch this consumer did not deliver', { group: this.options.groupId }, undefined, false);
     }
-    return this.deliverableOf(messages, readyAtStart);
+    return this.deliverableOf(batch, readyAtStart);
   }
 
-  /** The messages of partitions deliverable under `readyAtStart` (the batch itself when all are). */
-  private deliverableOf(messages: Message[], readyAtStart: ReadonlyMap<number, number>): Message[] {
-    return messages.length === 0 || this.allDeliverable(messages, readyAtStart) ? messages : messages.filter((m) => this.deliverable(m.partition, readyAtStart));
+  /** The records of partitions deliverable under `readyAtStart` (the batch itself when all are). */
+  private deliverableOf(batch: RecordBatch, readyAtStart: ReadonlyMap<number, number>): RecordBatch {
+    return batch.count === 0 || this.allDeliverable(batch, readyAtStart) ? batch : selectRecords(batch, (partition) => this.deliverable(partition, readyAtStart));
   }
 
   /**
@@ -196,8 +220,8 @@ export class ReadingsConsumer {
     return epoch !== undefined && this.ready.get(partition) === epoch;
   }
 
-  private allDeliverable(messages: Message[], readyAtStart: ReadonlyMap<number, number>): boolean {
-    for (const message of messages) if (!this.deliverable(message.partition, readyAtStart)) return false;
+  private allDeliverable(batch: RecordBatch, readyAtStart: ReadonlyMap<number, number>): boolean {
+    for (let index = 0; index < batch.count; index++) if (!this.deliverable(recordPartition(batch, index), readyAtStart)) return false;
     return true;
   }
 

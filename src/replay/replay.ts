@@ -157,7 +157,7 @@ async function run(
     if (writing) recordsInRange++;
     if (message.value !== null) {
       // Decoded and fed exactly as the live runner does it (the same ingest clock).
-      const decoded = decodeMessage(message.value, message, ingestClock);
+      const decoded = decodeMessage(message.value, message.timestamp, ingestClock);
       if (decoded.ok) feedRecord(processor, decoded, message.offset, output);
     }
     if (message.offset + 1 >= plan.stopAt) finish(message.partition);

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { eventually } from '../../src/stack/services.ts';
 import { ensureTopics } from '../../src/kafka/admin.ts';
 import { ReadingsConsumer } from '../../src/kafka/consumer.ts';
+import { recordOffset, recordPartition } from '../../src/kafka/record-batch.ts';
 import { PipelineError } from '../../src/core/errors.ts';
 import { testConfig, uniqueName } from '../support/stack.ts';
 import { connectRawProducer } from '../support/raw-producer.ts';
@@ -98,11 +99,14 @@ test('a partition reassigned during an in-flight consume is delivered from its s
   // A large batch: while messages keep arriving, one consume call spans the whole rebalance.
   const loopA = (async () => {
     while (running) {
-      for (const message of await consumerA.consume(1_000_000)) {
-        const next = owned.get(message.partition);
-        if (next === undefined) violations.push(`partition ${message.partition} offset ${message.offset} delivered while not owned`);
-        else if (message.offset !== next) violations.push(`partition ${message.partition}: expected offset ${next}, delivered ${message.offset}`);
-        owned.set(message.partition, message.offset + 1);
+      const batch = await consumerA.consume(1_000_000);
+      for (let index = 0; index < batch.count; index++) {
+        const partition = recordPartition(batch, index);
+        const offset = recordOffset(batch, index);
+        const next = owned.get(partition);
+        if (next === undefined) violations.push(`partition ${partition} offset ${offset} delivered while not owned`);
+        else if (offset !== next) violations.push(`partition ${partition}: expected offset ${next}, delivered ${offset}`);
+        owned.set(partition, offset + 1);
       }
     }
   })();
@@ -204,7 +208,7 @@ test('a restore that fails is retried until it succeeds, then the partitions are
   t.after(() => consumer.disconnect());
   let received = 0;
   await eventually('every message delivered after the retried restore', async () => {
-    received += (await consumer.consume(1000)).length;
+    received += (await consumer.consume(1000)).count;
     return received === 100 ? true : undefined;
   }, 30_000, 10);
   assert.equal(attempts, 3, 'two failed restores, then one that succeeded');
@@ -243,13 +247,13 @@ test('a steady stream does not hold a batch until it is full: a consume call ret
     await consumer.disconnect();
     producer.disconnect();
   });
-  await eventually('the partition assigned and its first messages delivered', async () => ((await consumer.consume(1_000_000)).length > 0 ? true : undefined), 30_000, 0);
+  await eventually('the partition assigned and its first messages delivered', async () => ((await consumer.consume(1_000_000)).count > 0 ? true : undefined), 30_000, 0);
 
   // Before the fix each further message could wait 100 ms too, so this call lasted as long as the
   // trickle (the aggregator flushed only between batches: windows reached ClickHouse seconds late).
   const started = Date.now();
   const batch = await consumer.consume(1_000_000);
   const tookMs = Date.now() - started;
-  assert.ok(tookMs < 1000, `a consume call under a steady stream took ${tookMs} ms (${batch.length} messages)`);
-  assert.ok(batch.length < sent, 'it returned what was ready, not everything the stream will send');
+  assert.ok(tookMs < 1000, `a consume call under a steady stream took ${tookMs} ms (${batch.count} messages)`);
+  assert.ok(batch.count < sent, 'it returned what was ready, not everything the stream will send');
 });

@@ -5,6 +5,7 @@ import mqtt from 'mqtt';
 import { roleCredentials } from '../../src/clickhouse/roles.ts';
 import { ensureTopics } from '../../src/kafka/admin.ts';
 import { ReadingsConsumer } from '../../src/kafka/consumer.ts';
+import { recordText } from '../../src/kafka/record-batch.ts';
 import { testConfig, uniqueName } from '../support/stack.ts';
 import { connectRawProducer } from '../support/raw-producer.ts';
 
@@ -43,8 +44,8 @@ test('a message sent by the idempotent producer is consumed back', async () => {
   const deadline = Date.now() + 20_000;
   let received: string | undefined;
   while (!received && Date.now() < deadline) {
-    const [message] = await consumer.consume(10);
-    received = message?.value?.toString();
+    const batch = await consumer.consume(10);
+    received = batch.count > 0 ? (recordText(batch, 0) ?? undefined) : undefined;
   }
   await consumer.disconnect();
   assert.equal(received, 'hello kafka');
