@@ -3,7 +3,7 @@ import { PipelineError, errorMessage } from '../core/errors.ts';
 import { guaranteeProfile, type GuaranteeProfile } from '../core/guarantees.ts';
 import type { GuaranteeSettings } from '../core/failure-analysis.ts';
 import { guaranteeSettings } from '../config/guarantees.ts';
-import type { ProcessorOutput } from '../core/processor.ts';
+import type { PartitionProcessor, ProcessorOutput } from '../core/processor.ts';
 import type { ReadingRecord } from '../core/readings.ts';
 import { FlushQueue } from './flush-queue.ts';
 import type { CheckpointStore } from '../clickhouse/checkpoints.ts';
@@ -276,9 +276,14 @@ export class PipelineRunner {
   private processBatch(batch: RecordBatch): void {
     let readings = 0;
     const ingestClock = this.deps.config.kafka.ingestClock;
+    // Records come in runs of one partition: one lookup per run.
+    let partition = -1;
+    let processor: PartitionProcessor | undefined;
     for (let index = 0; index < batch.count; index++) {
-      const partition = recordPartition(batch, index);
-      const processor = this.partitions.get(partition);
+      if (recordPartition(batch, index) !== partition) {
+        partition = recordPartition(batch, index);
+        processor = this.partitions.get(partition);
+      }
       const value = processor === undefined ? null : recordText(batch, index);
       if (processor === undefined || value === null) continue;
       const decoded = decodeMessage(value, recordTimestamp(batch, index), ingestClock);

@@ -221,7 +221,14 @@ export class ReadingsConsumer {
   }
 
   private allDeliverable(batch: RecordBatch, readyAtStart: ReadonlyMap<number, number>): boolean {
-    for (let index = 0; index < batch.count; index++) if (!this.deliverable(recordPartition(batch, index), readyAtStart)) return false;
+    // librdkafka hands records over in runs of one partition: one check per run.
+    let checked = -1;
+    for (let index = 0; index < batch.count; index++) {
+      const partition = recordPartition(batch, index);
+      if (partition === checked) continue;
+      if (!this.deliverable(partition, readyAtStart)) return false;
+      checked = partition;
+    }
     return true;
   }
 

@@ -7,8 +7,10 @@ import {
   encodeAggregateRowAt,
   encodeBatch,
   encodeRawReadingRow,
+  integerText,
 } from '../../src/clickhouse/encode.ts';
 import type { AggregateRow, RawReadingRow } from '../../src/core/rows.ts';
+import { mulberry32 } from '../../src/util/random.ts';
 
 /** Raw rows with awkward text (escapes, multi-byte UTF-8, astral characters) among plain ones. */
 function rawRows(count: number): RawReadingRow[] {
@@ -96,4 +98,16 @@ test('an aggregate row encoded with its flush time is byte for byte the emitted 
   const emittedAt = 1_763_000_006_000;
   assert.equal(encodeAggregateRowAt(row, emittedAt), encodeAggregateRow({ ...row, emittedAt }));
   assert.throws(() => encodeAggregateRowAt(row, -5), (error: unknown) => error instanceof RowEncodingError && /emittedAt/.test(error.message));
+});
+
+test('integerText writes every non-negative safe integer as String() does', () => {
+  const random = mulberry32(5);
+  const values: number[] = [0, 1, 9, 10, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, 999_999_999, 1_000_000_000, 1_000_000_001, 2 ** 53 - 1, 1_765_000_000_000, 1_765_000_000_007];
+  for (let digits = 1; digits <= 16; digits++) values.push(10 ** digits - 1, 10 ** digits, 10 ** digits + 1);
+  for (let i = 0; i < 100_000; i++) {
+    // Spread over every magnitude, and low parts with leading zeros (x·10^9 + a small number).
+    values.push(Math.floor(random() * 2 ** Math.floor(random() * 54)));
+    values.push(Math.floor(random() * 9_007_199) * 1_000_000_000 + Math.floor(random() * 10 ** Math.floor(random() * 9)));
+  }
+  for (const value of values) if (Number.isSafeInteger(value)) assert.equal(integerText(value), String(value), `integerText(${value})`);
 });
