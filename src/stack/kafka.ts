@@ -139,7 +139,11 @@ function serverProperties(stack: StackConfig, node: KafkaNode, all: KafkaNode[],
     `transaction.state.log.min.isr=${replicated ? 2 : 1}`,
     // Topics are created by the pipeline with explicit partitions and replication.
     'auto.create.topics.enable=false',
-    'group.initial.rebalance.delay.ms=0',
+    // A new group waits this long for more members before its first assignment (the broker's
+    // default is 3 s). Not 0: an aggregator's workers join together, within tens of milliseconds,
+    // and at 0 the first formed the group alone, took every partition and processed readings that
+    // the next owner read again after the rebalance (decision 0022). Short: tests start many groups.
+    'group.initial.rebalance.delay.ms=300',
     // A producer that died must not hold back read_committed readers for long.
     'transaction.max.timeout.ms=900000',
     'unclean.leader.election.enable=false',
