@@ -7,9 +7,8 @@ import type { CrashPoints } from './crash-points.ts';
 import { instancesFor } from './instances.ts';
 import { AggregatorService } from './service.ts';
 import { SupervisedAggregatorService, type WorkerLaunch } from './supervised-service.ts';
-import type { WorkerListening } from './supervisor.ts';
 import { followParent } from '../util/follow-parent.ts';
-import { joinWhenTold } from './worker-start.ts';
+import { joinWhenTold, type WorkerListening } from './worker-start.ts';
 
 /**
  * What an entry point may add to the service. The production entry (src/aggregator/main.ts) adds
@@ -53,7 +52,7 @@ export async function runAggregator(args: readonly string[], hooks: AggregatorHo
       ? new SupervisedAggregatorService(config, instances, logger, { args: configFile === undefined ? [] : ['--config', configFile], ...(hooks.worker ? { worker: hooks.worker } : {}) })
       : new AggregatorService(config, logger, {
           ...(hooks.crashPoints ? { crashPoints: hooks.crashPoints } : {}),
-          ...(worker && supervised ? { beforeJoin: joinWhenTold } : {}),
+          ...(worker ? { beforeJoin: joinWhenTold } : {}),
         });
 
   let stopping = false;

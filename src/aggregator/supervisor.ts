@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { PipelineError } from '../core/errors.ts';
 import type { Logger } from '../util/log.ts';
 import { backoffDelayMs } from '../util/retry.ts';
-import { JOIN_BARRIER_MS, isWorkerPrepared, type JoinNow } from './worker-start.ts';
+import { JOIN_BARRIER_MS, isWorkerListening, isWorkerPrepared, type JoinNow } from './worker-start.ts';
 
 /**
  * Runs N aggregator workers as child processes and keeps them running: a worker that exits on its
@@ -50,15 +50,6 @@ export interface SupervisorOptions {
   readonly joinBarrierMs?: number;
 }
 
-/** The message a worker sends its parent once its operations server listens. */
-export interface WorkerListening {
-  readonly kind: 'listening';
-  readonly port: number;
-}
-
-export function isWorkerListening(message: unknown): message is WorkerListening {
-  return typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === 'listening' && typeof (message as { port?: unknown }).port === 'number';
-}
 
 export class WorkerConfigError extends PipelineError {
   constructor(worker: number, exit: string) {
@@ -116,7 +107,8 @@ export class WorkerSupervisor {
   }
 
   start(): void {
-    this.barrierTimer = setTimeout(() => this.letJoin(`not every worker had prepared after ${this.options.joinBarrierMs ?? JOIN_BARRIER_MS} ms`), this.options.joinBarrierMs ?? JOIN_BARRIER_MS);
+    const barrierMs = this.options.joinBarrierMs ?? JOIN_BARRIER_MS;
+    this.barrierTimer = setTimeout(() => this.letJoin(`not every worker had prepared after ${barrierMs} ms`), barrierMs);
     for (const slot of this.slots) this.launch(slot);
   }
 
