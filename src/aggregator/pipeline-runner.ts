@@ -284,8 +284,9 @@ export class PipelineRunner {
         partition = recordPartition(batch, index);
         processor = this.partitions.get(partition);
       }
-      const value = processor === undefined ? null : recordText(batch, index);
-      if (processor === undefined || value === null) continue;
+      if (processor === undefined) continue;
+      const value = recordText(batch, index);
+      if (value === null) continue;
       const decoded = decodeMessage(value, recordTimestamp(batch, index), ingestClock);
       if (!decoded.ok) {
         this.deps.metrics.decodeErrors.inc({ ...this.labels, reason: decoded.reason });

@@ -42,7 +42,10 @@ export function recordTimestamp(batch: RecordBatch, index: number): number {
   return batch.meta[index * RECORD_FIELDS + TIMESTAMP]!;
 }
 
-/** The record's value as UTF-8 text, or null for a record without a value. */
+/**
+ * The record's value as UTF-8 text, or null for a record without a value: decoded straight from the
+ * batch's buffer, without the view recordValue makes (the runner calls it for every record).
+ */
 export function recordText(batch: RecordBatch, index: number): string | null {
   const at = index * RECORD_FIELDS;
   const length = batch.meta[at + LENGTH]!;
