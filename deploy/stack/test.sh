@@ -11,8 +11,10 @@ if ! cli stack status >/dev/null 2>&1; then
   started_stack=1
   cli stack up
 fi
+logs=$(mktemp -d)
 cleanup() {
   if [ "$started_stack" = 1 ]; then cli stack down || true; fi
+  rm -rf "$logs"
 }
 trap cleanup EXIT
 
@@ -38,7 +40,7 @@ lane_pids=()
 lane_logs=()
 start_lane() {
   local log
-  log=$(mktemp)
+  log=$(mktemp -p "$logs" lane.XXXX)
   node --import tsx --test --test-concurrency=1 --test-reporter=spec "$@" >"$log" 2>&1 &
   lane_pids+=("$!")
   lane_logs+=("$log")
@@ -46,12 +48,15 @@ start_lane() {
 for file in "${beside_private[@]}"; do start_lane "$file"; done
 if [ "${#beside_shared[@]}" -gt 0 ]; then start_lane "${beside_shared[@]}"; fi
 # Unit tests touch no server: two files at a time (most of their time is each file's start-up).
-node --import tsx --test --test-concurrency=2 --test-reporter=spec "${unit[@]}" || status=1
+node --import tsx --test --test-concurrency=2 --test-reporter=spec "${unit[@]}" | tee "$logs/unit" || status=1
 for i in "${!lane_pids[@]}"; do
   wait "${lane_pids[$i]}" || status=1
   cat "${lane_logs[$i]}"
-  rm -f "${lane_logs[$i]}"
 done
-node --import tsx --test --test-concurrency=2 --test-reporter=spec "${shared[@]}" || status=1
-node --import tsx --test --test-concurrency=1 --test-reporter=spec "${alone[@]}" || status=1
+node --import tsx --test --test-concurrency=2 --test-reporter=spec "${shared[@]}" | tee "$logs/shared" || status=1
+node --import tsx --test --test-concurrency=1 --test-reporter=spec "${alone[@]}" | tee "$logs/alone" || status=1
+# The failures again at the very end, where a reader of a long log (CI's tail) finds them.
+if [ "$status" != 0 ]; then
+  for log in "$logs"/*; do sed -n '/^✖ failing tests:/,$p' "$log"; done
+fi
 exit "$status"

@@ -27,6 +27,11 @@ export class InFlightReceivers<T> {
     return this.count;
   }
 
+  /** The opaque the next add() returns: every one handed out so far is below it. */
+  get nextOpaque(): number {
+    return this.next;
+  }
+
   /** Keeps `receiver` under a new opaque, which it returns. */
   add(receiver: T): number {
     if (this.next - this.oldest >= this.slots.length) this.grow();

@@ -37,6 +37,16 @@ export function disconnect(client: RdProducer, flushTimeoutMs: number): Promise<
   });
 }
 
+/**
+ * Resolves when a broker answers a metadata request for the topics this client knows (none: the
+ * brokers only), issued now; rejects when none answers within `timeoutMs`.
+ */
+export function answersMetadata(client: RdProducer, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    client.getMetadata({ allTopics: false, timeout: timeoutMs }, (error) => (error ? reject(error) : resolve())),
+  );
+}
+
 /** Number of partitions of `topic`, from the cluster's metadata. */
 export async function topicPartitionCount(client: RdProducer, topic: string, timeoutMs: number): Promise<number> {
   const metadata = await new Promise<Metadata>((resolve, reject) =>

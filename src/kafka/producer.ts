@@ -7,7 +7,8 @@ import { ERR, codeName, eventErrorCode } from './librdkafka-codes.ts';
 import { KafkaProduceError, deliver, type DeliveryCallback, type DeliveryReceiver, type Receiver } from './produce-error.ts';
 import { InFlightReceivers } from './in-flight.ts';
 import { ProduceBacklog, ownCopy, type Backlogged, type HandOver } from './produce-backlog.ts';
-import { disconnect, openClient, topicPartitionCount, type RdProducer } from './producer-client.ts';
+import { BrokerAvailability } from './broker-availability.ts';
+import { answersMetadata, disconnect, openClient, topicPartitionCount, type RdProducer } from './producer-client.ts';
 import { DEFAULT_CONNECT_POLICY, librdkafkaConfig, type ProducerOptions } from './producer-config.ts';
 import { brokerList } from './connection.ts';
 import { nextState, type ProducerState } from './producer-state.ts';
@@ -48,8 +49,8 @@ export class KafkaProducer {
   private draining = false;
   /** flush() and close() wait here for the last delivery report. */
   private readonly settled = new SettledWaiter(() => this.inFlight());
-  private available = false;
   private readonly closing = new AbortController();
+  private readonly availability: BrokerAvailability;
   /** Where encode() writes a string value, so that it allocates nothing. */
   private readonly scratch = new ScratchBuffer(SCRATCH_BYTES);
   /**
@@ -74,6 +75,14 @@ export class KafkaProducer {
       onTimer: () => this.drainBacklog(),
       onRetry: () => this.options.observer?.queueFullRetry?.(),
     });
+    this.availability = new BrokerAvailability({
+      changed: (available, reason) => this.options.observer?.availabilityChanged?.(available, reason),
+      // Answered only by a broker that is up.
+      check: () => (this.client !== undefined && this.currentState === 'ready' ? answersMetadata(this.client, 2000) : Promise.reject(new Error(`producer is ${this.currentState}`))),
+      checkPauseMs: 500,
+      checkFailed: (error) => this.log.debug({ err: errorMessage(error) }, 'Kafka still unreachable'),
+      signal: this.closing.signal,
+    });
   }
 
   get state(): ProducerState {
@@ -82,7 +91,7 @@ export class KafkaProducer {
 
   /** Ready to take records and Kafka not known to be unreachable. */
   isAvailable(): boolean {
-    return this.currentState === 'ready' && this.available;
+    return this.currentState === 'ready' && this.availability.isAvailable;
   }
 
   /** Records handed over and not yet settled (librdkafka's queue plus the local backlog). */
@@ -269,7 +278,7 @@ export class KafkaProducer {
     const receiver = this.pending.take(opaque);
     if (receiver === undefined) return; // already failed by a re-creation or close
     if (!error) {
-      if (!this.available) this.setAvailable(true, 'delivery report');
+      this.availability.delivered(opaque);
       deliver(receiver, undefined);
       this.afterReport();
       return;
@@ -311,7 +320,7 @@ export class KafkaProducer {
       this.log.error({ code, err: error.message }, 'fatal producer error');
       this.recreate(`fatal error ${code}`);
     } else if (kafkaCode === ERR.ERR__ALL_BROKERS_DOWN) {
-      this.setAvailable(false, 'all brokers down');
+      this.availability.allBrokersDown(this.pending.nextOpaque);
     } else {
       this.log.debug({ code, err: error.message }, 'producer error (librdkafka retries)');
     }
@@ -332,7 +341,7 @@ export class KafkaProducer {
     );
     this.log.warn({ reason, failed }, 'producer re-created; records in flight failed as indefinite');
     this.options.observer?.recreated?.(reason, failed);
-    this.setAvailable(false, 're-creating the producer');
+    this.availability.lost('re-creating the producer');
     if (old !== undefined) {
       old.removeAllListeners('delivery-report');
       void disconnect(old, 0);
@@ -381,14 +390,8 @@ export class KafkaProducer {
     }
     client.setPollInBackground(true);
     this.client = client;
-    this.setAvailable(true, 'connected');
+    this.availability.connected();
     this.log.info({ brokers: this.options.connection.brokers, security: this.options.connection.security.protocol }, 'producer connected');
-  }
-
-  private setAvailable(available: boolean, reason: string): void {
-    if (this.available === available) return;
-    this.available = available;
-    this.options.observer?.availabilityChanged?.(available, reason);
   }
 
   private transition(to: ProducerState): void {

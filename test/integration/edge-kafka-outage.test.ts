@@ -2,7 +2,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { decodeRecord } from '../../src/core/wire/decode.ts';
-import { startKafka, stopKafka } from '../../src/stack/kafka.ts';
+import { KafkaProducer } from '../../src/kafka/producer.ts';
+import { kafkaStatus, startKafka, stopKafka } from '../../src/stack/kafka.ts';
+import { isAlive } from '../../src/stack/processes.ts';
+import { createLogger } from '../../src/util/log.ts';
 import { eventually as waitFor } from '../../src/stack/services.ts';
 import { pace } from '../support/pace.ts';
 import {
@@ -29,7 +32,7 @@ import {
 const config = testConfig();
 const kafka = config.kafka;
 const run = uniqueName('edge-outage');
-const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter` };
+const names = { run, readings: `${run}.readings`, deadLetter: `${run}.dead-letter`, raw: `${run}.raw` };
 const MAX_IN_FLIGHT = 20_000;
 const OUTAGE_MS = 15_000;
 /** Readings the bridge forwards before the outage (about 2 s of the fleet's rate): its steady state. */
@@ -41,13 +44,14 @@ before(async () => {
   await createTopics(kafka, [
     { topic: names.readings, partitions: 4 },
     { topic: names.deadLetter, partitions: 1 },
+    { topic: names.raw, partitions: 4 },
   ]);
 });
 
 after(async () => {
   await killAllBridges();
   await startKafka(config.stack); // whatever happened, leave Kafka running for the next test
-  await deleteTopics(kafka, [names.readings, names.deadLetter]);
+  await deleteTopics(kafka, [names.readings, names.deadLetter, names.raw]);
 });
 
 interface Sample {
@@ -163,4 +167,44 @@ test('Kafka stopped for 15 s mid-stream: nothing lost, intake paused, memory bou
       `states ${[...new Set(samples.map((s) => s.state))].join(',')}`,
   );
   assert.equal(await bridge.stop(), 0);
+});
+
+/** Blocks this thread (timers, I/O, callbacks) for `ms`: librdkafka's threads go on meanwhile. */
+function blockThread(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+test('a delivery report of a record acknowledged before Kafka went away does not mark Kafka available again', async (t) => {
+  const changes: string[] = [];
+  const producer = new KafkaProducer({
+    connection: kafka,
+    clientId: 'edge-outage-test',
+    deliveryTimeoutMs: 120_000,
+    logger: createLogger('edge-outage-test', process.env['TP_LOG__LEVEL'] ?? 'warn'),
+    observer: { availabilityChanged: (available, reason) => changes.push(`${available ? 'available' : 'unavailable'} (${reason})`) },
+  });
+  t.after(() => producer.close(0));
+  await producer.connect();
+  const delivered: Promise<void>[] = [];
+  for (let i = 0; i < 200; i++) delivered.push(producer.produce(names.raw, `k-${i % 8}`, `warm-up ${i}`));
+  await Promise.all(delivered);
+
+  // The JavaScript thread is held while Kafka stops with records in flight: their delivery reports
+  // and librdkafka's "all brokers down" wait in the binding's two queues and reach JavaScript
+  // together, the event's queue first — as on a busy bridge.
+  const pids = kafkaStatus(config.stack).map((node) => node.pid).filter((pid): pid is number => pid !== null);
+  assert.ok(pids.length > 0, 'Kafka runs');
+  for (let i = 0; i < 5000; i++) delivered.push(producer.produce(names.raw, `k-${i % 8}`, `in flight ${i}`));
+  blockThread(200);
+  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 60_000;
+  while (pids.some(isAlive) && Date.now() < deadline) blockThread(50);
+  blockThread(2000);
+  await pace(1000, 'the queued reports and events reach JavaScript');
+  assert.equal(producer.isAvailable(), false, `Kafka is down, yet the producer says it is available: ${changes.join(' → ')}`);
+
+  await startKafka(config.stack);
+  await waitFor('the producer sees Kafka again, with no new record sent', async () => (producer.isAvailable() ? true : undefined), 60_000, 100);
+  await Promise.all(delivered);
+  t.diagnostic(changes.join(' → '));
 });
