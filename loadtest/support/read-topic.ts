@@ -51,6 +51,11 @@ export async function readWholeTopic(
         onMessage(message);
         if (message.offset + 1 >= highs.get(message.partition)!) reached.add(message.partition);
       }
+      // A transactional topic ends in a commit or abort marker, which no message shows: the
+      // consumer's position moves past it.
+      for (const { partition, offset } of consumer.position()) {
+        if (offset !== undefined && offset >= highs.get(partition)!) reached.add(partition);
+      }
     }
     return reached.size === highs.size;
   } finally {

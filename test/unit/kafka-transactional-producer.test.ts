@@ -11,11 +11,12 @@ import { PipelineError } from '../../src/core/errors.ts';
  * The transactional producer over a fake librdkafka client that behaves as librdkafka does where
  * it matters here: one transaction at a time (a second begin is refused with ERR__STATE), records
  * only inside one, delivery reports carrying the opaque given to produce() and arriving in any
- * order across partitions, and failures scripted per call.
+ * order across partitions, an abort refused while records of the transaction wait for their
+ * reports (Kafka 4's INVALID_TXN_STATE), flush() delivering them, and failures scripted per call.
  */
 const ERR = kafkaJs.CODES.ERRORS;
 type Done = (error: KafkaErrorLike | null | undefined) => void;
-type TxnCall = 'beginTransaction' | 'sendOffsetsToTransaction' | 'commitTransaction' | 'abortTransaction';
+type TxnCall = 'beginTransaction' | 'sendOffsetsToTransaction' | 'commitTransaction' | 'abortTransaction' | 'flush';
 
 class FakeClient extends EventEmitter {
   readonly calls: string[] = [];
@@ -25,6 +26,7 @@ class FakeClient extends EventEmitter {
   /** Errors produce() throws synchronously, in order (undefined: accept). */
   readonly produceThrows: (KafkaErrorLike | undefined)[] = [];
   open = false;
+  private readonly reported = new Set<number>();
 
   connect(_options: unknown, done: Done): void {
     setImmediate(() => done(null));
@@ -54,8 +56,15 @@ class FakeClient extends EventEmitter {
   commitTransaction(_timeoutMs: number, done: Done): void {
     this.settle('commitTransaction', done, () => (this.open = false));
   }
-  abortTransaction(_timeoutMs: number, done: Done): void {
+  abortTransaction(timeoutMs: number, done: Done): void {
+    if (this.produced.some((_, index) => !this.reported.has(index)) && !this.failures.abortTransaction?.length) {
+      this.failures.abortTransaction = [{ code: ERR.ERR_INVALID_TXN_STATE, message: 'Failed to end transaction: Broker: Producer attempted a transactional operation in an invalid state' }];
+    }
     this.settle('abortTransaction', done, () => (this.open = false));
+  }
+  flush(_timeoutMs: number, done: Done): void {
+    if (!this.failures.flush?.length) this.produced.forEach((_, index) => this.reported.has(index) || this.report(index));
+    this.settle('flush', done);
   }
   disconnect(done: () => void): void {
     setImmediate(done);
@@ -64,6 +73,7 @@ class FakeClient extends EventEmitter {
   /** Sends the delivery report of the index-th record produced. */
   report(index: number, error?: KafkaErrorLike): void {
     const record = this.produced[index]!;
+    this.reported.add(index);
     const failure = error ? Object.assign(new Error(error.message ?? 'failed'), error) : null;
     this.emit('delivery-report', failure, { topic: record.topic, partition: record.partition, offset: index, opaque: record.opaque });
   }
@@ -195,4 +205,35 @@ test('a failed abort leaves the producer fatal: the commit rejects as fatal, nev
   fake.failures.abortTransaction = [{ code: ERR.ERR__TRANSPORT, message: 'down' }, { code: ERR.ERR__TRANSPORT, message: 'down' }, { code: ERR.ERR__TRANSPORT, message: 'down' }, { code: ERR.ERR__TRANSPORT, message: 'down' }];
   await assert.rejects(producer.commit(consumer, 'readings', offsets), (error: unknown) => error instanceof PipelineError && error.code === 'KAFKA_TRANSACTION_FATAL');
   await assert.rejects(producer.commit(consumer, 'readings', offsets), (error: unknown) => error instanceof PipelineError && error.code === 'KAFKA_TRANSACTION_STATE');
+});
+
+test('an abort waits for the records of the transaction still in flight (Kafka 4 refuses it before): the transaction is aborted, the producer usable', async () => {
+  const fake = new FakeClient();
+  const producer = producerOver(fake);
+  await producer.connect();
+  fake.failures.sendOffsetsToTransaction = [{ code: ERR.ERR_ILLEGAL_GENERATION, message: 'generation' }];
+  const write = producer.produce('late', 'd1', 'in flight');
+  await waitFor(() => fake.produced.length === 1);
+  await assert.rejects(producer.commit(consumer, 'readings', offsets), (error: unknown) => error instanceof PipelineError && error.code === 'KAFKA_TRANSACTION_ABORTED');
+  assert.deepEqual(fake.calls.slice(-2), ['flush', 'abortTransaction']);
+  await write.catch(() => undefined); // delivered, then taken back with its transaction
+  const next = producer.produce('late', 'd2', 'next');
+  await waitFor(() => fake.produced.length === 2);
+  fake.report(1);
+  await next;
+  await producer.commit(consumer, 'readings', offsets);
+});
+
+test('a flush that times out before an abort is not the end: the abort is sent, and if it fails too, the fatal error names both', async () => {
+  const fake = new FakeClient();
+  const producer = producerOver(fake);
+  await producer.connect();
+  fake.failures.sendOffsetsToTransaction = [{ code: ERR.ERR_ILLEGAL_GENERATION, message: 'generation' }];
+  fake.failures.flush = [{ code: ERR.ERR__TIMED_OUT, message: 'Local: Timed out' }];
+  void producer.produce('late', 'd1', 'in flight').catch(() => undefined);
+  await waitFor(() => fake.produced.length === 1);
+  await assert.rejects(producer.commit(consumer, 'readings', offsets), (error: unknown) => {
+    return error instanceof PipelineError && error.code === 'KAFKA_TRANSACTION_FATAL' && /ERR__TIMED_OUT/.test(String(error.context['flushBefore'])) && error.context['kafkaCode'] === 'ERR_INVALID_TXN_STATE';
+  });
+  assert.deepEqual(fake.calls.slice(-2), ['flush', 'abortTransaction']);
 });
