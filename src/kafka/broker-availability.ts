@@ -1,3 +1,5 @@
+import { sleep } from '../util/retry.ts';
+
 /**
  * Whether Kafka answers a producer, from evidence never older than the last time librdkafka said
  * every broker was down (ERR__ALL_BROKERS_DOWN). librdkafka says when the brokers go, not when one
@@ -73,7 +75,8 @@ export class BrokerAvailability {
           },
         );
         if (answered && epoch === this.epoch) this.set(true, 'metadata answered');
-        else if (!answered) await pause(this.options.checkPauseMs, this.options.signal);
+        // An abort (the producer closes) ends the pause early, and the loop with it.
+        else if (!answered) await sleep(this.options.checkPauseMs, this.options.signal).catch(() => undefined);
       }
     } finally {
       this.checking = false;
@@ -85,17 +88,4 @@ export class BrokerAvailability {
     this.available = available;
     this.options.changed(available, reason);
   }
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { decodeRecord } from '../../src/core/wire/decode.ts';
 import { KafkaProducer } from '../../src/kafka/producer.ts';
 import { kafkaStatus, startKafka, stopKafka } from '../../src/stack/kafka.ts';
-import { isAlive } from '../../src/stack/processes.ts';
+import { isAlive, signal } from '../../src/stack/processes.ts';
 import { createLogger } from '../../src/util/log.ts';
 import { eventually as waitFor } from '../../src/stack/services.ts';
 import { pace } from '../support/pace.ts';
@@ -208,7 +208,7 @@ test('a delivery report of a record acknowledged before Kafka went away does not
   assert.ok(pids.length > 0, 'Kafka runs');
   for (let i = 0; i < 5000; i++) delivered.push(producer.produce(names.raw, `k-${i % 8}`, `in flight ${i}`));
   blockThread(200);
-  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  for (const pid of pids) signal(pid, 'SIGTERM');
   const deadline = Date.now() + 60_000;
   while (pids.some(isAlive) && Date.now() < deadline) blockThread(50);
   blockThread(2000);
